@@ -1,0 +1,5 @@
+import sys
+
+from effobj.cli import main
+
+sys.exit(main())
