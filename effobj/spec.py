@@ -1,0 +1,390 @@
+r"""EfficiencySpec: raw units in, normalized :math:`(A, C)` and :math:`E_\beta` out.
+
+A spec holds what a deployment target asks for: the reference performance, one or more
+cost indicators (latency, memory, FLOPs, dollars), each with its normalizer and its
+budget, the minimum acceptable performance and :math:`\beta^2`.
+
+.. math::
+
+    A = \min\!\left(\frac{\text{perf}}{\text{perf}_{ref}}, 1\right), \qquad
+    C_i = \frac{\text{cost}_i}{\text{ref}_i}, \qquad
+    C = \frac{\sum_i w_i C_i}{\sum_i w_i} \;\; (\text{or } \max_{i: w_i > 0} C_i),
+
+    E_\beta = \frac{(1+\beta^2) A (1 - C)}{\beta^2 (1 - C) + A}
+              \,[A \ge A_{\min}] \prod_i [C_i \le C_{\max,i}].
+
+Each indicator has its own budget gate; the weights say how much each indicator counts
+in the traded-off cost :math:`C` (weight 0: a pure budget, e.g. "peak memory must fit
+in 64 MB, but below that I don't care"). A budget cannot exceed its reference (the
+paper normalizes by the *largest acceptable* cost), so every feasible :math:`C_i \le 1`
+and :math:`E_\beta \in [0, 1]`.
+
+Constraints come in Optuna's form (``trial.set_constraint(name, value)``: value <= 0 is
+feasible), in normalized units: ``perf_min`` is :math:`A_{\min} - A` and ``NAME_max`` is
+:math:`C_i - C_{\max,i}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from effobj._validation import check_choice, check_real, check_values, is_torch, to_numeric
+from effobj.errors import InputError
+from effobj.metric import _soft_kernel, e_beta, e_beta_upper_bound
+
+__all__ = ["CostIndicator", "EfficiencySpec"]
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars and 0-d arrays (from scalar inputs) become Python floats."""
+    if isinstance(x, float | int | np.number | np.bool_) or (isinstance(x, np.ndarray) and x.ndim == 0):
+        return float(x)
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
+class CostIndicator:
+    """One cost indicator of a spec: its name, normalizer, budget and weight.
+
+    Attributes:
+        name: the indicator's key, as in :meth:`effobj.CostReport.indicators`
+            (e.g. ``"latency_ms"``, ``"macs"``, ``"params"``, ``"peak_activation_bytes"``).
+        ref: the normalizer, in raw units (> 0): the paper's "largest acceptable cost".
+        max: the budget in raw units, ``0 <= max <= ref``; ``None`` means ``ref``.
+        weight: the indicator's share in the traded-off cost :math:`C` (>= 0).
+    """
+
+    name: str
+    ref: float
+    max: float | None = None
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        func = "CostIndicator"
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(
+                f"The 'name' parameter of {func} must be a non-empty string. Got {self.name!r} instead."
+            )
+        ref = check_real(self.ref, "ref", func, low=0.0, low_open=True)
+        hi = check_real(self.max, "max", func, low=0.0, allow_none=True)
+        w = check_real(self.weight, "weight", func, low=0.0)
+        assert ref is not None
+        if hi is not None and hi > ref:
+            raise InputError(
+                f"The 'max' parameter of {func} {self.name!r} must be at most its 'ref' "
+                f"({ref:g}): the reference is the largest acceptable cost. Got {hi:g} instead."
+            )
+        object.__setattr__(self, "ref", ref)
+        object.__setattr__(self, "max", hi)
+        object.__setattr__(self, "weight", w)
+
+    @property
+    def c_max(self) -> float:
+        """The normalized budget :math:`C_{\\max} = \\text{max} / \\text{ref}` (1 without a budget)."""
+        return 1.0 if self.max is None else self.max / self.ref
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class EfficiencySpec:
+    r"""What a deployment target asks for, in raw units; normalizes and scores candidates.
+
+    Args:
+        beta2: :math:`\beta^2 \in (0, \infty)`.
+        perf_ref: the reference performance (e.g. the best known, 83.1 for 83.1 % top-1), > 0.
+        cost_ref: the normalizer of a single cost indicator (> 0); give either this or ``costs``.
+        perf_min: the minimum acceptable performance, raw units, ``0 <= perf_min <= perf_ref``.
+        cost_max: the single indicator's budget, raw units, ``<= cost_ref``.
+        cost_name: the single indicator's name (default ``"cost"``).
+        costs: several indicators (:class:`CostIndicator`, or mappings with its fields).
+        combine: ``"mean"`` (weighted mean of the normalized costs) or ``"max"``.
+        perf_above_ref: what a performance above ``perf_ref`` means: ``"clip"`` (default:
+            :math:`A = 1`, the candidate is as good as the reference) or ``"raise"``.
+
+    Example:
+        >>> spec = EfficiencySpec(beta2=1.0, perf_ref=83.1, cost_ref=4218.0)
+        >>> round(spec.score(72.0, 75.0), 2)                  # R(2+1)D in Table 1
+        0.92
+        >>> spec = EfficiencySpec(perf_ref=0.99, costs=[
+        ...     CostIndicator("latency_ms", ref=10.0, max=8.0),
+        ...     CostIndicator("peak_activation_bytes", ref=64e6, weight=0.0)])
+        >>> spec.constraints(0.95, {"latency_ms": 9.0, "peak_activation_bytes": 1e6})
+        {'latency_ms_max': 0.09999999999999998, 'peak_activation_bytes_max': -0.984375}
+        >>> spec.score(0.95, {"latency_ms": 9.0, "peak_activation_bytes": 1e6})   # over budget
+        0.0
+    """
+
+    beta2: float
+    perf_ref: float
+    costs: tuple[CostIndicator, ...]
+    perf_min: float | None
+    combine: str
+    perf_above_ref: str
+
+    def __init__(
+        self,
+        beta2: float = 1.0,
+        perf_ref: float = 1.0,
+        cost_ref: float | None = None,
+        *,
+        perf_min: float | None = None,
+        cost_max: float | None = None,
+        cost_name: str = "cost",
+        costs: Sequence[CostIndicator | Mapping[str, Any]] | None = None,
+        combine: str = "mean",
+        perf_above_ref: str = "clip",
+    ) -> None:
+        func = "EfficiencySpec"
+        b = check_real(beta2, "beta2", func, low=0.0, low_open=True)
+        ref = check_real(perf_ref, "perf_ref", func, low=0.0, low_open=True)
+        pmin = check_real(perf_min, "perf_min", func, low=0.0, allow_none=True)
+        assert b is not None and ref is not None
+        if pmin is not None and pmin > ref:
+            raise InputError(
+                f"The 'perf_min' parameter of {func} must be at most 'perf_ref' ({ref:g}). "
+                f"Got {pmin:g} instead."
+            )
+        if (cost_ref is None) == (costs is None):
+            raise InputError(
+                f"{func} needs exactly one of 'cost_ref' (a single cost indicator) or 'costs' "
+                f"(several). Got cost_ref={cost_ref!r} and costs={costs!r}."
+            )
+        if costs is None:
+            items: tuple[CostIndicator, ...] = (CostIndicator(cost_name, cost_ref, cost_max),)  # type: ignore[arg-type]
+        else:
+            if cost_max is not None:
+                raise InputError(
+                    f"The 'cost_max' parameter of {func} applies to a single indicator; with "
+                    f"'costs' give each CostIndicator its own 'max'. Got cost_max={cost_max!r}."
+                )
+            items = tuple(
+                c if isinstance(c, CostIndicator) else CostIndicator(**dict(c)) for c in costs
+            )
+            if not items:
+                raise InputError(f"The 'costs' parameter of {func} must not be empty.")
+            names = [c.name for c in items]
+            if len(set(names)) != len(names):
+                raise InputError(
+                    f"The 'costs' parameter of {func} must name each indicator once. Got {names}."
+                )
+            if sum(c.weight for c in items) <= 0.0:
+                raise InputError(
+                    f"The 'costs' parameter of {func} needs at least one indicator with a "
+                    f"positive weight. Got weights {[c.weight for c in items]}."
+                )
+        check_choice(combine, "combine", func, ("mean", "max"))
+        check_choice(perf_above_ref, "perf_above_ref", func, ("clip", "raise"))
+        object.__setattr__(self, "beta2", b)
+        object.__setattr__(self, "perf_ref", ref)
+        object.__setattr__(self, "costs", items)
+        object.__setattr__(self, "perf_min", pmin)
+        object.__setattr__(self, "combine", combine)
+        object.__setattr__(self, "perf_above_ref", perf_above_ref)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def cost_names(self) -> tuple[str, ...]:
+        """The indicators' names, in order."""
+        return tuple(c.name for c in self.costs)
+
+    @property
+    def a_min(self) -> float:
+        """The normalized performance floor :math:`A_{\\min}`."""
+        return 0.0 if self.perf_min is None else self.perf_min / self.perf_ref
+
+    # ------------------------------------------------------------------ normalization
+    def normalize_perf(self, perf: Any) -> Any:
+        """:math:`A = \\text{perf} / \\text{perf}_{ref}` (clipped to 1 with ``perf_above_ref="clip"``)."""
+        arr, scalar = to_numeric(perf, "perf", "EfficiencySpec.normalize")
+        check_values(arr, "perf", "EfficiencySpec.normalize", low=0.0,
+                     hint="Performance is a non-negative score where higher is better.")
+        a = arr / self.perf_ref
+        if self.perf_above_ref == "raise":
+            check_values(arr, "perf", "EfficiencySpec.normalize", low=0.0, high=self.perf_ref,
+                         hint="perf_above_ref='raise' forbids a performance above perf_ref.")
+        else:
+            a = a.clamp(max=1.0) if is_torch(a) else np.minimum(a, 1.0)
+        return float(a) if scalar else a
+
+    def normalize_costs(self, cost: Any) -> dict[str, Any]:
+        """Each indicator's :math:`C_i = \\text{cost}_i / \\text{ref}_i`.
+
+        ``cost`` is a number, array or tensor when the spec has one indicator, or a
+        mapping from indicator name to value (extra keys are ignored, so a whole
+        ``CostReport.indicators()`` can be passed).
+        """
+        func = "EfficiencySpec.normalize"
+        if isinstance(cost, Mapping):
+            missing = [n for n in self.cost_names if n not in cost]
+            if missing:
+                raise InputError(
+                    f"The 'cost' parameter of {func} must give every indicator of the spec "
+                    f"{list(self.cost_names)}. Missing {missing}; got keys {sorted(cost)}."
+                )
+            raw = {n: cost[n] for n in self.cost_names}
+        elif len(self.costs) == 1:
+            raw = {self.costs[0].name: cost}
+        else:
+            raise InputError(
+                f"The 'cost' parameter of {func} must be a mapping of the indicators "
+                f"{list(self.cost_names)} for a spec with several. Got {type(cost).__name__}."
+            )
+        out: dict[str, Any] = {}
+        for ind in self.costs:
+            value = raw[ind.name]
+            if value is None:
+                raise InputError(
+                    f"The cost indicator {ind.name!r} given to {func} must be a number. "
+                    "Got None (was it measured on this device?)."
+                )
+            arr, scalar = to_numeric(value, ind.name, func)
+            check_values(arr, ind.name, func, low=0.0, hint="Costs cannot be negative.")
+            c = arr / ind.ref
+            out[ind.name] = float(c) if scalar else c
+        return out
+
+    def combine_costs(self, c: Mapping[str, Any]) -> Any:
+        """The traded-off cost :math:`C` from the normalized indicators."""
+        live = [ind for ind in self.costs if ind.weight > 0.0]
+        if self.combine == "max":
+            total = c[live[0].name]
+            for ind in live[1:]:
+                other = c[ind.name]
+                total = total.maximum(other) if is_torch(total) else np.maximum(total, other)
+            return total
+        wsum = sum(ind.weight for ind in live)
+        total = 0.0
+        for ind in live:
+            total = total + (ind.weight / wsum) * c[ind.name]
+        return total
+
+    def normalize(self, perf: Any, cost: Any) -> tuple[Any, Any]:
+        """Raw ``(perf, cost)`` to normalized ``(A, C)``; see :meth:`normalize_costs` for ``cost``."""
+        return self.normalize_perf(perf), self.combine_costs(self.normalize_costs(cost))
+
+    # ------------------------------------------------------------------ gates
+    def _cost_feasible(self, c: Mapping[str, Any]) -> Any:
+        ok: Any = True
+        for ind in self.costs:
+            ok = ok & (c[ind.name] <= ind.c_max)
+        return ok
+
+    def cost_constraints(self, cost: Any) -> dict[str, Any]:
+        """Each budget as ``{NAME_max: C_i - C_max_i}`` (<= 0 feasible), known before training."""
+        c = self.normalize_costs(cost)
+        return {f"{ind.name}_max": c[ind.name] - ind.c_max for ind in self.costs}
+
+    def constraints(self, perf: Any, cost: Any) -> dict[str, Any]:
+        """Every constraint in Optuna's form (<= 0 feasible), normalized units.
+
+        ``perf_min`` (:math:`A_{\\min} - A`) appears when the spec has a performance floor.
+        """
+        out: dict[str, Any] = {}
+        if self.perf_min is not None:
+            out["perf_min"] = self.a_min - self.normalize_perf(perf)
+        out.update(self.cost_constraints(cost))
+        return out
+
+    def is_feasible(self, perf: Any, cost: Any) -> Any:
+        """Whether every gate passes (bool, or a boolean array)."""
+        a = self.normalize_perf(perf)
+        ok = self._cost_feasible(self.normalize_costs(cost))
+        return ok & (a >= self.a_min) if self.perf_min is not None else ok
+
+    # ------------------------------------------------------------------ scores
+    def score(self, perf: Any, cost: Any) -> Any:
+        r"""Hard :math:`E_\beta` of raw ``(perf, cost)``, every gate applied."""
+        c = self.normalize_costs(cost)
+        a = self.normalize_perf(perf)
+        e = e_beta(a, self.combine_costs(c), beta2=self.beta2, a_min=self.a_min, c_max=1.0)
+        if len(self.costs) == 1:  # the common case: let e_beta apply the one budget
+            ind = self.costs[0]
+            if ind.c_max < 1.0:
+                e = e * (c[ind.name] <= ind.c_max)
+            return _plain(e)
+        return _plain(e * self._cost_feasible(c))
+
+    def upper_bound(self, cost: Any) -> Any:
+        r"""The best :math:`E_\beta` reachable at this cost (:math:`A = 1`); 0 if a budget fails."""
+        c = self.normalize_costs(cost)
+        bound = e_beta_upper_bound(self.combine_costs(c), beta2=self.beta2)
+        bound = bound * self._cost_feasible(c)
+        return _plain(bound)
+
+    def soft_score(
+        self, perf: Any, cost: Any, *, temperature: float = 0.02, leak: float | None = None
+    ) -> Any:
+        r"""The smooth surrogate of :meth:`score` (see :func:`effobj.soft_e_beta`).
+
+        Every budget and the performance floor get their own smoothstep gate and leak.
+        """
+        func = "EfficiencySpec.soft_score"
+        tau = check_real(temperature, "temperature", func, low=0.0, high=1.0, low_open=True)
+        lam = check_real(leak, "leak", func, low=0.0, allow_none=True)
+        assert tau is not None
+        c = self.normalize_costs(cost)
+        a = self.normalize_perf(perf)
+        margins = [ind.c_max - c[ind.name] for ind in self.costs]
+        if self.perf_min is not None and self.a_min > 0.0:
+            margins.append(a - self.a_min)
+        combined = self.combine_costs(c)
+        if is_torch(a) or is_torch(combined):
+            import torch as xp
+        else:
+            xp = np  # type: ignore[assignment]
+        s = _soft_kernel(a, combined, self.beta2, margins, tau, tau if lam is None else lam, xp)
+        return _plain(s)
+
+    # ------------------------------------------------------------------ (de)serialization
+    def replace(self, **changes: Any) -> EfficiencySpec:
+        """A copy with some fields changed: ``beta2``, ``perf_ref``, ``perf_min``, ``combine``,
+        ``perf_above_ref``, ``costs``, and for single-indicator specs ``cost_ref``/``cost_max``."""
+        fields = self.to_dict()
+        if "cost_ref" in changes or "cost_max" in changes:
+            if len(self.costs) != 1:
+                raise InputError(
+                    "EfficiencySpec.replace takes 'cost_ref'/'cost_max' only for a single-indicator "
+                    f"spec; this one has {list(self.cost_names)}: pass 'costs' instead."
+                )
+            one = dict(fields["costs"][0])
+            if "cost_ref" in changes:
+                one["ref"] = changes.pop("cost_ref")
+            if "cost_max" in changes:
+                one["max"] = changes.pop("cost_max")
+            fields["costs"] = [one]
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise InputError(
+                f"EfficiencySpec.replace got unknown fields {sorted(unknown)}; "
+                f"known: {sorted(fields) + ['cost_ref', 'cost_max']}."
+            )
+        fields.update(changes)
+        return EfficiencySpec.from_dict(fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` rebuilds the spec."""
+        return {
+            "beta2": self.beta2,
+            "perf_ref": self.perf_ref,
+            "perf_min": self.perf_min,
+            "costs": [dataclasses.asdict(c) for c in self.costs],
+            "combine": self.combine,
+            "perf_above_ref": self.perf_above_ref,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EfficiencySpec:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        return cls(
+            beta2=d.pop("beta2", 1.0),
+            perf_ref=d.pop("perf_ref"),
+            perf_min=d.pop("perf_min", None),
+            costs=d.pop("costs"),
+            combine=d.pop("combine", "mean"),
+            perf_above_ref=d.pop("perf_above_ref", "clip"),
+            **d,
+        )
