@@ -140,7 +140,11 @@ def check_values(
     The message gives the first offending index and value. Costs one min and one max
     reduction (NaN propagates through both, so they also catch NaN).
     """
-    if x.size == 0 if isinstance(x, np.ndarray) else x.numel() == 0:
+    if is_torch(x):
+        if x.numel() == 0:
+            return
+        x = x.detach()
+    elif x.size == 0:
         return
     lo = float(x.min())
     hi = float(x.max())

@@ -62,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EffobjError as exc:
         print(f"effobj {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head & co.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"effobj {args.command}: interrupted", file=sys.stderr)
         return 130

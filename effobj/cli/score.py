@@ -1,0 +1,100 @@
+"""``effobj score``: score a CSV table of models with E_beta and the comparison metrics.
+
+    effobj score models.csv --perf-ref 83.1 --cost-ref 4218 --beta2 1 [--beta2 0.5 ...]
+                 [--perf-min X] [--cost-max Y] [--format table|csv|json]
+
+Output columns: name, perf, cost, A, C, ``perf/cost`` (the paper's accuracy-to-compute
+ratio), ``A/C`` (normalized performance over normalized cost), ``feasible`` and one
+``e_beta@B`` per beta^2 given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_parser", "run", "score_rows"]
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "score",
+        help="score a CSV of models (name,perf,cost) with E_beta",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", help="CSV file with a header line")
+    p.add_argument("--perf-ref", type=float, required=True, help="reference performance (A = perf / perf_ref)")
+    p.add_argument("--cost-ref", type=float, required=True, help="reference cost: the largest acceptable (C = cost / cost_ref)")
+    p.add_argument("--beta2", type=float, action="append", help="beta^2 (repeat for several; default 1)")
+    p.add_argument("--perf-min", type=float, default=None, help="minimum acceptable performance, raw units")
+    p.add_argument("--cost-max", type=float, default=None, help="cost budget, raw units (<= --cost-ref)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--name-col", default="name")
+    p.add_argument("--perf-col", default="perf")
+    p.add_argument("--cost-col", default="cost")
+    return p
+
+
+def _label(b: float) -> str:
+    return f"e_beta@{b:g}"
+
+
+def score_rows(
+    names: list[str],
+    perf: list[float],
+    cost: list[float],
+    *,
+    perf_ref: float,
+    cost_ref: float,
+    beta2s: list[float],
+    perf_min: float | None = None,
+    cost_max: float | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of the score table (the command's output before formatting)."""
+    import numpy as np
+
+    from effobj.ratios import accuracy_to_compute_ratio, normalized_ratio
+    from effobj.spec import EfficiencySpec
+
+    specs = [
+        EfficiencySpec(b, perf_ref, cost_ref, perf_min=perf_min, cost_max=cost_max) for b in beta2s
+    ]
+    p = np.asarray(perf, dtype=float)
+    c = np.asarray(cost, dtype=float)
+    a, cn = specs[0].normalize(p, c)
+    feasible = specs[0].is_feasible(p, c)
+    with np.errstate(divide="ignore"):
+        ratio = accuracy_to_compute_ratio(p, c)
+        nratio = normalized_ratio(a, cn)
+    scores = {_label(s.beta2): s.score(p, c) for s in specs}
+    rows = []
+    for i, name in enumerate(names):
+        row: dict[str, Any] = {
+            "name": name,
+            "perf": float(p[i]),
+            "cost": float(c[i]),
+            "A": float(a[i]),
+            "C": float(cn[i]),
+            "perf/cost": float(ratio[i]),
+            "A/C": float(nratio[i]),
+            "feasible": bool(feasible[i]),
+        }
+        row.update({k: float(v[i]) for k, v in scores.items()})
+        rows.append(row)
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from effobj.cli._table import read_models, render
+
+    names, cols = read_models(args.file, name_col=args.name_col, numeric_cols=[args.perf_col, args.cost_col])
+    beta2s = args.beta2 or [1.0]
+    rows = score_rows(
+        names, cols[args.perf_col], cols[args.cost_col],
+        perf_ref=args.perf_ref, cost_ref=args.cost_ref, beta2s=beta2s,
+        perf_min=args.perf_min, cost_max=args.cost_max,
+    )
+    digits = {"perf": 1, "cost": 1, "perf/cost": 2, "A/C": 2} | {_label(b): 3 for b in beta2s}
+    print(render(rows, args.format, digits))
+    return 0
