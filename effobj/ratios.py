@@ -367,9 +367,7 @@ def mnasnet_reward(
             )
         a_exp = b_exp = check_real(w, "w", func, high=0.0)
     else:
-        a_exp = (
-            a_default if alpha is None else check_real(alpha, "alpha", func, high=0.0)
-        )
+        a_exp = a_default if alpha is None else check_real(alpha, "alpha", func, high=0.0)
         b_exp = b_default if beta is None else check_real(beta, "beta", func, high=0.0)
     (acc_, lat, t), scalar = _prepare(
         func,
