@@ -1,0 +1,32 @@
+"""The module faces call the same kernel as the functions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from effobj import EBetaScore, SoftEBetaScore, e_beta, soft_e_beta
+from effobj.errors import InputError
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(beta2=3.0, a_min=0.3, c_max=0.7)])
+def test_modules_agree_with_functions(kw):
+    torch.manual_seed(0)
+    a, c = torch.rand(64, dtype=torch.float64), torch.rand(64, dtype=torch.float64) * 1.3
+    assert torch.equal(EBetaScore(**kw)(a, c), e_beta(a, c, **kw))
+    assert torch.equal(SoftEBetaScore(temperature=0.05, **kw)(a, c), soft_e_beta(a, c, temperature=0.05, **kw))
+
+
+def test_module_checks_values_unless_told_not_to():
+    with pytest.raises(InputError, match="'a' parameter of SoftEBetaScore"):
+        SoftEBetaScore()(torch.tensor([1.5]), torch.tensor([0.1]))
+    with pytest.raises(InputError, match="'temperature'"):
+        SoftEBetaScore(temperature=-1.0)
+    assert "beta2=1.0" in repr(EBetaScore())
+
+
+def test_gradient_flows_through_soft_module():
+    a = torch.tensor([0.4, 0.8], requires_grad=True)
+    c = torch.tensor([0.3, 0.95], requires_grad=True)
+    SoftEBetaScore(c_max=0.9, temperature=0.05)(a, c).sum().backward()
+    assert torch.all(a.grad >= 0) and c.grad[1] == pytest.approx(-0.05)

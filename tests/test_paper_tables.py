@@ -1,0 +1,54 @@
+"""The paper's Tables 1 and 2, from benchmarks/data/, to the printed precision (regression tests)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from effobj import EfficiencySpec, accuracy_to_compute_ratio, normalized_ratio
+from effobj.cli.demo import paper_tables
+
+DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
+
+
+def rows(name: str) -> list[dict[str, str]]:
+    with open(DATA / name, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def at(printed: str, value: float) -> bool:
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    return f"{value:.{decimals}f}" == printed
+
+
+@pytest.mark.parametrize("row", rows("paper_table1_kinetics400.csv"), ids=lambda r: r["name"])
+def test_table1_kinetics400(row):
+    spec = EfficiencySpec(beta2=1.0, perf_ref=83.1, cost_ref=4218.0)
+    perf, cost = float(row["perf"]), float(row["cost"])
+    a, c = spec.normalize(perf, cost)
+    assert at(row["printed_e_beta@1"], spec.score(perf, cost))
+    assert at(row["printed_perf_per_cost"], accuracy_to_compute_ratio(perf, cost))
+    assert at(row["printed_a_per_c"], normalized_ratio(a, c))
+
+
+@pytest.mark.parametrize("row", rows("paper_table2_glue.csv"), ids=lambda r: r["name"])
+def test_table2_glue_with_25_gflops(row):
+    perf, cost = float(row["perf"]), float(row["cost"])
+    for b in ("0.5", "1", "100"):
+        spec = EfficiencySpec(beta2=float(b), perf_ref=78.3, cost_ref=25.0)  # 25 GFLOPs, not TFLOPs
+        assert at(row[f"printed_e_beta@{b}"], spec.score(perf, cost))
+    assert at(row["printed_perf_per_cost"], accuracy_to_compute_ratio(perf, cost))
+
+
+def test_table2_caption_value_25_tflops_does_not_reproduce():
+    spec = EfficiencySpec(beta2=0.5, perf_ref=78.3, cost_ref=25_000.0)
+    assert not at("0.143", spec.score(78.3, 22.5))
+
+
+def test_demo_checks_every_printed_value():
+    results = paper_tables()
+    assert [len(r[1]) for r in results] == [11, 4]
+    assert all(not bad for _, _, bad, _ in results)
+    assert [n for *_, n in results] == [33, 16]
