@@ -1,0 +1,188 @@
+"""``effobj best``: the winner of a finished study for any beta^2 or budget, no new trials.
+
+Example::
+
+    effobj best --storage sqlite:///effobj.db --study-name cora --beta2 4 --format json
+
+The spec stored by ``effobj search`` is the starting point; ``--beta2``, ``--cost-max``
+and ``--perf-min`` replace its fields. A study effobj did not create needs
+``--perf-ref``, ``--cost-ref`` and ``--cost`` (its trials must record ``perf`` and the
+cost, as user attributes or as objective values named by ``study.metric_names``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from effobj.errors import InputError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``effobj best``."""
+    p = subparsers.add_parser(
+        "best",
+        help="re-rank a finished study for any beta^2 or budget (no new trials)",
+        description=(
+            "Print the E_beta winner of a finished Optuna study and the runners-up under "
+            "another beta^2, budget or performance floor, computed from the recorded "
+            "performance and costs without running a trial."
+        ),
+    )
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL or journal:PATH (default sqlite:///effobj.db)")
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--beta2", type=float, default=None,
+                   help="beta^2 to rank with (default: the study's own)")
+    p.add_argument("--cost-max", type=float, default=None, help="cost budget (raw units)")
+    p.add_argument("--perf-min", type=float, default=None, help="performance floor (raw)")
+    p.add_argument("--perf-ref", type=float, default=None,
+                   help="reference performance (needed for a study effobj did not create)")
+    p.add_argument("--cost-ref", type=float, default=None, help="cost normalizer (idem)")
+    p.add_argument("--cost", default=None, help="cost indicator name (idem)")
+    p.add_argument("--top", type=int, default=5, help="runners-up to show (default 5)")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="also give the winner across a beta^2 grid and where it changes")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    return p
+
+
+def _spec_for(args: argparse.Namespace, stored: Any) -> Any:
+    from effobj.spec import EfficiencySpec
+
+    if stored is None:
+        missing = [f"--{n}" for n in ("perf-ref", "cost-ref", "cost")
+                   if getattr(args, n.replace("-", "_")) is None]
+        if missing:
+            raise InputError(
+                f"The study {args.study_name!r} has no stored effobj spec; give {missing} "
+                "to rank it."
+            )
+        return EfficiencySpec(
+            beta2=1.0 if args.beta2 is None else args.beta2,
+            perf_ref=args.perf_ref,
+            cost_ref=args.cost_ref,
+            perf_min=args.perf_min,
+            cost_max=args.cost_max,
+            cost_name=args.cost,
+        )
+    spec = stored
+    changes: dict[str, Any] = {}
+    if args.perf_ref is not None:
+        changes["perf_ref"] = args.perf_ref
+    if args.beta2 is not None:
+        changes["beta2"] = args.beta2
+    if args.perf_min is not None:
+        changes["perf_min"] = args.perf_min
+    if args.cost_ref is not None or args.cost_max is not None or args.cost is not None:
+        if len(spec.costs) != 1:
+            raise InputError(
+                "--cost, --cost-ref and --cost-max apply to a study with one cost indicator; "
+                f"this one has {list(spec.cost_names)}."
+            )
+        one = spec.costs[0]
+        spec = EfficiencySpec(
+            beta2=spec.beta2,
+            perf_ref=spec.perf_ref,
+            perf_min=spec.perf_min,
+            cost_ref=one.ref if args.cost_ref is None else args.cost_ref,
+            cost_max=one.max if args.cost_max is None else args.cost_max,
+            cost_name=one.name if args.cost is None else args.cost,
+            perf_above_ref=spec.perf_above_ref,
+        )
+    return spec.replace(**changes) if changes else spec
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: non-finite floats become None."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the re-ranked winner; exit code 1 when no trained trial is feasible."""
+    if args.top < 0:
+        raise InputError(f"The '--top' option of effobj best must be >= 0. Got {args.top}.")
+    import optuna
+
+    from effobj.optuna import load_spec, rerank, resolve_storage, sensitivity, storage_url
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(args.storage)
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        import os
+
+        path = url[len("sqlite:///"):]
+        if not os.path.exists(path):
+            raise InputError(f"The storage {url!r} does not exist (no file {path!r}).")
+    storage = resolve_storage(args.storage, heartbeat_interval=None)
+    try:
+        study = optuna.load_study(study_name=args.study_name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise InputError(
+            f"The study {args.study_name!r} is not in {url}; it holds {names}."
+        ) from None
+    spec = _spec_for(args, load_spec(study))
+    ranking = rerank(study, spec)
+    ranked = [t for t in ranking.top(args.top + 1) if t.feasible]
+    best = ranked[0] if ranked and ranked[0].e_beta > 0 else None
+    sens = sensitivity(ranking.table, spec) if args.sensitivity else None
+    contenders = ranking.contenders()
+    if args.format == "json":
+        out: dict[str, Any] = {
+            "study_name": study.study_name,
+            "storage": url,
+            "spec": spec.to_dict(),
+            "n_ranked": ranking.n_ranked,
+        }
+        if best is not None:
+            out.update(best.to_dict())
+        else:
+            out.update({"number": None, "e_beta": 0.0, "params": {}, "user_attrs": {}})
+        out["runners_up"] = [t.to_dict() for t in ranked[1:]]
+        out["untrained_contenders"] = [c.to_dict() for c in contenders[: max(args.top, 1)]]
+        if sens is not None:
+            out["sensitivity"] = sens.to_dict()
+        print(json.dumps(_clean(out), indent=2, default=str))
+        return 0 if best is not None else 1
+    cost_names = ", ".join(
+        f"{c.name} ref {c.ref:g}" + ("" if c.max is None else f" max {c.max:g}")
+        for c in spec.costs
+    )
+    print(
+        f"study {study.study_name!r}: {ranking.n_ranked} trained trials ranked with beta2 "
+        f"{spec.beta2:g}, perf_ref {spec.perf_ref:g}"
+        + ("" if spec.perf_min is None else f", perf_min {spec.perf_min:g}")
+        + f", {cost_names}"
+    )
+    if best is None:
+        print("no trained trial is feasible under this spec")
+    else:
+        print(f"{'rank':>4} {'trial':>6} {'E_beta':>8} {'perf':>9} "
+              + " ".join(f"{n:>12}" for n in spec.cost_names) + "  params")
+        for t in ranked:
+            print(
+                f"{t.rank:>4} {t.number:>6} {t.e_beta:>8.4f} {t.perf:>9.4g} "
+                + " ".join(f"{t.costs[n]:>12.4g}" for n in spec.cost_names)
+                + f"  {t.params}"
+            )
+    if contenders:
+        print(
+            f"{len(contenders)} untrained candidate(s) could beat the winner under this spec "
+            f"(upper bound above it), e.g. trial {contenders[0].number} "
+            f"(bound {contenders[0].upper_bound:.4f}): train them to be sure."
+        )
+    if sens is not None:
+        print()
+        print(sens.to_markdown())
+    return 0 if best is not None else 1

@@ -1,0 +1,189 @@
+"""``effobj search``: an E_beta-driven Optuna search over a search space.
+
+Example::
+
+    effobj search --space nas-bench-graph:cora --trials 100 --beta2 1 \\
+        --perf-ref 0.83 --cost-ref 0.01 --cost latency --cost-max 0.008 \\
+        --study-name cora --storage sqlite:///effobj.db
+
+The study lives in the storage (default: ``effobj.db`` in the working folder). Ctrl-C
+leaves it consistent (the interrupted trial is recorded as FAIL, status "interrupted");
+running the same command again resumes it up to ``--trials`` finished trials and re-runs
+the interrupted candidate first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from effobj.errors import InputError
+
+__all__ = ["add_parser", "run"]
+
+_SAMPLERS = ("tpe", "gp", "nsga2", "random")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``effobj search``."""
+    p = subparsers.add_parser(
+        "search",
+        help="search a space for the best E_beta with Optuna (profile first, train what counts)",
+        description=(
+            "Run an Optuna study that maximizes E_beta over a search space. Each candidate is "
+            "profiled first; candidates over budget or unable to beat the incumbent are "
+            "recorded without training. Re-run the same command to resume."
+        ),
+    )
+    p.add_argument("--space", required=True, help="search space name, e.g. mlp, mobilenet, "
+                   "nas-bench-graph:cora")
+    p.add_argument("--trials", type=int, required=True,
+                   help="finished trials the study should hold (a resumed study tops up)")
+    p.add_argument("--beta2", type=float, default=1.0, help="beta^2 of E_beta (default 1)")
+    p.add_argument("--perf-ref", type=float, required=True,
+                   help="reference performance (A = perf / perf-ref)")
+    p.add_argument("--cost-ref", type=float, required=True,
+                   help="cost normalizer, the largest acceptable cost (C = cost / cost-ref)")
+    p.add_argument("--cost", required=True,
+                   help="cost indicator, e.g. latency_ms, macs, params (tabular: latency)")
+    p.add_argument("--perf-min", type=float, default=None, help="minimum performance (raw)")
+    p.add_argument("--cost-max", type=float, default=None, help="cost budget (raw, <= cost-ref)")
+    p.add_argument("--sampler", choices=_SAMPLERS, default="tpe")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and the training")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL, journal:PATH, or :memory: (default "
+                   "sqlite:///effobj.db in the working folder)")
+    p.add_argument("--study-name", default=None,
+                   help="study name (default: derived from space, cost and beta2)")
+    p.add_argument("--max-trainings", type=int, default=None,
+                   help="stop after this many candidates were actually trained")
+    p.add_argument("--dataset", default=None, help="dataset of a model space (default: the "
+                   "space's own)")
+    p.add_argument("--method", choices=("optuna",), default="optuna",
+                   help="search method (optuna: the profile-first Optuna objective)")
+    p.add_argument("--mode", choices=("single", "multi"), default="single",
+                   help="single: maximize E_beta; multi: maximize perf, minimize the cost")
+    p.add_argument("--over-budget", choices=("complete", "prune"), default="complete",
+                   help="record over-budget candidates as COMPLETE with E_beta 0 (default) or "
+                   "as PRUNED")
+    p.add_argument("--no-skip-hopeless", action="store_true",
+                   help="train candidates even when their upper bound is below the incumbent")
+    p.add_argument("--prune-slack", type=float, default=None,
+                   help="prune trainings that cannot beat the incumbent even at the best "
+                   "performance seen plus this slack (IncumbentPruner); off by default")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="format of the final summary")
+    return p
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.trials < 0:
+        raise InputError(f"The '--trials' option of effobj search must be >= 0. Got {args.trials}.")
+    if args.max_trainings is not None and args.max_trainings < 1:
+        raise InputError(
+            f"The '--max-trainings' option of effobj search must be >= 1. Got {args.max_trainings}."
+        )
+    if args.seed < 0:
+        raise InputError(f"The '--seed' option of effobj search must be >= 0. Got {args.seed}.")
+
+
+def _study_name(args: argparse.Namespace) -> str:
+    if args.study_name:
+        return str(args.study_name)
+    name = f"{args.space}-{args.cost}-b{args.beta2:g}"
+    if args.mode != "single":
+        name += f"-{args.mode}"
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the search; returns the exit code (130 after Ctrl-C, the study kept)."""
+    _check_args(args)
+    from effobj.spec import EfficiencySpec
+
+    # the spec is validated before anything is created or trained
+    spec = EfficiencySpec(
+        beta2=args.beta2,
+        perf_ref=args.perf_ref,
+        cost_ref=args.cost_ref,
+        perf_min=args.perf_min,
+        cost_max=args.cost_max,
+        cost_name=args.cost,
+    )
+    import optuna
+
+    import search_spaces
+    from effobj.optuna import (
+        IncumbentPruner,
+        create_study,
+        objective_from_space,
+        optimize,
+        storage_url,
+        training_summary,
+    )
+
+    try:
+        space = search_spaces.get(args.space)
+    except KeyError as exc:
+        raise InputError(str(exc)) from None
+    pruner = None
+    if args.prune_slack is not None:
+        pruner = IncumbentPruner(spec, slack=args.prune_slack)
+    objective = objective_from_space(
+        spec,
+        space,
+        dataset=args.dataset,
+        seed=args.seed,
+        mode=args.mode,
+        over_budget=args.over_budget,
+        skip_hopeless=not args.no_skip_hopeless,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = _study_name(args)
+    study = create_study(
+        spec,
+        mode=args.mode,
+        storage=args.storage,
+        study_name=name,
+        sampler=args.sampler,
+        pruner=pruner,
+        seed=args.seed,
+    )
+    study.set_user_attr("effobj_space", args.space)
+    url = storage_url(args.storage)
+    resume = f"effobj best --storage '{url}' --study-name '{name}' --beta2 {args.beta2:g}"
+    try:
+        summary = optimize(
+            study,
+            objective,
+            args.trials,
+            max_trainings=args.max_trainings,
+            progress_bar=not args.no_progress and args.format == "text",
+        )
+    except KeyboardInterrupt:
+        summary = training_summary(study)
+        print(
+            f"\ninterrupted: the study {name!r} in {url} is consistent; run the same command "
+            f"again to resume ({summary.n_complete + summary.n_pruned} of {args.trials} trials "
+            "finished).",
+            file=sys.stderr,
+        )
+        return 130
+    if args.format == "json":
+        out: dict[str, Any] = {"storage": url, "study_name": name, "summary": summary.to_dict()}
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"study {name!r} in {url}")
+    print(summary)
+    if summary.best_number is not None:
+        best = study.trials[summary.best_number]
+        ua = best.user_attrs
+        print(
+            f"best: trial {best.number}  E_beta {ua.get('e_beta'):.4f}  perf {ua.get('perf'):.4g}"
+            f"  {args.cost} {ua.get(args.cost):.4g}  params {best.params}"
+        )
+    print(f"re-rank it for another beta2 or budget: {resume}")
+    return 0

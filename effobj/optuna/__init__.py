@@ -1,0 +1,78 @@
+r"""Optuna studies that optimize :math:`E_\beta`, where infeasible and hopeless candidates never train.
+
+Import this subpackage explicitly (``import effobj.optuna``): it imports Optuna, which the
+metric layer of effobj never does.
+
+- :class:`EfficiencyObjective` (and :func:`objective_from_space` for a ``search_spaces``
+  space): build, profile, gate, then train only what can count; everything recorded in
+  the trial (:mod:`effobj.optuna.attrs`) and its constraints (``trial.set_constraint``).
+- :class:`IncumbentPruner`: stops a training that cannot beat the incumbent any more.
+- :func:`create_study`, :func:`resolve_storage`, :func:`make_sampler`: studies on SQLite
+  (default), any Optuna URL or a Journal file, with heartbeat and retry of dead workers.
+- :func:`optimize`: a resumable, shareable run to a study size, with a training budget and
+  a progress bar; :func:`training_summary` says how much training was avoided.
+- :func:`best_trials`, :func:`rerank`, :func:`sensitivity`: re-rank a finished study for
+  any :math:`\beta^2` or budget, and find where the winner changes.
+"""
+
+from __future__ import annotations
+
+from effobj.optuna import _attrs as attrs
+from effobj.optuna._attrs import Status
+from effobj.optuna._objective import EfficiencyObjective, Reporter, TrialFailed
+from effobj.optuna._pruner import IncumbentPruner
+from effobj.optuna._rerank import (
+    Contender,
+    RankedTrial,
+    Ranking,
+    TrialTable,
+    best_trials,
+    rerank,
+    trial_table,
+)
+from effobj.optuna._run import (
+    MaxTrainingsCallback,
+    TrainingSummary,
+    optimize,
+    requeue_interrupted,
+    training_summary,
+)
+from effobj.optuna._sensitivity import Sensitivity, SensitivityRow, WinnerChange, sensitivity
+from effobj.optuna._space import SpaceCandidate, load_space_data, objective_from_space
+from effobj.optuna._storage import DEFAULT_STORAGE, resolve_storage, storage_url
+from effobj.optuna._study import SAMPLERS, create_study, load_spec, make_sampler
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "SAMPLERS",
+    "Contender",
+    "EfficiencyObjective",
+    "IncumbentPruner",
+    "MaxTrainingsCallback",
+    "RankedTrial",
+    "Ranking",
+    "Reporter",
+    "Sensitivity",
+    "SensitivityRow",
+    "SpaceCandidate",
+    "Status",
+    "TrainingSummary",
+    "TrialFailed",
+    "TrialTable",
+    "WinnerChange",
+    "attrs",
+    "best_trials",
+    "create_study",
+    "load_space_data",
+    "load_spec",
+    "make_sampler",
+    "objective_from_space",
+    "optimize",
+    "requeue_interrupted",
+    "rerank",
+    "resolve_storage",
+    "sensitivity",
+    "storage_url",
+    "trial_table",
+    "training_summary",
+]

@@ -1,0 +1,681 @@
+r"""The Optuna objective that profiles a candidate first and trains it only if it can count.
+
+One trial runs
+
+.. code-block:: text
+
+    build(trial) -> candidate -> measure(candidate) -> costs (CostReport or mapping)
+        -> cost gate: over budget?       -> not trained, E_beta = 0 (the gate), cost constraint > 0
+        -> upper bound E_beta(A=1, C)
+           below the incumbent?          -> not trained ("hopeless"), value = the bound
+        -> evaluate(candidate, trial, report) -> perf  (report(epoch, perf) -> pruners)
+        -> spec.score(perf, costs) = E_beta, spec.constraints(perf, costs)
+
+and records everything in the trial (see :mod:`effobj.optuna._attrs`).
+
+**What an untrained trial tells the sampler.** An untrained trial has no measured
+performance; effobj records it *at its optimistic bound* :math:`A = 1`, the only value
+that is certain not to understate the candidate:
+
+.. math::
+
+    \text{value} = \bar E_\beta(C) = E_\beta(A{=}1, C)\,[C \le C_{\max}], \qquad
+    \text{constraint}_{\text{perf\_min}} = A_{\min} - 1 \;(\le 0).
+
+- *Over budget*: the cost gate makes :math:`\bar E_\beta = 0`, which is also the exact
+  E_beta, and the violated cost constraint is recorded, so every constrained sampler
+  (TPE, GP, NSGA-II) learns the boundary from a COMPLETE trial (``over_budget="prune"``
+  records the same but leaves the trial PRUNED).
+- *Hopeless* (single objective): the value is the bound, strictly below the incumbent,
+  so the trial can never become ``study.best_trial``. The error is one-sided: the sampler
+  may think the region slightly better than it is, which costs at most another cheap
+  profiling run there; recording a pessimistic value (0, or a pruned trial that GP and
+  NSGA-II ignore) could instead steer the search away from the region holding the optimum,
+  which no later evidence would correct because those candidates are never trained. The
+  user attributes say exactly what is known: ``trained`` False, ``status`` "hopeless",
+  ``e_beta`` None (unknown), ``e_beta_upper_bound`` the bound, ``incumbent_e_beta``.
+
+In the multi-objective mode (perf maximized, each weighted cost minimized) there is no
+incumbent, so only over-budget candidates are skipped; their performance objective is
+recorded as 0 (the worst), which constrained samplers ignore in favour of the violation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import optuna
+
+from effobj.errors import InputError
+from effobj.optuna import _attrs as K
+from effobj.optuna._attrs import Status
+from effobj.optuna._record import write_trial_attrs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from effobj.spec import EfficiencySpec
+
+__all__ = ["EfficiencyObjective", "Reporter", "TrialFailed"]
+
+_log = logging.getLogger("effobj.optuna")
+
+#: ``report(epoch, perf)``: what ``evaluate`` calls after each epoch (may raise TrialPruned)
+Reporter = Callable[[int, float], None]
+
+Mode = Literal["single", "multi"]
+
+
+class TrialFailed(RuntimeError):
+    """Raised by the objective (``on_error="raise"``) when a stage of the trial failed."""
+
+
+@dataclass
+class _Costs:
+    """The measured costs of one candidate."""
+
+    indicators: dict[str, float]
+    #: ``CostReport.to_dict()``; ``None`` when the costs came as a plain mapping
+    report: dict[str, Any] | None
+
+
+def _is_finite_number(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _takes_reporter(fn: Callable[..., Any]) -> bool:
+    """Whether ``evaluate`` accepts a third positional argument (the reporter)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins: assume the short form
+        return False
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n >= 3
+
+
+class EfficiencyObjective:
+    r"""An Optuna objective maximizing :math:`E_\beta`, training only candidates that can count.
+
+    Args:
+        spec: the :class:`~effobj.EfficiencySpec` (references, budgets, :math:`\beta^2`);
+            validated here, before any trial runs.
+        build: ``build(trial) -> candidate``; suggests the hyper-parameters with
+            ``trial.suggest_*`` and returns what ``measure`` and ``evaluate`` take (an
+            ``nn.Module`` with the default profiler).
+        evaluate: ``evaluate(candidate, trial[, report]) -> perf``; trains and measures the
+            performance (higher is better, in the unit of ``spec.perf_ref``). If it accepts a
+            third argument it gets ``report(epoch, perf)``, which records the epoch's
+            :math:`E_\beta` for Optuna's pruners and raises :class:`optuna.TrialPruned` when
+            one says stop. It may return a number, a mapping with ``"perf"`` or an object
+            with a ``perf`` attribute (e.g. ``search_spaces.TrainResult``); the extras
+            ``test_perf``, ``epochs_run``, ``train_time_s`` and ``train_flops`` are recorded.
+        example_inputs: inputs of the model's ``forward`` for the profiler: a tensor, a
+            tuple of tensors, or ``callable(candidate) -> inputs``. Not needed with ``measure``.
+        profiler: an object with ``profile(model, example_inputs) -> CostReport``
+            (:class:`effobj.profiler.LocalProfiler`); ``None`` uses
+            :func:`effobj.profiler.profile_model` with its defaults.
+        measure: instead of a profiler, ``measure(candidate) -> costs``: a ``CostReport``
+            or a mapping ``name -> value`` (e.g. a benchmark table's measured latency).
+        mode: ``"single"`` maximizes :math:`E_\beta`; ``"multi"`` maximizes ``perf`` and
+            minimizes each cost indicator of non-zero weight, with the same constraints.
+        over_budget: ``"complete"`` records an over-budget candidate as a COMPLETE trial
+            (value 0, cost constraint violated) so every sampler learns the boundary;
+            ``"prune"`` records the same and leaves it PRUNED.
+        skip_hopeless: in ``"single"`` mode, skip training when
+            :math:`E_\beta(A=1, C) <` incumbent :math:`-` ``hopeless_tolerance``.
+        hopeless_tolerance: margin (in E_beta) before a candidate counts as hopeless, e.g.
+            to allow for latency noise; 0 skips exactly those that cannot win.
+        on_error: ``"fail"`` records why a stage raised (``user_attrs["fail_reason"]``) and
+            ends the trial as FAIL while the study goes on; ``"raise"`` re-raises it
+            wrapped in :class:`TrialFailed` after recording it.
+
+    Raises:
+        InputError: a bad argument, named, before any trial runs.
+
+    Example:
+        >>> import optuna
+        >>> from effobj import EfficiencySpec
+        >>> from effobj.optuna import EfficiencyObjective
+        >>> spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=10.0, cost_max=5.0,
+        ...                       cost_name="size")
+        >>> obj = EfficiencyObjective(
+        ...     spec,
+        ...     build=lambda t: t.suggest_int("size", 1, 9),
+        ...     evaluate=lambda size, t: size / 10,
+        ...     measure=lambda size: {"size": float(size)},
+        ... )
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = obj.create_study(storage=":memory:")
+        >>> study.optimize(obj, n_trials=20)
+        >>> study.best_trial.user_attrs["size"] <= 5.0      # never over budget
+        True
+    """
+
+    def __init__(
+        self,
+        spec: EfficiencySpec,
+        build: Callable[[optuna.trial.Trial], Any],
+        evaluate: Callable[..., Any],
+        example_inputs: Any = None,
+        *,
+        profiler: Any = None,
+        measure: Callable[[Any], Any] | None = None,
+        mode: Mode = "single",
+        over_budget: Literal["complete", "prune"] = "complete",
+        skip_hopeless: bool = True,
+        hopeless_tolerance: float = 0.0,
+        on_error: Literal["fail", "raise"] = "fail",
+    ) -> None:
+        from effobj.spec import EfficiencySpec
+
+        name = "EfficiencyObjective"
+        if not isinstance(spec, EfficiencySpec):
+            raise TypeError(
+                f"The 'spec' parameter of {name} must be an effobj.EfficiencySpec. "
+                f"Got {type(spec).__name__} instead."
+            )
+        for pname, fn in (("build", build), ("evaluate", evaluate)):
+            if not callable(fn):
+                raise TypeError(
+                    f"The '{pname}' parameter of {name} must be callable. "
+                    f"Got {type(fn).__name__} instead."
+                )
+        if measure is not None and not callable(measure):
+            raise TypeError(
+                f"The 'measure' parameter of {name} must be callable or None. "
+                f"Got {type(measure).__name__} instead."
+            )
+        if profiler is not None and not callable(getattr(profiler, "profile", None)):
+            raise TypeError(
+                f"The 'profiler' parameter of {name} must have a profile(model, "
+                f"example_inputs) method. Got {type(profiler).__name__} instead."
+            )
+        if measure is None and example_inputs is None:
+            raise InputError(
+                f"The 'example_inputs' parameter of {name} is needed to profile the "
+                "candidates unless 'measure' is given. Got None instead."
+            )
+        _check_choice(name, "mode", mode, ("single", "multi"))
+        _check_choice(name, "over_budget", over_budget, ("complete", "prune"))
+        _check_choice(name, "on_error", on_error, ("fail", "raise"))
+        if not isinstance(skip_hopeless, bool):
+            raise TypeError(
+                f"The 'skip_hopeless' parameter of {name} must be a bool. "
+                f"Got {skip_hopeless!r} instead."
+            )
+        if (
+            isinstance(hopeless_tolerance, bool)
+            or not _is_finite_number(hopeless_tolerance)
+            or not 0.0 <= float(hopeless_tolerance) <= 1.0
+        ):
+            raise InputError(
+                f"The 'hopeless_tolerance' parameter of {name} must be a float in the range "
+                f"[0, 1]. Got {hopeless_tolerance!r} instead."
+            )
+        self.spec = spec
+        self.build = build
+        self.evaluate = evaluate
+        self.example_inputs = example_inputs
+        self.profiler = profiler
+        self.measure = measure
+        self.mode: Mode = mode
+        self.over_budget = over_budget
+        self.skip_hopeless = skip_hopeless
+        self.hopeless_tolerance = float(hopeless_tolerance)
+        self.on_error = on_error
+        self._evaluate_takes_reporter = _takes_reporter(evaluate)
+        self._cost_names: tuple[str, ...] = tuple(spec.cost_names)
+        self._objective_costs: tuple[str, ...] = _weighted_cost_names(spec)
+        self._perf_ref = float(spec.perf_ref)
+        # the order in which constraints are set, identical in every trial (GPSampler
+        # stacks them per trial and needs the same count and order everywhere)
+        self._constraint_names: tuple[str, ...] = tuple(
+            self.spec.constraints(self._perf_ref, self._probe_costs())
+        )
+
+    # ------------------------------------------------------------------ study set-up
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions of the objective values, in order."""
+        if self.mode == "single":
+            return ["maximize"]
+        return ["maximize", *(["minimize"] * len(self._objective_costs))]
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Names of the objective values, in order (``study.set_metric_names``)."""
+        if self.mode == "single":
+            return [K.E_BETA]
+        return [K.PERF, *self._objective_costs]
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        """The constraints every trial sets, in the order it sets them."""
+        return self._constraint_names
+
+    def create_study(self, **kwargs: Any) -> optuna.Study:
+        """Create (or load) a study for this objective; see :func:`effobj.optuna.create_study`."""
+        from effobj.optuna._study import create_study
+
+        return create_study(self.spec, mode=self.mode, **kwargs)
+
+    # ------------------------------------------------------------------ the trial
+    def __call__(self, trial: optuna.trial.Trial) -> float | list[float]:
+        """Run one trial: build, measure, gate, train if it can count, score."""
+        clock = _Clock()
+        stage = "build"
+        trained = False
+        try:
+            with clock.user():
+                candidate = self.build(trial)
+            stage = "measure"
+            with clock.user():
+                t0 = time.perf_counter()
+                costs = self._measure(candidate)
+                profile_s = time.perf_counter() - t0
+            cost = self._check_costs(costs.indicators)
+            attrs: dict[str, Any] = {name: costs.indicators[name] for name in costs.indicators}
+            if costs.report is not None:
+                attrs[K.COST_REPORT] = costs.report
+            attrs[K.PROFILE_TIME_S] = profile_s
+            _, c_norm = self.spec.normalize(self._perf_ref, cost)
+            bound = float(self.spec.upper_bound(cost))
+            attrs[K.C] = float(c_norm)
+            attrs[K.UPPER_BOUND] = bound
+            cost_violation = self.spec.cost_constraints(cost)
+            over = {k: v for k, v in cost_violation.items() if v > 0.0}
+
+            if over:
+                return self._skip_over_budget(trial, attrs, cost, over, clock)
+
+            if self.mode == "single" and self.skip_hopeless:
+                incumbent, inc_number = _incumbent(trial.study)
+                if incumbent is not None:
+                    attrs[K.INCUMBENT] = incumbent
+                    if bound < incumbent - self.hopeless_tolerance:
+                        return self._skip_hopeless(
+                            trial, attrs, cost, bound, incumbent, inc_number, clock
+                        )
+
+            stage = "evaluate"
+            trained = True
+            reporter = _EpochReporter(self, trial, cost, attrs)
+            with clock.user():
+                t0 = time.perf_counter()
+                if self._evaluate_takes_reporter:
+                    result = self.evaluate(candidate, trial, reporter)
+                else:
+                    result = self.evaluate(candidate, trial)
+                train_s = time.perf_counter() - t0
+            perf, extras = _unpack_evaluation(result)
+            attrs.update(extras)
+            attrs.setdefault(K.TRAIN_TIME_S, train_s)
+            stage = "score"
+            return self._score(trial, attrs, perf, cost, clock)
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            _safe_set(trial, K.STATUS, Status.INTERRUPTED)
+            _safe_set(trial, K.TRAINED, trained)
+            _safe_set(trial, K.FAIL_REASON, f"interrupted during {stage} (KeyboardInterrupt)")
+            raise
+        except Exception as exc:  # any failure of the user's code or of the costs
+            return self._fail(trial, stage, exc, trained)
+
+    # ------------------------------------------------------------------ stages
+    def _probe_costs(self) -> dict[str, float]:
+        # any valid cost works to learn the constraint names: take the references
+        return {name: 0.0 for name in self._cost_names}
+
+    def _measure(self, candidate: Any) -> _Costs:
+        if self.measure is not None:
+            raw = self.measure(candidate)
+        else:
+            inputs = self.example_inputs
+            if callable(inputs) and not _is_tensor_like(inputs):
+                inputs = inputs(candidate)
+            if self.profiler is not None:
+                raw = self.profiler.profile(candidate, inputs)
+            else:
+                from effobj.profiler import profile_model
+
+                raw = profile_model(candidate, inputs)
+        return _as_costs(raw)
+
+    def _check_costs(self, indicators: Mapping[str, float]) -> dict[str, float]:
+        missing = [n for n in self._cost_names if n not in indicators]
+        if missing:
+            raise InputError(
+                f"The cost measurement lacks the indicator(s) {missing} that the spec "
+                f"uses; it has {sorted(indicators)}."
+            )
+        cost = {}
+        for name in self._cost_names:
+            v = indicators[name]
+            if not _is_finite_number(v) or float(v) < 0.0:
+                raise InputError(
+                    f"The cost indicator {name!r} must be a finite number >= 0. "
+                    f"Got {v!r} instead."
+                )
+            cost[name] = float(v)
+        return cost
+
+    def _constraints_at(self, perf: float, cost: Mapping[str, float]) -> dict[str, float]:
+        cons = self.spec.constraints(perf, cost)
+        return {name: float(cons[name]) for name in self._constraint_names}
+
+    def _skip_over_budget(
+        self,
+        trial: optuna.trial.Trial,
+        attrs: dict[str, Any],
+        cost: Mapping[str, float],
+        over: Mapping[str, float],
+        clock: _Clock,
+    ) -> float | list[float]:
+        why = ", ".join(f"{k} exceeded by {v:.4g}" for k, v in over.items())
+        attrs.update(
+            {
+                K.PERF: None,
+                K.A: None,
+                K.E_BETA: 0.0,
+                K.TRAINED: False,
+                K.STATUS: Status.OVER_BUDGET,
+                K.SKIP_REASON: f"over budget before training ({why})",
+            }
+        )
+        self._record(trial, attrs, self._constraints_at(self._perf_ref, cost), clock)
+        if self.over_budget == "prune":
+            raise optuna.TrialPruned(attrs[K.SKIP_REASON])
+        if self.mode == "single":
+            return 0.0
+        return [0.0, *(cost[n] for n in self._objective_costs)]
+
+    def _skip_hopeless(
+        self,
+        trial: optuna.trial.Trial,
+        attrs: dict[str, Any],
+        cost: Mapping[str, float],
+        bound: float,
+        incumbent: float,
+        inc_number: int | None,
+        clock: _Clock,
+    ) -> float:
+        attrs.update(
+            {
+                K.PERF: None,
+                K.A: None,
+                K.E_BETA: None,
+                K.TRAINED: False,
+                K.STATUS: Status.HOPELESS,
+                K.SKIP_REASON: (
+                    f"hopeless: E_beta upper bound {bound:.6g} < incumbent {incumbent:.6g}"
+                    + (f" (trial {inc_number})" if inc_number is not None else "")
+                    + "; value recorded = the bound"
+                ),
+            }
+        )
+        self._record(trial, attrs, self._constraints_at(self._perf_ref, cost), clock)
+        return bound
+
+    def _score(
+        self,
+        trial: optuna.trial.Trial,
+        attrs: dict[str, Any],
+        perf: float,
+        cost: Mapping[str, float],
+        clock: _Clock,
+    ) -> float | list[float]:
+        a_norm, _ = self.spec.normalize(perf, cost)
+        e = float(self.spec.score(perf, cost))
+        attrs.update(
+            {
+                K.PERF: perf,
+                K.A: float(a_norm),
+                K.E_BETA: e,
+                K.TRAINED: True,
+                K.STATUS: Status.TRAINED,
+            }
+        )
+        self._record(trial, attrs, self._constraints_at(perf, cost), clock)
+        if self.mode == "single":
+            return e
+        return [perf, *(cost[n] for n in self._objective_costs)]
+
+    def _record(
+        self,
+        trial: optuna.trial.Trial,
+        attrs: Mapping[str, Any],
+        constraints: Mapping[str, float],
+        clock: _Clock,
+    ) -> None:
+        attrs = dict(attrs)
+        attrs[K.OVERHEAD_S] = clock.own()  # everything but this one write
+        write_trial_attrs(trial, attrs, constraints)
+
+    def _fail(
+        self, trial: optuna.trial.Trial, stage: str, exc: Exception, trained: bool
+    ) -> float | list[float]:
+        reason = f"{stage} failed: {type(exc).__name__}: {exc}"
+        _safe_set(trial, K.STATUS, Status.FAILED)
+        _safe_set(trial, K.TRAINED, trained)
+        _safe_set(trial, K.FAIL_REASON, reason)
+        _safe_set_system(trial, "fail_reason", reason)
+        _log.warning("Trial %d failed: %s", trial.number, reason)
+        if self.on_error == "raise":
+            raise TrialFailed(f"Trial {trial.number} {reason}") from exc
+        # A NaN value makes Optuna end the trial as FAIL without stopping the study.
+        return math.nan if self.mode == "single" else [math.nan] * len(self.directions)
+
+
+class _EpochReporter:
+    """``report(epoch, perf)``: E_beta of the epoch to Optuna's pruners."""
+
+    def __init__(
+        self,
+        objective: EfficiencyObjective,
+        trial: optuna.trial.Trial,
+        cost: Mapping[str, float],
+        attrs: dict[str, Any],
+    ) -> None:
+        self._obj = objective
+        self._trial = trial
+        self._cost = cost
+        self._attrs = attrs
+        self.last_perf: float | None = None
+
+    def __call__(self, epoch: int, perf: float) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise InputError(f"The 'epoch' of report must be an int >= 0. Got {epoch!r} instead.")
+        perf = _check_perf(perf, "report")
+        self.last_perf = perf
+        if self._obj.mode != "single":  # Optuna's pruners are single-objective only
+            return
+        e = float(self._obj.spec.score(perf, self._cost))
+        self._trial.report(e, epoch)
+        if self._trial.should_prune():
+            a_norm, _ = self._obj.spec.normalize(perf, self._cost)
+            attrs = dict(self._attrs)
+            attrs.update(
+                {
+                    K.PERF: perf,
+                    K.A: float(a_norm),
+                    K.E_BETA: e,
+                    K.TRAINED: True,
+                    K.STATUS: Status.PRUNED,
+                    K.EPOCHS_RUN: epoch + 1,
+                    K.SKIP_REASON: f"pruned after epoch {epoch} at E_beta {e:.6g}",
+                }
+            )
+            self._obj._record(
+                self._trial, attrs, self._obj._constraints_at(perf, self._cost), _Clock()
+            )
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} at E_beta {e:.6g}")
+
+
+class _Clock:
+    """Splits a trial's wall-clock time into the user's code and effobj's own work."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+        self._user = 0.0
+
+    def user(self) -> _UserSpan:
+        return _UserSpan(self)
+
+    def own(self) -> float:
+        return time.perf_counter() - self._start - self._user
+
+
+class _UserSpan:
+    def __init__(self, clock: _Clock) -> None:
+        self._clock = clock
+        self._t0 = 0.0
+
+    def __enter__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._clock._user += time.perf_counter() - self._t0
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise InputError(
+            f"The '{name}' parameter of {func} must be one of {list(choices)}. "
+            f"Got {value!r} instead."
+        )
+
+
+def _weighted_cost_names(spec: Any) -> tuple[str, ...]:
+    """The cost indicators with a non-zero weight (objectives in the multi mode)."""
+    costs = getattr(spec, "costs", None)
+    if not costs:
+        return tuple(spec.cost_names)
+    names = tuple(c.name for c in costs if float(getattr(c, "weight", 1.0)) != 0.0)
+    return names or tuple(spec.cost_names)
+
+
+def _is_tensor_like(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _as_costs(raw: Any) -> _Costs:
+    """A CostReport or a mapping name -> value, as indicators plus a JSON-able report."""
+    if hasattr(raw, "indicators") and callable(raw.indicators):
+        indicators = dict(raw.indicators())
+        report = raw.to_dict() if callable(getattr(raw, "to_dict", None)) else dict(indicators)
+    elif isinstance(raw, Mapping):
+        indicators = dict(raw)
+        report = None  # the indicators are recorded by name already
+    else:
+        raise TypeError(
+            "The cost measurement must be a CostReport (with indicators()) or a mapping "
+            f"name -> value. Got {type(raw).__name__} instead."
+        )
+    out: dict[str, float] = {}
+    for k, v in indicators.items():
+        if isinstance(v, bool) or not _is_finite_number(v):
+            continue  # non-numeric extras stay in the report only
+        out[str(k)] = float(v)
+    return _Costs(out, None if report is None else _jsonable(report))
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # JSON has no NaN/inf
+    if isinstance(x, str | int | float | bool) or x is None:
+        return x
+    if hasattr(x, "item"):
+        return _jsonable(x.item())
+    return str(x)
+
+
+def _check_perf(perf: Any, where: str) -> float:
+    if isinstance(perf, bool) or not _is_finite_number(perf):
+        raise InputError(
+            f"The performance returned by {where} must be a finite number. "
+            f"Got {perf!r} instead."
+        )
+    return float(perf)
+
+
+_EXTRAS = (K.TEST_PERF, K.EPOCHS_RUN, K.TRAIN_TIME_S, K.TRAIN_FLOPS)
+
+
+def _unpack_evaluation(result: Any) -> tuple[float, dict[str, Any]]:
+    """``evaluate``'s result as (perf, extras to record)."""
+    if isinstance(result, Mapping):
+        if K.PERF not in result:
+            raise InputError(
+                "A mapping returned by evaluate must hold the key 'perf'. "
+                f"Got keys {sorted(result)} instead."
+            )
+        get = result.get
+    elif hasattr(result, "perf") and not _is_tensor_like(result):
+        def get(key: str, default: Any = None) -> Any:
+            return getattr(result, key, default)
+    else:
+        perf = result.item() if _is_tensor_like(result) and hasattr(result, "item") else result
+        return _check_perf(perf, "evaluate"), {}
+    perf = _check_perf(get(K.PERF), "evaluate")
+    extras = {}
+    for key in _EXTRAS:
+        v = get(key, None)
+        if v is not None and not isinstance(v, bool) and _is_finite_number(v):
+            extras[key] = float(v) if key != K.EPOCHS_RUN else int(v)
+    return perf, extras
+
+
+def _incumbent(study: optuna.Study) -> tuple[float | None, int | None]:
+    """Best E_beta among trained, COMPLETE trials of a single-objective study."""
+    storage = study._storage
+    try:
+        best = storage.get_best_trial(study._study_id)
+    except ValueError:  # no COMPLETE trial yet
+        return None, None
+    if best.user_attrs.get(K.TRAINED) is True and best.value is not None:
+        return float(best.value), best.number
+    # The top value is not a trained trial (values from another spec, or only untrained
+    # ones): scan the trained trials.
+    values = [
+        (t.value, t.number)
+        for t in storage.get_all_trials(
+            study._study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+        )
+        if t.user_attrs.get(K.TRAINED) is True and t.value is not None
+    ]
+    if not values:
+        return None, None
+    v, n = max(values)
+    return float(v), n
+
+
+def _safe_set(trial: optuna.trial.Trial, key: str, value: Any) -> None:
+    try:
+        trial.set_user_attr(key, value)
+    except Exception:  # the storage itself failing: the trial ends FAIL anyway
+        _log.debug("could not record %s on trial %d", key, trial.number, exc_info=True)
+
+
+def _safe_set_system(trial: optuna.trial.Trial, key: str, value: Any) -> None:
+    try:
+        trial.storage.set_trial_system_attr(trial._trial_id, key, value)
+    except Exception:
+        _log.debug("could not record %s on trial %d", key, trial.number, exc_info=True)

@@ -1,0 +1,149 @@
+r"""A pruner that stops training once the candidate cannot beat the incumbent any more."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from effobj.errors import InputError
+from effobj.optuna import _attrs as K
+
+if TYPE_CHECKING:  # pragma: no cover
+    from effobj.spec import EfficiencySpec
+
+__all__ = ["IncumbentPruner"]
+
+
+class IncumbentPruner(optuna.pruners.BasePruner):
+    r"""Prune a trial once even the best performance seen so far could not make it win.
+
+    The cost :math:`C` of a candidate is fixed before training (the objective records it in
+    ``user_attrs["C"]``), so its score can only move through :math:`A`. At each reported
+    epoch the pruner takes the highest normalized performance any trained trial of the study
+    has reached (the trial's own included), adds ``slack``, and stops the trial if
+
+    .. math::
+
+        E_\beta\bigl(\min(1, A_{\text{seen}} + \text{slack}),\, C\bigr) < E_\beta^{\text{inc}},
+
+    the best :math:`E_\beta` of a trained, completed trial. With ``slack = 1`` this is the
+    exact upper bound :math:`E_\beta(1, C)` (nothing is pruned that could win); smaller
+    slacks assume, as the name says, that no candidate will beat the best performance seen
+    by more than ``slack``, and prune more. The incumbent and :math:`A_{\text{seen}}` are
+    re-read at every check, so trials finished by other workers count at once.
+
+    Args:
+        spec: the spec the study optimizes (its :math:`\beta^2`).
+        slack: the performance margin, in normalized units :math:`[0, 1]`.
+        min_trained: do not prune before this many trials were trained and completed
+            (the best performance seen is not informative before).
+        wrapped: another pruner (e.g. ``MedianPruner``); the trial is pruned when either
+            says so.
+
+    Example:
+        >>> from effobj import EfficiencySpec
+        >>> spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=10.0)
+        >>> pruner = IncumbentPruner(spec, slack=0.02)
+    """
+
+    def __init__(
+        self,
+        spec: EfficiencySpec,
+        *,
+        slack: float = 0.0,
+        min_trained: int = 3,
+        wrapped: optuna.pruners.BasePruner | None = None,
+    ) -> None:
+        from effobj.spec import EfficiencySpec
+
+        func = "IncumbentPruner"
+        if not isinstance(spec, EfficiencySpec):
+            raise TypeError(
+                f"The 'spec' parameter of {func} must be an effobj.EfficiencySpec. "
+                f"Got {type(spec).__name__} instead."
+            )
+        if (
+            isinstance(slack, bool)
+            or not isinstance(slack, int | float)
+            or not math.isfinite(slack)
+            or not 0.0 <= slack <= 1.0
+        ):
+            raise InputError(
+                f"The 'slack' parameter of {func} must be a float in the range [0, 1]. "
+                f"Got {slack!r} instead."
+            )
+        if isinstance(min_trained, bool) or not isinstance(min_trained, int) or min_trained < 0:
+            raise InputError(
+                f"The 'min_trained' parameter of {func} must be an int >= 0. "
+                f"Got {min_trained!r} instead."
+            )
+        if wrapped is not None and not isinstance(wrapped, optuna.pruners.BasePruner):
+            raise TypeError(
+                f"The 'wrapped' parameter of {func} must be an Optuna pruner or None. "
+                f"Got {type(wrapped).__name__} instead."
+            )
+        self.spec = spec
+        self.slack = float(slack)
+        self.min_trained = min_trained
+        self.wrapped = wrapped
+        #: how many times this pruner (not the wrapped one) stopped a trial
+        self.n_pruned = 0
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether to stop ``trial`` now (Optuna calls this from ``trial.should_prune``)."""
+        if self.wrapped is not None and self.wrapped.prune(study, trial):
+            return True
+        step = trial.last_step
+        c = trial.user_attrs.get(K.C)
+        if step is None or c is None:
+            return False
+        incumbent, best_a, n_trained = _study_state(study)
+        if incumbent is None or n_trained < self.min_trained:
+            return False
+        own = trial.intermediate_values.get(step)
+        if own is not None and own >= incumbent:
+            return False
+        a_seen = best_a
+        if own is not None and own > 0.0:
+            a_seen = max(a_seen, _a_from_e(own, float(c), self.spec.beta2))
+        a_cap = min(1.0, a_seen + self.slack)
+        from effobj.metric import e_beta
+
+        reachable = e_beta(a_cap, min(max(float(c), 0.0), 1.0), beta2=self.spec.beta2)
+        if reachable < incumbent:
+            self.n_pruned += 1
+            return True
+        return False
+
+
+def _a_from_e(e: float, c: float, beta2: float) -> float:
+    r"""Invert :math:`E_\beta(A, C)` for :math:`A` at fixed :math:`C` (gates passed)."""
+    cp = 1.0 - c
+    den = (1.0 + beta2) * cp - e
+    if cp <= 0.0 or den <= 0.0:
+        return 1.0
+    return min(1.0, e * beta2 * cp / den)
+
+
+def _study_state(study: optuna.Study) -> tuple[float | None, float, int]:
+    """(incumbent E_beta, best A seen, number of trained COMPLETE trials)."""
+    trials: Any = study._storage.get_all_trials(
+        study._study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+    )
+    incumbent: float | None = None
+    best_a = 0.0
+    n = 0
+    for t in trials:
+        ua = t.user_attrs
+        if ua.get(K.TRAINED) is not True:
+            continue
+        n += 1
+        a = ua.get(K.A)
+        if a is not None and a > best_a:
+            best_a = float(a)
+        e = ua.get(K.E_BETA)
+        if e is not None and (incumbent is None or e > incumbent):
+            incumbent = float(e)
+    return incumbent, best_a, n

@@ -1,0 +1,76 @@
+"""Writing a trial's attributes and constraints in one storage transaction.
+
+``trial.set_user_attr`` and ``trial.set_constraint`` each commit one transaction. On an
+RDB storage a commit costs milliseconds (an fsync on SQLite), and a trial of
+:class:`~effobj.optuna.EfficiencyObjective` records some twenty values, so they are written
+in one transaction through the RDB storage's own per-attribute upsert (the same rows the
+public calls write). Storages other than RDB, or an Optuna whose internals moved, use the
+public calls one by one; the result in the storage is the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+__all__ = ["write_trial_attrs"]
+
+_log = logging.getLogger("effobj.optuna")
+_CONSTRAINTS_PREFIX = "constraints:"
+
+
+def _rdb_backend(storage: Any) -> Any:
+    if isinstance(storage, optuna.storages._CachedStorage):
+        storage = storage._backend
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
+def write_trial_attrs(
+    trial: optuna.trial.Trial,
+    user_attrs: Mapping[str, Any],
+    constraints: Mapping[str, float],
+) -> None:
+    """Record ``user_attrs`` and Optuna constraints (<= 0 feasible) on a running trial."""
+    for key, value in constraints.items():
+        if not isinstance(value, int | float) or math.isnan(value):
+            raise ValueError(f"The constraint {key!r} must be a number, not NaN. Got {value!r}.")
+    rdb = _rdb_backend(getattr(trial, "storage", None))
+    if rdb is not None and hasattr(trial, "_cached_frozen_trial"):
+        try:
+            _write_rdb(rdb, trial, user_attrs, constraints)
+            return
+        except (AttributeError, ImportError, TypeError) as exc:  # internals changed
+            _log.debug("batched attribute write unavailable (%s); writing one by one", exc)
+    for key, value in user_attrs.items():
+        trial.set_user_attr(key, value)
+    for key, value in constraints.items():
+        trial.set_constraint(key, float(value))
+
+
+def _write_rdb(
+    rdb: Any,
+    trial: optuna.trial.Trial,
+    user_attrs: Mapping[str, Any],
+    constraints: Mapping[str, float],
+) -> None:
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    trial_id = trial._trial_id
+    system = {f"{_CONSTRAINTS_PREFIX}{k}": float(v) for k, v in constraints.items()}
+    with _create_scoped_session(rdb.scoped_session, True) as session:
+        for key, value in user_attrs.items():
+            rdb._set_trial_attr_without_commit(
+                session, models.TrialUserAttributeModel, trial_id, key, value
+            )
+        for key, value in system.items():
+            rdb._set_trial_attr_without_commit(
+                session, models.TrialSystemAttributeModel, trial_id, key, value
+            )
+    cached = trial._cached_frozen_trial
+    cached.user_attrs.update(user_attrs)
+    cached.system_attrs.update(system)

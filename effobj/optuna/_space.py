@@ -1,0 +1,135 @@
+"""An :class:`EfficiencyObjective` for a search space of the ``search_spaces`` package.
+
+A *model* space suggests a config, builds a torch model, is profiled on this machine and
+trained on its dataset (``space.train`` reports each epoch's validation accuracy). A
+*tabular* space (e.g. ``nas-bench-graph:cora``) looks the config up in its benchmark
+table: the table's measured costs stand for profiling, the table's validation accuracy
+for training (each look-up of the accuracy counts as one training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from effobj.errors import InputError
+from effobj.optuna import _attrs as K
+from effobj.optuna._objective import EfficiencyObjective
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
+
+    from effobj.spec import EfficiencySpec
+
+__all__ = ["SpaceCandidate", "load_space_data", "objective_from_space"]
+
+#: keys of a tabular record that are not cost indicators
+_NOT_COSTS = frozenset({K.PERF, K.TEST_PERF})
+
+
+@dataclass
+class SpaceCandidate:
+    """One trial's config and, for model spaces, its built model."""
+
+    config: dict[str, Any]
+    model: Any = None
+
+
+def load_space_data(space: Any, dataset: str | None = None, *, seed: int = 0) -> Any:
+    """Load ``dataset`` (default: the space's own) in a layout the space accepts."""
+    from search_spaces.data import load_dataset
+
+    name = dataset or space.default_dataset
+    data = load_dataset(name, seed=seed)
+    layouts = tuple(getattr(space, "layouts", ()) or ())
+    if layouts and data.info.layout not in layouts:
+        data = load_dataset(name, seed=seed, layout=layouts[0])
+    return data
+
+
+def objective_from_space(
+    spec: EfficiencySpec,
+    space: Any,
+    *,
+    data: Any = None,
+    dataset: str | None = None,
+    seed: int = 0,
+    profiler: Any = None,
+    **kwargs: Any,
+) -> EfficiencyObjective:
+    """Wrap a search space into an :class:`EfficiencyObjective`.
+
+    Args:
+        spec: what to optimize; its cost indicators must be ones the space provides
+            (a model space: the profiler's ``CostReport.indicators()``, e.g.
+            ``"latency_ms"``, ``"macs"``, ``"params"``; a tabular space: its table's, e.g.
+            ``"latency"``, ``"params"``).
+        space: an object following ``search_spaces``' protocol, or a registered name.
+        data: the dataset of a model space (a ``search_spaces.data.Dataset``); default
+            ``dataset`` loaded with :func:`load_space_data`.
+        dataset: a dataset name for ``search_spaces.data.load_dataset``.
+        seed: seed of the training runs and of the data split.
+        profiler: the profiler of a model space (default
+            :func:`effobj.profiler.profile_model`).
+        **kwargs: passed to :class:`EfficiencyObjective` (``mode``, ``over_budget``,
+            ``skip_hopeless``, ...).
+
+    Returns:
+        The objective; ``objective.space`` and ``objective.data`` hold what it uses.
+    """
+    if isinstance(space, str):
+        import search_spaces
+
+        space = search_spaces.get(space)
+    kind = getattr(space, "kind", None)
+    if kind not in ("model", "tabular"):
+        raise InputError(
+            "The 'space' parameter of objective_from_space must follow the search_spaces "
+            f"protocol with kind 'model' or 'tabular'. Got kind {kind!r} "
+            f"({type(space).__name__}) instead."
+        )
+
+    def build(trial: optuna.trial.Trial) -> SpaceCandidate:
+        config = dict(space.suggest(trial))
+        space.validate(config)
+        if kind == "tabular":
+            return SpaceCandidate(config)
+        return SpaceCandidate(config, space.build(config, data))
+
+    if kind == "tabular":
+        if data is not None or dataset is not None:
+            raise InputError(
+                f"The tabular space {getattr(space, 'name', space)!r} has its own table; "
+                "'data' and 'dataset' must be None."
+            )
+
+        def measure(cand: SpaceCandidate) -> dict[str, float]:
+            record = space.lookup(cand.config)
+            return {k: v for k, v in record.items() if k not in _NOT_COSTS}
+
+        def evaluate(cand: SpaceCandidate, trial: optuna.trial.Trial) -> Mapping[str, Any]:
+            record = space.lookup(cand.config)
+            return {K.PERF: record[K.PERF], K.TEST_PERF: record.get(K.TEST_PERF)}
+
+        obj = EfficiencyObjective(spec, build, evaluate, measure=measure, **kwargs)
+    else:
+        if data is None:
+            data = load_space_data(space, dataset, seed=seed)
+        prof = profiler
+
+        def measure(cand: SpaceCandidate) -> Any:
+            inputs = space.example_input(cand.config, data, batch_size=1)
+            if prof is not None:
+                return prof.profile(cand.model, inputs)
+            from effobj.profiler import profile_model
+
+            return profile_model(cand.model, inputs)
+
+        def evaluate(cand: SpaceCandidate, trial: optuna.trial.Trial, report: Any) -> Any:
+            return space.train(cand.model, cand.config, data, seed=seed, on_epoch=report)
+
+        obj = EfficiencyObjective(spec, build, evaluate, measure=measure, **kwargs)
+    obj.space = space  # type: ignore[attr-defined]
+    obj.data = data  # type: ignore[attr-defined]
+    return obj

@@ -1,0 +1,167 @@
+"""Where studies live: SQLite by default, any Optuna URL, or a Journal file.
+
+Optuna's storages are effobj's distribution layer. Several worker processes (or machines)
+share one study by naming the same storage and study name:
+
+- ``None`` (the default): ``sqlite:///effobj.db``, a file in the working folder; embedded,
+  nothing to set up; fine for a few worker processes on one machine.
+- any SQLAlchemy URL Optuna accepts, e.g. ``postgresql+psycopg2://user:pw@host/db`` for
+  workers on several machines;
+- ``journal:PATH`` (or a path ending in ``.log`` / ``.journal``): Optuna's Journal storage
+  in an append-only file, for processes sharing a file system;
+- ``:memory:``: an in-process study (tests, benchmarks);
+- an ``optuna.storages.BaseStorage`` instance, used as is.
+
+**Dead workers.** RDB storages (SQLite, PostgreSQL, MySQL) get a heartbeat: each running
+trial's worker writes a heartbeat every ``heartbeat_interval`` seconds; a trial whose
+heartbeat is older than ``grace_period`` is failed by the next worker that starts a trial,
+and :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` (the Optuna 5 name of
+``RetryFailedTrialCallback``) enqueues a copy with the same parameters, so the work of a
+killed worker is redone exactly once by a live one. Optuna's Journal storage has no
+heartbeat: with it a killed worker's trial stays RUNNING (never counted as finished).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import optuna
+
+from effobj.errors import InputError
+
+__all__ = ["DEFAULT_STORAGE", "resolve_storage", "storage_url"]
+
+#: the default storage: an SQLite file in the working folder
+DEFAULT_STORAGE = "sqlite:///effobj.db"
+
+_JOURNAL_PREFIX = "journal:"
+_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+
+
+def storage_url(storage: str | None) -> str:
+    """The storage URL a ``storage`` argument stands for (``None`` -> the default file)."""
+    return DEFAULT_STORAGE if storage is None else storage
+
+
+def resolve_storage(
+    storage: str | optuna.storages.BaseStorage | None = None,
+    *,
+    heartbeat_interval: int | None = 60,
+    grace_period: int | None = None,
+    max_retry: int | None = 3,
+) -> optuna.storages.BaseStorage:
+    """Turn a storage argument into an Optuna storage with heartbeat and retry.
+
+    Args:
+        storage: ``None`` (``sqlite:///effobj.db`` in the working folder), an RDB URL,
+            ``journal:PATH`` or a path ending in ``.log``/``.journal``/``.jsonl``,
+            ``":memory:"``, or a storage instance (returned unchanged).
+        heartbeat_interval: seconds between heartbeats of a running trial (RDB storages);
+            ``None`` turns the heartbeat and the retry of dead workers' trials off.
+        grace_period: seconds without heartbeat after which a running trial is failed
+            and retried; default ``2 * heartbeat_interval``.
+        max_retry: how many times a dead worker's trial is re-run (``None``: no limit).
+
+    Returns:
+        An Optuna storage.
+
+    Raises:
+        InputError: a bad argument (the message names it).
+
+    Example:
+        >>> type(resolve_storage(":memory:")).__name__
+        'InMemoryStorage'
+    """
+    func = "resolve_storage"
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if storage is not None and not isinstance(storage, str):
+        raise TypeError(
+            f"The 'storage' parameter of {func} must be a URL string, an Optuna storage or "
+            f"None. Got {type(storage).__name__} instead."
+        )
+    for name, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+            raise InputError(
+                f"The '{name}' parameter of {func} must be a positive int or None. "
+                f"Got {v!r} instead."
+            )
+    if max_retry is not None and (
+        isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0
+    ):
+        raise InputError(
+            f"The 'max_retry' parameter of {func} must be an int >= 0 or None. "
+            f"Got {max_retry!r} instead."
+        )
+    url = storage_url(storage)
+    if not url:
+        raise InputError(f"The 'storage' parameter of {func} must not be empty. Got '' instead.")
+    if url == ":memory:":
+        return optuna.storages.InMemoryStorage()
+    if url.startswith(_JOURNAL_PREFIX) or (
+        "://" not in url and url.endswith(_JOURNAL_SUFFIXES)
+    ):
+        path = url[len(_JOURNAL_PREFIX) :] if url.startswith(_JOURNAL_PREFIX) else url
+        if not path:
+            raise InputError(
+                f"The 'storage' parameter of {func} must name a file after 'journal:'. "
+                f"Got {url!r} instead."
+            )
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise InputError(
+                f"The folder of the journal file {path!r} does not exist ({parent})."
+            )
+        return JournalStorage(JournalFileBackend(path))
+    if "://" not in url:
+        raise InputError(
+            f"The 'storage' parameter of {func} must be an Optuna storage URL (e.g. "
+            "'sqlite:///effobj.db', 'postgresql+psycopg2://user:pw@host/db'), "
+            f"'journal:PATH' or ':memory:'. Got {url!r} instead."
+        )
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # several processes write one file: wait for the lock instead of failing at once
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    if heartbeat_interval is not None:
+        kwargs["heartbeat_interval"] = heartbeat_interval
+        kwargs["grace_period"] = grace_period or 2 * heartbeat_interval
+        kwargs["heartbeat_stale_trial_callback"] = _retry_callback(max_retry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            rdb = optuna.storages.RDBStorage(url, **kwargs)
+        except ImportError as exc:  # a driver that is not installed (e.g. psycopg2)
+            raise InputError(
+                f"The storage {url!r} needs a database driver that is not installed: {exc}. "
+                "For PostgreSQL install psycopg2-binary (pip install 'effobj[postgres]')."
+            ) from None
+    if rdb.engine.name == "sqlite" and ":memory:" not in url:
+        _sqlite_wal(rdb)
+    return rdb
+
+
+def _sqlite_wal(rdb: optuna.storages.RDBStorage) -> None:
+    """Write-ahead logging for an SQLite file: readers do not block the writer, and a
+    commit appends to the log instead of syncing the whole file (``synchronous=NORMAL``:
+    a power cut may lose the last commits, never corrupt the database)."""
+    import sqlalchemy
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    sqlalchemy.event.listen(rdb.engine, "connect", on_connect)
+    rdb.engine.dispose()  # connections opened while Optuna set the tables up get it too
+
+
+def _retry_callback(max_retry: int | None) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)

@@ -1,0 +1,170 @@
+"""Creating, resuming and reading effobj studies."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import TYPE_CHECKING, Any, Literal
+
+import optuna
+
+from effobj.errors import InputError
+from effobj.optuna import _attrs as K
+from effobj.optuna._storage import resolve_storage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from effobj.spec import EfficiencySpec
+
+__all__ = ["SAMPLERS", "create_study", "load_spec", "make_sampler"]
+
+#: sampler names accepted by :func:`make_sampler` and ``effobj search --sampler``
+SAMPLERS = ("tpe", "gp", "nsga2", "random")
+
+
+def make_sampler(
+    name: str = "tpe", *, seed: int | None = None, mode: str = "single"
+) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by name; all of them read the trials' constraints.
+
+    Args:
+        name: ``"tpe"`` (TPESampler, multivariate), ``"gp"`` (GPSampler), ``"nsga2"``
+            (NSGAIISampler) or ``"random"`` (RandomSampler).
+        seed: seed of the sampler.
+        mode: ``"single"`` or ``"multi"``; the sampler's own defaults follow it.
+
+    Returns:
+        A sampler. In Optuna 5 every one of them takes the constraints from
+        ``trial.set_constraint`` (no ``constraints_func``).
+
+    Example:
+        >>> type(make_sampler("nsga2", seed=0)).__name__
+        'NSGAIISampler'
+    """
+    if name not in SAMPLERS:
+        raise InputError(
+            f"The 'name' parameter of make_sampler must be one of {list(SAMPLERS)}. "
+            f"Got {name!r} instead."
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise InputError(
+            f"The 'seed' parameter of make_sampler must be an int >= 0 or None. "
+            f"Got {seed!r} instead."
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        if name == "gp":
+            return optuna.samplers.GPSampler(seed=seed)
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+
+
+def create_study(
+    spec: EfficiencySpec,
+    *,
+    mode: Literal["single", "multi"] = "single",
+    storage: str | optuna.storages.BaseStorage | None = None,
+    study_name: str | None = None,
+    sampler: optuna.samplers.BaseSampler | str | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    seed: int | None = None,
+    load_if_exists: bool = True,
+    heartbeat_interval: int | None = 60,
+    grace_period: int | None = None,
+    max_retry: int | None = 3,
+) -> optuna.Study:
+    r"""Create (or resume) a study that optimizes the spec's :math:`E_\beta`.
+
+    The spec, the mode and the effobj version are stored in the study's user attributes,
+    so that ``effobj best`` can re-rank it later and a resumed study cannot silently
+    switch to another objective.
+
+    Args:
+        spec: what the study optimizes.
+        mode: ``"single"`` (maximize E_beta) or ``"multi"`` (maximize perf, minimize each
+            cost indicator of non-zero weight).
+        storage: see :func:`effobj.optuna.resolve_storage`; ``None`` is an SQLite file
+            ``effobj.db`` in the working folder.
+        study_name: the study's name (needed to share or resume it).
+        sampler: a sampler, a name for :func:`make_sampler`, or ``None`` (TPE).
+        pruner: an Optuna pruner (e.g. :class:`~effobj.optuna.IncumbentPruner`); ``None``
+            never prunes during training.
+        seed: seed for a sampler given by name.
+        load_if_exists: resume a study of the same name (its stored spec must match).
+        heartbeat_interval, grace_period, max_retry: dead-worker recovery, see
+            :func:`~effobj.optuna.resolve_storage`.
+
+    Returns:
+        The study.
+
+    Raises:
+        InputError: the stored study optimizes another spec or mode, or a bad argument.
+    """
+    from effobj.spec import EfficiencySpec
+
+    if not isinstance(spec, EfficiencySpec):
+        raise TypeError(
+            "The 'spec' parameter of create_study must be an effobj.EfficiencySpec. "
+            f"Got {type(spec).__name__} instead."
+        )
+    if mode not in ("single", "multi"):
+        raise InputError(
+            f"The 'mode' parameter of create_study must be one of ['single', 'multi']. "
+            f"Got {mode!r} instead."
+        )
+    if isinstance(sampler, str) or sampler is None:
+        sampler = make_sampler(sampler or "tpe", seed=seed, mode=mode)
+    store = resolve_storage(
+        storage,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        max_retry=max_retry,
+    )
+    from effobj.optuna._objective import _weighted_cost_names
+
+    if mode == "single":
+        directions = ["maximize"]
+        metric_names = [K.E_BETA]
+    else:
+        costs = _weighted_cost_names(spec)
+        directions = ["maximize", *(["minimize"] * len(costs))]
+        metric_names = [K.PERF, *costs]
+    study = optuna.create_study(
+        storage=store,
+        study_name=study_name,
+        sampler=sampler,
+        pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
+        directions=directions,
+        load_if_exists=load_if_exists,
+    )
+    stored = study.user_attrs.get(K.STUDY_SPEC)
+    spec_dict = json.loads(json.dumps(spec.to_dict()))  # as the storage keeps it
+    if stored is None:
+        from effobj import __version__
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names)
+        study.set_user_attr(K.STUDY_SPEC, spec_dict)
+        study.set_user_attr(K.STUDY_MODE, mode)
+        study.set_user_attr(K.STUDY_VERSION, __version__)
+    else:
+        stored_mode = study.user_attrs.get(K.STUDY_MODE, "single")
+        if stored != spec_dict or stored_mode != mode:
+            raise InputError(
+                f"The study {study.study_name!r} was created for mode {stored_mode!r} and "
+                f"spec {stored}; resuming it with mode {mode!r} and spec {spec_dict} would mix "
+                "two objectives. Re-rank it for another spec with `effobj best` "
+                "(effobj.optuna.best_trials) or start a study with another name."
+            )
+    return study
+
+
+def load_spec(study: optuna.Study) -> EfficiencySpec | None:
+    """The spec stored in an effobj study (``None`` for a study effobj did not create)."""
+    from effobj.spec import EfficiencySpec
+
+    d: Any = study.user_attrs.get(K.STUDY_SPEC)
+    return None if d is None else EfficiencySpec.from_dict(d)
