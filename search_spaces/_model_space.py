@@ -1,0 +1,150 @@
+"""Base class of the spaces whose configs are torch models trained on a dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from effobj.errors import InputError
+from search_spaces._params import ParamSpace
+from search_spaces._protocol import TrainResult
+from search_spaces.data import DATASETS, Dataset, DatasetInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["ModelSpace"]
+
+
+class ModelSpace(ParamSpace):
+    """A :class:`~search_spaces._params.ParamSpace` that builds and trains classifiers.
+
+    Subclasses define :attr:`params`, :attr:`layouts` (data layouts they accept),
+    :meth:`_build` and optionally :meth:`_check_data` (rules joining config and data).
+    Built models carry ``input_shape`` and ``num_classes`` attributes so that
+    :meth:`train` can refuse data of another shape before training.
+    """
+
+    kind: Literal["model"] = "model"
+    default_dataset: str = "digits"
+    layouts: tuple[str, ...] = ("image", "flat")
+
+    # -- data -----------------------------------------------------------------------
+    def _info(self, data: Dataset | DatasetInfo | None) -> DatasetInfo:
+        if data is None:
+            info = DATASETS[self.default_dataset]
+        elif isinstance(data, Dataset):
+            info = data.info
+        elif isinstance(data, DatasetInfo):
+            info = data
+        else:
+            raise TypeError(
+                f"The 'data' parameter of the {self.name!r} search space must be a "
+                f"search_spaces.data.Dataset or None. Got {type(data).__name__} instead."
+            )
+        if info.layout not in self.layouts:
+            raise InputError(
+                f"The 'data' parameter of the {self.name!r} search space must have one of the "
+                f"layouts {list(self.layouts)} (samples of shape "
+                f"{'(F,)' if 'flat' in self.layouts else '(C, H, W)'}). Got layout "
+                f"{info.layout!r} with samples of shape {info.input_shape} instead."
+            )
+        return info
+
+    def _check_data(self, config: Mapping[str, Any], info: DatasetInfo) -> None:
+        """Rules joining config and data (e.g. patch size dividing the image); none by default."""
+
+    def check(self, config: Mapping[str, Any], data: Dataset | None = None) -> DatasetInfo:
+        """Validate ``config`` and its fit with ``data`` (``None``: the default dataset).
+
+        Returns:
+            The shape facts of the data the model will see.
+
+        Raises:
+            InputError: the config is outside the space or does not fit the data.
+        """
+        self.validate(config)
+        info = self._info(data)
+        self._check_data(config, info)
+        return info
+
+    # -- model ----------------------------------------------------------------------
+    def _build(self, config: Mapping[str, Any], info: DatasetInfo) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def build(
+        self, config: Mapping[str, Any], data: Dataset | None = None, *, seed: int = 0
+    ) -> torch.nn.Module:
+        """Build the untrained classifier of ``config`` for ``data``'s shape and classes.
+
+        Args:
+            config: a config of this space (checked first).
+            data: fixes input shape and number of classes; ``None`` uses
+                :attr:`default_dataset`'s (without loading it).
+            seed: seed of the weight initialization (the caller's random state is kept),
+                so the same config always starts from the same weights.
+        """
+        import torch
+
+        info = self.check(config, data)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self._build(config, info)
+        model.input_shape = tuple(info.input_shape)  # type: ignore[assignment]
+        model.num_classes = info.num_classes  # type: ignore[assignment]
+        return model
+
+    def example_input(
+        self, config: Mapping[str, Any], data: Dataset | None = None, batch_size: int = 1
+    ) -> tuple[torch.Tensor, ...]:
+        """A standard-normal input batch ``(batch_size, *input_shape)`` (fixed generator)."""
+        import torch
+
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InputError(
+                f"The 'batch_size' parameter of example_input must be an int >= 1. "
+                f"Got {batch_size!r} instead."
+            )
+        info = self.check(config, data)
+        gen = torch.Generator().manual_seed(0)
+        return (torch.randn(batch_size, *info.input_shape, generator=gen),)
+
+    def describe(self, config: Mapping[str, Any]) -> str:
+        """``name(key=value, ...)`` of the config's parameters."""
+        body = ", ".join(f"{k}={config[k]!r}" for k in (p.key for p in self.params) if k in config)
+        return f"{self.name}({body})"
+
+    # -- training -------------------------------------------------------------------
+    def train(
+        self,
+        model: torch.nn.Module,
+        config: Mapping[str, Any],
+        data: Dataset,
+        *,
+        seed: int = 0,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> TrainResult:
+        """Train ``model`` (from :meth:`build`) on ``data`` with the config's hyper-parameters.
+
+        The config and the data's shape are checked before the first step. See
+        :func:`search_spaces._training.train_classifier` for determinism and FLOP counting.
+        """
+        from search_spaces._training import train_classifier
+
+        if not isinstance(data, Dataset):
+            raise TypeError(
+                f"The 'data' parameter of {self.name!r}.train must be a "
+                f"search_spaces.data.Dataset. Got {type(data).__name__} instead."
+            )
+        info = self.check(config, data)
+        for attr in ("input_shape", "num_classes"):
+            built = getattr(model, attr, None)
+            if built is not None and tuple(
+                built if isinstance(built, tuple) else (built,)
+            ) != tuple(getattr(info, attr) if attr == "input_shape" else (info.num_classes,)):
+                raise InputError(
+                    f"The 'data' parameter of {self.name!r}.train must match the model's "
+                    f"{attr} {built}. Got dataset {data.name!r} with {attr} "
+                    f"{getattr(info, attr)} instead."
+                )
+        return train_classifier(model, config, data, seed=seed, on_epoch=on_epoch)

@@ -1,0 +1,274 @@
+"""Declarative parameters of a search space and the config logic they share.
+
+A space lists its parameters once (:class:`Categorical`, :class:`Int`, :class:`Float`);
+:class:`ParamSpace` derives from that list everything that does not depend on the
+model: sampling with Optuna's own distributions (so every sampler works), validation
+with messages that name the key, the rule and the value, and the flat categorical
+encoding used by RL controllers (continuous parameters are discretized on a fixed grid).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from effobj.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
+
+__all__ = [
+    "Categorical",
+    "Float",
+    "Int",
+    "Param",
+    "ParamSpace",
+    "training_params",
+]
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """``True`` if ``a == b`` and neither is a bool unless both are (``True != 1`` here)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A parameter taking one of a fixed tuple of values (``trial.suggest_categorical``)."""
+
+    key: str
+    choices: tuple[Any, ...]
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> Any:
+        """Sample the value from ``trial``."""
+        return trial.suggest_categorical(self.key, list(self.choices))
+
+    def rule(self) -> str:
+        """The rule, as the error message words it."""
+        return f"must be one of {list(self.choices)}"
+
+    def ok(self, value: Any) -> bool:
+        """Whether ``value`` is one of the choices."""
+        return any(_same_kind(value, c) for c in self.choices)
+
+    def grid(self) -> list[Any]:
+        """The choices, in order."""
+        return list(self.choices)
+
+    def index(self, value: Any) -> int:
+        """Index of ``value`` among the choices."""
+        return next(i for i, c in enumerate(self.choices) if _same_kind(value, c))
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer in ``[low, high]`` on a ``step`` lattice (``trial.suggest_int``)."""
+
+    key: str
+    low: int
+    high: int
+    step: int = 1
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> int:
+        """Sample the value from ``trial``."""
+        return int(trial.suggest_int(self.key, self.low, self.high, step=self.step))
+
+    def rule(self) -> str:
+        """The rule, as the error message words it."""
+        lattice = "" if self.step == 1 else f" on a step of {self.step} from {self.low}"
+        return f"must be an int in the range [{self.low}, {self.high}]{lattice}"
+
+    def ok(self, value: Any) -> bool:
+        """Whether ``value`` is an int of the range and lattice."""
+        return (
+            isinstance(value, numbers.Integral)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
+            and (value - self.low) % self.step == 0
+        )
+
+    def grid(self) -> list[int]:
+        """Every value of the range."""
+        return list(range(self.low, self.high + 1, self.step))
+
+    def index(self, value: Any) -> int:
+        """Index of ``value`` in :meth:`grid`."""
+        return (int(value) - self.low) // self.step
+
+
+@dataclass(frozen=True)
+class Float:
+    """A float in ``[low, high]`` (``trial.suggest_float``), discretized on ``points`` for RL.
+
+    ``points`` must lie in ``[low, high]`` and be increasing; :meth:`index` maps a value to
+    the nearest point (in log space when ``log`` is true).
+    """
+
+    key: str
+    low: float
+    high: float
+    points: tuple[float, ...]
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.points or any(not self.low <= p <= self.high for p in self.points):
+            raise InputError(
+                f"The 'points' of the float parameter {self.key!r} must lie in the range "
+                f"[{self.low:g}, {self.high:g}]. Got {list(self.points)} instead."
+            )
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> float:
+        """Sample the value from ``trial``."""
+        return float(trial.suggest_float(self.key, self.low, self.high, log=self.log))
+
+    def rule(self) -> str:
+        """The rule, as the error message words it."""
+        return f"must be a float in the range [{self.low:g}, {self.high:g}]"
+
+    def ok(self, value: Any) -> bool:
+        """Whether ``value`` is a finite real of the range."""
+        return (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and self.low <= value <= self.high
+        )
+
+    def grid(self) -> list[float]:
+        """The discretization points."""
+        return list(self.points)
+
+    def index(self, value: Any) -> int:
+        """Index of the point nearest to ``value``."""
+        f = math.log if self.log else float
+        v = f(max(float(value), 1e-300)) if self.log else float(value)
+        return min(range(len(self.points)), key=lambda i: abs(f(self.points[i]) - v))
+
+
+Param = Categorical | Int | Float
+
+
+def training_params(
+    *,
+    epochs: tuple[int, int],
+    batch_sizes: Sequence[int] = (32, 64, 128),
+    optimizers: Sequence[str] = ("adam", "adamw", "sgd"),
+) -> tuple[Param, ...]:
+    """The training hyper-parameters every model space searches jointly with the architecture.
+
+    Args:
+        epochs: ``(low, high)`` of the number of epochs.
+        batch_sizes: the batch sizes to choose from.
+        optimizers: names among ``"adam"``, ``"adamw"`` and ``"sgd"`` (momentum 0.9, Nesterov).
+
+    Returns:
+        ``lr`` (log-uniform in [1e-4, 0.1]), ``weight_decay`` (log-uniform in [1e-6, 1e-2]),
+        ``batch_size``, ``epochs`` and ``optimizer``.
+    """
+    return (
+        Float("lr", 1e-4, 1e-1, (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), log=True),
+        Float("weight_decay", 1e-6, 1e-2, (1e-6, 1e-5, 1e-4, 1e-3, 1e-2), log=True),
+        Categorical("batch_size", tuple(batch_sizes)),
+        Int("epochs", epochs[0], epochs[1]),
+        Categorical("optimizer", tuple(optimizers)),
+    )
+
+
+class ParamSpace:
+    """Config logic shared by spaces defined by a list of parameters.
+
+    Subclasses set :attr:`name` and :attr:`params` and may override
+    :meth:`_check_combination` for rules across keys (e.g. heads dividing width).
+    """
+
+    name: str = "space"
+    params: tuple[Param, ...] = ()
+
+    # -- sampling -------------------------------------------------------------------
+    def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+        """Sample a config with ``trial.suggest_*`` (one call per parameter, fixed space).
+
+        Every parameter is sampled on every trial, also those a smaller architecture
+        ignores (e.g. ``width_4`` of a 2-layer MLP), so the space is the same for every
+        trial and every Optuna sampler (grid, CMA-ES, NSGA-II, TPE) can handle it.
+        """
+        return {p.key: p.suggest(trial) for p in self.params}
+
+    def default_config(self) -> dict[str, Any]:
+        """A mid-range config of the space (the middle point of every parameter's grid)."""
+        config = {p.key: p.grid()[(len(p.grid()) - 1) // 2] for p in self.params}
+        return config
+
+    # -- validation -----------------------------------------------------------------
+    def _error(self, key: str, rule: str, value: Any) -> InputError:
+        return InputError(
+            f"The {key!r} parameter of the {self.name!r} search space {rule}. "
+            f"Got {value!r} instead."
+        )
+
+    def validate(self, config: Mapping[str, Any]) -> None:
+        """Check ``config`` against the space, before anything is built or trained.
+
+        Raises:
+            TypeError: ``config`` is not a mapping.
+            InputError: a key is missing or unknown, a value is outside its parameter's
+                range or choices, or values are incompatible with each other.
+        """
+        if not isinstance(config, Mapping):
+            raise TypeError(
+                f"The 'config' parameter of the {self.name!r} search space must be a "
+                f"mapping of parameter names to values. Got {type(config).__name__} instead."
+            )
+        keys = [p.key for p in self.params]
+        missing = [k for k in keys if k not in config]
+        if missing:
+            raise InputError(
+                f"The 'config' parameter of the {self.name!r} search space must have every "
+                f"key of the space {keys}. Missing {missing}."
+            )
+        unknown = [k for k in config if k not in keys]
+        if unknown:
+            raise InputError(
+                f"The 'config' parameter of the {self.name!r} search space must only have "
+                f"keys of the space {keys}. Got unknown keys {unknown}."
+            )
+        for p in self.params:
+            if not p.ok(config[p.key]):
+                raise self._error(p.key, p.rule(), config[p.key])
+        self._check_combination(config)
+
+    def _check_combination(self, config: Mapping[str, Any]) -> None:
+        """Rules across keys; the default has none."""
+
+    # -- RL encoding ----------------------------------------------------------------
+    def encoding(self) -> list[tuple[str, list[Any]]]:
+        """``(key, choices)`` for every parameter; floats are discretized on their grid."""
+        return [(p.key, p.grid()) for p in self.params]
+
+    def encode(self, config: Mapping[str, Any]) -> list[int]:
+        """Indices of the config's values in :meth:`encoding` (floats: nearest grid point)."""
+        self.validate(config)
+        return [p.index(config[p.key]) for p in self.params]
+
+    def decode(self, indices: Sequence[int]) -> dict[str, Any]:
+        """The config at ``indices`` of :meth:`encoding`; the result is validated."""
+        if len(indices) != len(self.params):
+            raise InputError(
+                f"The 'indices' parameter of the {self.name!r} search space must have one "
+                f"index per parameter ({len(self.params)}). Got {len(indices)} instead."
+            )
+        config: dict[str, Any] = {}
+        for p, i in zip(self.params, indices, strict=True):
+            grid = p.grid()
+            if not isinstance(i, numbers.Integral) or isinstance(i, bool) or not 0 <= i < len(grid):
+                raise InputError(
+                    f"The index of {p.key!r} in the 'indices' parameter of the {self.name!r} "
+                    f"search space must be an int in the range [0, {len(grid) - 1}]. "
+                    f"Got {i!r} instead."
+                )
+            config[p.key] = grid[int(i)]
+        self.validate(config)
+        return config
