@@ -283,8 +283,9 @@ class EfficiencySpec:
         ``perf_min`` (:math:`A_{\\min} - A`) appears when the spec has a performance floor.
         """
         out: dict[str, Any] = {}
+        a = self.normalize_perf(perf)  # checked even without a floor: a NaN is never feasible
         if self.perf_min is not None:
-            out["perf_min"] = self.a_min - self.normalize_perf(perf)
+            out["perf_min"] = self.a_min - a
         out.update(self.cost_constraints(cost))
         return out
 
