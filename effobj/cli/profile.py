@@ -1,0 +1,134 @@
+"""``effobj profile FILE.py:factory --input-shape 1,3,224,224``: print a model's CostReport.
+
+The factory is a callable in FILE.py that takes no argument and returns an ``nn.Module``.
+Each ``--input-shape`` adds one positional input (random normal for floating dtypes,
+zeros for integer ones, e.g. token ids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from effobj.errors import InputError
+
+__all__ = ["add_parser", "run"]
+
+_DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "uint8", "bool")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``profile`` subcommand."""
+    p = subparsers.add_parser(
+        "profile",
+        help="profile a model: FLOPs/MACs, params, bytes, peak memory, latency, energy",
+        description=(
+            "Profile the model built by FACTORY in FILE.py on example inputs of the given shapes. "
+            "FLOPs count a fused multiply-add as 2 (MACs = FLOPs / 2)."
+        ),
+    )
+    p.add_argument("target", metavar="FILE.py:factory",
+                   help="python file and the name of a no-argument callable in it returning an nn.Module")
+    p.add_argument("--input-shape", action="append", required=True, metavar="N,C,H,W",
+                   help="shape of one input, comma-separated; repeat for several inputs")
+    p.add_argument("--input-dtype", action="append", choices=_DTYPES, metavar="DTYPE",
+                   help=f"dtype of each input ({', '.join(_DTYPES)}); one for all or one per "
+                        "--input-shape (default float32)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps (default cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads to time at (default: torch.get_num_threads())")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--max-time", type=float, default=1.0, metavar="SECONDS",
+                   help="time cap of the latency measurement (default 1.0)")
+    p.add_argument("--target-spread", type=float, default=0.02, metavar="FRACTION",
+                   help="relative precision of the median latency to reach (default 0.02)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the model, profile it and print the report; returns the exit code."""
+    shapes = [_parse_shape(s) for s in args.input_shape]
+    dtypes = _dtypes(args.input_dtype, len(shapes))
+    factory = _load_factory(args.target)
+
+    import torch
+
+    from effobj.profiler import profile_model
+
+    try:
+        model = factory()
+    except Exception as exc:
+        raise InputError(f"The factory {args.target!r} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(f"The factory {args.target!r} must return a torch.nn.Module. "
+                         f"Got {type(model).__name__} instead.")
+    inputs = tuple(_example(shape, dtype) for shape, dtype in zip(shapes, dtypes, strict=True))
+    report = profile_model(
+        model, inputs, device=args.device, threads=args.threads, latency=not args.no_latency,
+        memory=not args.no_memory, max_time_s=args.max_time, target_rel_spread=args.target_spread,
+        cache=False,
+    )
+    print(report.to_json() if args.format == "json" else report.to_table())
+    return 0
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(n < 1 for n in shape):
+        raise InputError(f"The '--input-shape' option must be positive integers separated by commas, "
+                         f"such as 1,3,224,224. Got {text!r} instead.")
+    return shape
+
+
+def _dtypes(given: list[str] | None, n: int) -> list[str]:
+    if not given:
+        return ["float32"] * n
+    if len(given) == 1:
+        return given * n
+    if len(given) != n:
+        raise InputError(f"The '--input-dtype' option must be given once or once per --input-shape "
+                         f"({n}). Got {len(given)} instead.")
+    return list(given)
+
+
+def _load_factory(target: str) -> Any:
+    path_text, sep, name = target.rpartition(":")
+    if not sep or not path_text or not name:
+        raise InputError(f"The target must be FILE.py:factory, such as models.py:build. Got {target!r} instead.")
+    path = Path(path_text)
+    if not path.is_file():
+        raise InputError(f"The model file {str(path)!r} does not exist.")
+    module_name = f"_effobj_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise InputError(f"The model file {str(path)!r} cannot be imported as a python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise InputError(f"Importing {str(path)!r} raised {type(exc).__name__}: {exc}") from exc
+    factory = getattr(module, name, None)
+    if factory is None or not callable(factory):
+        names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise InputError(f"The model file {str(path)!r} has no callable named {name!r}. "
+                         f"Callables found: {', '.join(names) or 'none'}.")
+    return factory
+
+
+def _example(shape: tuple[int, ...], dtype: str) -> Any:
+    import torch
+
+    dt = getattr(torch, dtype)
+    if dt.is_floating_point:
+        return torch.randn(shape, dtype=dt)
+    return torch.zeros(shape, dtype=dt)

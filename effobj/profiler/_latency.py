@@ -1,0 +1,172 @@
+r"""Latency with its noise: :mod:`torch.utils.benchmark` timing, adaptive until precise enough.
+
+The forward pass is timed by :class:`torch.utils.benchmark.Timer` (which synchronizes
+accelerators around every block) at the thread count the model is deployed with,
+after a warm-up, in blocks of ``number`` passes long enough (about 1 ms) that timer
+overhead is negligible. Blocks are added until the distribution-free 95 % confidence
+interval of the median is narrow enough,
+
+.. math::
+
+    \frac{x_{(n-k+1)} - x_{(k)}}{2\,\tilde{x}} \le \mathrm{target},
+    \qquad k = \max\{k : P(\mathrm{Bin}(n, 1/2) \le k - 1) \le 0.025\},
+
+(order statistics :math:`x_{(i)}` of the :math:`n` per-pass block times, median
+:math:`\tilde{x}`), or until the time cap is reached; the result says which. The interval
+needs :math:`n \ge 6` blocks. Unlike the inter-quartile range of the raw samples, which
+reflects the machine's noise and does not shrink, this interval narrows as
+:math:`1/\sqrt{n}`, so "converged" means the *median* is known to the target precision.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.benchmark import Measurement, Timer
+
+from effobj.profiler._energy import EnergyMeter
+
+__all__ = ["LatencyResult", "measure_latency", "median_ci95"]
+
+_MIN_BLOCK_S = 1e-3  # a timed block lasts at least this long
+_MIN_SAMPLES = 6  # the fewest blocks with a 95 % distribution-free interval for the median
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Outcome of :func:`measure_latency` (all times in seconds, per forward pass)."""
+
+    median_s: float
+    iqr_s: float
+    ci95_s: tuple[float, float] | None
+    rel_spread: float | None
+    samples: int
+    runs: int
+    number_per_block: int
+    converged: bool
+    warmup_runs: int
+    elapsed_s: float
+    energy_j: float | None = None
+    energy_source: str | None = None
+
+
+def median_ci95(times: Sequence[float]) -> tuple[float, float] | None:
+    """Distribution-free 95 % confidence interval of the median from order statistics.
+
+    Args:
+        times: The samples (any order).
+
+    Returns:
+        ``(low, high)``, or ``None`` for fewer than 6 samples (no such interval exists).
+
+    Example:
+        >>> median_ci95([5.0, 1.0, 2.0, 4.0, 3.0, 6.0])
+        (1.0, 6.0)
+    """
+    n = len(times)
+    if n < _MIN_SAMPLES:
+        return None
+    xs = sorted(times)
+    if n <= 200:
+        # largest k (1-based) with P(Bin(n, 1/2) <= k - 1) <= 0.025, exactly
+        total, cdf, k = 1 << n, 0, 0
+        for i in range(n):
+            cdf += math.comb(n, i)
+            if cdf / total > 0.025:
+                break
+            k = i + 1
+    else:  # normal approximation of the binomial, accurate to a rank at this size
+        k = math.floor(n / 2 - 0.98 * math.sqrt(n))
+    k = max(k, 1)
+    return xs[k - 1], xs[n - k]
+
+
+def measure_latency(
+    fn: Callable[[], object],
+    *,
+    threads: int,
+    target_rel_spread: float,
+    max_time_s: float,
+    energy: EnergyMeter | None = None,
+    prior_runs: Sequence[float] = (),
+) -> LatencyResult:
+    """Time ``fn()`` (one forward pass) until the median is precise to ``target_rel_spread``.
+
+    The caller sets eval mode, inference mode and the device; this function sets the thread
+    count (restoring it afterwards), warms up, picks the block size and measures.
+
+    Args:
+        fn: Runs one forward pass.
+        threads: Intra-op threads to time at.
+        target_rel_spread: Stop once the 95 % interval's half-width over the median is at most this.
+        max_time_s: Stop after about this many seconds, warm-up included, converged or not
+            (at least one block is always timed).
+        energy: Read before and after the timed blocks, when the device reports energy.
+        prior_runs: Seconds of forward passes the caller already ran (they count as warm-up).
+
+    Returns:
+        A :class:`LatencyResult`.
+    """
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label="effobj")
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter() - sum(prior_runs)
+        # Warm-up: first passes build kernels / caches; stop after 2 passes and 10 % of the budget.
+        warm: list[float] = list(prior_runs)
+        while len(warm) < 2 or (time.perf_counter() - t0 < 0.1 * max_time_s and len(warm) < 20):
+            warm.append(timer._timeit(1))
+        per_pass = min(warm[1:])
+        number = max(1, math.ceil(_MIN_BLOCK_S / per_pass))
+
+        e0 = energy.read() if energy is not None else None
+        block_times: list[float] = []
+        converged = False
+        ci: tuple[float, float] | None = None
+        rel: float | None = None
+        while True:
+            block_times.append(timer._timeit(number))
+            per = [b / number for b in block_times]
+            ci = median_ci95(per)
+            if ci is not None:
+                med = _median(per)
+                rel = (ci[1] - ci[0]) / (2.0 * med)
+                if rel <= target_rel_spread:
+                    converged = True
+                    break
+            if time.perf_counter() - t0 >= max_time_s:
+                break
+        e1 = energy.read() if energy is not None else None
+        elapsed = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(old_threads)
+
+    m = Measurement(number_per_run=number, raw_times=block_times, task_spec=timer._task_spec)
+    runs = number * len(block_times)
+    energy_j = None
+    if energy is not None and e0 is not None and e1 is not None:
+        energy_j = energy.delta(e0, e1) / runs
+    return LatencyResult(
+        median_s=float(m.median),
+        iqr_s=float(m.iqr),
+        ci95_s=ci,
+        rel_spread=rel,
+        samples=len(block_times),
+        runs=runs,
+        number_per_block=number,
+        converged=converged,
+        warmup_runs=len(warm),
+        elapsed_s=elapsed,
+        energy_j=energy_j,
+        energy_source=None if energy_j is None or energy is None else energy.source,
+    )
+
+
+def _median(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])

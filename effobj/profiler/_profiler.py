@@ -1,0 +1,590 @@
+"""Profile a model for every cost indicator: :func:`profile_model`, :class:`LocalProfiler`, :class:`Profiler`.
+
+One profile runs these steps, in this order, and names the step in any error:
+
+1. **validate** the arguments and the example inputs;
+2. **count** FLOPs and peak activation memory in *one* forward pass on the ``meta``
+   device (shapes only, no arithmetic: a ResNet-50 costs a few milliseconds); a model that
+   cannot run on ``meta`` (data-dependent control flow, tensors created on a fixed device,
+   operators without a meta kernel) is counted in one real forward pass instead;
+3. **size** the model: parameters, trainable parameters, state-dict bytes by dtype;
+4. **time** it (:mod:`effobj.profiler._latency`) in eval mode under
+   :func:`torch.inference_mode`, at the deployed thread count, reading the device's energy
+   counter around the timed blocks when there is one.
+
+The model's train/eval flags, the thread count and the grad mode are restored whatever
+happens; a model on another device than ``device`` is copied, never moved.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import math
+import os
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from effobj.errors import InputError, ProfilingError
+from effobj.profiler._cache import ProfileCache, architecture_signature, default_cache
+from effobj.profiler._report import CostReport, DeviceInfo
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["LocalProfiler", "Profiler", "profile_model"]
+
+
+@runtime_checkable
+class Profiler(Protocol):
+    """Anything that turns a model and example inputs into a :class:`CostReport`.
+
+    :class:`LocalProfiler` measures in this process; a profiler that sends the model to
+    another machine, or one that looks costs up in a latency table, can take its place
+    without changing callers.
+    """
+
+    def profile(self, model: torch.nn.Module, example_inputs: Any) -> CostReport:
+        """Profile ``model`` on ``example_inputs`` (a tensor or a tuple of tensors)."""
+        ...
+
+
+class LocalProfiler:
+    """A :class:`Profiler` measuring on a device of this process, with fixed settings.
+
+    Args: the keyword arguments of :func:`profile_model`, validated here once.
+
+    Example:
+        >>> import torch
+        >>> from effobj.profiler import LocalProfiler, Profiler
+        >>> prof = LocalProfiler(latency=False)
+        >>> isinstance(prof, Profiler)
+        True
+        >>> prof.profile(torch.nn.Linear(8, 4), torch.ones(2, 8)).macs
+        64
+    """
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        threads: int | None = None,
+        latency: bool = True,
+        memory: bool = True,
+        target_rel_spread: float = 0.02,
+        max_time_s: float = 1.0,
+        cache: bool | ProfileCache = True,
+    ) -> None:
+        _validate_options("LocalProfiler", device, threads, latency, memory, target_rel_spread,
+                          max_time_s, cache)
+        self.device = device
+        self.threads = threads
+        self.latency = latency
+        self.memory = memory
+        self.target_rel_spread = target_rel_spread
+        self.max_time_s = max_time_s
+        self.cache = cache
+
+    def profile(self, model: torch.nn.Module, example_inputs: Any) -> CostReport:
+        """Profile ``model`` with this profiler's settings (see :func:`profile_model`)."""
+        return profile_model(
+            model, example_inputs, device=self.device, threads=self.threads,
+            latency=self.latency, memory=self.memory, target_rel_spread=self.target_rel_spread,
+            max_time_s=self.max_time_s, cache=self.cache,
+        )
+
+    def __repr__(self) -> str:
+        return (f"LocalProfiler(device={self.device!r}, threads={self.threads!r}, "
+                f"latency={self.latency!r}, memory={self.memory!r}, "
+                f"target_rel_spread={self.target_rel_spread!r}, max_time_s={self.max_time_s!r})")
+
+
+def profile_model(
+    model: torch.nn.Module,
+    example_inputs: Any,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    latency: bool = True,
+    memory: bool = True,
+    target_rel_spread: float = 0.02,
+    max_time_s: float = 1.0,
+    cache: bool | ProfileCache = True,
+) -> CostReport:
+    r"""Measure every cost indicator of ``model`` for one inference at the inputs' batch size.
+
+    FLOPs follow torch's convention, a fused multiply-add is 2 FLOPs = 1 MAC, and count the
+    matmul/convolution/attention family, so ``macs = flops // 2``:
+
+    .. math::
+
+        \mathrm{MACs}(\mathrm{Linear}_{d_{in}\to d_{out}}) = N\,d_{in}\,d_{out},\qquad
+        \mathrm{MACs}(\mathrm{attention}) = B\,H\,L_q\,L_k\,(d_{qk} + d_v).
+
+    Operators without a formula are listed in ``unsupported_ops``, never counted as zero
+    silently. Latency is the median over timed blocks at ``threads`` threads, measured
+    until the 95 % interval of the median is within ``target_rel_spread`` of it, or until
+    ``max_time_s``; ``latency_converged`` says which.
+
+    Args:
+        model: The model (an ``nn.Module``); it is neither moved nor modified (a copy is
+            made when it lives on another device than ``device``).
+        example_inputs: A tensor, or a tuple/list of tensors passed positionally.
+        device: Target device as torch spells it (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+        threads: Intra-op threads for timing; ``None`` means ``torch.get_num_threads()``
+            (note that ``torch.utils.benchmark.Timer`` alone would time at 1 thread).
+        latency: Measure latency (and energy where reported).
+        memory: Measure peak activation memory.
+        target_rel_spread: Precision the median latency must reach, in (0, 1).
+        max_time_s: Time cap of the latency measurement, in seconds, > 0.
+        cache: ``True`` uses the process-wide architecture-signature cache, ``False`` none,
+            or pass a :class:`~effobj.profiler.ProfileCache`.
+
+    Returns:
+        A :class:`CostReport`.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module`` or ``example_inputs`` are not tensors.
+        InputError: An option breaks its rule or the device is not available.
+        ProfilingError: The model failed at a step (raised, returned no tensor, ran out of
+            memory, did not accept the inputs); the message names the model and the step.
+
+    Example:
+        >>> import torch
+        >>> from effobj.profiler import profile_model
+        >>> net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+        >>> r = profile_model(net, torch.randn(4, 16), latency=False)
+        >>> r.macs == 4 * (16 * 32 + 32 * 2), r.flops == 2 * r.macs, r.params
+        (True, True, 610)
+    """
+    import torch
+
+    t_start = time.perf_counter()
+    _validate_options("profile_model", device, threads, latency, memory, target_rel_spread,
+                      max_time_s, cache)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            f"The 'model' parameter of profile_model must be a torch.nn.Module. "
+            f"Got {type(model).__name__} instead."
+        )
+    inputs = _as_tensor_tuple(example_inputs)
+    dev = _resolve_device(device)
+    n_threads = torch.get_num_threads() if threads is None else int(threads)
+    name = type(model).__name__
+
+    store: ProfileCache | None
+    store = default_cache if cache is True else (cache if isinstance(cache, ProfileCache) else None)
+    key = None
+    if store is not None:
+        key = architecture_signature(
+            model, inputs, device=str(dev), threads=n_threads,
+            options=(latency, memory, float(target_rel_spread), float(max_time_s)),
+        )
+        hit = store.get(key)
+        if hit is not None:
+            return _replace(hit, from_cache=True, profile_time_s=time.perf_counter() - t_start)
+
+    with _restored_state(model):
+        report = _profile(model, inputs, name=name, dev=dev, threads=n_threads, latency=latency,
+                          memory=memory, target_rel_spread=target_rel_spread,
+                          max_time_s=max_time_s, t_start=t_start)
+    if store is not None and key is not None:
+        store.put(key, report)
+    return report
+
+
+# ---------------------------------------------------------------------------- the steps
+def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: str,
+             dev: torch.device, threads: int, latency: bool, memory: bool,
+             target_rel_spread: float, max_time_s: float, t_start: float) -> CostReport:
+    import torch
+
+    from effobj.profiler._energy import energy_meter
+    from effobj.profiler._flops import count_flops
+    from effobj.profiler._latency import measure_latency
+    from effobj.profiler._memory import LiveTensorTracker, cuda_peak_bytes
+
+    model_devices = {t.device for t in _tensors_of(model)}
+    on_meta = model_devices == {torch.device("meta")}
+    if on_meta and latency:
+        raise InputError(
+            f"The model {name} has its weights on the meta device: it can be counted but not "
+            f"timed. Pass latency=False, or materialize it on {dev}."
+        )
+    if on_meta and memory and dev.type == "cuda":
+        raise InputError(
+            f"The model {name} has its weights on the meta device: its CUDA memory cannot be "
+            f"measured. Pass memory=False, or materialize it on {dev}."
+        )
+
+    torch.set_num_threads(threads)  # real passes run at the deployed thread count (restored later)
+
+    # --- step: placement (copy, never move, the caller's model)
+    run_model = model
+    if not on_meta and model_devices - {dev}:
+        run_model = _step(name, f"copying the model to {dev}",
+                          lambda: copy.deepcopy(model).to(dev))
+    run_model.eval()
+    real_inputs: tuple[torch.Tensor, ...] = ()
+    if not on_meta:
+        real_inputs = _step(name, f"copying the example inputs to {dev}",
+                            lambda: tuple(x.to(dev) for x in inputs))
+
+    # --- step: count FLOPs and activation memory (one meta pass, or one real pass)
+    track_memory_here = memory and dev.type != "cuda"
+    counts, peak, count_device = None, None, "meta"
+    meta_error: BaseException | None = None
+    try:
+        counts, peak = _count_on_meta(run_model, inputs, track_memory_here, count_flops, LiveTensorTracker)
+    except _NoTensorOutput as exc:
+        raise ProfilingError(f"Profiling {name} failed at step 'counting FLOPs': {exc}") from None
+    except Exception as exc:  # the model cannot run on meta: count a real pass instead
+        meta_error = exc
+    if counts is None:
+        if on_meta:
+            raise ProfilingError(
+                f"Profiling {name} failed at step 'counting FLOPs on the meta device': "
+                f"{type(meta_error).__name__}: {meta_error}"
+            ) from meta_error
+        count_device = str(dev)
+        tracker = LiveTensorTracker(exclude=[*_tensors_of(run_model), *real_inputs])
+
+        def real_count() -> tuple[Any, Any]:
+            with ExitStack() as stack:
+                stack.enter_context(torch.inference_mode())
+                if track_memory_here:
+                    stack.enter_context(tracker)
+                fc = stack.enter_context(count_flops())
+                out = run_model(*real_inputs)
+            _check_output(out)
+            return fc, out
+
+        counts, out = _step(name, f"counting FLOPs in a forward pass on {dev}", real_count)
+        del out
+        peak = tracker.peak_bytes if track_memory_here else None
+
+    # --- step: static size
+    params, trainable, model_bytes, by_dtype = _sizes(model)
+
+    # --- step: CUDA memory from the allocator, then latency (and energy)
+    lat = None
+    if not on_meta and (latency or (memory and dev.type == "cuda")):
+        def once() -> Any:
+            with torch.inference_mode():
+                if memory and dev.type == "cuda":
+                    p, out = cuda_peak_bytes(lambda: run_model(*real_inputs), dev)
+                    return p, out
+                return None, run_model(*real_inputs)
+
+        t_once = time.perf_counter()
+        cuda_peak, out = _step(name, f"forward pass on {dev}", once)
+        t_once = time.perf_counter() - t_once
+        _step(name, f"checking the output of the forward pass on {dev}", lambda: _check_output(out))
+        del out
+        if cuda_peak is not None:
+            peak = cuda_peak
+        if latency:
+            meter = energy_meter(dev.type, dev.index)
+
+            def fn() -> Any:
+                return run_model(*real_inputs)
+
+            def timed() -> Any:
+                with torch.inference_mode():
+                    return measure_latency(fn, threads=threads, target_rel_spread=target_rel_spread,
+                                           max_time_s=max_time_s, energy=meter, prior_runs=[t_once])
+
+            lat = _step(name, f"measuring latency on {dev}", timed)
+
+    batch = int(inputs[0].shape[0]) if inputs[0].dim() > 0 else 1
+    info = _device_info(dev, threads)
+    kw: dict[str, Any] = {}
+    if lat is not None:
+        median_ms = lat.median_s * 1e3
+        kw = {
+            "latency_ms": median_ms,
+            "latency_iqr_ms": lat.iqr_s * 1e3,
+            "latency_ci95_ms": None if lat.ci95_s is None else (lat.ci95_s[0] * 1e3, lat.ci95_s[1] * 1e3),
+            "latency_rel_spread": lat.rel_spread,
+            "latency_samples": lat.samples,
+            "latency_runs": lat.runs,
+            "latency_converged": lat.converged,
+            "throughput": batch / lat.median_s,
+            "energy_j": lat.energy_j,
+            "energy_source": lat.energy_source,
+        }
+    flops = int(counts.flops)
+    return CostReport(
+        model_name=name,
+        input_shapes=tuple(tuple(int(n) for n in x.shape) for x in inputs),
+        input_dtypes=tuple(str(x.dtype) for x in inputs),
+        batch_size=batch,
+        flops=flops,
+        macs=flops // 2,
+        flops_by_module=dict(counts.by_module),
+        flops_by_op=dict(counts.by_op),
+        unsupported_ops=tuple(counts.unsupported),
+        count_device=count_device,
+        params=params,
+        trainable_params=trainable,
+        model_bytes=model_bytes,
+        model_bytes_by_dtype=by_dtype,
+        peak_activation_bytes=None if not memory else (None if peak is None else int(peak)),
+        device=info,
+        profile_time_s=time.perf_counter() - t_start,
+        **kw,
+    )
+
+
+class _NoTensorOutput(Exception):
+    pass
+
+
+def _check_output(out: Any) -> None:
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    if not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
+        raise _NoTensorOutput(
+            f"the model returned {type(out).__name__} ({_short(out)}) with no tensor in it; "
+            f"profile_model needs a model that returns a tensor or a tuple/list/dict of tensors"
+        )
+
+
+def _count_on_meta(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], track_memory: bool,
+                   count_flops: Any, tracker_cls: Any) -> tuple[Any, int | None]:
+    """One forward pass with weights, buffers and inputs replaced by meta tensors."""
+    import torch
+    from torch.func import functional_call
+
+    from effobj.profiler._meta import MetaKernels, MetaShortcuts
+
+    meta_of: dict[int, torch.Tensor] = {}
+    state: dict[str, torch.Tensor] = {}
+    for nm, t in [*model.named_parameters(remove_duplicate=False),
+                  *model.named_buffers(remove_duplicate=False)]:
+        if id(t) not in meta_of:  # shared (tied) tensors stay shared
+            meta_of[id(t)] = torch.empty_like(t, device="meta").requires_grad_(False)
+        state[nm] = meta_of[id(t)]
+    meta_inputs = tuple(torch.empty_like(x, device="meta") for x in inputs)
+    tracker = tracker_cls(exclude=[*meta_of.values(), *meta_inputs])
+    # modes, outermost first: fast leaf kernels, memory, op log + FLOP counter, shortcuts
+    with ExitStack() as stack:
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(MetaKernels())
+        if track_memory:
+            stack.enter_context(tracker)
+        fc = stack.enter_context(count_flops())
+        stack.enter_context(MetaShortcuts())
+        out = functional_call(model, state, meta_inputs, strict=False, tie_weights=True)
+    _check_output(out)
+    return fc, (tracker.peak_bytes if track_memory else None)
+
+
+def _sizes(model: torch.nn.Module) -> tuple[int, int, int, dict[str, int]]:
+    """(params, trainable params, state-dict bytes, bytes by dtype), shared tensors once."""
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    params = trainable = 0
+    for p in model.parameters():  # deduplicated by identity
+        params += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    seen: set[Any] = set()
+    by_dtype: dict[str, int] = {}
+    for t in tree_leaves(dict(model.state_dict(keep_vars=True))):
+        if not isinstance(t, torch.Tensor):
+            continue
+        try:
+            key: Any = (t.untyped_storage()._cdata, t.storage_offset(), tuple(t.shape), t.dtype)
+        except (RuntimeError, NotImplementedError):  # quantized / opaque tensors
+            key = id(t)
+        if key in seen:
+            continue
+        seen.add(key)
+        nbytes = t.numel() * t.element_size()
+        by_dtype[str(t.dtype)] = by_dtype.get(str(t.dtype), 0) + nbytes
+    return params, trainable, sum(by_dtype.values()), by_dtype
+
+
+# ---------------------------------------------------------------------------- helpers
+def _step(name: str, step: str, fn: Any) -> Any:
+    """Run one step; turn any failure into a ProfilingError naming the model and the step."""
+    import torch
+
+    try:
+        return fn()
+    except _NoTensorOutput as exc:
+        raise ProfilingError(f"Profiling {name} failed at step '{step}': {exc}") from None
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise ProfilingError(
+            f"Profiling {name} failed at step '{step}': out of memory "
+            f"({type(exc).__name__}: {_first_line(exc)}). Try a smaller batch or another device."
+        ) from exc
+    except (InputError, ProfilingError):
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            gc.collect()
+            raise ProfilingError(
+                f"Profiling {name} failed at step '{step}': out of memory "
+                f"({type(exc).__name__}: {_first_line(exc)}). Try a smaller batch or another device."
+            ) from exc
+        raise ProfilingError(
+            f"Profiling {name} failed at step '{step}': {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+
+
+@contextmanager
+def _restored_state(model: torch.nn.Module) -> Iterator[None]:
+    """Restore every submodule's train/eval flag, the thread count and the grad mode."""
+    import torch
+
+    flags = [(m, m.training) for m in model.modules()]
+    threads = torch.get_num_threads()
+    grad = torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        for m, was_training in flags:
+            m.training = was_training
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
+
+
+def _tensors_of(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [*model.parameters(), *model.buffers()]
+
+
+def _as_tensor_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
+    import torch
+
+    if isinstance(example_inputs, torch.Tensor):
+        return (example_inputs,)
+    if isinstance(example_inputs, tuple | list) and example_inputs and all(
+        isinstance(x, torch.Tensor) for x in example_inputs
+    ):
+        return tuple(example_inputs)
+    got = (f"{type(example_inputs).__name__} of {[type(x).__name__ for x in example_inputs]}"
+           if isinstance(example_inputs, tuple | list) else type(example_inputs).__name__)
+    raise TypeError(
+        "The 'example_inputs' parameter of profile_model must be a torch.Tensor or a non-empty "
+        f"tuple of torch.Tensor. Got {got} instead."
+    )
+
+
+def _validate_options(where: str, device: Any, threads: Any, latency: Any, memory: Any,
+                      target_rel_spread: Any, max_time_s: Any, cache: Any) -> None:
+    if not isinstance(device, str):
+        raise TypeError(f"The 'device' parameter of {where} must be a str such as 'cpu' or "
+                        f"'cuda:0'. Got {type(device).__name__} instead.")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"The 'threads' parameter of {where} must be None or an int in the range "
+                         f"[1, inf). Got {threads!r} instead.")
+    for pname, value in (("latency", latency), ("memory", memory)):
+        if not isinstance(value, bool):
+            raise TypeError(f"The '{pname}' parameter of {where} must be a bool. Got {value!r} instead.")
+    if (isinstance(target_rel_spread, bool) or not isinstance(target_rel_spread, int | float)
+            or not 0.0 < target_rel_spread < 1.0):
+        raise InputError(f"The 'target_rel_spread' parameter of {where} must be a float in the "
+                         f"range (0, 1). Got {target_rel_spread!r} instead.")
+    if (isinstance(max_time_s, bool) or not isinstance(max_time_s, int | float)
+            or not math.isfinite(max_time_s) or max_time_s <= 0):
+        raise InputError(f"The 'max_time_s' parameter of {where} must be a float in the range "
+                         f"(0, inf). Got {max_time_s!r} instead.")
+    if not isinstance(cache, bool | ProfileCache):
+        raise TypeError(f"The 'cache' parameter of {where} must be a bool or a ProfileCache. "
+                        f"Got {type(cache).__name__} instead.")
+
+
+def _resolve_device(device: str) -> torch.device:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"The 'device' parameter of profile_model must be a device torch knows "
+                         f"('cpu', 'cuda', 'cuda:1', 'mps'). Got {device!r} instead.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"The 'device' parameter of profile_model names {device!r}, but CUDA "
+                             f"is not available in this process (torch {torch.__version__}).")
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise InputError(f"The 'device' parameter of profile_model names {device!r}, but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) exist.")
+        return torch.device("cuda", index)
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"The 'device' parameter of profile_model names {device!r}, but MPS is "
+                         f"not available on this machine.")
+    if dev.type == "meta":
+        raise InputError("The 'device' parameter of profile_model must be a device that computes; "
+                         "got 'meta' (FLOPs are already counted on meta without asking).")
+    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+        module = getattr(torch, dev.type, None)
+        if module is None or not getattr(module, "is_available", lambda: False)():
+            raise InputError(f"The 'device' parameter of profile_model names {device!r}, which is "
+                             f"not available in this process.")
+    return dev
+
+
+def _device_info(dev: torch.device, threads: int) -> DeviceInfo:
+    import torch
+
+    gpu = None
+    if dev.type == "cuda":
+        gpu = torch.cuda.get_device_name(dev)
+    elif dev.type == "mps":
+        gpu = "Apple MPS"
+    return DeviceInfo(
+        device=str(dev),
+        cpu_model=_cpu_model(),
+        cpu_count=os.cpu_count() or 1,
+        threads=threads,
+        torch_version=torch.__version__,
+        gpu_name=gpu,
+        hostname=platform.node(),
+        platform=platform.platform(),
+    )
+
+
+@lru_cache(maxsize=1)
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _replace(report: CostReport, **changes: Any) -> CostReport:
+    import dataclasses
+
+    return dataclasses.replace(report, **changes)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    # the CPU allocator raises a plain RuntimeError
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _short(x: Any, limit: int = 60) -> str:
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,314 @@
+"""The result of profiling one model: :class:`CostReport` and the :class:`DeviceInfo` it ran on.
+
+Both are plain frozen dataclasses holding only JSON-friendly values (ints, floats,
+strings, tuples and dicts of those), so a report can be stored as an Optuna user
+attribute, written to disk and read back with :meth:`CostReport.from_dict`.
+
+This module imports neither torch nor optuna.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from effobj.errors import InputError
+
+__all__ = ["CostReport", "DeviceInfo"]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """Where a profile was measured, so that a study mixing workers can tell results apart.
+
+    Attributes:
+        device: The torch device the model ran on (``"cpu"``, ``"cuda:0"``, ...).
+        cpu_model: The CPU's model name (from ``/proc/cpuinfo`` or :mod:`platform`).
+        cpu_count: Logical CPUs of the machine (``os.cpu_count()``).
+        threads: The intra-op thread count latency was measured at.
+        torch_version: ``torch.__version__``.
+        gpu_name: The accelerator's name, ``None`` on a CPU.
+        hostname: The machine's network name.
+        platform: ``platform.platform()``.
+    """
+
+    device: str
+    cpu_model: str
+    cpu_count: int
+    threads: int
+    torch_version: str
+    gpu_name: str | None = None
+    hostname: str = ""
+    platform: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-serializable dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DeviceInfo:
+        """Rebuild a :class:`DeviceInfo` from :meth:`to_dict`'s output."""
+        _check_keys("DeviceInfo", d, cls)
+        return cls(**d)
+
+
+# Fields stored as tuples (JSON gives lists back).
+_TUPLE_FIELDS = ("input_shapes", "input_dtypes", "unsupported_ops", "latency_ci95_ms")
+
+
+@dataclass(frozen=True)
+class CostReport:
+    r"""Every cost indicator of one model on one device, from :func:`~effobj.profiler.profile_model`.
+
+    FLOP convention (torch's :class:`~torch.utils.flop_counter.FlopCounterMode`): a fused
+    multiply-add counts as **2 FLOPs = 1 MAC**. Only the matrix-multiply family is counted
+    (``mm``, ``addmm``, ``bmm``, convolutions, attention kernels), so
+
+    .. math::
+
+        \mathrm{macs} = \mathrm{flops} / 2 .
+
+    Elementwise, normalization, pooling, softmax and data-movement operators are not
+    counted, by the same convention as torch, fvcore and the published model cards.
+    Any other operator that ran without a FLOP formula is listed in ``unsupported_ops``:
+    the count is then a lower bound, never a silent zero.
+
+    Attributes:
+        model_name: The profiled model's class name.
+        input_shapes: Shape of each example input.
+        input_dtypes: dtype of each example input (``"torch.float32"``, ...).
+        batch_size: First dimension of the first input (1 for a 0-d input).
+        flops: Floating-point operations of one forward pass (2 per multiply-add).
+        macs: Multiply-accumulates of one forward pass (``flops // 2``).
+        flops_by_module: FLOPs per module, keyed by the module's dotted path under the
+            model's class name (``"ResNet.layer1.0.conv1"``); a parent includes its children.
+        flops_by_op: FLOPs per aten operator (``"aten.convolution"``).
+        unsupported_ops: Operators that ran and have no FLOP formula (sorted names).
+        count_device: ``"meta"`` when FLOPs and memory were counted without computing
+            (shapes only), else the device of the real forward pass that was counted.
+        params: Number of parameters (shared parameters counted once).
+        trainable_params: Parameters with ``requires_grad``.
+        model_bytes: Bytes of the model's state dict (parameters and persistent buffers,
+            quantized weights included), shared storage counted once.
+        model_bytes_by_dtype: ``model_bytes`` split by dtype name.
+        peak_activation_bytes: Peak bytes of tensors alive during one inference forward
+            pass beyond weights and inputs; ``None`` if not measured.
+        latency_ms: Median wall time of one forward pass at ``batch_size``; ``None`` if
+            latency was not measured.
+        latency_iqr_ms: Inter-quartile range of the per-pass times.
+        latency_ci95_ms: Distribution-free 95 % confidence interval of the median.
+        latency_rel_spread: Half-width of that interval over the median; the stopping rule
+            compares it with the target.
+        latency_samples: Number of timed blocks (each block runs ``latency_runs /
+            latency_samples`` passes).
+        latency_runs: Total timed forward passes (warm-up excluded).
+        latency_converged: ``True`` if the spread reached the target before the time cap.
+        throughput: Samples per second at ``batch_size`` (``batch_size / latency``).
+        energy_j: Energy of one forward pass in joules, only where the device really reports
+            energy (NVML, Linux powercap/RAPL); ``None`` otherwise, never estimated.
+        energy_source: ``"nvml"``, ``"rapl"`` or ``None``.
+        device: The :class:`DeviceInfo` it was measured on.
+        profile_time_s: Wall time the profile took.
+        from_cache: ``True`` if this report was served from the architecture-signature cache.
+
+    Example:
+        >>> from effobj.profiler import CostReport, DeviceInfo
+        >>> dev = DeviceInfo("cpu", "some cpu", 2, 2, "2.13.0")
+        >>> r = CostReport(model_name="M", input_shapes=((1, 4),), input_dtypes=("torch.float32",),
+        ...                batch_size=1, flops=16, macs=8, params=20, trainable_params=20,
+        ...                model_bytes=80, device=dev)
+        >>> r.indicators()["macs"]
+        8.0
+        >>> CostReport.from_json(r.to_json()) == r
+        True
+    """
+
+    model_name: str
+    input_shapes: tuple[tuple[int, ...], ...]
+    input_dtypes: tuple[str, ...]
+    batch_size: int
+    flops: int
+    macs: int
+    params: int
+    trainable_params: int
+    model_bytes: int
+    device: DeviceInfo
+    flops_by_module: dict[str, int] = field(default_factory=dict)
+    flops_by_op: dict[str, int] = field(default_factory=dict)
+    unsupported_ops: tuple[str, ...] = ()
+    count_device: str = "meta"
+    model_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+    peak_activation_bytes: int | None = None
+    latency_ms: float | None = None
+    latency_iqr_ms: float | None = None
+    latency_ci95_ms: tuple[float, float] | None = None
+    latency_rel_spread: float | None = None
+    latency_samples: int | None = None
+    latency_runs: int | None = None
+    latency_converged: bool | None = None
+    throughput: float | None = None
+    energy_j: float | None = None
+    energy_source: str | None = None
+    profile_time_s: float = 0.0
+    from_cache: bool = False
+
+    # ------------------------------------------------------------------ indicators
+    def indicators(self) -> dict[str, float]:
+        """Every numeric cost indicator by name, for objectives that read costs by name.
+
+        Always present: ``flops``, ``macs``, ``params``, ``trainable_params``,
+        ``model_bytes``; present when measured: ``peak_activation_bytes``, ``latency_ms``,
+        ``throughput`` (higher is better, unlike the others) and ``energy_j``.
+
+        Returns:
+            A new dict mapping indicator name to its value as a float.
+        """
+        out: dict[str, float] = {
+            "flops": float(self.flops),
+            "macs": float(self.macs),
+            "params": float(self.params),
+            "trainable_params": float(self.trainable_params),
+            "model_bytes": float(self.model_bytes),
+        }
+        optional = {
+            "peak_activation_bytes": self.peak_activation_bytes,
+            "latency_ms": self.latency_ms,
+            "throughput": self.throughput,
+            "energy_j": self.energy_j,
+        }
+        for name, value in optional.items():
+            if value is not None:
+                out[name] = float(value)
+        return out
+
+    # ------------------------------------------------------------------ serialization
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-serializable dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        for name in _TUPLE_FIELDS:
+            if d[name] is not None:
+                d[name] = _to_lists(d[name])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CostReport:
+        """Rebuild a report from :meth:`to_dict`'s output.
+
+        Raises:
+            InputError: If ``d`` lacks a required key or has an unknown one.
+        """
+        if not isinstance(d, dict):
+            raise TypeError(f"CostReport.from_dict expects a dict. Got {type(d).__name__} instead.")
+        _check_keys("CostReport", d, cls)
+        kw = dict(d)
+        kw["device"] = (
+            kw["device"] if isinstance(kw["device"], DeviceInfo) else DeviceInfo.from_dict(kw["device"])
+        )
+        kw["input_shapes"] = tuple(tuple(int(n) for n in s) for s in kw["input_shapes"])
+        kw["input_dtypes"] = tuple(kw["input_dtypes"])
+        if "unsupported_ops" in kw:
+            kw["unsupported_ops"] = tuple(kw["unsupported_ops"])
+        if kw.get("latency_ci95_ms") is not None:
+            lo, hi = kw["latency_ci95_ms"]
+            kw["latency_ci95_ms"] = (float(lo), float(hi))
+        return cls(**kw)
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Serialize to a JSON string (non-finite floats are rejected, not written as NaN)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> CostReport:
+        """Rebuild a report from :meth:`to_json`'s output."""
+        return cls.from_dict(json.loads(text))
+
+    # ------------------------------------------------------------------ display
+    def to_table(self, *, top_modules: int = 10) -> str:
+        """Render a human-readable two-column table (what ``effobj profile`` prints).
+
+        Args:
+            top_modules: How many of the heaviest direct children of the model to list.
+        """
+        rows: list[tuple[str, str]] = [
+            ("model", self.model_name),
+            ("inputs", ", ".join(f"{tuple(s)} {d}" for s, d in zip(self.input_shapes, self.input_dtypes, strict=True))),
+            ("FLOPs (2 per FMA)", f"{_si(self.flops)}  ({self.flops:,})"),
+            ("MACs", f"{_si(self.macs)}  ({self.macs:,})"),
+            ("unsupported ops", ", ".join(self.unsupported_ops) or "none"),
+            ("counted on", self.count_device),
+            ("params", f"{self.params:,}  (trainable {self.trainable_params:,})"),
+            ("model size", f"{_bytes(self.model_bytes)}  "
+             + ", ".join(f"{k}: {_bytes(v)}" for k, v in sorted(self.model_bytes_by_dtype.items()))),
+            ("peak activations", "not measured" if self.peak_activation_bytes is None
+             else _bytes(self.peak_activation_bytes)),
+        ]
+        if self.latency_ms is None:
+            rows.append(("latency", "not measured"))
+        else:
+            spread = "" if self.latency_rel_spread is None else f", ±{100 * self.latency_rel_spread:.2f} % (95 % CI)"
+            conv = "converged" if self.latency_converged else "time cap reached before target spread"
+            rows += [
+                ("latency (median)", f"{self.latency_ms:.3f} ms  (IQR {self.latency_iqr_ms:.3f} ms{spread})"),
+                ("latency samples", f"{self.latency_samples} blocks, {self.latency_runs} runs, {conv}"),
+                ("throughput", f"{self.throughput:,.1f} samples/s at batch {self.batch_size}"),
+            ]
+        rows.append(("energy", "not reported by this device" if self.energy_j is None
+                     else f"{self.energy_j:.4g} J per pass ({self.energy_source})"))
+        dev = self.device
+        rows += [
+            ("device", dev.device + (f" ({dev.gpu_name})" if dev.gpu_name else "")),
+            ("cpu", f"{dev.cpu_model}, {dev.cpu_count} logical CPUs, {dev.threads} threads used"),
+            ("torch", dev.torch_version),
+            ("profile time", f"{self.profile_time_s:.3f} s" + (" (cached)" if self.from_cache else "")),
+        ]
+        children = sorted(
+            ((k, v) for k, v in self.flops_by_module.items() if k.count(".") == 1),
+            key=lambda kv: -kv[1],
+        )[:top_modules]
+        width = max(len(k) for k, _ in rows)
+        lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+        if children and self.flops:
+            lines.append("")
+            lines.append("FLOPs by top-level module:")
+            mw = max(len(k) for k, _ in children)
+            lines += [f"  {k.ljust(mw)}  {_si(v):>9}  {100 * v / self.flops:6.2f} %" for k, v in children]
+        return "\n".join(lines)
+
+
+def _check_keys(name: str, d: dict[str, Any], cls: type) -> None:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise InputError(f"The dict given to {name}.from_dict has unknown keys {unknown}.")
+    required = [
+        n for n, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [n for n in required if n not in d]
+    if missing:
+        raise InputError(f"The dict given to {name}.from_dict lacks the required keys {missing}.")
+
+
+def _to_lists(x: Any) -> Any:
+    if isinstance(x, tuple | list):
+        return [_to_lists(v) for v in x]
+    return x
+
+
+def _si(n: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3f} {unit}"
+    return f"{n:g}"
+
+
+def _bytes(n: float) -> str:
+    if not math.isfinite(n):
+        return str(n)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{int(n)} B"
