@@ -8,19 +8,34 @@ through ``torch.compile`` with :math:`\beta^2`, the budgets and the temperature 
 elementwise steps of forward and backward into one loop each (measured in
 ``benchmarks/results/metric.md``: about 4x an add's forward+backward, against about 40x
 eager). Compiling costs tens of seconds once per process and shape family.
+
+``EBetaLoss`` / :func:`e_beta_loss` turn the surrogate into a loss to minimize,
+:math:`1 - S_\tau(A, C)`, for gradient training under a cost budget; the performance
+proxies :func:`true_class_probability`, :func:`exp_neg_cross_entropy` and
+:func:`normalized_cross_entropy` give a differentiable :math:`A \in [0, 1]`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from effobj._validation import check_real
+from effobj._validation import check_choice, check_real, check_values
+from effobj.errors import InputError
 from effobj.metric import _check_ac, _check_params, _e_beta_kernel, _soft_kernel, _soft_margins
 
-__all__ = ["EBetaScore", "SoftEBetaScore"]
+__all__ = [
+    "EBetaLoss",
+    "EBetaScore",
+    "SoftEBetaScore",
+    "e_beta_loss",
+    "exp_neg_cross_entropy",
+    "normalized_cross_entropy",
+    "true_class_probability",
+]
 
 
 class EBetaScore(nn.Module):
@@ -124,3 +139,308 @@ class SoftEBetaScore(nn.Module):
             f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}, "
             f"temperature={self.temperature}, leak={self.leak}, compile={self.compile}"
         )
+
+
+# --------------------------------------------------------------------------- the loss
+_PERF_HINT = (
+    "The performance proxy is a normalized performance in [0, 1], e.g. "
+    "true_class_probability(logits, target) or exp_neg_cross_entropy(logits, target)."
+)
+_COST_HINT = "A cost is a non-negative finite number (a latency, FLOPs, an expected cost)."
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_loss_params(
+    func: str, beta2: Any, a_min: Any, c_max: Any, temperature: Any, leak: Any, cost_ref: Any,
+    reduction: Any,
+) -> tuple[float, float, float, float, float, float | None]:
+    b, lo, hi = _check_params(func, beta2, a_min, c_max)
+    tau = check_real(temperature, "temperature", func, low=0.0, high=1.0, low_open=True)
+    lam = check_real(leak, "leak", func, low=0.0, allow_none=True)
+    ref = check_real(cost_ref, "cost_ref", func, low=0.0, low_open=True, allow_none=True)
+    check_choice(reduction, "reduction", func, _REDUCTIONS)
+    assert tau is not None
+    return b, lo, hi, tau, tau if lam is None else lam, ref
+
+
+def _as_tensor(x: Any, name: str, func: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x if x.dtype.is_floating_point else x.double()
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError(
+            f"The {name!r} parameter of {func} must be a torch tensor or a real number. "
+            f"Got {type(x).__name__} instead."
+        )
+    if like is not None:
+        return torch.tensor(float(x), dtype=like.dtype, device=like.device)
+    return torch.tensor(float(x))
+
+
+def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return x.mean()
+    if reduction == "sum":
+        return x.sum()
+    return x
+
+
+def e_beta_loss(
+    perf: torch.Tensor | float,
+    cost: torch.Tensor | float,
+    *,
+    beta2: float = 1.0,
+    a_min: float = 0.0,
+    c_max: float = 1.0,
+    temperature: float = 0.02,
+    leak: float | None = None,
+    cost_ref: float | None = None,
+    reduction: str = "mean",
+    validate_args: bool = True,
+) -> torch.Tensor:
+    r"""The smooth :math:`E_\beta` as a loss to minimize: :math:`1 - S_\tau(A, C)`.
+
+    .. math::
+
+        \mathcal{L}(A, C) = 1 - S_\tau(A, C), \qquad
+        C = \begin{cases} \text{cost} & \text{cost\_ref is None (already normalized)} \\
+                          \text{cost} / \text{cost\_ref} & \text{otherwise} \end{cases}
+
+    with :math:`S_\tau` the surrogate of :func:`effobj.soft_e_beta`. Inherited guarantees:
+    :math:`\mathcal{L} \ge 1 - E_\beta \ge 0`; it is exact (:math:`1 - E_\beta`) when the
+    cost is at least :math:`\tau` inside the budget; it is non-increasing in :math:`A` and
+    non-decreasing in :math:`C`; over budget its gradient in :math:`C` is the leak
+    :math:`\lambda > 0` however far away, so training is always pushed back toward
+    feasibility; its gradients are finite everywhere, including :math:`A = 0` and
+    :math:`C \ge 1`. Note that over budget (and in the :math:`\tau` band) the gate scales
+    the gradient in :math:`A` down to zero: the cost must come back first, which is why
+    :func:`effobj.gradient_search.gradient_search` warms the weights up with cross-entropy.
+
+    **Cost: raw or normalized.** By default ``cost`` is the normalized :math:`C` (cost over
+    the largest acceptable cost, as everywhere in effobj) and ``c_max`` the normalized
+    budget; give ``cost_ref`` to pass raw costs (milliseconds, FLOPs) instead, divided
+    here. ``c_max`` stays normalized either way. :meth:`EBetaLoss.from_spec` sets both
+    from an :class:`~effobj.EfficiencySpec`.
+
+    Args:
+        perf: differentiable performance proxy :math:`A \in [0, 1]` (a tensor or number),
+            e.g. :func:`true_class_probability`.
+        cost: differentiable cost :math:`\ge 0` (normalized, or raw with ``cost_ref``),
+            e.g. :func:`effobj.cost_models.expected_latency`. May exceed the budget and 1.
+        beta2, a_min, c_max: as in :func:`effobj.e_beta`.
+        temperature, leak: as in :func:`effobj.soft_e_beta`.
+        cost_ref: the cost normalizer for raw costs, > 0; ``None`` if ``cost`` is normalized.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the broadcast shape.
+        validate_args: check ``perf`` in [0, 1] and ``cost`` finite and >= 0 (two
+            reductions each); the checks are what keeps a NaN out of the loss.
+
+    Returns:
+        The loss tensor (0-d unless ``reduction="none"``).
+
+    Raises:
+        InputError: a proxy outside [0, 1], a negative, NaN or infinite cost, or a bad
+            parameter; the message names it and the value.
+        TypeError: an input is neither a tensor nor a number.
+
+    Example:
+        >>> a = torch.tensor(0.9, requires_grad=True)
+        >>> c = torch.tensor(0.3, requires_grad=True)
+        >>> loss = e_beta_loss(a, c, c_max=0.5)
+        >>> round(loss.item(), 4)                       # 1 - E(0.9, 0.3) = 1 - 1.26/1.6
+        0.2125
+        >>> loss.backward(); bool(a.grad < 0), bool(c.grad > 0)
+        (True, True)
+    """
+    func = "e_beta_loss"
+    b, lo, hi, tau, lam, ref = _check_loss_params(
+        func, beta2, a_min, c_max, temperature, leak, cost_ref, reduction
+    )
+    return _loss(perf, cost, b, lo, hi, tau, lam, ref, reduction, validate_args, func)
+
+
+def _loss(
+    perf: Any, cost: Any, b: float, lo: float, hi: float, tau: float, lam: float,
+    ref: float | None, reduction: str, validate: bool, func: str,
+) -> torch.Tensor:
+    like = perf if isinstance(perf, torch.Tensor) else cost if isinstance(cost, torch.Tensor) else None
+    a = _as_tensor(perf, "perf", func, like)
+    c = _as_tensor(cost, "cost", func, a)
+    if validate:
+        check_values(a, "perf", func, low=0.0, high=1.0, hint=_PERF_HINT)
+        check_values(c, "cost", func, low=0.0, hint=_COST_HINT)
+    if ref is not None:
+        c = c / ref
+    try:
+        torch.broadcast_shapes(a.shape, c.shape)
+    except RuntimeError:
+        raise InputError(
+            f"The 'perf' and 'cost' parameters of {func} must broadcast to one shape. "
+            f"Got shapes {tuple(a.shape)} and {tuple(c.shape)} instead."
+        ) from None
+    s = _soft_kernel(a, c, b, _soft_margins(a, c, lo, hi), tau, lam, torch)
+    return _reduce(1.0 - s, reduction)
+
+
+class EBetaLoss(nn.Module):
+    r"""Module face of :func:`e_beta_loss`: ``forward(perf, cost) -> 1 - S_tau(A, C)``.
+
+    Args: as :func:`e_beta_loss`.
+
+    Example:
+        >>> loss_fn = EBetaLoss(c_max=0.5, temperature=0.05)
+        >>> c = torch.tensor(0.7, requires_grad=True)     # over budget
+        >>> loss_fn(torch.tensor(0.9), c).backward()
+        >>> round(float(c.grad), 6)                       # pushed back with the leak
+        0.05
+    """
+
+    def __init__(
+        self,
+        *,
+        beta2: float = 1.0,
+        a_min: float = 0.0,
+        c_max: float = 1.0,
+        temperature: float = 0.02,
+        leak: float | None = None,
+        cost_ref: float | None = None,
+        reduction: str = "mean",
+        validate_args: bool = True,
+    ) -> None:
+        super().__init__()
+        name = "EBetaLoss"
+        (self.beta2, self.a_min, self.c_max, self.temperature, self.leak,
+         self.cost_ref) = _check_loss_params(
+            name, beta2, a_min, c_max, temperature, leak, cost_ref, reduction
+        )
+        self.reduction = reduction
+        self.validate_args = validate_args
+
+    @classmethod
+    def from_spec(
+        cls, spec: Any, *, temperature: float = 0.02, leak: float | None = None,
+        reduction: str = "mean", validate_args: bool = True,
+    ) -> EBetaLoss:
+        """The loss of a single-indicator :class:`~effobj.EfficiencySpec`, taking raw costs.
+
+        :math:`\\beta^2`, :math:`A_{\\min}` and the budget come from the spec and
+        ``cost_ref`` is the indicator's ``ref``, so ``forward(perf, cost)`` takes the cost
+        in the spec's unit. ``perf`` is used as :math:`A` directly: a proxy is already
+        normalized (divide it by ``spec.perf_ref`` yourself if it is not).
+
+        Raises:
+            InputError: the spec has several cost indicators.
+        """
+        from effobj.spec import EfficiencySpec
+
+        if not isinstance(spec, EfficiencySpec):
+            raise TypeError(
+                "The 'spec' parameter of EBetaLoss.from_spec must be an effobj.EfficiencySpec. "
+                f"Got {type(spec).__name__} instead."
+            )
+        if len(spec.costs) != 1:
+            raise InputError(
+                "The 'spec' parameter of EBetaLoss.from_spec must have exactly one cost "
+                f"indicator. Got {list(spec.cost_names)} instead."
+            )
+        ind = spec.costs[0]
+        return cls(beta2=spec.beta2, a_min=spec.a_min, c_max=ind.c_max, temperature=temperature,
+                   leak=leak, cost_ref=ind.ref, reduction=reduction, validate_args=validate_args)
+
+    def forward(self, perf: torch.Tensor | float, cost: torch.Tensor | float) -> torch.Tensor:
+        return _loss(perf, cost, self.beta2, self.a_min, self.c_max, self.temperature, self.leak,
+                     self.cost_ref, self.reduction, self.validate_args, "EBetaLoss")
+
+    def extra_repr(self) -> str:
+        return (
+            f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}, "
+            f"temperature={self.temperature}, leak={self.leak}, cost_ref={self.cost_ref}, "
+            f"reduction={self.reduction!r}"
+        )
+
+
+# --------------------------------------------------------------------------- proxies
+def _check_logits(logits: Any, target: Any, func: str) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        raise InputError(
+            f"The 'logits' parameter of {func} must be a 2-d tensor (batch, classes). "
+            f"Got {getattr(logits, 'shape', type(logits).__name__)} instead."
+        )
+    if not isinstance(target, torch.Tensor) or target.shape != logits.shape[:1] or target.dtype.is_floating_point:
+        raise InputError(
+            f"The 'target' parameter of {func} must be an integer tensor of shape "
+            f"({logits.shape[0]},). Got {getattr(target, 'shape', type(target).__name__)} instead."
+        )
+    if logits.shape[1] < 2:
+        raise InputError(
+            f"The 'logits' parameter of {func} needs at least 2 classes. Got {logits.shape[1]}."
+        )
+
+
+def true_class_probability(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Mean softmax probability of the true class: a proxy of accuracy in [0, 1].
+
+    .. math::
+
+        \hat A = \frac{1}{N} \sum_n p_{n, y_n}, \qquad p_n = \mathrm{softmax}(z_n)
+
+    It is the accuracy of the *stochastic* classifier that draws its answer from
+    :math:`p_n`, so it moves with accuracy example by example: raising
+    :math:`p_{n,y_n}` (the other classes shrinking in proportion) can turn example
+    :math:`n` from wrong to right and never the reverse, and it converges to the accuracy
+    as the softmax sharpens. A guarantee: an example with :math:`p_{n,y_n} > 1/2` is
+    classified correctly, so :math:`\mathrm{accuracy} \ge 2 \hat A - 1`. Its gradient is
+    bounded (:math:`|\partial \hat A/\partial z| \le 1/(4N)`), unlike cross-entropy's.
+
+    Example:
+        >>> z = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+        >>> round(float(true_class_probability(z, torch.tensor([0, 0]))), 4)
+        0.5
+    """
+    _check_logits(logits, target, "true_class_probability")
+    return torch.softmax(logits, dim=1).gather(1, target[:, None]).mean()
+
+
+def exp_neg_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r""":math:`\exp(-\mathrm{CE})`: the geometric mean of the true-class probabilities.
+
+    .. math::
+
+        \hat A = \exp\Big(-\frac{1}{N}\sum_n -\log p_{n,y_n}\Big)
+               = \Big(\prod_n p_{n,y_n}\Big)^{1/N} \in (0, 1]
+
+    A strictly decreasing function of the cross-entropy, so minimizing CE maximizes it;
+    by the AM-GM inequality it is at most :func:`true_class_probability`, hence again
+    :math:`\mathrm{accuracy} \ge 2 \hat A - 1`. It punishes a confidently wrong example
+    more than the arithmetic mean does (one :math:`p \to 0` drives it to 0).
+
+    Example:
+        >>> z = torch.zeros(3, 4)                          # uniform guess over 4 classes
+        >>> round(float(exp_neg_cross_entropy(z, torch.tensor([0, 1, 2]))), 4)
+        0.25
+    """
+    _check_logits(logits, target, "exp_neg_cross_entropy")
+    return torch.exp(-torch.nn.functional.cross_entropy(logits, target))
+
+
+def normalized_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r""":math:`1 - \mathrm{CE}/\log K`, clipped at 0: 0 at uniform guessing, 1 when perfect.
+
+    .. math::
+
+        \hat A = \max\Big(0,\ 1 - \frac{\mathrm{CE}}{\log K}\Big)
+
+    Decreasing in the cross-entropy, hence as monotone in accuracy as CE itself (CE is the
+    log of the inverse geometric mean of the true-class probabilities, see
+    :func:`exp_neg_cross_entropy`). Caveat: a model no better than uniform guessing (CE >=
+    log K, e.g. at initialization) sits at the clip and gets **no gradient** from this
+    proxy; prefer :func:`true_class_probability` or :func:`exp_neg_cross_entropy` to start
+    from scratch, or warm up with cross-entropy first.
+
+    Example:
+        >>> z = torch.tensor([[4.0, 0.0], [0.0, 4.0]])
+        >>> round(float(normalized_cross_entropy(z, torch.tensor([0, 1]))), 4)
+        0.9738
+    """
+    _check_logits(logits, target, "normalized_cross_entropy")
+    k = logits.shape[1]
+    ce = torch.nn.functional.cross_entropy(logits, target)
+    return torch.clamp(1.0 - ce / math.log(k), min=0.0)

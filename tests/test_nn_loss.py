@@ -1,0 +1,145 @@
+"""EBetaLoss and the performance proxies: the surrogate as a loss, never NaN, clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from effobj import EfficiencySpec, soft_e_beta
+from effobj.errors import InputError
+from effobj.nn import (
+    EBetaLoss,
+    e_beta_loss,
+    exp_neg_cross_entropy,
+    normalized_cross_entropy,
+    true_class_probability,
+)
+
+unit = st.floats(0.0, 1.0)
+cost = st.floats(0.0, 5.0)
+
+
+@given(a=unit, c=cost, beta2=st.floats(0.05, 20.0), c_max=st.floats(0.05, 1.0))
+@settings(max_examples=80, deadline=None)
+def test_loss_is_one_minus_surrogate_with_finite_gradients(a, c, beta2, c_max):
+    at = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    ct = torch.tensor(c, dtype=torch.float64, requires_grad=True)
+    loss = e_beta_loss(at, ct, beta2=beta2, c_max=c_max, temperature=0.05)
+    assert math.isclose(loss.item(), 1.0 - soft_e_beta(a, c, beta2=beta2, c_max=c_max, temperature=0.05),
+                        abs_tol=1e-12)
+    assert loss.item() >= 0.0
+    loss.backward()
+    assert math.isfinite(at.grad.item()) and math.isfinite(ct.grad.item())
+    assert at.grad.item() <= 0.0 and ct.grad.item() >= 0.0  # better A, lower C: lower loss
+    if c > c_max:  # over budget: pushed back by the leak, however far
+        assert ct.grad.item() == pytest.approx(0.05)
+
+
+def test_gradcheck_in_the_interior():
+    a = torch.tensor([0.3, 0.7, 0.95], dtype=torch.float64, requires_grad=True)
+    c = torch.tensor([0.1, 0.45, 0.2], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, c: e_beta_loss(a, c, beta2=2.0, c_max=0.6, temperature=0.1, reduction="none"), (a, c)
+    )
+
+
+def test_module_function_and_reductions_agree():
+    a, c = torch.rand(8, dtype=torch.float64), torch.rand(8, dtype=torch.float64) * 2
+    m = EBetaLoss(c_max=0.6, reduction="none")
+    none = m(a, c)
+    assert none.shape == (8,)
+    assert torch.allclose(EBetaLoss(c_max=0.6)(a, c), none.mean())
+    assert torch.allclose(EBetaLoss(c_max=0.6, reduction="sum")(a, c), none.sum())
+    assert torch.equal(e_beta_loss(a, c, c_max=0.6, reduction="none"), none)
+
+
+def test_raw_cost_with_cost_ref_and_from_spec():
+    spec = EfficiencySpec(beta2=0.5, perf_ref=1.0, cost_ref=20.0, cost_max=10.0, cost_name="latency_ms")
+    loss = EBetaLoss.from_spec(spec, temperature=0.05)
+    assert loss.cost_ref == 20.0 and loss.c_max == 0.5 and loss.beta2 == 0.5
+    raw = loss(torch.tensor(0.8), torch.tensor(6.0))
+    assert raw.item() == pytest.approx(1.0 - spec.soft_score(0.8, 6.0, temperature=0.05))
+    assert raw.item() == pytest.approx(e_beta_loss(0.8, 0.3, beta2=0.5, c_max=0.5, temperature=0.05).item())
+    two = EfficiencySpec(perf_ref=1.0, costs=[{"name": "a", "ref": 1.0}, {"name": "b", "ref": 1.0}])
+    with pytest.raises(InputError, match="exactly one cost indicator"):
+        EBetaLoss.from_spec(two)
+
+
+@pytest.mark.parametrize(
+    ("perf", "cost", "match"),
+    [
+        (1.2, 0.5, r"'perf' parameter of e_beta_loss must be finite and in \[0, 1\]. Got 1.2"),
+        (-0.1, 0.5, r"'perf' parameter .* Got -0.1"),
+        (float("nan"), 0.5, r"'perf' parameter .* Got nan"),
+        (0.5, -1.0, r"'cost' parameter of e_beta_loss must be finite and in \[0, inf\)\. Got -1.0"),
+        (0.5, float("nan"), r"'cost' parameter .* Got nan"),
+        (0.5, float("inf"), r"'cost' parameter .* Got inf"),
+    ],
+)
+def test_bad_values_are_named_never_nan(perf, cost, match):
+    with pytest.raises(InputError, match=match):
+        e_beta_loss(torch.tensor(perf), torch.tensor(cost))
+    with pytest.raises(InputError, match=match.replace("e_beta_loss", "EBetaLoss")):
+        EBetaLoss()(torch.tensor([0.5, perf]), torch.tensor([0.1, cost]))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(beta2=0.0), "'beta2'"),
+        (dict(c_max=1.5), "'c_max'"),
+        (dict(temperature=0.0), "'temperature'"),
+        (dict(leak=-1.0), "'leak'"),
+        (dict(cost_ref=0.0), "'cost_ref'"),
+        (dict(reduction="avg"), "'reduction'"),
+    ],
+)
+def test_bad_parameters(kw, match):
+    with pytest.raises(InputError, match=match):
+        EBetaLoss(**kw)
+    with pytest.raises(InputError, match=match):
+        e_beta_loss(0.5, 0.5, **kw)
+
+
+def test_edge_points_are_finite():
+    a = torch.tensor([0.0, 0.0, 1.0, 0.5], requires_grad=True)
+    c = torch.tensor([1.0, 0.0, 3.0, 1.0], requires_grad=True)
+    loss = e_beta_loss(a, c, reduction="sum")
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(a.grad).all() and torch.isfinite(c.grad).all()
+    with pytest.raises(InputError, match="broadcast"):
+        e_beta_loss(torch.rand(3), torch.rand(2))
+    with pytest.raises(TypeError, match="'cost'"):
+        e_beta_loss(0.5, "0.5")
+
+
+@given(
+    logits=st.lists(st.lists(st.floats(-5, 5), min_size=3, max_size=3), min_size=1, max_size=6),
+    bump=st.floats(0.01, 3.0),
+    seed=st.integers(0, 10),
+)
+@settings(max_examples=60, deadline=None)
+def test_proxies_in_unit_interval_and_monotone_in_true_logit(logits, bump, seed):
+    z = torch.tensor(logits, dtype=torch.float64)
+    y = torch.randint(0, 3, (z.shape[0],), generator=torch.Generator().manual_seed(seed))
+    z2 = z.clone()
+    z2[torch.arange(len(y)), y] += bump  # the true class becomes more likely
+    acc = (z.argmax(1) == y).double().mean().item()
+    for proxy in (true_class_probability, exp_neg_cross_entropy, normalized_cross_entropy):
+        p, p2 = proxy(z, y).item(), proxy(z2, y).item()
+        assert 0.0 <= p <= 1.0
+        assert p2 >= p - 1e-12
+    # the guarantee: accuracy >= 2 * proxy - 1, and exp(-CE) <= mean true-class probability
+    assert acc >= 2 * true_class_probability(z, y).item() - 1 - 1e-12
+    assert exp_neg_cross_entropy(z, y).item() <= true_class_probability(z, y).item() + 1e-12
+
+
+def test_proxy_shape_errors():
+    with pytest.raises(InputError, match="'logits' parameter of true_class_probability"):
+        true_class_probability(torch.zeros(3), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(InputError, match="'target' parameter of exp_neg_cross_entropy"):
+        exp_neg_cross_entropy(torch.zeros(3, 2), torch.zeros(2, dtype=torch.long))
