@@ -30,3 +30,18 @@ def test_gradient_flows_through_soft_module():
     c = torch.tensor([0.3, 0.95], requires_grad=True)
     SoftEBetaScore(c_max=0.9, temperature=0.05)(a, c).sum().backward()
     assert torch.all(a.grad >= 0) and c.grad[1] == pytest.approx(-0.05)
+
+
+def test_compiled_surrogate_matches_eager_values_and_gradients():
+    torch.manual_seed(1)
+    kw = dict(beta2=2.0, a_min=0.3, c_max=0.8, temperature=0.05)
+    for module_kw in (kw, dict(kw, a_min=0.0)):
+        a = torch.rand(257, dtype=torch.float64, requires_grad=True)
+        c = (torch.rand(257, dtype=torch.float64) * 1.3).requires_grad_()
+        eager = SoftEBetaScore(**module_kw)(a, c)
+        ga, gc = torch.autograd.grad(eager.sum(), (a, c))
+        fused = SoftEBetaScore(compile=True, **module_kw)(a, c)
+        fa, fc = torch.autograd.grad(fused.sum(), (a, c))
+        torch.testing.assert_close(fused, eager)
+        torch.testing.assert_close(fa, ga)
+        torch.testing.assert_close(fc, gc)
