@@ -84,6 +84,8 @@ class _Costs:
 
 
 def _is_finite_number(x: Any) -> bool:
+    if isinstance(x, str | bytes):
+        return False
     try:
         return math.isfinite(float(x))
     except (TypeError, ValueError):

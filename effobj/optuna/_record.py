@@ -10,6 +10,7 @@ public calls one by one; the result in the storage is the same.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -62,15 +63,37 @@ def _write_rdb(
 
     trial_id = trial._trial_id
     system = {f"{_CONSTRAINTS_PREFIX}{k}": float(v) for k, v in constraints.items()}
+    tables = ((models.TrialUserAttributeModel, user_attrs), (models.TrialSystemAttributeModel, system))
+    dialect = rdb.engine.name
     with _create_scoped_session(rdb.scoped_session, True) as session:
-        for key, value in user_attrs.items():
-            rdb._set_trial_attr_without_commit(
-                session, models.TrialUserAttributeModel, trial_id, key, value
-            )
-        for key, value in system.items():
-            rdb._set_trial_attr_without_commit(
-                session, models.TrialSystemAttributeModel, trial_id, key, value
-            )
+        if dialect in ("sqlite", "postgresql"):
+            # one check that the trial is still running, one upsert per table
+            row = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            rdb.check_trial_is_updatable(trial_id, row.state)
+            for model_cls, items in tables:
+                if items:
+                    session.execute(_upsert(dialect, model_cls, trial_id, items))
+        else:  # e.g. MySQL: Optuna's own upsert, attribute by attribute
+            for model_cls, items in tables:
+                for key, value in items.items():
+                    rdb._set_trial_attr_without_commit(session, model_cls, trial_id, key, value)
     cached = trial._cached_frozen_trial
     cached.user_attrs.update(user_attrs)
     cached.system_attrs.update(system)
+
+
+def _upsert(dialect: str, model_cls: Any, trial_id: int, items: Mapping[str, Any]) -> Any:
+    """``INSERT ... ON CONFLICT (trial_id, key) DO UPDATE`` of several attributes at once."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    rows = [
+        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+        for key, value in items.items()
+    ]
+    stmt = insert(model_cls).values(rows)
+    return stmt.on_conflict_do_update(
+        index_elements=[model_cls.trial_id, model_cls.key],
+        set_={"value_json": stmt.excluded.value_json},
+    )

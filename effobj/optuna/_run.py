@@ -223,6 +223,7 @@ class _Progress:
 
             self._bar = tqdm(total=total, initial=min(initial, total), unit="trial",
                              dynamic_ncols=True)
+        self.enabled = enabled
         self._shown = initial
         self._best: float | None = None
         self._trained = 0
@@ -336,7 +337,7 @@ def optimize(
                 gc_after_trial=False,
                 show_progress_bar=False,
             )
-            if holder:
+            if holder and progress.enabled:
                 progress.update(holder[0], _counts(study)[0])
             if study._stop_flag:
                 break

@@ -1,0 +1,49 @@
+"""Small, deterministic problems for the Optuna integration tests (importable by workers).
+
+The "size" problem: a candidate is an integer ``size`` in [1, 9]; its cost is ``size``
+(normalized by 10) and its performance peaks at ``size == 3``. Every value is known in
+closed form, so the tests can check each recorded number.
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from effobj import EfficiencySpec
+from effobj.optuna import EfficiencyObjective
+
+
+def size_perf(size: int) -> float:
+    return 1.0 - abs(size - 3) / 10.0
+
+
+def size_spec(**changes) -> EfficiencySpec:
+    kw = dict(beta2=1.0, perf_ref=1.0, cost_ref=10.0, cost_name="size")
+    kw.update(changes)
+    return EfficiencySpec(**kw)
+
+
+class Counter:
+    """evaluate() that counts its calls (which candidates were trained)."""
+
+    def __init__(self, perf=size_perf, epochs: int = 0) -> None:
+        self.calls: list[int] = []
+        self.perf = perf
+        self.epochs = epochs
+
+    def __call__(self, size: int, trial: optuna.trial.Trial, report=None) -> float:
+        self.calls.append(size)
+        p = self.perf(size)
+        for e in range(self.epochs):
+            report(e, p * (e + 1) / self.epochs)
+        return p
+
+
+def size_objective(spec: EfficiencySpec | None = None, evaluate=None, **kw) -> EfficiencyObjective:
+    return EfficiencyObjective(
+        spec or size_spec(),
+        build=lambda t: t.suggest_int("size", 1, 9),
+        evaluate=evaluate or Counter(),
+        measure=lambda size: {"size": float(size), "other": 2.0 * size},
+        **kw,
+    )

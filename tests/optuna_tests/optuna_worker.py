@@ -1,0 +1,60 @@
+"""A worker process sharing one study (run by the multi-process tests).
+
+    python optuna_worker.py STORAGE STUDY_NAME N_TRIALS [--die] [--sleep S]
+
+Runs the "size" problem with :func:`effobj.optuna.optimize` until the study holds
+N_TRIALS finished trials, then prints the numbers of the trials this process ran as
+JSON. ``--die`` kills the process (``os._exit``, like ``kill -9``) in the middle of its
+first training, leaving that trial RUNNING with a stale heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import optuna  # noqa: E402
+from optuna_toys import size_perf, size_spec  # noqa: E402
+
+from effobj.optuna import (  # noqa: E402
+    EfficiencyObjective,
+    create_study,
+    optimize,
+    resolve_storage,
+)
+
+
+def main(argv: list[str]) -> int:
+    storage_url, study_name, n_trials = argv[0], argv[1], int(argv[2])
+    die = "--die" in argv
+    sleep = float(argv[argv.index("--sleep") + 1]) if "--sleep" in argv else 0.05
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    ran: list[int] = []
+
+    def build(trial: optuna.trial.Trial) -> int:
+        trial.set_user_attr("worker_pid", os.getpid())
+        return trial.suggest_int("size", 1, 9)
+
+    def evaluate(size: int, trial: optuna.trial.Trial) -> float:
+        if die:
+            print(json.dumps({"dying_in": trial.number}), flush=True)
+            os._exit(17)
+        time.sleep(sleep)
+        return size_perf(size)
+
+    storage = resolve_storage(storage_url, heartbeat_interval=1, grace_period=2)
+    study = create_study(size_spec(cost_max=7.0), storage=storage, study_name=study_name,
+                         sampler="random", seed=os.getpid() % 1000)
+    obj = EfficiencyObjective(size_spec(cost_max=7.0), build, evaluate,
+                              measure=lambda size: {"size": float(size)}, skip_hopeless=False)
+    optimize(study, obj, n_trials, callbacks=[lambda s, t: ran.append(t.number)])
+    print(json.dumps({"ran": ran}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

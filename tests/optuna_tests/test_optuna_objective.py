@@ -1,0 +1,370 @@
+"""EfficiencyObjective: per-trial flow, what it records, skips, failures, modes."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna_toys import Counter, size_objective, size_perf, size_spec
+
+from effobj import EfficiencySpec, InputError
+from effobj.optuna import (
+    EfficiencyObjective,
+    Status,
+    TrialFailed,
+    create_study,
+    make_sampler,
+    training_summary,
+)
+from effobj.optuna import attrs as K
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _run(objective, sizes, study=None, **study_kw):
+    study = study or objective.create_study(storage=":memory:", **study_kw)
+    for s in sizes:
+        study.enqueue_trial({"size": s})
+    study.optimize(objective, n_trials=len(sizes))
+    return study
+
+
+def test_trained_trial_records_everything():
+    spec = size_spec(cost_max=6.0, perf_min=0.5)
+    obj = size_objective(spec)
+    study = _run(obj, [4])
+    t = study.trials[0]
+    ua = t.user_attrs
+    perf = size_perf(4)
+    a, c = spec.normalize(perf, {"size": 4.0})
+    assert t.state == TrialState.COMPLETE
+    assert t.value == pytest.approx(spec.score(perf, {"size": 4.0}))
+    assert ua[K.PERF] == perf and ua[K.A] == pytest.approx(a) and ua[K.C] == pytest.approx(c)
+    assert ua[K.E_BETA] == pytest.approx(t.value)
+    assert ua[K.TRAINED] is True and ua[K.STATUS] == Status.TRAINED
+    assert ua["size"] == 4.0 and ua["other"] == 8.0  # every indicator by name
+    assert ua[K.UPPER_BOUND] == pytest.approx(spec.upper_bound({"size": 4.0}))
+    assert 0.0 <= ua[K.OVERHEAD_S] < 1.0
+    # every gate of the spec as an Optuna constraint, in the spec's units
+    assert t.constraints == pytest.approx(spec.constraints(perf, {"size": 4.0}))
+    assert set(t.constraints) == {"perf_min", "size_max"}
+
+
+def test_over_budget_is_complete_with_zero_and_never_trained():
+    spec = size_spec(cost_max=5.0)
+    ev = Counter()
+    obj = size_objective(spec, ev)
+    study = _run(obj, [7, 3, 9])
+    assert ev.calls == [3]
+    over = [t for t in study.trials if t.params["size"] > 5]
+    for t in over:
+        assert t.state == TrialState.COMPLETE and t.value == 0.0
+        assert t.user_attrs[K.TRAINED] is False
+        assert t.user_attrs[K.STATUS] == Status.OVER_BUDGET
+        assert t.user_attrs[K.E_BETA] == 0.0 and t.user_attrs[K.PERF] is None
+        assert t.constraints["size_max"] == pytest.approx((t.params["size"] - 5.0) / 10.0)
+        assert "size_max" in t.user_attrs[K.SKIP_REASON]
+    assert study.best_trial.params == {"size": 3}
+    summary = training_summary(study)
+    assert (summary.n_trained, summary.n_over_budget, summary.trainings_avoided) == (1, 2, 2)
+
+
+def test_over_budget_prune_option():
+    ev = Counter()
+    obj = size_objective(size_spec(cost_max=5.0), ev, over_budget="prune")
+    study = _run(obj, [8])
+    t = study.trials[0]
+    assert t.state == TrialState.PRUNED and ev.calls == []
+    assert t.constraints["size_max"] > 0 and t.user_attrs[K.STATUS] == Status.OVER_BUDGET
+
+
+def test_hopeless_candidate_is_recorded_at_its_bound_and_not_trained():
+    spec = size_spec()
+    ev = Counter()
+    obj = size_objective(spec, ev)
+    study = _run(obj, [3, 8, 2])
+    incumbent = spec.score(size_perf(3), {"size": 3.0})
+    bound8 = spec.upper_bound({"size": 8.0})
+    assert bound8 < incumbent  # the premise of the test
+    assert ev.calls == [3, 2]  # 8 was not trained; 2 could still win (and it does)
+    t8 = study.trials[1]
+    assert t8.state == TrialState.COMPLETE
+    assert t8.value == pytest.approx(bound8)  # optimistic, never above the truth
+    assert t8.value >= spec.score(size_perf(8), {"size": 8.0})
+    ua = t8.user_attrs
+    assert ua[K.TRAINED] is False and ua[K.STATUS] == Status.HOPELESS
+    assert ua[K.E_BETA] is None and ua[K.PERF] is None
+    assert ua[K.INCUMBENT] == pytest.approx(incumbent)
+    assert "hopeless" in ua[K.SKIP_REASON]
+    assert study.best_trial.params == {"size": 2}  # a hopeless trial is never the best
+    assert study.best_trial.user_attrs[K.TRAINED] is True
+    assert training_summary(study).n_hopeless == 1
+
+
+def test_skip_hopeless_off_and_tolerance():
+    ev = Counter()
+    _run(size_objective(size_spec(), ev, skip_hopeless=False), [3, 8])
+    assert ev.calls == [3, 8]
+    ev = Counter()
+    # a tolerance larger than the gap trains the borderline candidate
+    _run(size_objective(size_spec(), ev, hopeless_tolerance=0.6), [3, 8])
+    assert ev.calls == [3, 8]
+
+
+def test_every_sampler_runs_with_the_recorded_constraints():
+    spec = size_spec(cost_max=6.0, perf_min=0.75)
+    samplers = {name: make_sampler(name, seed=1) for name in ("tpe", "nsga2", "random")}
+    # GP fits a model per trial (seconds here): few start-up trials, few trials
+    samplers["gp"] = optuna.samplers.GPSampler(seed=1, n_startup_trials=3)
+    for name, sampler in samplers.items():
+        obj = size_objective(spec)
+        study = obj.create_study(storage=":memory:", sampler=sampler)
+        n = 5 if name == "gp" else 12
+        study.optimize(obj, n_trials=n)
+        assert len(study.trials) == n
+        assert all(t.state == TrialState.COMPLETE for t in study.trials)
+        keys = {tuple(t.constraints) for t in study.trials}
+        assert keys == {("perf_min", "size_max")}  # same names, same order everywhere
+        assert study.best_trial.user_attrs[K.TRAINED] is True
+
+
+@pytest.mark.parametrize("stage", ["build", "measure", "evaluate"])
+def test_failing_stage_fails_the_trial_and_the_study_goes_on(stage):
+    def boom(*a, **k):
+        raise RuntimeError(f"{stage} exploded")
+
+    kw = {
+        "build": lambda t: t.suggest_int("size", 1, 9),
+        "evaluate": lambda s, t: size_perf(s),
+        "measure": lambda s: {"size": float(s)},
+    }
+    kw[stage] = boom
+    obj = EfficiencyObjective(size_spec(), **kw)
+    study = obj.create_study(storage=":memory:")
+    study.optimize(obj, n_trials=3)  # no exception escapes
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+    reason = study.trials[0].user_attrs[K.FAIL_REASON]
+    assert reason.startswith(f"{stage} failed: RuntimeError") and "exploded" in reason
+    assert study.trials[0].system_attrs["fail_reason"] == reason
+    assert study.trials[0].user_attrs[K.TRAINED] is (stage == "evaluate")
+
+
+def test_on_error_raise():
+    obj = EfficiencyObjective(
+        size_spec(),
+        build=lambda t: t.suggest_int("size", 1, 9),
+        evaluate=lambda s, t: 1 / 0,
+        measure=lambda s: {"size": float(s)},
+        on_error="raise",
+    )
+    study = obj.create_study(storage=":memory:")
+    with pytest.raises(TrialFailed, match="evaluate failed: ZeroDivisionError"):
+        study.optimize(obj, n_trials=1)
+    assert study.trials[0].state == TrialState.FAIL
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "0.9", None])
+def test_non_finite_performance_fails_the_trial(bad):
+    obj = size_objective(evaluate=lambda s, t: bad)
+    study = _run(obj, [3])
+    t = study.trials[0]
+    assert t.state == TrialState.FAIL
+    assert K.E_BETA not in t.user_attrs
+    assert "finite number" in t.user_attrs[K.FAIL_REASON]
+
+
+def test_non_finite_performance_reported_during_training_fails_the_trial():
+    def ev(size, trial, report):
+        report(0, 0.5)
+        report(1, math.nan)
+        return 0.9
+
+    study = _run(size_objective(evaluate=ev), [3])
+    assert study.trials[0].state == TrialState.FAIL
+    assert "finite number" in study.trials[0].user_attrs[K.FAIL_REASON]
+
+
+def test_missing_or_bad_cost_indicator_fails_with_its_name():
+    obj = EfficiencyObjective(
+        size_spec(),
+        build=lambda t: t.suggest_int("size", 1, 9),
+        evaluate=lambda s, t: 0.5,
+        measure=lambda s: {"latency_ms": 1.0},
+    )
+    study = obj.create_study(storage=":memory:")
+    study.optimize(obj, n_trials=1)
+    assert "['size']" in study.trials[0].user_attrs[K.FAIL_REASON]
+    obj.measure = lambda s: {"size": -1.0}
+    study.optimize(obj, n_trials=1)
+    assert "'size' must be a finite number >= 0" in study.trials[1].user_attrs[K.FAIL_REASON]
+
+
+def test_per_epoch_reports_feed_optunas_pruners():
+    ev = Counter(epochs=4)
+    obj = size_objective(size_spec(), ev, skip_hopeless=False)
+    # stop any training whose E_beta is below 0.3 after an epoch
+    study = obj.create_study(storage=":memory:", pruner=optuna.pruners.ThresholdPruner(lower=0.3))
+    for s in (3, 9):
+        study.enqueue_trial({"size": s})
+    study.optimize(obj, n_trials=2)
+    t3, t9 = study.trials
+    spec = size_spec()
+    assert t3.state == TrialState.COMPLETE
+    assert t3.intermediate_values == pytest.approx(
+        {e: spec.score(size_perf(3) * (e + 1) / 4, {"size": 3.0}) for e in range(4)}
+    )
+    assert t9.state == TrialState.PRUNED
+    assert t9.user_attrs[K.TRAINED] is True and t9.user_attrs[K.STATUS] == Status.PRUNED
+    assert t9.user_attrs[K.EPOCHS_RUN] == 1
+    assert t9.constraints  # recorded for the sampler too
+
+
+def test_evaluate_may_return_a_mapping_or_a_result_object():
+    class Result:
+        perf = 0.8
+        test_perf = 0.75
+        epochs_run = 3
+        train_flops = 1e6
+
+    study = _run(size_objective(evaluate=lambda s, t: Result()), [3])
+    ua = study.trials[0].user_attrs
+    assert (ua[K.PERF], ua[K.TEST_PERF], ua[K.EPOCHS_RUN], ua[K.TRAIN_FLOPS]) == (0.8, 0.75, 3, 1e6)
+    study = _run(size_objective(evaluate=lambda s, t: {"perf": 0.7, "test_perf": 0.6}), [3])
+    assert study.trials[0].user_attrs[K.TEST_PERF] == 0.6
+    study = _run(size_objective(evaluate=lambda s, t: {"accuracy": 0.7}), [3])
+    assert "'perf'" in study.trials[0].user_attrs[K.FAIL_REASON]
+
+
+def test_multi_objective_mode():
+    spec = EfficiencySpec(
+        beta2=1.0,
+        perf_ref=1.0,
+        costs=[
+            {"name": "size", "ref": 10.0, "max": 6.0},
+            {"name": "other", "ref": 40.0, "max": 30.0, "weight": 0.0},
+        ],
+    )
+    ev = Counter()
+    obj = size_objective(spec, ev, mode="multi")
+    assert obj.directions == ["maximize", "minimize"]  # weight-0 costs are budgets only
+    assert obj.metric_names == ["perf", "size"]
+    study = obj.create_study(storage=":memory:", sampler="nsga2", seed=0)
+    assert study.metric_names == ["perf", "size"]
+    for s in (3, 8):
+        study.enqueue_trial({"size": s})
+    study.optimize(obj, n_trials=10)
+    t3, t8 = study.trials[:2]
+    assert t3.values == [size_perf(3), 3.0]
+    assert t3.user_attrs[K.E_BETA] == pytest.approx(spec.score(size_perf(3), {"size": 3.0,
+                                                                             "other": 6.0}))
+    assert t8.values == [0.0, 8.0] and t8.user_attrs[K.STATUS] == Status.OVER_BUDGET
+    assert set(t8.constraints) == {"size_max", "other_max"}
+    assert 8 not in ev.calls and all(s <= 6 for s in ev.calls)
+    assert all(t.user_attrs[K.TRAINED] for t in study.best_trials)
+
+
+def test_keyboard_interrupt_records_the_trial_and_propagates():
+    def ev(size, trial):
+        raise KeyboardInterrupt
+
+    obj = size_objective(evaluate=ev)
+    study = obj.create_study(storage=":memory:")
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(obj, n_trials=3)
+    assert len(study.trials) == 1
+    t = study.trials[0]
+    assert t.state == TrialState.FAIL and t.user_attrs[K.STATUS] == Status.INTERRUPTED
+
+
+BAD_ARGS = [
+    ({"mode": "pareto"}, InputError, "'mode' parameter of EfficiencyObjective"),
+    ({"over_budget": "drop"}, InputError, "'over_budget'"),
+    ({"on_error": "ignore"}, InputError, "'on_error'"),
+    ({"hopeless_tolerance": -0.1}, InputError, "'hopeless_tolerance'"),
+    ({"hopeless_tolerance": math.nan}, InputError, "'hopeless_tolerance'"),
+    ({"skip_hopeless": "yes"}, TypeError, "'skip_hopeless'"),
+    ({"profiler": object()}, TypeError, "'profiler'"),
+    ({"measure": 3}, TypeError, "'measure'"),
+]
+
+
+@pytest.mark.parametrize(("kw", "exc", "match"), BAD_ARGS)
+def test_bad_arguments_are_rejected_before_any_trial(kw, exc, match):
+    base = {
+        "build": lambda t: 1,
+        "evaluate": lambda c, t: 0.5,
+        "measure": lambda c: {"size": 1.0},
+    }
+    base.update(kw)
+    with pytest.raises(exc, match=match):
+        EfficiencyObjective(size_spec(), **base)
+
+
+def test_bad_spec_or_callables_are_rejected():
+    with pytest.raises(InputError, match="beta2"):
+        size_spec(beta2=-1.0)  # the spec validates itself before any study exists
+    with pytest.raises(TypeError, match="'spec' parameter of EfficiencyObjective"):
+        EfficiencyObjective({"beta2": 1}, lambda t: 1, lambda c, t: 1, measure=lambda c: {})
+    with pytest.raises(TypeError, match="'build'"):
+        EfficiencyObjective(size_spec(), None, lambda c, t: 1, measure=lambda c: {})
+    with pytest.raises(InputError, match="'example_inputs'"):
+        EfficiencyObjective(size_spec(), lambda t: 1, lambda c, t: 1)
+    with pytest.raises(TypeError, match="'spec' parameter of create_study"):
+        create_study({"beta2": 1.0}, storage=":memory:")
+    with pytest.raises(InputError, match="'mode' parameter of create_study"):
+        create_study(size_spec(), mode="both", storage=":memory:")
+
+
+def test_real_torch_model_profiled_before_training():
+    """The default path: build an nn.Module, profile it with effobj's profiler, train it."""
+    import torch
+    from sklearn.datasets import load_breast_cancer
+
+    from effobj.profiler import LocalProfiler
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+    y = torch.tensor(y)
+    xt, yt, xv, yv = x[:400], y[:400], x[400:], y[400:]
+
+    def build(trial):
+        width = trial.suggest_categorical("width", [4, 64, 512])
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            torch.nn.Linear(30, width), torch.nn.ReLU(), torch.nn.Linear(width, 2)
+        )
+
+    trained = []
+
+    def evaluate(model, trial, report):
+        trained.append(model[0].out_features)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for epoch in range(3):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt), yt).backward()
+            opt.step()
+            with torch.no_grad():
+                acc = (model(xv).argmax(1) == yv).float().mean().item()
+            report(epoch, acc)
+        return acc
+
+    # budget: 20k MACs per sample; width 512 has 16.4k... 30*512+512*2 = 16,384 MACs? no:
+    # widths 4 / 64 / 512 -> 128 / 2,048 / 16,384 MACs; the budget 10k excludes 512
+    spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=20_000, cost_max=10_000,
+                          cost_name="macs")
+    obj = EfficiencyObjective(spec, build, evaluate, torch.zeros(1, 30),
+                              profiler=LocalProfiler(latency=False, memory=False))
+    study = obj.create_study(storage=":memory:")
+    for w in (512, 64, 4):
+        study.enqueue_trial({"width": w})
+    study.optimize(obj, n_trials=3)
+    assert trained == [64, 4]  # the over-budget model never trained
+    t512, t64, _ = study.trials
+    assert t512.user_attrs["macs"] == 30 * 512 + 512 * 2
+    assert t512.user_attrs[K.STATUS] == Status.OVER_BUDGET
+    assert t64.user_attrs["params"] == 30 * 64 + 64 + 64 * 2 + 2
+    assert t64.user_attrs[K.COST_REPORT]["macs"] == t64.user_attrs["macs"]
+    assert len(t64.intermediate_values) == 3
+    assert 0.5 < t64.user_attrs[K.PERF] <= 1.0
