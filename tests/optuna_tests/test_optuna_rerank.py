@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from optuna.distributions import FloatDistribution
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
-from effobj import EfficiencySpec, InputError, crossover_beta2
+from effobj import InputError, crossover_beta2
+from effobj.optuna import attrs as K
 from effobj.optuna import (
     best_trials,
     load_spec,
@@ -20,7 +21,6 @@ from effobj.optuna import (
     sensitivity,
     trial_table,
 )
-from effobj.optuna import attrs as K
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
