@@ -80,6 +80,7 @@ class LocalProfiler:
     ) -> None:
         _validate_options("LocalProfiler", device, threads, latency, memory, target_rel_spread,
                           max_time_s, cache)
+        _resolve_device(device, "LocalProfiler")
         self.device = device
         self.threads = threads
         self.latency = latency
@@ -171,7 +172,7 @@ def profile_model(
             f"Got {type(model).__name__} instead."
         )
     inputs = _as_tensor_tuple(example_inputs)
-    dev = _resolve_device(device)
+    dev = _resolve_device(device, "profile_model")
     n_threads = torch.get_num_threads() if threads is None else int(threads)
     name = type(model).__name__
 
@@ -505,33 +506,33 @@ def _validate_options(where: str, device: Any, threads: Any, latency: Any, memor
                         f"Got {type(cache).__name__} instead.")
 
 
-def _resolve_device(device: str) -> torch.device:
+def _resolve_device(device: str, where: str = "profile_model") -> torch.device:
     import torch
 
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise InputError(f"The 'device' parameter of profile_model must be a device torch knows "
+        raise InputError(f"The 'device' parameter of {where} must be a device torch knows "
                          f"('cpu', 'cuda', 'cuda:1', 'mps'). Got {device!r} instead.") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(f"The 'device' parameter of profile_model names {device!r}, but CUDA "
+            raise InputError(f"The 'device' parameter of {where} names {device!r}, but CUDA "
                              f"is not available in this process (torch {torch.__version__}).")
         index = torch.cuda.current_device() if dev.index is None else dev.index
         if index >= torch.cuda.device_count():
-            raise InputError(f"The 'device' parameter of profile_model names {device!r}, but only "
+            raise InputError(f"The 'device' parameter of {where} names {device!r}, but only "
                              f"{torch.cuda.device_count()} CUDA device(s) exist.")
         return torch.device("cuda", index)
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"The 'device' parameter of profile_model names {device!r}, but MPS is "
+        raise InputError(f"The 'device' parameter of {where} names {device!r}, but MPS is "
                          f"not available on this machine.")
     if dev.type == "meta":
-        raise InputError("The 'device' parameter of profile_model must be a device that computes; "
+        raise InputError(f"The 'device' parameter of {where} must be a device that computes; "
                          "got 'meta' (FLOPs are already counted on meta without asking).")
     if dev.type not in ("cpu", "cuda", "mps", "xpu"):
         module = getattr(torch, dev.type, None)
         if module is None or not getattr(module, "is_available", lambda: False)():
-            raise InputError(f"The 'device' parameter of profile_model names {device!r}, which is "
+            raise InputError(f"The 'device' parameter of {where} names {device!r}, which is "
                              f"not available in this process.")
     return dev
 

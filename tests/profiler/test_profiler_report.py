@@ -1,0 +1,83 @@
+"""CostReport / DeviceInfo: serialization round trips, indicators, validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from effobj.errors import InputError
+from effobj.profiler import CostReport, DeviceInfo
+
+DEV = DeviceInfo("cpu", "AMD EPYC", 2, 2, "2.13.0+cpu", None, "vm", "Linux")
+
+
+def _report(**kw) -> CostReport:
+    base = dict(model_name="Net", input_shapes=((2, 3),), input_dtypes=("torch.float32",), batch_size=2,
+                flops=20, macs=10, params=12, trainable_params=9, model_bytes=48, device=DEV)
+    base.update(kw)
+    return CostReport(**base)
+
+
+@given(
+    flops=st.integers(0, 10**15).map(lambda n: 2 * n),
+    latency=st.one_of(st.none(), st.floats(1e-6, 1e6)),
+    peak=st.one_of(st.none(), st.integers(0, 10**12)),
+    energy=st.one_of(st.none(), st.floats(0, 1e3)),
+    shapes=st.lists(st.lists(st.integers(1, 512), min_size=0, max_size=4).map(tuple), min_size=1, max_size=3),
+)
+def test_json_round_trip(flops, latency, peak, energy, shapes) -> None:
+    r = _report(
+        flops=flops, macs=flops // 2, peak_activation_bytes=peak, latency_ms=latency,
+        latency_ci95_ms=None if latency is None else (latency * 0.9, latency * 1.1),
+        input_shapes=tuple(shapes), input_dtypes=tuple("torch.float32" for _ in shapes),
+        energy_j=energy, energy_source=None if energy is None else "rapl",
+        flops_by_module={"Net": flops}, unsupported_ops=("aten._cdist_forward",),
+    )
+    back = CostReport.from_json(r.to_json())
+    assert back == r
+    assert CostReport.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+
+
+def test_indicators_names_and_optional_entries() -> None:
+    r = _report()
+    assert set(r.indicators()) == {"flops", "macs", "params", "trainable_params", "model_bytes"}
+    r2 = _report(peak_activation_bytes=100, latency_ms=2.0, throughput=1000.0, energy_j=0.5)
+    ind = r2.indicators()
+    assert ind["latency_ms"] == 2.0 and ind["throughput"] == 1000.0 and ind["energy_j"] == 0.5
+    assert ind["peak_activation_bytes"] == 100.0
+    assert all(isinstance(v, float) for v in ind.values())
+
+
+def test_from_dict_rejects_unknown_and_missing_keys() -> None:
+    d = _report().to_dict()
+    with pytest.raises(InputError, match="unknown keys"):
+        CostReport.from_dict({**d, "bogus": 1})
+    d.pop("flops")
+    with pytest.raises(InputError, match="lacks the required keys"):
+        CostReport.from_dict(d)
+    with pytest.raises(TypeError, match="expects a dict"):
+        CostReport.from_dict([1, 2])  # type: ignore[arg-type]
+
+
+def test_json_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        _report(latency_ms=float("nan")).to_json()
+
+
+def test_table_mentions_every_indicator() -> None:
+    r = _report(peak_activation_bytes=4096, latency_ms=1.5, latency_iqr_ms=0.1, latency_rel_spread=0.01,
+                latency_samples=10, latency_runs=20, latency_converged=True, throughput=1333.3,
+                flops_by_module={"Net": 20, "Net.fc": 20})
+    table = r.to_table()
+    for text in ("MACs", "FLOPs", "params", "peak activations", "4.00 KiB", "1.500 ms", "converged",
+                 "throughput", "not reported", "AMD EPYC", "Net.fc"):
+        assert text in table, text
+
+
+def test_report_is_frozen() -> None:
+    r = _report()
+    with pytest.raises(AttributeError):
+        r.flops = 3  # type: ignore[misc]
