@@ -1,0 +1,309 @@
+r"""The report's figures, drawn with matplotlib (Agg backend, no display needed).
+
+Each ``plot_*`` function takes a :class:`~effobj.report.ReportData` and returns a
+``matplotlib.figure.Figure``; :func:`render_figures` draws them all and returns PNG
+bytes by name.
+
+The iso-curves of the cost-performance plane solve :math:`E_\beta(A, C) = e` for
+:math:`A`:
+
+.. math::
+
+    A = \frac{e\,\beta^2\,C'}{(1+\beta^2)\,C' - e}, \qquad C' = 1 - C,
+    \quad (1+\beta^2)\,C' > e .
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from effobj.report._data import best_so_far
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from effobj.report._data import ReportData
+
+__all__ = [
+    "FIGURES",
+    "iso_curve",
+    "plot_cost_plane",
+    "plot_progress",
+    "plot_sensitivity",
+    "plot_stochastic_pareto",
+    "render_figures",
+]
+
+#: colours by trial status
+STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+    # status: (colour, marker, legend label)
+    "trained": ("tab:blue", "o", "trained"),
+    "pruned": ("tab:purple", "v", "pruned while training"),
+    "over_budget": ("tab:red", "x", "over budget (not trained)"),
+    "hopeless": ("tab:gray", "|", "hopeless (not trained)"),
+}
+
+
+def _figure(width: float = 9.0, height: float = 5.5, ncols: int = 1) -> tuple[Figure, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def iso_curve(e: float, beta2: float, c: np.ndarray) -> np.ndarray:
+    """The performance :math:`A` at which :math:`E_\\beta(A, C) = e`, NaN where unreachable."""
+    cp = 1.0 - np.asarray(c, dtype=np.float64)
+    den = (1.0 + beta2) * cp - e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(den > 0, e * beta2 * cp / den, np.nan)
+    return np.where((a >= 0) & (a <= 1.0), a, np.nan)
+
+
+def plot_cost_plane(data: ReportData) -> Figure:
+    """Every trial on the (C, A) plane, the Pareto front, the feasible region, iso-E_beta."""
+    from effobj.pareto import pareto_front
+
+    spec = data.spec
+    fig, ax = _figure()
+    rows = [r for r in data.rows if math.isfinite(r.C)]
+    c_all = np.array([r.C for r in rows]) if rows else np.zeros(1)
+    c_hi = float(max(1.05, np.nanmax(c_all) * 1.05)) if rows else 1.05
+    trained = [r for r in rows if math.isfinite(r.perf)]
+    a_tr = np.array([r.A for r in trained])
+    a_lo = float(min(0.0, np.nanmin(a_tr))) if trained else 0.0
+    # feasible region
+    c_max = data.c_max if data.c_max is not None else 1.0
+    a_min = float(spec.a_min)
+    ax.fill_between([0.0, c_max], [a_min, a_min], [1.0, 1.0], color="tab:green", alpha=0.12,
+                    label=f"feasible (A >= {a_min:.2f}, C <= {c_max:.2f})", zorder=0)
+    if data.c_max is None and len(spec.costs) > 1:
+        ax.text(0.01, 0.02, "feasibility also needs each indicator within its own budget",
+                transform=ax.transAxes, fontsize=8, color="tab:green")
+    # iso-curves through a few levels, including the winner's
+    cgrid = np.linspace(0.0, min(c_hi, 1.0), 400)
+    winner = data.winner
+    levels = [0.2, 0.4, 0.6, 0.8]
+    if winner is not None and winner.e_beta > 0:
+        levels = sorted({*levels, round(winner.e_beta, 4)})
+    for e in levels:
+        a = iso_curve(e, spec.beta2, cgrid)
+        is_w = winner is not None and math.isclose(e, round(winner.e_beta, 4))
+        ax.plot(cgrid, a, color="black" if is_w else "0.6", lw=1.2 if is_w else 0.8,
+                ls="-" if is_w else "--", zorder=1)
+        ok = np.flatnonzero(np.isfinite(a))
+        if ok.size:
+            j = ok[int(0.12 * ok.size)] if is_w else ok[-1]
+            ax.annotate(f"E={e:.3g}", (cgrid[j], a[j]), fontsize=7, color="0.3",
+                        xytext=(2, 2), textcoords="offset points")
+    # trials by status
+    placed: set[str] = set()
+    strip = a_lo - 0.06
+    for r in rows:
+        key = r.status if r.status in STATUS_STYLE else "trained"
+        colour, marker, label = STATUS_STYLE[key]
+        y = r.A if math.isfinite(r.perf) else strip
+        if key == "trained" and not math.isfinite(r.perf):
+            continue
+        ax.scatter([r.C], [y], c=colour, marker=marker, s=28 if marker != "|" else 60,
+                   label=None if key in placed else label, zorder=3, linewidths=1.2)
+        placed.add(key)
+    if any(not math.isfinite(r.perf) for r in rows):
+        ax.axhline(strip + 0.03, color="0.85", lw=0.8, zorder=0)
+        ax.text(0.005, strip + 0.008, "not trained: cost known, performance unknown",
+                ha="left", va="bottom", fontsize=7, color="0.4")
+    # Pareto front of the trained ones
+    if trained:
+        pts = np.column_stack([a_tr, [r.C for r in trained]])
+        mask = pareto_front(pts, senses=["max", "min"])
+        front = pts[mask]
+        order = np.argsort(front[:, 1])
+        ax.step(front[order, 1], front[order, 0], where="post", color="tab:orange", lw=1.6,
+                label="Pareto front (trained)", zorder=2)
+        ax.scatter(front[:, 1], front[:, 0], facecolors="none", edgecolors="tab:orange",
+                   s=70, zorder=4)
+    if winner is not None:
+        ax.scatter([winner.C], [winner.A], marker="*", s=260, c="gold", edgecolors="black",
+                   zorder=5, label=f"winner: trial {winner.number}, E={winner.e_beta:.4f}")
+    ax.set_xlim(0.0, c_hi)
+    ax.set_ylim(strip - 0.04, 1.02)
+    ax.set_xlabel(data.cost_label)
+    ax.set_ylabel(f"A = perf / {spec.perf_ref:g}")
+    ax.set_title(f"Cost-performance plane, iso-E_beta curves for beta^2 = {spec.beta2:g}")
+    ax.legend(loc="center right", fontsize=8, framealpha=0.9)
+    ax.grid(alpha=0.25)
+    return fig
+
+
+def plot_sensitivity(data: ReportData) -> Figure:
+    """The winner's E_beta across the beta^2 grid, each winner its own colour, change points."""
+    fig, ax = _figure(9.0, 4.5)
+    sens = data.sensitivity
+    b = np.array([r.beta2 for r in sens.rows])
+    e = np.array([r.e_beta for r in sens.rows])
+    who = [r.number for r in sens.rows]
+    winners = [w for w in dict.fromkeys(who) if w is not None]
+    cmap = _cmap(len(winners))
+    # E_beta of each winner as a curve over the whole range, solid where it wins
+    bb = np.logspace(np.log10(b[0]), np.log10(b[-1]), 300)
+    from effobj.metric import e_beta as e_beta_fn
+
+    for k, w in enumerate(winners):
+        row = next(r for r in data.rows if r.number == w)
+        curve = np.array([float(e_beta_fn(row.A, row.C, beta2=float(x), validate_args=False))
+                          for x in bb])
+        ax.plot(bb, curve, color=cmap[k], lw=0.8, ls=":")
+        sel = [i for i, n in enumerate(who) if n == w]
+        ax.scatter(b[sel], e[sel], color=cmap[k], s=36, zorder=3,
+                   label=f"trial {w} (A={row.A:.3f}, C={row.C:.3f})")
+    for ch in sens.changes:
+        ax.axvline(ch.beta2, color="0.4", ls="--", lw=0.9)
+        ax.annotate(f"{ch.beta2:.3g}: {ch.before}->{ch.after}", (ch.beta2, 0.02),
+                    xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                    xytext=(3, 0), textcoords="offset points", color="0.3")
+    ax.axvline(data.spec.beta2, color="tab:red", lw=1.2, alpha=0.6,
+               label=f"the report's beta^2 = {data.spec.beta2:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("beta^2 (log scale; < 1 favours cost, > 1 favours performance)")
+    ax.set_ylabel("E_beta of the winner")
+    ax.set_title("Winner for each beta^2 (dotted: that trial's E_beta elsewhere)")
+    if winners:
+        ax.legend(fontsize=8, loc="best")
+    else:
+        ax.text(0.5, 0.5, "no feasible trained trial", ha="center", transform=ax.transAxes)
+    ax.grid(alpha=0.25, which="both")
+    return fig
+
+
+def plot_progress(data: ReportData) -> Figure:
+    """Best E_beta so far over the trials, each trial's value, trained vs skipped counts."""
+    fig, (ax, ax2) = _figure(11.0, 4.5, ncols=2)
+    numbers, best = best_so_far(data)
+    for key, (colour, marker, label) in STATUS_STYLE.items():
+        rs = [r for r in data.rows if r.status == key]
+        if not rs:
+            continue
+        if key in ("trained",):
+            ys = [r.e_beta for r in rs]
+        else:  # untrained: drawn at their upper bound, which is what the sampler saw
+            ys = [r.upper_bound if math.isfinite(r.upper_bound) else 0.0 for r in rs]
+            label = label + " at its bound" if key == "hopeless" else label
+        ax.scatter([r.number for r in rs], ys, c=colour, marker=marker, s=22, label=label,
+                   zorder=3)
+    ax.step(numbers, best, where="post", color="black", lw=1.6, label="best E_beta so far")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(f"E_beta (beta^2 = {data.spec.beta2:g})")
+    ax.set_title("E_beta over the trials")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.25)
+    trained = np.cumsum([1 if r.trained else 0 for r in data.rows])
+    skipped = np.cumsum([1 if r.status in ("over_budget", "hopeless") else 0 for r in data.rows])
+    ax2.step(numbers, trained, where="post", color="tab:blue", label="trained")
+    ax2.step(numbers, skipped, where="post", color="tab:red", label="skipped (not trained)")
+    s = data.summary
+    ax2.set_title(
+        f"Trainings: {s.n_trained} done, {s.trainings_avoided} avoided "
+        f"(~{s.est_train_time_saved_s:.0f} s saved)"
+    )
+    ax2.set_xlabel("trial number")
+    ax2.set_ylabel("candidates (cumulative)")
+    ax2.legend(fontsize=8, loc="upper left")
+    ax2.grid(alpha=0.25)
+    return fig
+
+
+def plot_stochastic_pareto(data: ReportData, *, n_samples: int = 2000, seed: int = 0) -> Figure:
+    """Probability of each trained trial being on the (accuracy, latency) front under noise."""
+    from effobj.pareto import stochastic_pareto
+
+    fig, ax = _figure(9.0, 5.0)
+    rows = [r for r in data.trained if math.isfinite(r.latency_std)]
+    lat_name = next((n for n in ("latency_ms", "latency") if n in rows[0].user_attrs), None) if rows else None
+    if not rows or lat_name is None:
+        ax.text(0.5, 0.5, "no latency spread recorded", ha="center", transform=ax.transAxes)
+        return fig
+    lat = np.array([float(r.user_attrs[lat_name]) for r in rows])
+    sd = np.array([r.latency_std for r in rows])
+    perf = np.array([r.perf for r in rows])
+    means = np.column_stack([perf, lat])
+    stds = np.column_stack([np.zeros_like(sd), sd])
+    p = stochastic_pareto(means, stds, senses=["max", "min"], n_samples=n_samples, seed=seed)
+    ax.errorbar(lat, perf, xerr=sd, fmt="none", ecolor="0.7", lw=0.8, zorder=1)
+    from effobj.pareto import pareto_front
+
+    det = pareto_front(means, senses=["max", "min"])
+    order = np.argsort(lat[det])
+    ax.step(lat[det][order], perf[det][order], where="post", color="tab:orange", lw=1.0,
+            ls="--", label="front of the medians", zorder=2)
+    ax.legend(fontsize=8, loc="lower right")
+    sc = ax.scatter(lat, perf, c=p, cmap="viridis", vmin=0.0, vmax=1.0, s=40, zorder=3,
+                    edgecolors="black", linewidths=0.4)
+    for r, x, y, q in zip(rows, lat, perf, p, strict=True):
+        if q >= 0.05:
+            ax.annotate(f"{r.number}: {q:.2f}", (x, y), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+    fig.colorbar(sc, ax=ax, label="P(on the Pareto front)")
+    ax.set_xlabel(f"{lat_name} (median; bars: +-1 sd from the IQR)")
+    ax.set_ylabel("performance")
+    ax.set_title(f"Stochastic Pareto front ({n_samples} Monte Carlo draws of the latency noise)")
+    ax.grid(alpha=0.25)
+    fig.stochastic_probabilities = dict(zip([r.number for r in rows], p.tolist(), strict=True))  # type: ignore[attr-defined]
+    return fig
+
+
+def _cmap(n: int) -> list[Any]:
+    import matplotlib
+
+    base = matplotlib.colormaps["tab10"]
+    return [base(i % 10) for i in range(max(n, 1))]
+
+
+#: name -> (drawing function, caption)
+FIGURES = {
+    "cost_plane": (
+        plot_cost_plane,
+        "Every trial on the normalized cost-performance plane. Green: the feasible region. "
+        "Dashed: iso-E_beta curves (solid black: the winner's). Orange: the Pareto front of "
+        "the trained trials; the E_beta winner for any beta^2 lies on it. Untrained trials "
+        "sit on the strip below, at their known cost.",
+    ),
+    "sensitivity": (
+        plot_sensitivity,
+        "The winner for each beta^2 of a log grid and the exact beta^2 values where it changes "
+        "(effobj.optuna.sensitivity).",
+    ),
+    "progress": (
+        plot_progress,
+        "Left: the best E_beta so far (black) and each trial: trained trials at their E_beta, "
+        "skipped ones at their upper bound E_beta(A=1, C). Right: trainings done and avoided.",
+    ),
+    "stochastic_pareto": (
+        plot_stochastic_pareto,
+        "Probability that each trained trial is on the (performance, latency) Pareto front when "
+        "its latency is drawn from its measured spread (effobj.pareto.stochastic_pareto).",
+    ),
+}
+
+
+def render_figures(data: ReportData) -> dict[str, bytes]:
+    """Draw every figure that applies and return its PNG bytes by name.
+
+    The stochastic Pareto view is drawn only when latencies carry a spread.
+    """
+    out: dict[str, bytes] = {}
+    for name, (fn, _) in FIGURES.items():
+        if name == "stochastic_pareto" and not data.has_latency_spread:
+            continue
+        fig = fn(data)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        out[name] = buf.getvalue()
+    return out

@@ -1,0 +1,244 @@
+"""A self-contained HTML page (figures embedded as base64 PNG) and the PNG files beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from effobj.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
+
+    from effobj.report._data import ReportData
+    from effobj.spec import EfficiencySpec
+
+__all__ = ["leaderboard_rows", "render_html", "write_report"]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px auto;
+       max-width: 1120px; color: #222; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 1.6em;
+     border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 8px 0; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+tr.win td { background: #fff6cc; }
+figure { margin: 8px 0 18px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #555; max-width: 900px; }
+.kpi { display: inline-block; margin: 4px 18px 4px 0; } .kpi b { font-size: 1.25em; }
+.muted { color: #777; font-size: 0.85em; }
+"""
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return "-"
+        if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+            return f"{x:.3g}"
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, Any]]:
+    """The leaderboard: trained trials by E_beta (feasible first), then the skipped ones.
+
+    Each row has ``rank`` (``None`` for untrained trials), ``trial``, ``e_beta``, ``perf``,
+    every cost indicator of the spec, ``latency_ms``/``macs``/``params`` when recorded,
+    ``trained`` and ``why`` (the skip reason or the failed gate).
+
+    Args:
+        data: the report's data.
+        top: at most this many trained trials (all when ``None``); the skipped trials
+            follow, at most as many again.
+    """
+    ranked = data.ranking.top(top)
+    by_number = {r.number: r for r in data.rows}
+    extra = [k for k in ("latency_ms", "macs", "params") if k not in data.spec.cost_names]
+    out = []
+    for rt in ranked:
+        r = by_number[rt.number]
+        why = "" if rt.feasible else "fails a gate: " + ", ".join(
+            k for k, v in data.spec.constraints(rt.perf, rt.costs).items() if v > 0
+        )
+        row = {"rank": rt.rank if rt.feasible else None, "trial": rt.number,
+               "e_beta": rt.e_beta, "perf": rt.perf, **rt.costs}
+        row |= {k: r.user_attrs.get(k) for k in extra}
+        row |= {"trained": True, "why": why}
+        out.append(row)
+    skipped = [r for r in data.rows if not r.trained]
+    skipped.sort(key=lambda r: -(r.upper_bound if math.isfinite(r.upper_bound) else -1.0))
+    for r in skipped[: len(out) if top is not None else None]:
+        row = {"rank": None, "trial": r.number, "e_beta": None, "perf": None, **r.costs}
+        row |= {k: r.user_attrs.get(k) for k in extra}
+        row |= {"trained": False, "why": r.skip_reason or r.status}
+        out.append(row)
+    return out
+
+
+def _table(rows: list[dict[str, Any]], *, highlight: int | None = None, left: tuple[str, ...] = ()) -> str:
+    if not rows:
+        return "<p class='muted'>(none)</p>"
+    cols = list(rows[0])
+    head = "".join(f"<th class='{'l' if c in left else ''}'>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for row in rows:
+        cls = " class='win'" if highlight is not None and row.get("trial") == highlight else ""
+        cells = "".join(
+            f"<td class='{'l' if c in left else ''}'>{html.escape(_fmt(row[c]))}</td>" for c in cols
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _spec_text(spec: EfficiencySpec) -> str:
+    costs = "; ".join(
+        f"{c.name}: ref {c.ref:g}" + (f", max {c.max:g}" if c.max is not None else "")
+        + (f", weight {c.weight:g}" if len(spec.costs) > 1 else "")
+        for c in spec.costs
+    )
+    pmin = "none" if spec.perf_min is None else f"{spec.perf_min:g}"
+    return f"beta^2 = {spec.beta2:g}; perf_ref {spec.perf_ref:g}, perf_min {pmin}; {costs}"
+
+
+def render_html(data: ReportData, figures: dict[str, bytes]) -> str:
+    """The report page, with ``figures`` (name -> PNG bytes) embedded as data URIs."""
+    from effobj.report._figures import FIGURES
+
+    s = data.summary
+    w = data.winner
+    title = f"effobj report: {data.study_name}"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='muted'>storage {html.escape(data.storage)} &middot; "
+        f"{html.escape(_spec_text(data.spec))}</p>",
+    ]
+    if data.search_spec is not None and data.search_spec != data.spec:
+        parts.append(
+            "<p class='muted'>re-ranked: the search ran with "
+            f"{html.escape(_spec_text(data.search_spec))}</p>"
+        )
+    kpis = [
+        ("trials", f"{s.n_trials}"),
+        ("trained", f"{s.n_trained}"),
+        ("trainings avoided", f"{s.trainings_avoided} ({s.n_over_budget} over budget, "
+                              f"{s.n_hopeless} hopeless)"),
+        ("training time", f"{s.train_time_s:.1f} s"),
+        ("training time saved (est.)", f"{s.est_train_time_saved_s:.1f} s"),
+        ("profiling time", f"{s.profile_time_s:.1f} s"),
+        ("failed", f"{data.n_failed}"),
+    ]
+    parts.append("<div>" + "".join(
+        f"<span class='kpi'>{html.escape(k)}: <b>{html.escape(v)}</b></span>" for k, v in kpis
+    ) + "</div>")
+    if w is not None:
+        desc = html.escape(", ".join(f"{k}={_fmt(v)}" for k, v in w.params.items()))
+        parts.append(
+            f"<p><b>Winner</b> for beta^2 = {data.spec.beta2:g}: trial {w.number}, "
+            f"E_beta {w.e_beta:.4f}, perf {_fmt(w.perf)}, "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in w.costs.items())
+            + f"<br><span class='muted'>{desc}</span></p>"
+        )
+    else:
+        parts.append("<p><b>No feasible trained trial yet.</b></p>")
+
+    def figure(name: str) -> None:
+        if name not in figures:
+            return
+        b64 = base64.b64encode(figures[name]).decode("ascii")
+        caption = FIGURES[name][1]
+        parts.append(
+            f"<figure id='fig-{name}'><img alt='{name}' src='data:image/png;base64,{b64}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    parts.append("<h2>Cost-performance plane</h2>")
+    figure("cost_plane")
+    parts.append("<h2>Leaderboard</h2>")
+    parts.append(_table(leaderboard_rows(data), highlight=w.number if w else None,
+                        left=("why",)))
+    parts.append("<h2>Which trial wins for which beta^2</h2>")
+    figure("sensitivity")
+    sens_rows = [
+        {"beta2": r.beta2, "trial": r.number, "e_beta": r.e_beta, "perf": r.perf,
+         "A": r.A, "C": r.C}
+        for r in data.sensitivity.rows
+    ]
+    parts.append(_table(sens_rows))
+    if data.sensitivity.changes:
+        parts.append("<p>Winner changes (exact): " + "; ".join(
+            f"beta^2 = {c.beta2:.4g}: trial {c.before} &rarr; trial {c.after}"
+            for c in data.sensitivity.changes) + "</p>")
+    else:
+        parts.append("<p>The winner does not change over the grid.</p>")
+    parts.append("<h2>Search progress and training avoided</h2>")
+    figure("progress")
+    parts.append(f"<p>{html.escape(str(s))}</p>")
+    parts.append("<h2>Stochastic Pareto view</h2>")
+    if "stochastic_pareto" in figures:
+        figure("stochastic_pareto")
+    else:
+        parts.append("<p class='muted'>The trials carry no latency spread (e.g. a benchmark "
+                     "table's single latency), so there is no stochastic view.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    study: optuna.Study,
+    out: str | Path,
+    *,
+    spec: EfficiencySpec | None = None,
+    storage: str = "",
+    png: bool = True,
+) -> dict[str, Path]:
+    """Write ``out`` (HTML) and, with ``png``, one PNG per figure beside it.
+
+    The PNGs are named ``<stem>_<figure>.png`` next to the page; the page itself embeds
+    the same images, so it can be mailed or archived alone.
+
+    Args:
+        study: the study to report.
+        out: path of the HTML file (its folder is created).
+        spec: score under this spec instead of the study's own (e.g. another beta^2).
+        storage: the storage URL, shown in the page.
+        png: also write the PNG files.
+
+    Returns:
+        ``{"html": path, "<figure>": png path, ...}``.
+
+    Raises:
+        InputError: ``out`` does not end in ``.html``/``.htm``, or see
+            :func:`effobj.report.collect`.
+    """
+    from effobj.report._data import collect
+    from effobj.report._figures import render_figures
+
+    path = Path(out)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise InputError(
+            f"The 'out' parameter of write_report must be a path ending in .html. Got {str(out)!r}."
+        )
+    data = collect(study, spec, storage=storage)
+    figures = render_figures(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(data, figures), encoding="utf-8")
+    written: dict[str, Path] = {"html": path}
+    if png:
+        for name, blob in figures.items():
+            p = path.with_name(f"{path.stem}_{name}.png")
+            p.write_bytes(blob)
+            written[name] = p
+    return written
