@@ -47,8 +47,8 @@ def register(name: str, factory: Callable[[], Any] | SearchSpace, *, replace: bo
             f"The 'name' parameter of search_spaces.register must not be registered already "
             f"(pass replace=True to replace it). Got {name!r} instead."
         )
-    if isinstance(factory, SearchSpace):
-        space = factory
+    if not isinstance(factory, type) and isinstance(factory, SearchSpace):
+        space = factory  # an instance (a class also "has" the protocol's attributes)
         _FACTORIES[name] = lambda: space
     elif callable(factory):
         _FACTORIES[name] = factory
