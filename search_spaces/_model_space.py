@@ -54,7 +54,7 @@ class ModelSpace(ParamSpace):
     def _check_data(self, config: Mapping[str, Any], info: DatasetInfo) -> None:
         """Rules joining config and data (e.g. patch size dividing the image); none by default."""
 
-    def check(self, config: Mapping[str, Any], data: Dataset | None = None) -> DatasetInfo:
+    def check(self, config: Mapping[str, Any], data: Dataset | DatasetInfo | None = None) -> DatasetInfo:
         """Validate ``config`` and its fit with ``data`` (``None``: the default dataset).
 
         Returns:
@@ -73,13 +73,14 @@ class ModelSpace(ParamSpace):
         raise NotImplementedError
 
     def build(
-        self, config: Mapping[str, Any], data: Dataset | None = None, *, seed: int = 0
+        self, config: Mapping[str, Any], data: Dataset | DatasetInfo | None = None, *, seed: int = 0
     ) -> torch.nn.Module:
         """Build the untrained classifier of ``config`` for ``data``'s shape and classes.
 
         Args:
             config: a config of this space (checked first).
-            data: fixes input shape and number of classes; ``None`` uses
+            data: fixes input shape and number of classes (a ``Dataset``, or just its
+                ``DatasetInfo``); ``None`` uses
                 :attr:`default_dataset`'s (without loading it).
             seed: seed of the weight initialization (the caller's random state is kept),
                 so the same config always starts from the same weights.
@@ -95,7 +96,7 @@ class ModelSpace(ParamSpace):
         return model
 
     def example_input(
-        self, config: Mapping[str, Any], data: Dataset | None = None, batch_size: int = 1
+        self, config: Mapping[str, Any], data: Dataset | DatasetInfo | None = None, batch_size: int = 1
     ) -> tuple[torch.Tensor, ...]:
         """A standard-normal input batch ``(batch_size, *input_shape)`` (fixed generator)."""
         import torch

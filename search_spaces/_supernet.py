@@ -257,6 +257,30 @@ class SupernetSpace(ModelSpace):
         net.num_classes = info.num_classes  # type: ignore[assignment]
         return net
 
+    def extract(self, net: SuperNet, config: Mapping[str, Any] | None = None) -> nn.Module:
+        """The plain network of ``config`` (default: ``derive(net)``) with ``net``'s weights.
+
+        Stem, head and each layer's chosen operation are copied from the supernet (one-shot
+        weight sharing), so the result can be evaluated or fine-tuned without training
+        from scratch. The copy shares no storage with ``net``.
+        """
+        if not isinstance(net, SuperNet):
+            raise TypeError(
+                f"The 'net' parameter of {self.name!r}.extract must be a SuperNet. "
+                f"Got {type(net).__name__} instead."
+            )
+        config = self.derive(net) if config is None else dict(config)
+        info = DatasetInfo(tuple(net.input_shape), int(net.num_classes), "image")
+        plain = self.build(config, info)
+        chosen = [
+            layer.ops[ops.index(config[f"op_{i}"])]  # type: ignore[union-attr]
+            for i, (layer, ops) in enumerate(zip(net.layers, net.candidate_ops, strict=True), start=1)
+        ]
+        sources = [net.stem, *chosen, net.head]
+        for target, source in zip(plain, sources, strict=True):
+            target.load_state_dict(source.state_dict())
+        return plain
+
     def derive(self, config_or_model: SuperNet | Mapping[str, Any]) -> dict[str, Any]:
         """The argmax architecture as a config of this space.
 

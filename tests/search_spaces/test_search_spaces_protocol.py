@@ -227,3 +227,26 @@ def test_supernet_trains_arch_and_weights(supernet) -> None:
     assert result.epochs_run == 2 and result.train_flops > 0
     assert any(not torch.equal(a, b) for a, b in zip(net.alphas, before, strict=True))
     assert space.validate(space.derive(net)) is None
+
+
+def test_extract_inherits_the_supernets_weights(supernet) -> None:
+    space, net = supernet
+    config = space.derive(net)
+    plain = space.extract(net).eval()
+    net.eval()
+    x = space.example_input(config, batch_size=4)[0]
+    with torch.no_grad():
+        # with the chosen op weighted ~1 everywhere, the supernet computes the plain net
+        saved = [a.clone() for a in net.alphas]
+        for i, (a, ops) in enumerate(zip(net.alphas, net.candidate_ops, strict=True), start=1):
+            a.fill_(-1e4)
+            a[ops.index(config[f"op_{i}"])] = 0.0
+        try:
+            assert torch.allclose(net(x), plain(x), atol=1e-5)
+        finally:
+            for a, s in zip(net.alphas, saved, strict=True):
+                a.copy_(s)
+    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in net.weight_parameters())
+    with torch.no_grad():
+        next(plain.parameters()).add_(1.0)  # no shared storage
+    assert not torch.equal(next(plain.parameters()), next(net.parameters()))
