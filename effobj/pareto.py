@@ -250,6 +250,8 @@ def _ranks_deb(x: np.ndarray) -> np.ndarray:
     k = 0
     while len(remaining):
         done = count[remaining] == 0
+        if not done.any():  # impossible: dominance is acyclic, so some count is 0
+            raise RuntimeError("non_dominated_sort: no point left without a dominator")
         current, remaining = remaining[done], remaining[~done]
         rank_sorted[current] = k
         count[remaining] -= _dominated_count(
