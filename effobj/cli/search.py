@@ -73,6 +73,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--prune-slack", type=float, default=None,
                    help="prune trainings that cannot beat the incumbent even at the best "
                    "performance seen plus this slack (IncumbentPruner); off by default")
+    p.add_argument("--latency-time", type=float, default=1.0,
+                   help="model spaces: at most this many seconds to measure one candidate's "
+                   "latency (0: do not measure latency; default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="format of the final summary")
@@ -88,6 +91,10 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.seed < 0:
         raise InputError(f"The '--seed' option of effobj search must be >= 0. Got {args.seed}.")
+    if not args.latency_time >= 0:
+        raise InputError(
+            f"The '--latency-time' option of effobj search must be >= 0. Got {args.latency_time}."
+        )
 
 
 def _study_name(args: argparse.Namespace) -> str:
@@ -129,6 +136,14 @@ def run(args: argparse.Namespace) -> int:
         space = search_spaces.get(args.space)
     except KeyError as exc:
         raise InputError(str(exc)) from None
+    profiler = None
+    if getattr(space, "kind", None) == "model":
+        from effobj.profiler import LocalProfiler
+
+        if args.latency_time > 0:
+            profiler = LocalProfiler(max_time_s=args.latency_time)
+        else:
+            profiler = LocalProfiler(latency=False)
     pruner = None
     if args.prune_slack is not None:
         pruner = IncumbentPruner(spec, slack=args.prune_slack)
@@ -137,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         space,
         dataset=args.dataset,
         seed=args.seed,
+        profiler=profiler,
         mode=args.mode,
         over_budget=args.over_budget,
         skip_hopeless=not args.no_skip_hopeless,

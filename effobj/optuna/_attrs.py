@@ -78,6 +78,8 @@ STUDY_VERSION = "effobj_version"
 class Status:
     """Values of the ``status`` user attribute."""
 
+    #: being trained now (the costs are recorded; the score is not yet)
+    TRAINING = "training"
     #: trained and scored
     TRAINED = "trained"
     #: cost over budget: not trained, E_beta 0 by the cost gate
@@ -91,4 +93,4 @@ class Status:
     #: stopped by Ctrl-C (KeyboardInterrupt); re-queued when the search resumes
     INTERRUPTED = "interrupted"
 
-    ALL = (TRAINED, OVER_BUDGET, HOPELESS, PRUNED, FAILED, INTERRUPTED)
+    ALL = (TRAINING, TRAINED, OVER_BUDGET, HOPELESS, PRUNED, FAILED, INTERRUPTED)

@@ -313,6 +313,11 @@ class EfficiencyObjective:
 
             stage = "evaluate"
             trained = True
+            # the costs are on record while the candidate trains (pruners read C, and a
+            # dashboard shows what is running); constraints are set once, at the end
+            attrs[K.TRAINED] = True
+            attrs[K.STATUS] = Status.TRAINING
+            write_trial_attrs(trial, attrs, {})
             reporter = _EpochReporter(self, trial, cost, attrs)
             with clock.user():
                 t0 = time.perf_counter()

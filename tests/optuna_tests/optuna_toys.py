@@ -47,3 +47,55 @@ def size_objective(spec: EfficiencySpec | None = None, evaluate=None, **kw) -> E
         measure=lambda size: {"size": float(size), "other": 2.0 * size},
         **kw,
     )
+
+
+class SizeTableSpace:
+    """The "size" problem as a tabular search space (``search_spaces`` protocol).
+
+    ``lookup`` sleeps ``delay`` seconds, standing in for a training, so that a test can
+    interrupt a search in the middle of one.
+    """
+
+    name = "size-table"
+    kind = "tabular"
+    default_dataset = "size"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    def suggest(self, trial):
+        return {"size": trial.suggest_int("size", 1, 9)}
+
+    def validate(self, config):
+        from effobj import InputError
+
+        if config.get("size") not in range(1, 10):
+            raise InputError(f"size must be an int in [1, 9]. Got {config.get('size')!r}.")
+
+    def describe(self, config):
+        return f"size {config['size']}"
+
+    def encoding(self):
+        return [("size", list(range(1, 10)))]
+
+    def encode(self, config):
+        return [config["size"] - 1]
+
+    def decode(self, indices):
+        return {"size": indices[0] + 1}
+
+    def lookup(self, config):
+        import time
+
+        if self.delay:
+            time.sleep(self.delay)
+        s = config["size"]
+        return {"perf": size_perf(s), "test_perf": size_perf(s) - 0.01, "size": float(s),
+                "latency": 0.5 * s}
+
+    def table(self):
+        return [(self.decode([i]), self.lookup(self.decode([i]))) for i in range(9)]
+
+    def exhaustive_optimum(self, score_fn):
+        rows = [(c, r, score_fn(r["perf"], r)) for c, r in self.table()]
+        return max(rows, key=lambda x: x[2])

@@ -113,21 +113,26 @@ def test_skip_hopeless_off_and_tolerance():
     assert ev.calls == [3, 8]
 
 
-def test_every_sampler_runs_with_the_recorded_constraints():
+@pytest.mark.parametrize(
+    "name", ["tpe", "nsga2", "random", pytest.param("gp", marks=pytest.mark.slow)]
+)
+def test_every_sampler_runs_with_the_recorded_constraints(name):
     spec = size_spec(cost_max=6.0, perf_min=0.75)
-    samplers = {name: make_sampler(name, seed=1) for name in ("tpe", "nsga2", "random")}
-    # GP fits a model per trial (seconds here): few start-up trials, few trials
-    samplers["gp"] = optuna.samplers.GPSampler(seed=1, n_startup_trials=3)
-    for name, sampler in samplers.items():
-        obj = size_objective(spec)
-        study = obj.create_study(storage=":memory:", sampler=sampler)
-        n = 5 if name == "gp" else 12
-        study.optimize(obj, n_trials=n)
-        assert len(study.trials) == n
-        assert all(t.state == TrialState.COMPLETE for t in study.trials)
-        keys = {tuple(t.constraints) for t in study.trials}
-        assert keys == {("perf_min", "size_max")}  # same names, same order everywhere
-        assert study.best_trial.user_attrs[K.TRAINED] is True
+    # GP fits a torch model per trial (seconds here): few start-up trials, few trials
+    sampler = (
+        optuna.samplers.GPSampler(seed=1, n_startup_trials=3)
+        if name == "gp"
+        else make_sampler(name, seed=1)
+    )
+    obj = size_objective(spec)
+    study = obj.create_study(storage=":memory:", sampler=sampler)
+    n = 5 if name == "gp" else 12
+    study.optimize(obj, n_trials=n)
+    assert len(study.trials) == n
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    keys = {tuple(t.constraints) for t in study.trials}
+    assert keys == {("perf_min", "size_max")}  # same names, same order everywhere
+    assert study.best_trial.user_attrs[K.TRAINED] is True
 
 
 @pytest.mark.parametrize("stage", ["build", "measure", "evaluate"])

@@ -1,0 +1,209 @@
+"""`effobj search` and `effobj best` end to end, on real storages."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna_toys import SizeTableSpace, size_perf
+
+import search_spaces
+from effobj.cli import main
+from effobj.optuna import attrs as K
+from effobj.optuna import best_trials, load_spec
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+HERE = Path(__file__).parent
+
+search_spaces.register("size-table", SizeTableSpace, replace=True)
+
+SEARCH = ["search", "--space", "size-table", "--beta2", "1", "--perf-ref", "1.0",
+          "--cost-ref", "10", "--cost", "size", "--cost-max", "6", "--sampler", "random",
+          "--study-name", "t", "--no-progress"]
+
+
+def _run_json(capsys, argv):
+    rc = main(argv)
+    out = capsys.readouterr().out
+    return rc, json.loads(out) if out.strip().startswith("{") else out
+
+
+def test_search_then_resume_then_best(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default storage: effobj.db here
+    rc, out = _run_json(capsys, [*SEARCH, "--trials", "15", "--format", "json"])
+    assert rc == 0
+    assert out["storage"] == "sqlite:///effobj.db" and (tmp_path / "effobj.db").exists()
+    s = out["summary"]
+    assert s["n_complete"] == 15 and s["n_trained"] + s["trainings_avoided"] == 15
+    study = optuna.load_study(study_name="t", storage="sqlite:///effobj.db")
+    for t in study.trials:
+        assert t.user_attrs["size"] == t.params["size"]  # every cost on record
+        if t.params["size"] > 6:  # over budget: never trained, E_beta 0
+            assert t.user_attrs[K.TRAINED] is False and t.value == 0.0
+            assert t.constraints["size_max"] > 0
+    # resume: the same command with more trials tops the study up
+    rc, out = _run_json(capsys, [*SEARCH, "--trials", "20", "--format", "json"])
+    assert rc == 0 and out["summary"]["n_complete"] == 20
+    # re-rank for another beta2 and budget: the JSON answer
+    rc, best = _run_json(capsys, ["best", "--study-name", "t", "--beta2", "0.2",
+                                  "--cost-max", "2", "--format", "json", "--top", "3"])
+    assert rc == 0
+    study = optuna.load_study(study_name="t", storage="sqlite:///effobj.db")
+    spec = load_spec(study).replace(beta2=0.2, cost_max=2.0)
+    expected = best_trials(study, spec)
+    assert best["number"] == expected[0].number
+    assert best["e_beta"] == pytest.approx(spec.score(best["perf"], best["costs"]["size"]))
+    assert best["params"]["size"] <= 2 and best["user_attrs"][K.TRAINED] is True
+    assert [r["number"] for r in best["runners_up"]] == [t.number for t in expected[1:4]]
+    assert best["spec"]["beta2"] == 0.2
+    # the text answer, with the sensitivity table
+    rc = main(["best", "--study-name", "t", "--sensitivity"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "rank" in text and "| beta2 | winner |" in text
+
+
+def test_search_on_the_nas_bench_graph_table(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'nb.db'}"
+    rc, out = _run_json(capsys, [
+        "search", "--space", "nas-bench-graph:cora", "--trials", "60", "--beta2", "1",
+        "--perf-ref", "0.83", "--cost-ref", "0.01", "--cost", "latency", "--cost-max", "0.004",
+        "--storage", url, "--study-name", "cora", "--max-trainings", "10", "--seed", "1",
+        "--no-skip-hopeless", "--format", "json",
+    ])
+    assert rc == 0
+    s = out["summary"]
+    assert s["n_trained"] == 10  # stopped by the training budget, before 60 trials
+    assert s["n_complete"] == 10 + s["n_over_budget"] < 60
+    study = optuna.load_study(study_name="cora", storage=url)
+    trained = [t for t in study.trials if t.user_attrs.get(K.TRAINED)]
+    assert all(t.user_attrs["latency"] <= 0.004 for t in trained)
+    space = search_spaces.get("nas-bench-graph:cora")
+    for t in trained[:3]:  # the recorded values are the table's
+        record = space.lookup(t.params) if hasattr(space, "lookup") else None
+        assert record is not None and t.user_attrs[K.PERF] == pytest.approx(record["perf"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--beta2", "-1"], "beta2"),
+        (["--cost-max", "20"], "max"),
+        (["--perf-ref", "0"], "perf_ref"),
+        (["--space", "no-such-space"], "no-such-space"),
+        (["--trials", "-2"], "--trials"),
+        (["--max-trainings", "0"], "--max-trainings"),
+    ],
+)
+def test_search_rejects_bad_input_before_creating_the_study(tmp_path, capsys, argv, match):
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    base = [*SEARCH, "--trials", "3", "--storage", url]
+    for i in range(0, len(argv), 2):  # override (or add) the option
+        if argv[i] in base:
+            base[base.index(argv[i]) + 1] = argv[i + 1]
+        else:
+            base += argv[i : i + 2]
+    rc = main(base)
+    err = capsys.readouterr().err
+    assert rc == 2 and match in err
+    assert not (tmp_path / "bad.db").exists()  # nothing was created
+
+
+def test_best_errors(tmp_path, capsys):
+    rc = main(["best", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study-name", "x"])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    main([*SEARCH, "--trials", "3", "--storage", url])
+    capsys.readouterr()
+    rc = main(["best", "--storage", url, "--study-name", "nope"])
+    assert rc == 2 and "'nope' is not in" in capsys.readouterr().err
+    # a plain Optuna study needs the spec on the command line
+    optuna.create_study(storage=url, study_name="plain").add_trial(
+        optuna.trial.create_trial(value=0.5, user_attrs={"perf": 0.9, "size": 2.0})
+    )
+    rc = main(["best", "--storage", url, "--study-name", "plain"])
+    assert rc == 2 and "--perf-ref" in capsys.readouterr().err
+    rc = main(["best", "--storage", url, "--study-name", "plain", "--perf-ref", "1",
+               "--cost-ref", "10", "--cost", "size", "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["number"] == 0 and out["perf"] == 0.9
+
+
+def test_ctrl_c_keeps_the_study_consistent_and_resumable(tmp_path):
+    """A real SIGINT to a running `effobj search`, then the same command again."""
+    url = f"sqlite:///{tmp_path / 'int.db'}"
+    code = (
+        f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
+        "import search_spaces\n"
+        "from optuna_toys import SizeTableSpace\n"
+        "search_spaces.register('size-table', lambda: SizeTableSpace(delay=0.4), replace=True)\n"
+        "from effobj.cli import main\n"
+        "print('started', flush=True)\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = [sys.executable, "-c", code, *SEARCH, "--trials", "8", "--storage", url,
+            "--no-skip-hopeless"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    storage_file = tmp_path / "int.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until a few trials finished
+        time.sleep(0.3)
+        if storage_file.exists():
+            try:
+                st = optuna.load_study(study_name="t", storage=url)
+            except KeyError:
+                continue
+            if sum(t.state == TrialState.COMPLETE for t in st.trials) >= 2:
+                break
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    study = optuna.load_study(study_name="t", storage=url)
+    states = [t.state for t in study.trials]
+    assert TrialState.RUNNING not in states  # consistent: nothing left half-done
+    done = sum(s == TrialState.COMPLETE for s in states)
+    assert 2 <= done < 8
+    # resume to the end
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="t", storage=url)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 8
+    for t in study.trials:
+        if t.state == TrialState.COMPLETE and t.user_attrs.get(K.TRAINED):
+            assert t.user_attrs[K.PERF] == size_perf(t.params["size"])
+    interrupted = [t for t in study.trials if t.user_attrs.get(K.STATUS) == "interrupted"]
+    for t in interrupted:  # re-run once with the same parameters
+        again = [u for u in study.trials if u.user_attrs.get(K.RETRY_OF) == t.number]
+        assert len(again) == 1 and again[0].params == t.params
+
+
+def test_model_space_search_trains_real_models(tmp_path, capsys):
+    """mlp on wine, 2 candidates, MACs as the cost (latency not measured: fast)."""
+    url = f"sqlite:///{tmp_path / 'mlp.db'}"
+    rc, out = _run_json(capsys, [
+        "search", "--space", "mlp", "--dataset", "wine", "--trials", "2", "--beta2", "1",
+        "--perf-ref", "1.0", "--cost-ref", "1e5", "--cost", "macs", "--storage", url,
+        "--study-name", "mlp", "--latency-time", "0", "--format", "json", "--seed", "0",
+    ])
+    assert rc == 0
+    study = optuna.load_study(study_name="mlp", storage=url)
+    reasons = [t.user_attrs.get(K.FAIL_REASON) for t in study.trials]
+    assert out["summary"]["n_complete"] == 2, reasons
+    trained = [t for t in study.trials if t.user_attrs.get(K.TRAINED)]
+    assert trained
+    for t in trained:
+        ua = t.user_attrs
+        assert 0.0 < ua[K.PERF] <= 1.0 and ua["macs"] > 0
+        assert ua[K.COST_REPORT]["macs"] == ua["macs"]
+        assert ua[K.EPOCHS_RUN] >= 1 and ua[K.TRAIN_FLOPS] > 0
+        assert len(t.intermediate_values) == ua[K.EPOCHS_RUN]  # one report per epoch
