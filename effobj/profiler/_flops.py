@@ -24,7 +24,8 @@ torch 2.13 has no formula for the kernels CPU inference actually runs for attent
 dispatches to on CPU), ``_native_multi_head_attention`` (the inference fast path of
 ``nn.MultiheadAttention``) and ``_transformer_encoder_layer_fwd`` (the fast path of
 ``nn.TransformerEncoderLayer``), so its counter reports 0 FLOPs for attention. This module
-registers them (and a few more matmul-family kernels) through ``custom_mapping``, without
+registers them (and a few more matmul-family kernels, and the quantized linear and conv2d
+kernels, whose weights hide in packed parameters) through ``custom_mapping``, without
 touching torch's global registry.
 
 Any operator that ran, has no formula and is not FLOP-free by the convention above is
@@ -128,6 +129,23 @@ def _mkldnn_conv_flop(x: Shape, w: Shape, *args: Any, out_shape: Shape | None = 
     return 2 * x[0] * w[0] * math.prod(w[1:]) * math.prod(out_shape[2:])
 
 
+def _quantized_linear_flop(x: Any, packed: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    """``quantized::linear`` / ``linear_dynamic``: the weight ``[N, K]`` is inside the packed params."""
+    n, k = packed.unpack()[0].shape
+    return 2 * math.prod(x.shape[:-1]) * k * n
+
+
+def _quantized_conv_flop(x: Any, packed: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    """``quantized::conv2d``: the conv formula with the unpacked weight ``[C_out, C_in / g, k...]``."""
+    w = packed.unpack()[0]
+    out = out_val.shape
+    return 2 * out[0] * w.shape[0] * math.prod(w.shape[1:]) * math.prod(out[2:])
+
+
+_quantized_linear_flop._get_raw = True  # type: ignore[attr-defined]
+_quantized_conv_flop._get_raw = True  # type: ignore[attr-defined]
+
+
 def extra_flop_formulas() -> dict[Any, Callable[..., int]]:
     """The formulas effobj adds to torch's registry (operator packet -> shape formula).
 
@@ -155,6 +173,17 @@ def extra_flop_formulas() -> dict[Any, Callable[..., int]]:
     for name, formula in wanted.items():
         packet = getattr(aten, name, None)
         if packet is not None and packet not in flop_registry:
+            out[packet] = formula
+    quantized = torch.ops.quantized
+    for name, formula in (("linear", _quantized_linear_flop), ("linear_dynamic", _quantized_linear_flop),
+                          ("linear_relu", _quantized_linear_flop),
+                          ("linear_relu_dynamic", _quantized_linear_flop),
+                          ("conv2d", _quantized_conv_flop), ("conv2d_relu", _quantized_conv_flop)):
+        try:
+            packet = getattr(quantized, name)
+        except (AttributeError, RuntimeError):  # a build without quantized kernels
+            continue
+        if packet not in flop_registry:
             out[packet] = formula
     return out
 
@@ -185,8 +214,16 @@ _FLOP_FREE: frozenset[str] = frozenset(
     pixel_shuffle pixel_unshuffle channel_shuffle native_channel_shuffle im2col col2im bucketize
     searchsorted _unique2 unique_dim unique_consecutive one_hot tril triu diag_embed
     _assert_async _assert_tensor_metadata _functional_assert_async sym_constrain_range_for_size
-    _weight_norm_interface _reshape_alias
+    _weight_norm_interface _reshape_alias quantize_per_tensor quantize_per_channel dequantize
+    _empty_affine_quantized _empty_per_channel_affine_quantized q_scale q_zero_point int_repr
+    _make_per_tensor_quantized_tensor _make_per_channel_quantized_tensor
     """.split()
+)
+
+#: flop-free operators of the ``quantized`` namespace (elementwise, pooling, data movement)
+_QUANTIZED_FLOP_FREE: frozenset[str] = frozenset(
+    "add add_relu add_scalar mul mul_relu mul_scalar cat cat_relu relu6 leaky_relu sigmoid hardswish "
+    "batch_norm2d layer_norm max_pool2d adaptive_avg_pool2d".split()
 )
 
 
@@ -206,6 +243,8 @@ def is_flop_free(op: Any) -> bool:
     namespace, _, name = qualified.partition("::")
     if namespace == "prim":
         return True
+    if namespace == "quantized":
+        return name in _QUANTIZED_FLOP_FREE
     return namespace == "aten" and name in _FLOP_FREE
 
 

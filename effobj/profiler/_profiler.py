@@ -386,7 +386,12 @@ def _count_on_meta(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], tra
 
 
 def _sizes(model: torch.nn.Module) -> tuple[int, int, int, dict[str, int]]:
-    """(params, trainable params, state-dict bytes, bytes by dtype), shared tensors once."""
+    """(params, trainable params, state-dict bytes, bytes by dtype), shared tensors once.
+
+    Quantized modules keep their weights outside ``parameters()`` (packed, or plain tensors in
+    the state dict): their ``weight``/``bias``/``_packed_params`` entries count as parameters,
+    not trainable ones.
+    """
     import torch
     from torch.utils._pytree import tree_leaves
 
@@ -395,20 +400,25 @@ def _sizes(model: torch.nn.Module) -> tuple[int, int, int, dict[str, int]]:
         params += p.numel()
         if p.requires_grad:
             trainable += p.numel()
+    known = {id(t) for t in model.parameters()} | {id(t) for t in model.buffers()}
     seen: set[Any] = set()
     by_dtype: dict[str, int] = {}
-    for t in tree_leaves(dict(model.state_dict(keep_vars=True))):
-        if not isinstance(t, torch.Tensor):
-            continue
-        try:
-            key: Any = (t.untyped_storage()._cdata, t.storage_offset(), tuple(t.shape), t.dtype)
-        except (RuntimeError, NotImplementedError):  # quantized / opaque tensors
-            key = id(t)
-        if key in seen:
-            continue
-        seen.add(key)
-        nbytes = t.numel() * t.element_size()
-        by_dtype[str(t.dtype)] = by_dtype.get(str(t.dtype), 0) + nbytes
+    for key, value in model.state_dict(keep_vars=True).items():
+        last = key.rsplit(".", 1)[-1]
+        for t in tree_leaves(value):
+            if not isinstance(t, torch.Tensor):
+                continue
+            try:
+                ident: Any = (t.untyped_storage()._cdata, t.storage_offset(), tuple(t.shape), t.dtype)
+            except (RuntimeError, NotImplementedError):  # quantized / opaque tensors
+                ident = id(t)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            nbytes = t.numel() * t.element_size()
+            by_dtype[str(t.dtype)] = by_dtype.get(str(t.dtype), 0) + nbytes
+            if id(t) not in known and (t.is_quantized or last in ("weight", "bias", "_packed_params")):
+                params += t.numel()
     return params, trainable, sum(by_dtype.values()), by_dtype
 
 

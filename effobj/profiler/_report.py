@@ -89,7 +89,8 @@ class CostReport:
         unsupported_ops: Operators that ran and have no FLOP formula (sorted names).
         count_device: ``"meta"`` when FLOPs and memory were counted without computing
             (shapes only), else the device of the real forward pass that was counted.
-        params: Number of parameters (shared parameters counted once).
+        params: Number of parameters (shared parameters counted once; the weights and biases
+            of quantized modules included).
         trainable_params: Parameters with ``requires_grad``.
         model_bytes: Bytes of the model's state dict (parameters and persistent buffers,
             quantized weights included), shared storage counted once.

@@ -181,3 +181,19 @@ def test_macs_are_half_the_flops_for_odd_sizes() -> None:
     report = profile_model(nn.Linear(3, 5, bias=False), torch.randn(7, 3), latency=False, cache=False)
     assert report.macs == 7 * 3 * 5 and report.flops == 2 * report.macs
     assert math.isclose(report.indicators()["macs"], 105.0)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_dynamically_quantized_model_is_sized_and_counted() -> None:
+    net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)).eval()
+    try:
+        qnet = torch.ao.quantization.quantize_dynamic(net, {nn.Linear}, dtype=torch.qint8)
+    except (AttributeError, RuntimeError) as exc:  # pragma: no cover - a torch without the quantized engine
+        pytest.skip(f"dynamic quantization unavailable: {exc}")
+    r = profile_model(qnet, torch.randn(4, 64), latency=False, cache=False)
+    fp = profile_model(net, torch.randn(4, 64), latency=False, cache=False)
+    assert r.model_bytes_by_dtype["torch.qint8"] == 64 * 128 + 128 * 10  # one byte per weight
+    assert r.model_bytes < fp.model_bytes / 3
+    assert r.params == fp.params and r.trainable_params == 0
+    assert r.flops == fp.flops and r.unsupported_ops == ()
+    assert r.count_device == "cpu"  # quantized kernels have no meta implementation
