@@ -138,14 +138,12 @@ class ModelSpace(ParamSpace):
                 f"search_spaces.data.Dataset. Got {type(data).__name__} instead."
             )
         info = self.check(config, data)
-        for attr in ("input_shape", "num_classes"):
-            built = getattr(model, attr, None)
-            if built is not None and tuple(
-                built if isinstance(built, tuple) else (built,)
-            ) != tuple(getattr(info, attr) if attr == "input_shape" else (info.num_classes,)):
+        built = {"input_shape": getattr(model, "input_shape", None), "num_classes": getattr(model, "num_classes", None)}
+        given = {"input_shape": tuple(info.input_shape), "num_classes": info.num_classes}
+        for attr, value in built.items():
+            if value is not None and (tuple(value) if attr == "input_shape" else value) != given[attr]:
                 raise InputError(
                     f"The 'data' parameter of {self.name!r}.train must match the model's "
-                    f"{attr} {built}. Got dataset {data.name!r} with {attr} "
-                    f"{getattr(info, attr)} instead."
+                    f"{attr} {value}. Got dataset {data.name!r} with {attr} {given[attr]} instead."
                 )
         return train_classifier(model, config, data, seed=seed, on_epoch=on_epoch)

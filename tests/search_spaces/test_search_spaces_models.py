@@ -235,5 +235,8 @@ def test_data_of_the_wrong_shape_is_rejected_before_training(digits: Dataset) ->
     model = mlp.build(mconfig, load_dataset("wine"))
     with pytest.raises(InputError, match="must match the model's input_shape \\(13,\\)"):
         mlp.train(model, mconfig, load_dataset("breast_cancer"))
+    two_class = Dataset.from_tensors(torch.randn(8, 13), torch.arange(8) % 2, torch.randn(4, 13), torch.arange(4) % 2)
+    with pytest.raises(InputError, match="must match the model's num_classes 3. Got dataset 'user' with num_classes 2"):
+        mlp.train(model, mconfig, two_class)
     with pytest.raises(TypeError, match="Dataset"):
         mlp.train(model, mconfig, (digits.x_train, digits.y_train))
