@@ -139,6 +139,11 @@ class EfficiencyObjective:
             :math:`E_\beta(A=1, C) <` incumbent :math:`-` ``hopeless_tolerance``.
         hopeless_tolerance: margin (in E_beta) before a candidate counts as hopeless, e.g.
             to allow for latency noise; 0 skips exactly those that cannot win.
+        incumbent_refresh_s: how often (seconds) the incumbent is re-read from the storage;
+            in between, the best E_beta this process scored is used. A stale incumbent is
+            never above the true one (it only grows), so staleness can only make a worker
+            train a candidate another worker's result would have skipped, never skip one
+            that could win. 0 reads the storage before every candidate.
         on_error: ``"fail"`` records why a stage raised (``user_attrs["fail_reason"]``) and
             ends the trial as FAIL while the study goes on; ``"raise"`` re-raises it
             wrapped in :class:`TrialFailed` after recording it.
@@ -178,6 +183,7 @@ class EfficiencyObjective:
         over_budget: Literal["complete", "prune"] = "complete",
         skip_hopeless: bool = True,
         hopeless_tolerance: float = 0.0,
+        incumbent_refresh_s: float = 2.0,
         on_error: Literal["fail", "raise"] = "fail",
     ) -> None:
         from effobj.spec import EfficiencySpec
@@ -218,6 +224,15 @@ class EfficiencyObjective:
                 f"Got {skip_hopeless!r} instead."
             )
         if (
+            isinstance(incumbent_refresh_s, bool)
+            or not _is_finite_number(incumbent_refresh_s)
+            or float(incumbent_refresh_s) < 0.0
+        ):
+            raise InputError(
+                f"The 'incumbent_refresh_s' parameter of {name} must be a float >= 0. "
+                f"Got {incumbent_refresh_s!r} instead."
+            )
+        if (
             isinstance(hopeless_tolerance, bool)
             or not _is_finite_number(hopeless_tolerance)
             or not 0.0 <= float(hopeless_tolerance) <= 1.0
@@ -236,6 +251,9 @@ class EfficiencyObjective:
         self.over_budget = over_budget
         self.skip_hopeless = skip_hopeless
         self.hopeless_tolerance = float(hopeless_tolerance)
+        self.incumbent_refresh_s = float(incumbent_refresh_s)
+        # (storage id, study id) -> [best value, its trial number, time of the last read]
+        self._incumbents: dict[tuple[int, int], list[Any]] = {}
         self.on_error = on_error
         self._evaluate_takes_reporter = _takes_reporter(evaluate)
         self._cost_names: tuple[str, ...] = tuple(spec.cost_names)
@@ -303,7 +321,7 @@ class EfficiencyObjective:
                 return self._skip_over_budget(trial, attrs, cost, over, clock)
 
             if self.mode == "single" and self.skip_hopeless:
-                incumbent, inc_number = _incumbent(trial.study)
+                incumbent, inc_number = self._incumbent(trial.study)
                 if incumbent is not None:
                     attrs[K.INCUMBENT] = incumbent
                     if bound < incumbent - self.hopeless_tolerance:
@@ -313,11 +331,14 @@ class EfficiencyObjective:
 
             stage = "evaluate"
             trained = True
-            # the costs are on record while the candidate trains (pruners read C, and a
-            # dashboard shows what is running); constraints are set once, at the end
+            # with a pruner, the costs are on record while the candidate trains (pruners
+            # read C); constraints are set once, at the end
             attrs[K.TRAINED] = True
             attrs[K.STATUS] = Status.TRAINING
-            write_trial_attrs(trial, attrs, {})
+            if self.mode == "single" and not isinstance(
+                trial.study.pruner, optuna.pruners.NopPruner
+            ):
+                write_trial_attrs(trial, attrs, {})
             reporter = _EpochReporter(self, trial, cost, attrs)
             with clock.user():
                 t0 = time.perf_counter()
@@ -457,8 +478,32 @@ class EfficiencyObjective:
         )
         self._record(trial, attrs, self._constraints_at(perf, cost), clock)
         if self.mode == "single":
+            self._note_score(trial.study, e, trial.number)
             return e
         return [perf, *(cost[n] for n in self._objective_costs)]
+
+    def _incumbent(self, study: optuna.Study) -> tuple[float | None, int | None]:
+        """The incumbent, from the storage at most every ``incumbent_refresh_s`` seconds."""
+        key = (id(study._storage), study._study_id)
+        entry = self._incumbents.get(key)
+        now = time.monotonic()
+        if entry is None or now - entry[2] >= self.incumbent_refresh_s:
+            value, number = _incumbent(study)
+            if entry is not None and entry[0] is not None and (
+                value is None or entry[0] > value
+            ):
+                value, number = entry[0], entry[1]  # ours, not yet visible to the query
+            entry = [value, number, now]
+            self._incumbents[key] = entry
+        return entry[0], entry[1]
+
+    def _note_score(self, study: optuna.Study, e: float, number: int) -> None:
+        key = (id(study._storage), study._study_id)
+        entry = self._incumbents.get(key)
+        if entry is None:
+            return  # skip_hopeless off or multi mode: nothing cached
+        if entry[0] is None or e > entry[0]:
+            entry[0], entry[1] = e, number
 
     def _record(
         self,

@@ -113,6 +113,28 @@ def test_skip_hopeless_off_and_tolerance():
     assert ev.calls == [3, 8]
 
 
+def test_incumbent_from_other_workers_is_read_on_refresh():
+    """Two objectives on one study stand for two workers; the incumbent may lag, never lead."""
+    spec = size_spec()
+    study = size_objective(spec).create_study(storage=":memory:")
+    worker_a = size_objective(spec, Counter())
+    ev_b = Counter()
+    worker_b = size_objective(spec, ev_b, incumbent_refresh_s=1e9)  # reads once
+    study.enqueue_trial({"size": 9})
+    study.optimize(worker_b, n_trials=1)  # B reads the (empty) incumbent now
+    study.enqueue_trial({"size": 3})
+    study.optimize(worker_a, n_trials=1)  # A finds E = 0.82
+    study.enqueue_trial({"size": 8})
+    study.optimize(worker_b, n_trials=1)  # B has not re-read: trains size 8 (safe side)
+    assert ev_b.calls == [9, 8]
+    ev_c = Counter()
+    worker_c = size_objective(spec, ev_c, incumbent_refresh_s=0.0)
+    study.enqueue_trial({"size": 8})
+    study.optimize(worker_c, n_trials=1)  # C reads the storage: size 8 is hopeless
+    assert ev_c.calls == []
+    assert study.trials[-1].user_attrs[K.STATUS] == Status.HOPELESS
+
+
 @pytest.mark.parametrize(
     "name", ["tpe", "nsga2", "random", pytest.param("gp", marks=pytest.mark.slow)]
 )
@@ -290,6 +312,7 @@ BAD_ARGS = [
     ({"hopeless_tolerance": -0.1}, InputError, "'hopeless_tolerance'"),
     ({"hopeless_tolerance": math.nan}, InputError, "'hopeless_tolerance'"),
     ({"skip_hopeless": "yes"}, TypeError, "'skip_hopeless'"),
+    ({"incumbent_refresh_s": -1.0}, InputError, "'incumbent_refresh_s'"),
     ({"profiler": object()}, TypeError, "'profiler'"),
     ({"measure": 3}, TypeError, "'measure'"),
 ]
