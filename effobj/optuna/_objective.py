@@ -320,8 +320,9 @@ class EfficiencyObjective:
             if over:
                 return self._skip_over_budget(trial, attrs, cost, over, clock)
 
-            if self.mode == "single" and self.skip_hopeless:
-                incumbent, inc_number = self._incumbent(trial.study)
+            study = getattr(trial, "study", None)  # None for FixedTrial (debugging)
+            if self.mode == "single" and self.skip_hopeless and study is not None:
+                incumbent, inc_number = self._incumbent(study)
                 if incumbent is not None:
                     attrs[K.INCUMBENT] = incumbent
                     if bound < incumbent - self.hopeless_tolerance:
@@ -335,8 +336,10 @@ class EfficiencyObjective:
             # read C); constraints are set once, at the end
             attrs[K.TRAINED] = True
             attrs[K.STATUS] = Status.TRAINING
-            if self.mode == "single" and not isinstance(
-                trial.study.pruner, optuna.pruners.NopPruner
+            if (
+                self.mode == "single"
+                and study is not None
+                and not isinstance(study.pruner, optuna.pruners.NopPruner)
             ):
                 write_trial_attrs(trial, attrs, {})
             reporter = _EpochReporter(self, trial, cost, attrs)
@@ -478,7 +481,9 @@ class EfficiencyObjective:
         )
         self._record(trial, attrs, self._constraints_at(perf, cost), clock)
         if self.mode == "single":
-            self._note_score(trial.study, e, trial.number)
+            study = getattr(trial, "study", None)
+            if study is not None:
+                self._note_score(study, e, trial.number)
             return e
         return [perf, *(cost[n] for n in self._objective_costs)]
 

@@ -396,3 +396,27 @@ def test_real_torch_model_profiled_before_training():
     assert t64.user_attrs[K.COST_REPORT]["macs"] == t64.user_attrs["macs"]
     assert len(t64.intermediate_values) == 3
     assert 0.5 < t64.user_attrs[K.PERF] <= 1.0
+
+
+def test_fixed_trial_runs_the_objective_outside_a_study():
+    """optuna.trial.FixedTrial: debug one candidate without a study."""
+    obj = size_objective(size_spec(cost_max=6.0))
+    assert obj(optuna.trial.FixedTrial({"size": 3})) == pytest.approx(
+        size_spec(cost_max=6.0).score(size_perf(3), {"size": 3.0})
+    )
+    assert obj(optuna.trial.FixedTrial({"size": 8})) == 0.0  # over budget
+
+
+def test_cli_modules_import_neither_optuna_nor_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import argparse, sys, effobj.cli.search, effobj.cli.best\n"
+        "sub = argparse.ArgumentParser().add_subparsers()\n"
+        "effobj.cli.search.add_parser(sub); effobj.cli.best.add_parser(sub)\n"
+        "print(sorted(m for m in ('optuna', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
