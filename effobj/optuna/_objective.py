@@ -306,7 +306,9 @@ class EfficiencyObjective:
                 costs = self._measure(candidate)
                 profile_s = time.perf_counter() - t0
             cost = self._check_costs(costs.indicators)
-            attrs: dict[str, Any] = {name: costs.indicators[name] for name in costs.indicators}
+            attrs: dict[str, Any] = {
+                name: v for name, v in costs.indicators.items() if math.isfinite(v)
+            }
             if costs.report is not None:
                 attrs[K.COST_REPORT] = costs.report
             attrs[K.PROFILE_TIME_S] = profile_s
@@ -415,7 +417,15 @@ class EfficiencyObjective:
         over: Mapping[str, float],
         clock: _Clock,
     ) -> float | list[float]:
-        why = ", ".join(f"{k} exceeded by {v:.4g}" for k, v in over.items())
+        budgets = {f"{c.name}_max": c for c in self.spec.costs}
+        parts = []
+        for key, excess in over.items():
+            ind = budgets.get(key)
+            if ind is not None and ind.max is not None:
+                parts.append(f"{ind.name} {cost[ind.name]:.4g} > max {ind.max:.4g}")
+            else:
+                parts.append(f"{key} exceeded by {excess:.4g} (normalized)")
+        why = ", ".join(parts)
         attrs.update(
             {
                 K.PERF: None,
@@ -644,9 +654,12 @@ def _as_costs(raw: Any) -> _Costs:
         )
     out: dict[str, float] = {}
     for k, v in indicators.items():
-        if isinstance(v, bool) or not _is_finite_number(v):
+        if v is None or isinstance(v, bool | str | bytes):
             continue  # non-numeric extras stay in the report only
-        out[str(k)] = float(v)
+        try:
+            out[str(k)] = float(v)  # NaN/inf kept: the spec's indicators are checked
+        except (TypeError, ValueError):
+            continue
     return _Costs(out, None if report is None else _jsonable(report))
 
 

@@ -65,7 +65,7 @@ def test_over_budget_is_complete_with_zero_and_never_trained():
         assert t.user_attrs[K.STATUS] == Status.OVER_BUDGET
         assert t.user_attrs[K.E_BETA] == 0.0 and t.user_attrs[K.PERF] is None
         assert t.constraints["size_max"] == pytest.approx((t.params["size"] - 5.0) / 10.0)
-        assert "size_max" in t.user_attrs[K.SKIP_REASON]
+        assert f"size {t.params['size']} > max 5" in t.user_attrs[K.SKIP_REASON]
     assert study.best_trial.params == {"size": 3}
     summary = training_summary(study)
     assert (summary.n_trained, summary.n_over_budget, summary.trainings_avoided) == (1, 2, 2)
@@ -223,9 +223,11 @@ def test_missing_or_bad_cost_indicator_fails_with_its_name():
     study = obj.create_study(storage=":memory:")
     study.optimize(obj, n_trials=1)
     assert "['size']" in study.trials[0].user_attrs[K.FAIL_REASON]
-    obj.measure = lambda s: {"size": -1.0}
-    study.optimize(obj, n_trials=1)
-    assert "'size' must be a finite number >= 0" in study.trials[1].user_attrs[K.FAIL_REASON]
+    for n, bad in enumerate([-1.0, float("nan"), float("inf")], start=1):
+        obj.measure = lambda s, bad=bad: {"size": bad}
+        study.optimize(obj, n_trials=1)
+        reason = study.trials[n].user_attrs[K.FAIL_REASON]
+        assert "'size' must be a finite number >= 0" in reason
 
 
 def test_per_epoch_reports_feed_optunas_pruners():
