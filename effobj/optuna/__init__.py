@@ -13,6 +13,26 @@ metric layer of effobj never does.
   a progress bar; :func:`training_summary` says how much training was avoided.
 - :func:`best_trials`, :func:`rerank`, :func:`sensitivity`: re-rank a finished study for
   any :math:`\beta^2` or budget, and find where the winner changes.
+
+Example:
+    >>> import optuna
+    >>> from effobj import EfficiencySpec
+    >>> from effobj.optuna import EfficiencyObjective, best_trials, optimize
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=10.0, cost_max=6.0,
+    ...                       cost_name="size")
+    >>> objective = EfficiencyObjective(
+    ...     spec,
+    ...     build=lambda trial: trial.suggest_int("size", 1, 9),   # a model, usually
+    ...     evaluate=lambda size, trial: 1 - abs(size - 3) / 10,   # train and validate
+    ...     measure=lambda size: {"size": float(size)},            # or a profiler
+    ... )
+    >>> study = objective.create_study(storage=":memory:", sampler="random", seed=0)
+    >>> summary = optimize(study, objective, 30)
+    >>> summary.n_trained + summary.trainings_avoided
+    30
+    >>> best_trials(study, spec.replace(beta2=0.1), top=1)[0].params   # no new trial
+    {'size': 1}
 """
 
 from __future__ import annotations

@@ -229,6 +229,9 @@ class _Progress:
         self._trained = 0
         self._skipped = 0
 
+    def start_from(self, best: float | None, trained: int, skipped: int) -> None:
+        self._best, self._trained, self._skipped = best, trained, skipped
+
     def update(self, trial: FrozenTrial, finished: int) -> None:
         ua = trial.user_attrs
         status = ua.get(K.STATUS)
@@ -318,6 +321,9 @@ def optimize(
     t_end = None if timeout is None else time.monotonic() + float(timeout)
     finished, _ = _counts(study)
     progress = _Progress(n_trials, finished, progress_bar)
+    if progress_bar:  # a resumed study: start from what it already holds
+        before = training_summary(study)
+        progress.start_from(before.best_e_beta, before.n_trained, before.trainings_avoided)
     study._stop_flag = False
     try:
         for _ in range(n_trials):
