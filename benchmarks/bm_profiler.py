@@ -173,8 +173,10 @@ def _latency_methods(model: torch.nn.Module, x: torch.Tensor, threads: int) -> d
 
     def effobj() -> tuple[float, str]:
         r = profile_model(model, x, cache=False)
+        if r.latency_rel_spread is None:
+            return r.latency_ms, f"cap hit after {r.latency_samples} block(s): too few for a 95 % CI"
         return r.latency_ms, (f"{'converged' if r.latency_converged else 'cap'} "
-                              f"±{100 * (r.latency_rel_spread or float('nan')):.1f}%")
+                              f"±{100 * r.latency_rel_spread:.1f}%")
 
     def naive() -> tuple[float, str]:
         with torch.inference_mode():
@@ -290,6 +292,20 @@ def render(counts: dict, models: list[str], lat: dict, lat_models: list[str], fi
                     for m in models if "ViT" in m or "BERT" in m) for t in tools}
     lines.append("\nWithin 1 % of the hand count on both attention models: "
                  + ", ".join(f"{t}: {'yes' if ok else 'no'}" for t, ok in exact.items()) + ".")
+    lines.append("\nPer model, the peers more than 1 % off the hand count, and effobj's count time beside "
+                 "the fastest peer within 1 %:\n")
+    for m in models:
+        off = [f"{t} ({counts[(m, t)][0] / HAND[m] - 1:+.1%})" for t in tools
+               if not isinstance(counts.get((m, t)), str) and abs(counts[(m, t)][0] / HAND[m] - 1) >= 0.01]
+        failed = [t for t in tools if isinstance(counts.get((m, t)), str)]
+        good = [(counts[(m, t)][2], t) for t in tools if not t.startswith("effobj")
+                and not isinstance(counts.get((m, t)), str) and abs(counts[(m, t)][0] / HAND[m] - 1) < 0.01]
+        ref = counts.get((m, "effobj"))
+        best = (f"fastest peer within 1 %: {min(good)[1]} {min(good)[0] * 1e3:.0f} ms vs effobj "
+                f"{ref[2] * 1e3:.0f} ms ({min(good)[0] / ref[2]:.1f}x slower)"
+                if good and not isinstance(ref, str) else "no peer within 1 %")
+        lines.append(f"- {m}: off by more than 1 %: {', '.join(off) or 'none'}"
+                     f"{'; failed: ' + ', '.join(failed) if failed else ''}; {best}.")
     if lat:
         lines.append("\n## 4. Latency stability: 5 repeated measurements, batch 1\n")
         lines.append("| model | method | median of medians, ms | spread (max-min)/median | wall time per measurement, s | the five values, ms | notes |")
