@@ -13,7 +13,8 @@ interval of the median is narrow enough,
 
 (order statistics :math:`x_{(i)}` of the :math:`n` per-pass block times, median
 :math:`\tilde{x}`), or until the time cap is reached; the result says which. The interval
-needs :math:`n \ge 6` blocks. Unlike the inter-quartile range of the raw samples, which
+needs :math:`n \ge 6` blocks, and the rule stops no earlier than 10 blocks, so that a
+short burst of background load cannot end the measurement at a lucky moment. Unlike the inter-quartile range of the raw samples, which
 reflects the machine's noise and does not shrink, this interval narrows as
 :math:`1/\sqrt{n}`, so "converged" means the *median* is known to the target precision.
 """
@@ -34,6 +35,7 @@ __all__ = ["LatencyResult", "measure_latency", "median_ci95"]
 
 _MIN_BLOCK_S = 1e-3  # a timed block lasts at least this long
 _MIN_SAMPLES = 6  # the fewest blocks with a 95 % distribution-free interval for the median
+_MIN_BLOCKS_TO_STOP = 10  # and the fewest before the rule may stop: short bursts of load average out
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def measure_latency(
             if ci is not None:
                 med = _median(per)
                 rel = (ci[1] - ci[0]) / (2.0 * med)
-                if rel <= target_rel_spread:
+                if rel <= target_rel_spread and len(per) >= _MIN_BLOCKS_TO_STOP:
                     converged = True
                     break
             if time.perf_counter() - t0 >= max_time_s:

@@ -129,8 +129,8 @@ def profile_model(
     silently. Latency is the median over timed blocks at ``threads`` threads, measured
     until the 95 % interval of the median is within ``target_rel_spread`` of it, or until
     ``max_time_s``; ``latency_converged`` says which. A profile needs at least two warm-up
-    passes and six timed blocks to converge, so a model whose forward pass takes more than
-    about ``max_time_s / 8`` reports ``latency_converged=False``: raise ``max_time_s``.
+    passes and ten timed blocks to converge, so a model whose forward pass takes more than
+    about ``max_time_s / 12`` reports ``latency_converged=False``: raise ``max_time_s``.
 
     The intra-op thread count is process-wide in torch: profile from one thread at a time.
     The first profile in a process also pays a one-time import of ``torch._dynamo`` (about

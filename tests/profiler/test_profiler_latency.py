@@ -67,7 +67,10 @@ def test_profile_latency_fields_threads_and_throughput() -> None:
     assert r.latency_samples is not None and r.latency_runs is not None
     assert r.latency_runs >= r.latency_samples >= 1
     assert abs(r.throughput - 16 / (r.latency_ms / 1e3)) < 1e-6 * r.throughput
-    assert r.latency_converged == (r.latency_rel_spread is not None and r.latency_rel_spread <= 0.02)
+    if r.latency_converged:
+        assert r.latency_rel_spread <= 0.02 and r.latency_samples >= 10
+    else:  # the time cap ended it
+        assert r.profile_time_s >= 0.3
     lo, hi = r.latency_ci95_ms
     assert lo <= r.latency_ms <= hi
     assert r.energy_j is None or r.energy_source in ("rapl", "nvml")
