@@ -134,7 +134,7 @@ class MobileNetSpace(ModelSpace):
             )
         ),
         Float("dropout", 0.0, 0.3, (0.0, 0.1, 0.2, 0.3)),
-        *training_params(epochs=(2, 8), batch_sizes=(64, 128, 256)),
+        *training_params(epochs=(1, 8), batch_sizes=(64, 128, 256)),
     )
 
     def describe(self, config: Mapping[str, Any]) -> str:

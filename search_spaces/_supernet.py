@@ -220,7 +220,7 @@ class SupernetSpace(ModelSpace):
     candidate_ops: list[list[str]] = [list(ops) for ops in CANDIDATE_OPS]
     params = (
         *(Categorical(f"op_{i}", ops) for i, ops in enumerate(CANDIDATE_OPS, start=1)),
-        *training_params(epochs=(2, 8), batch_sizes=(64, 128, 256)),
+        *training_params(epochs=(1, 8), batch_sizes=(64, 128, 256)),
     )
 
     def describe(self, config: Mapping[str, Any]) -> str:

@@ -147,7 +147,7 @@ class TransformerSpace(ModelSpace):
             Categorical("width", tuple(widths)),
             Categorical("mlp_ratio", (1, 2, 4)),
             Float("dropout", 0.0, 0.3, (0.0, 0.1, 0.2, 0.3)),
-            *training_params(epochs=(2, 10), batch_sizes=(32, 64, 128)),
+            *training_params(epochs=(1, 10), batch_sizes=(32, 64, 128)),
         )
 
     def _check_combination(self, config: Mapping[str, Any]) -> None:
