@@ -269,7 +269,9 @@ def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: 
             _check_output(out)
             return fc, out
 
+        t_count = time.perf_counter()
         counts, out = _step(name, f"counting FLOPs in a forward pass on {dev}", real_count)
+        t_count = time.perf_counter() - t_count
         del out
         peak = tracker.peak_bytes if track_memory_here else None
 
@@ -278,7 +280,10 @@ def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: 
 
     # --- step: CUDA memory from the allocator, then latency (and energy)
     lat = None
-    if not on_meta and (latency or (memory and dev.type == "cuda")):
+    prior_runs: list[float] = [] if count_device == "meta" else [t_count]
+    need_pass = (memory and dev.type == "cuda") or (latency and not prior_runs)
+    if not on_meta and need_pass:
+        # one real pass: the allocator's peak on CUDA, the output check, the first warm-up
         def once() -> Any:
             with torch.inference_mode():
                 if memory and dev.type == "cuda":
@@ -288,23 +293,23 @@ def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: 
 
         t_once = time.perf_counter()
         cuda_peak, out = _step(name, f"forward pass on {dev}", once)
-        t_once = time.perf_counter() - t_once
+        prior_runs.append(time.perf_counter() - t_once)
         _step(name, f"checking the output of the forward pass on {dev}", lambda: _check_output(out))
         del out
         if cuda_peak is not None:
             peak = cuda_peak
-        if latency:
-            meter = energy_meter(dev.type, dev.index)
+    if not on_meta and latency:
+        meter = energy_meter(dev.type, dev.index)
 
-            def fn() -> Any:
-                return run_model(*real_inputs)
+        def fn() -> Any:
+            return run_model(*real_inputs)
 
-            def timed() -> Any:
-                with torch.inference_mode():
-                    return measure_latency(fn, threads=threads, target_rel_spread=target_rel_spread,
-                                           max_time_s=max_time_s, energy=meter, prior_runs=[t_once])
+        def timed() -> Any:
+            with torch.inference_mode():
+                return measure_latency(fn, threads=threads, target_rel_spread=target_rel_spread,
+                                       max_time_s=max_time_s, energy=meter, prior_runs=prior_runs)
 
-            lat = _step(name, f"measuring latency on {dev}", timed)
+        lat = _step(name, f"measuring latency on {dev}", timed)
 
     batch = int(inputs[0].shape[0]) if inputs[0].dim() > 0 else 1
     info = _device_info(dev, threads)
