@@ -248,9 +248,10 @@ def render(counts: dict, models: list[str], lat: dict, lat_models: list[str], fi
                  "TorchDispatchMode use imports torch._dynamo (any dispatch-mode counter, ptflops' aten "
                  "backend included, pays it once per process); the times below are steady-state.")
     lines.append("- MACs convention: a fused multiply-add = 1 MAC = 2 FLOPs. fvcore's 'flops' and thop's/ptflops' "
-                 "'macs' are MACs; calflops and DeepSpeed report MACs separately. ptflops' pytorch backend, thop, "
-                 "calflops and DeepSpeed also count bias additions, normalization and activations as MACs, so "
-                 "they can read above the hand count on CNNs.")
+                 "'macs' are MACs; calflops and DeepSpeed report MACs separately from FLOPs. fvcore, ptflops' "
+                 "pytorch backend and thop add normalization, activation, pooling or bias work to their MACs, so "
+                 "they read above the hand count on CNNs; ptflops' aten backend adds the bias of the final "
+                 "Linear (1,000 MACs).")
     lines.append("")
     lines.append("## 1. MACs (ratio to the hand count)\n")
     tools = list(TOOLS)
@@ -316,6 +317,13 @@ def render(counts: dict, models: list[str], lat: dict, lat_models: list[str], fi
                     continue
                 lines.append(f"| {m} | {meth} | {d['median_ms']:.2f} | {100 * d['spread']:.1f} % | "
                              f"{d['wall_s']:.2f} | {d['values']} | {d['notes']} |")
+        lines.append("\nTargets for effobj's profile (spread of 5 profiles <= 2 %, <= 1.5 s per profile):")
+        for m in lat_models:
+            d = lat.get((m, "effobj profile_model (counts + memory + latency)"))
+            if d is not None:
+                lines.append(f"- {m}: spread {100 * d['spread']:.1f} % "
+                             f"({'met' if d['spread'] <= 0.02 else 'missed'}), "
+                             f"{d['wall_s']:.2f} s per profile ({'met' if d['wall_s'] <= 1.5 else 'missed'}).")
     return "\n".join(lines)
 
 
