@@ -305,7 +305,8 @@ def count_flops() -> Iterator[FlopCounts]:
     }
     result.by_op = {str(op): int(n) for op, n in counts.get("Global", {}).items()}
     registry = counter.flop_registry
+    packets = {op: getattr(op, "_overloadpacket", op) for op in log.seen}
     result.unsupported = tuple(sorted({
-        str(op._overloadpacket) for op in log.seen
-        if op._overloadpacket not in registry and not is_flop_free(op)
+        str(packet) for op, packet in packets.items()
+        if packet not in registry and not is_flop_free(op)
     }))
