@@ -57,7 +57,7 @@ class TrialTable:
     numbers: np.ndarray
     perf: np.ndarray
     costs: dict[str, np.ndarray]
-    trials: list[FrozenTrial]
+    trials: Sequence[FrozenTrial]
 
     def __len__(self) -> int:
         return int(self.numbers.shape[0])
@@ -93,6 +93,10 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
     (``"perf"`` and the cost names). Only COMPLETE and PRUNED trials are read; the
     performance of a trial pruned during training is partial and counts as unknown.
 
+    For a study effobj created on an RDB storage the arrays are read with one query (see
+    :mod:`effobj.optuna._rdb_table`), and the frozen trials are loaded only when a
+    ranking shows them.
+
     Args:
         source: a study or its frozen trials.
         cost_names: the cost indicators to collect.
@@ -100,6 +104,13 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
     Returns:
         A :class:`TrialTable`.
     """
+    if isinstance(source, optuna.Study):
+        from effobj.optuna._rdb_table import rdb_trial_arrays
+
+        fast = rdb_trial_arrays(source, list(cost_names))
+        if fast is not None:
+            numbers_f, perf_f, costs_f, lazy = fast
+            return TrialTable(numbers_f, perf_f, costs_f, lazy)
     trials, metric_names = _trials_of(source)
     n = len(trials)
     names = list(cost_names)

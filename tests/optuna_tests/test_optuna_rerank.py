@@ -187,3 +187,34 @@ def test_rerank_10k_trials_is_fast():
     elapsed = time.perf_counter() - t0
     assert len(top) == 5 and top[0].e_beta >= top[1].e_beta
     assert elapsed < 3.0
+
+
+def test_rdb_fast_path_reads_what_the_trials_say(tmp_path):
+    """On SQLite, the one-query table equals the table built from the frozen trials."""
+    from optuna_toys import size_objective
+
+    from effobj.optuna import optimize
+
+    ev = Counter(epochs=2)
+    obj = size_objective(size_spec(cost_max=6.0), ev)
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    study = obj.create_study(storage=url, study_name="f", sampler="random", seed=0,
+                             pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    optimize(study, obj, 25)
+    study.enqueue_trial({"size": 3})  # and a failed trial
+    failing = size_objective(size_spec(cost_max=6.0), lambda s, t: float("nan"),
+                             skip_hopeless=False)
+    study.optimize(failing, n_trials=1)
+    statuses = {t.user_attrs.get(K.STATUS) for t in study.trials}
+    assert {"trained", "over_budget", "hopeless", "pruned", "failed"} <= statuses
+    fast = trial_table(study, ["size"])
+    slow = trial_table(study.get_trials(), ["size"])
+    assert type(fast.trials).__name__ == "LazyTrials"
+    np.testing.assert_array_equal(fast.numbers, slow.numbers)
+    np.testing.assert_array_equal(fast.perf, slow.perf)
+    np.testing.assert_array_equal(fast.costs["size"], slow.costs["size"])
+    spec = load_spec(study).replace(beta2=3.0, cost_max=8.0)
+    a = [t.to_dict() for t in best_trials(study, spec)]
+    b = [t.to_dict() for t in best_trials(study.get_trials(), spec)]
+    assert a == b and len(a) > 3
+    assert rerank(study, spec).contenders() == rerank(study.get_trials(), spec).contenders()
