@@ -80,8 +80,8 @@ class ModelSpace(ParamSpace):
         Args:
             config: a config of this space (checked first).
             data: fixes input shape and number of classes (a ``Dataset``, or just its
-                ``DatasetInfo``); ``None`` uses
-                :attr:`default_dataset`'s (without loading it).
+                ``DatasetInfo``); ``None`` uses :attr:`default_dataset`'s (without
+                loading it).
             seed: seed of the weight initialization (the caller's random state is kept),
                 so the same config always starts from the same weights.
         """
