@@ -69,78 +69,114 @@ def iso_curve(e: float, beta2: float, c: np.ndarray) -> np.ndarray:
 
 
 def plot_cost_plane(data: ReportData) -> Figure:
-    """Every trial on the (C, A) plane, the Pareto front, the feasible region, iso-E_beta."""
+    """Every trial on the (C, A) plane, the Pareto front, the feasible region, iso-E_beta.
+
+    Left: the whole plane. Right: a zoom on the trained trials around the front, labelled
+    with their trial numbers.
+    """
+    fig, (ax, zoom) = _figure(13.0, 5.8, ncols=2)
+    _draw_plane(data, ax, zoomed=False)
+    _draw_plane(data, zoom, zoomed=True)
+    return fig
+
+
+def _draw_plane(data: ReportData, ax: Any, *, zoomed: bool) -> None:
     from effobj.pareto import pareto_front
 
     spec = data.spec
-    fig, ax = _figure()
     rows = [r for r in data.rows if math.isfinite(r.C)]
     c_all = np.array([r.C for r in rows]) if rows else np.zeros(1)
     c_hi = float(max(1.05, np.nanmax(c_all) * 1.05)) if rows else 1.05
     trained = [r for r in rows if math.isfinite(r.perf)]
     a_tr = np.array([r.A for r in trained])
     a_lo = float(min(0.0, np.nanmin(a_tr))) if trained else 0.0
-    # feasible region
     c_max = data.c_max if data.c_max is not None else 1.0
     a_min = float(spec.a_min)
+    winner = data.winner
+    front_pts = np.zeros((0, 2))
+    if trained:
+        pts = np.column_stack([a_tr, [r.C for r in trained]])
+        front_pts = pts[pareto_front(pts, senses=["max", "min"])]
+    # the window
+    if zoomed:
+        near = [r for r in trained if r.A >= a_min - 0.05] or trained
+        if not near:
+            ax.text(0.5, 0.5, "no trained trial yet", ha="center", transform=ax.transAxes)
+            return
+        cs = np.array([r.C for r in near])
+        as_ = np.array([r.A for r in near])
+        x0, x1 = 0.0, float(min(c_hi, np.max(cs) * 1.15 + 0.01))
+        y0, y1 = float(max(a_lo, np.min(as_) - 0.03)), float(min(1.02, np.max(as_) + 0.02))
+    else:
+        x0, x1 = 0.0, c_hi
+        y0, y1 = a_lo - 0.10, 1.02
+    strip = a_lo - 0.06
+    # feasible region
     ax.fill_between([0.0, c_max], [a_min, a_min], [1.0, 1.0], color="tab:green", alpha=0.12,
                     label=f"feasible (A >= {a_min:.2f}, C <= {c_max:.2f})", zorder=0)
-    if data.c_max is None and len(spec.costs) > 1:
+    if data.c_max is None and len(spec.costs) > 1 and not zoomed:
         ax.text(0.01, 0.02, "feasibility also needs each indicator within its own budget",
                 transform=ax.transAxes, fontsize=8, color="tab:green")
-    # iso-curves through a few levels, including the winner's
-    cgrid = np.linspace(0.0, min(c_hi, 1.0), 400)
-    winner = data.winner
+    # iso-curves: a few levels and the winner's
+    cgrid = np.linspace(x0, min(x1, 1.0), 400)
     levels = [0.2, 0.4, 0.6, 0.8]
+    if zoomed and winner is not None:
+        w = winner.e_beta
+        levels = [round(w - 0.04, 3), round(w - 0.02, 3)]
     if winner is not None and winner.e_beta > 0:
         levels = sorted({*levels, round(winner.e_beta, 4)})
     for e in levels:
+        if e <= 0:
+            continue
         a = iso_curve(e, spec.beta2, cgrid)
         is_w = winner is not None and math.isclose(e, round(winner.e_beta, 4))
         ax.plot(cgrid, a, color="black" if is_w else "0.6", lw=1.2 if is_w else 0.8,
                 ls="-" if is_w else "--", zorder=1)
-        ok = np.flatnonzero(np.isfinite(a))
+        ok = np.flatnonzero(np.isfinite(a) & (a >= y0) & (a <= y1))
         if ok.size:
-            j = ok[int(0.12 * ok.size)] if is_w else ok[-1]
+            j = ok[-1]
             ax.annotate(f"E={e:.3g}", (cgrid[j], a[j]), fontsize=7, color="0.3",
-                        xytext=(2, 2), textcoords="offset points")
+                        xytext=(2, -8), textcoords="offset points")
     # trials by status
     placed: set[str] = set()
-    strip = a_lo - 0.06
     for r in rows:
         key = r.status if r.status in STATUS_STYLE else "trained"
         colour, marker, label = STATUS_STYLE[key]
-        y = r.A if math.isfinite(r.perf) else strip
-        if key == "trained" and not math.isfinite(r.perf):
+        if math.isfinite(r.perf):
+            y = r.A
+        elif zoomed:
             continue
+        else:
+            y = strip
         ax.scatter([r.C], [y], c=colour, marker=marker, s=28 if marker != "|" else 60,
                    label=None if key in placed else label, zorder=3, linewidths=1.2)
         placed.add(key)
-    if any(not math.isfinite(r.perf) for r in rows):
+        if zoomed and x0 <= r.C <= x1 and y0 <= y <= y1:
+            ax.annotate(str(r.number), (r.C, y), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points", color="0.25")
+    if not zoomed and any(not math.isfinite(r.perf) for r in rows):
         ax.axhline(strip + 0.03, color="0.85", lw=0.8, zorder=0)
         ax.text(0.005, strip + 0.008, "not trained: cost known, performance unknown",
                 ha="left", va="bottom", fontsize=7, color="0.4")
-    # Pareto front of the trained ones
-    if trained:
-        pts = np.column_stack([a_tr, [r.C for r in trained]])
-        mask = pareto_front(pts, senses=["max", "min"])
-        front = pts[mask]
-        order = np.argsort(front[:, 1])
-        ax.step(front[order, 1], front[order, 0], where="post", color="tab:orange", lw=1.6,
-                label="Pareto front (trained)", zorder=2)
-        ax.scatter(front[:, 1], front[:, 0], facecolors="none", edgecolors="tab:orange",
-                   s=70, zorder=4)
+    if front_pts.size:
+        order = np.argsort(front_pts[:, 1])
+        ax.step(front_pts[order, 1], front_pts[order, 0], where="post", color="tab:orange",
+                lw=1.6, label="Pareto front (trained)", zorder=2)
+        ax.scatter(front_pts[:, 1], front_pts[:, 0], facecolors="none",
+                   edgecolors="tab:orange", s=70, zorder=4)
     if winner is not None:
         ax.scatter([winner.C], [winner.A], marker="*", s=260, c="gold", edgecolors="black",
                    zorder=5, label=f"winner: trial {winner.number}, E={winner.e_beta:.4f}")
-    ax.set_xlim(0.0, c_hi)
-    ax.set_ylim(strip - 0.04, 1.02)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0 if zoomed else strip - 0.04, y1)
     ax.set_xlabel(data.cost_label)
     ax.set_ylabel(f"A = perf / {spec.perf_ref:g}")
-    ax.set_title(f"Cost-performance plane, iso-E_beta curves for beta^2 = {spec.beta2:g}")
-    ax.legend(loc="center right", fontsize=8, framealpha=0.9)
+    if zoomed:
+        ax.set_title("Zoom on the trained trials near the front (labels: trial numbers)")
+    else:
+        ax.set_title(f"Cost-performance plane, iso-E_beta curves for beta^2 = {spec.beta2:g}")
+        ax.legend(loc="center right", fontsize=8, framealpha=0.9)
     ax.grid(alpha=0.25)
-    return fig
 
 
 def plot_sensitivity(data: ReportData) -> Figure:

@@ -13,10 +13,10 @@ from effobj.errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
 
-    from effobj.report._data import ReportData
+    from effobj.report._data import ReportData, TrialRow
     from effobj.spec import EfficiencySpec
 
-__all__ = ["leaderboard_rows", "render_html", "write_report"]
+__all__ = ["leaderboard_rows", "render_html", "skip_why", "write_report"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px auto;
@@ -81,9 +81,27 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
     for r in skipped[: len(out) if top is not None else None]:
         row = {"rank": None, "trial": r.number, "e_beta": None, "perf": None, **r.costs}
         row |= {k: r.user_attrs.get(k) for k in extra}
-        row |= {"trained": False, "why": r.skip_reason or r.status}
+        row |= {"trained": False, "why": skip_why(data, r)}
         out.append(row)
     return out
+
+
+def skip_why(data: ReportData, row: TrialRow) -> str:
+    """Why a trial was not trained, in a few words with its numbers."""
+    ua = row.user_attrs
+    if row.status == "hopeless":
+        bound, inc = ua.get("e_beta_upper_bound"), ua.get("incumbent_e_beta")
+        if isinstance(bound, int | float) and isinstance(inc, int | float):
+            return f"hopeless: bound {bound:.4f} < incumbent {inc:.4f}"
+    if row.status == "over_budget":
+        over = [
+            f"{c.name} {_fmt(row.costs.get(c.name))} > {_fmt(c.max)}"
+            for c in data.spec.costs
+            if c.max is not None and row.costs.get(c.name, 0.0) > c.max
+        ]
+        if over:
+            return "over budget: " + ", ".join(over)
+    return row.skip_reason or row.status
 
 
 def _table(rows: list[dict[str, Any]], *, highlight: int | None = None, left: tuple[str, ...] = ()) -> str:
