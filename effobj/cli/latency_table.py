@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                   sys.stdout)
         print()
         return 0
-    print(f"{table.space}: {len(table.entries)} entries on {table.device.get('name', args.device)} "
+    print(f"{table.space}: {len(table.entries)} entries on {table.device.get('device', args.device)} ({table.device.get('cpu_model', '?')}) "
           f"(batch {table.batch_size}) -> {args.out}")
     width = max(len(k) for k in table.entries)
     for key, e in table.entries.items():

@@ -1,0 +1,28 @@
+"""``effobj latency-table`` end to end: a table file that loads, and user errors exit 2."""
+
+from __future__ import annotations
+
+import json
+
+from effobj.cli import main
+from effobj.cost_models import LatencyTable
+
+
+def test_latency_table_command_writes_a_loadable_table(tmp_path, capsys):
+    out = tmp_path / "table.json"
+    rc = main(["latency-table", "--space", "supernet", "--device", "cpu", "--out", str(out),
+               "--max-time", "0.02", "--target-spread", "0.2", "--threads", "1", "--format", "json"])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    table = LatencyTable.load(out)
+    assert printed["entries"] == len(table.entries) == 2 + sum(len(o) for o in table.candidate_ops)
+    assert table.space == "supernet" and table.batch_size == 1
+
+
+def test_latency_table_user_errors(tmp_path, capsys):
+    try:
+        rc = main(["latency-table", "--out", str(tmp_path / "t.json"), "--check", "-1"])
+    except SystemExit as exc:  # argparse or main's own exit
+        rc = exc.code
+    assert rc == 2
+    assert "'--check' option of effobj latency-table must be >= 0" in capsys.readouterr().err
