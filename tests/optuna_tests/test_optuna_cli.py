@@ -23,7 +23,15 @@ from effobj.optuna import best_trials, load_spec
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 HERE = Path(__file__).parent
 
-search_spaces.register("size-table", SizeTableSpace, replace=True)
+
+
+@pytest.fixture(autouse=True)
+def size_table_space():
+    """The toy tabular space, registered only while a test of this module runs."""
+    search_spaces.register("size-table", SizeTableSpace, replace=True)
+    yield
+    search_spaces.unregister("size-table")
+
 
 SEARCH = ["search", "--space", "size-table", "--beta2", "1", "--perf-ref", "1.0",
           "--cost-ref", "10", "--cost", "size", "--cost-max", "6", "--sampler", "random",
