@@ -1,11 +1,13 @@
 """A worker process sharing one study (run by the multi-process tests).
 
-    python optuna_worker.py STORAGE STUDY_NAME N_TRIALS [--die] [--sleep S]
+    python optuna_worker.py STORAGE STUDY_NAME N_TRIALS [--die] [--sleep S] [--barrier DIR K]
 
 Runs the "size" problem with :func:`effobj.optuna.optimize` until the study holds
 N_TRIALS finished trials, then prints the numbers of the trials this process ran as
 JSON. ``--die`` kills the process (``os._exit``, like ``kill -9``) in the middle of its
-first training, leaving that trial RUNNING with a stale heartbeat.
+first training, leaving that trial RUNNING with a stale heartbeat. ``--barrier DIR K``
+waits, once set up, until K workers are ready (a file each in DIR), so that a slow start
+under load does not leave one worker with nothing to do.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def main(argv: list[str]) -> int:
     obj = EfficiencyObjective(size_spec(cost_max=7.0), build, evaluate,
                               measure=lambda size: {"size": float(size)},
                               incumbent_refresh_s=0.0)  # read other workers' results
+    if "--barrier" in argv:
+        folder = argv[argv.index("--barrier") + 1]
+        k = int(argv[argv.index("--barrier") + 2])
+        open(os.path.join(folder, f"ready-{os.getpid()}"), "w").close()
+        deadline = time.monotonic() + 120
+        while len(os.listdir(folder)) < k and time.monotonic() < deadline:
+            time.sleep(0.05)
     optimize(study, obj, n_trials, callbacks=[lambda s, t: ran.append(t.number)])
     print(json.dumps({"ran": ran}), flush=True)
     return 0

@@ -37,6 +37,12 @@ def _spawn(storage: str, name: str, n: int, *extra: str) -> subprocess.Popen:
     )
 
 
+def _barrier(tmp_path: Path, k: int) -> list[str]:
+    folder = tmp_path / "barrier"
+    folder.mkdir(exist_ok=True)
+    return ["--barrier", str(folder), str(k)]
+
+
 def _wait(proc: subprocess.Popen, timeout: float = 120) -> dict:
     out, err = proc.communicate(timeout=timeout)
     lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
@@ -140,7 +146,7 @@ def test_resuming_with_another_spec_is_refused(tmp_path):
 def test_three_processes_share_one_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     name = _new_study(url)
-    procs = [_spawn(url, name, 12) for _ in range(3)]
+    procs = [_spawn(url, name, 12, *_barrier(tmp_path, 3)) for _ in range(3)]
     results = [_wait(p) for p in procs]
     _check_shared(url, name, 12, results)
 
@@ -148,7 +154,7 @@ def test_three_processes_share_one_sqlite_study(tmp_path):
 def test_two_processes_share_one_journal_study(tmp_path):
     url = f"journal:{tmp_path / 'shared.log'}"
     name = _new_study(url)
-    procs = [_spawn(url, name, 12) for _ in range(2)]
+    procs = [_spawn(url, name, 12, *_barrier(tmp_path, 2)) for _ in range(2)]
     results = [_wait(p) for p in procs]
     _check_shared(url, name, 12, results)
 
@@ -181,9 +187,9 @@ def test_dead_worker_trial_is_failed_and_retried_once_sqlite(tmp_path):
 
 @pytest.mark.postgres
 @needs_pg
-def test_three_processes_share_one_postgres_study():
+def test_three_processes_share_one_postgres_study(tmp_path):
     name = _new_study(PG_URL)
-    procs = [_spawn(PG_URL, name, 15) for _ in range(3)]
+    procs = [_spawn(PG_URL, name, 15, *_barrier(tmp_path, 3)) for _ in range(3)]
     results = [_wait(p) for p in procs]
     _check_shared(PG_URL, name, 15, results)
 
