@@ -203,6 +203,52 @@ def _counts(study: optuna.Study) -> tuple[int, int]:
     return len(trials) - running, running
 
 
+class _Tracked:
+    """Calls the objective and remembers which trial it was given."""
+
+    def __init__(self, objective: Callable[[optuna.trial.Trial], Any]) -> None:
+        self._objective = objective
+        self.trial_id: int | None = None
+
+    def __call__(self, trial: optuna.trial.Trial) -> Any:
+        self.trial_id = trial._trial_id
+        return self._objective(trial)
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    """Whether a KeyboardInterrupt is ``exc`` or in its chain of causes."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _close_running(
+    study: optuna.Study, trial_id: int | None, interrupted: bool, exc: BaseException
+) -> None:
+    """A Ctrl-C (or an error) in Optuna's own code after the objective ran, e.g. in
+    ``tell``, can leave the trial RUNNING: record why and end it as FAIL, as one inside
+    the objective would be, so the study stays consistent and resumable."""
+    if trial_id is None:
+        return
+    storage = study._storage
+    try:
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return
+        if interrupted:
+            status, reason = Status.INTERRUPTED, "interrupted by Ctrl-C (KeyboardInterrupt)"
+        else:
+            status, reason = Status.FAILED, f"Optuna failed: {type(exc).__name__}: {exc}"
+        storage.set_trial_user_attr(trial_id, K.STATUS, status)
+        storage.set_trial_user_attr(trial_id, K.FAIL_REASON, reason)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except Exception:  # finished meanwhile, or the storage is gone: nothing to repair
+        return
+
+
 class _Collect:
     """An Optuna callback keeping the finished trial."""
 
@@ -294,7 +340,8 @@ def optimize(
 
     Raises:
         KeyboardInterrupt: re-raised after the interrupted trial was recorded as FAIL
-            (status "interrupted"); calling ``optimize`` again resumes.
+            (status "interrupted"), wherever the Ctrl-C landed (in the objective, or in
+            Optuna's own ``tell``); calling ``optimize`` again resumes.
     """
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
         raise InputError(
@@ -336,13 +383,22 @@ def optimize(
             if t_end is not None and time.monotonic() >= t_end:
                 break
             holder: list[FrozenTrial] = []
-            study.optimize(
-                objective,
-                n_trials=1,
-                callbacks=[*cbs, _Collect(holder)],
-                gc_after_trial=False,
-                show_progress_bar=False,
-            )
+            tracked = _Tracked(objective)
+            try:
+                study.optimize(
+                    tracked,
+                    n_trials=1,
+                    callbacks=[*cbs, _Collect(holder)],
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                )
+            except BaseException as exc:  # Ctrl-C, or an error of the storage itself
+                interrupted = _is_interrupt(exc)
+                _close_running(study, tracked.trial_id, interrupted, exc)
+                if interrupted and not isinstance(exc, KeyboardInterrupt):
+                    # Optuna 5 turns a Ctrl-C inside `tell` into an UnboundLocalError
+                    raise KeyboardInterrupt from exc
+                raise
             if holder and progress.enabled:
                 progress.update(holder[0], _counts(study)[0])
             if study._stop_flag:

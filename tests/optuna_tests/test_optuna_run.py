@@ -159,3 +159,21 @@ def test_incumbent_pruner_wraps_another_pruner_and_validates():
             IncumbentPruner(spec, **kw)
     with pytest.raises(TypeError, match="'spec'"):
         IncumbentPruner({"beta2": 1.0})
+
+
+def test_ctrl_c_outside_the_objective_leaves_no_running_trial():
+    """A Ctrl-C inside Optuna's own `tell` (after the objective returned) would leave the
+    trial RUNNING; optimize() records it as interrupted and FAIL, then re-raises."""
+
+    class InterruptedWhileTold:
+        def __float__(self):  # Optuna converts the value in `tell`: Ctrl-C lands there
+            raise KeyboardInterrupt
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    with pytest.raises(KeyboardInterrupt):
+        optimize(study, lambda t: InterruptedWhileTold(), 3)
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL
+    assert t.user_attrs[K.STATUS] == Status.INTERRUPTED
+    # ...and a resumed run re-queues it like any interrupted trial (here: no params)
+    assert optimize(study, lambda t: 0.5, 2).n_complete == 2
