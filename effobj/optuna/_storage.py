@@ -18,7 +18,10 @@ heartbeat is older than ``grace_period`` is failed by the next worker that start
 and :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` (the Optuna 5 name of
 ``RetryFailedTrialCallback``) enqueues a copy with the same parameters, so the work of a
 killed worker is redone exactly once by a live one. Optuna's Journal storage has no
-heartbeat: with it a killed worker's trial stays RUNNING (never counted as finished).
+heartbeat: with it a killed worker's trial stays RUNNING, is never retried, and
+:func:`effobj.optuna.optimize` counts it as running (the study ends one trial short per
+killed worker). Use an RDB storage (SQLite on one machine, PostgreSQL across machines)
+when workers may be killed.
 """
 
 from __future__ import annotations
