@@ -219,7 +219,7 @@ def main() -> None:
     ap.add_argument("--gs-epochs", type=int, default=2)
     ap.add_argument("--gs-steps", type=int, default=8, help="training batches per search epoch")
     ap.add_argument("--gs-retrain", type=int, default=5)
-    ap.add_argument("--gs-settings", default="1:0.35,8:0.1",
+    ap.add_argument("--gs-settings", default="1:0.35,8:0.3",
                     help="comma-separated BETA2:BUDGET_FRACTION settings of the gradient part")
     ap.add_argument("--skip-gradient", action="store_true")
     ap.add_argument("--skip-rl", action="store_true")

@@ -25,8 +25,9 @@ Three losses are offered on the same supernet and budget :math:`T`:
 The first ``warmup_epochs`` train the weights alone with cross-entropy (FBNet's warm-up),
 because an untrained supernet's performance proxy says nothing about the operations.
 Then the argmax architecture is derived (``space.derive``), built as a plain network,
-profiled end to end with :func:`effobj.profiler.profile_model` and, if its measured
-latency is over the budget, *repaired*: the layer whose cheaper candidate saves the most
+profiled end to end with :func:`effobj.profiler.profile_model` (a latency over the
+budget is measured a second time and the lower median kept: interference from other
+processes only adds time) and, if its measured latency is over the budget, *repaired*: the layer whose cheaper candidate saves the most
 predicted latency per unit of lost architecture log-probability is switched, and the
 network re-measured, until it meets the budget (``repair=True``). The final network is
 retrained from scratch with cross-entropy and scored: validation and test accuracy,
@@ -194,6 +195,7 @@ def gradient_search(
 
     import search_spaces
     from effobj.cost_models import build_latency_table, check_table, expected_latency
+    from effobj.nn import true_class_probability
     from effobj.profiler import profile_model
     from effobj.spec import EfficiencySpec
 
@@ -271,8 +273,6 @@ def gradient_search(
             if search:
                 with torch.no_grad():
                     net.eval()
-                    from effobj.nn import true_class_probability
-
                     pv = float(true_class_probability(net(data.x_val), data.y_val))
                     lat_now = float(s * expected_latency(net, table, statistic=statistic))
                 history.append({"epoch": float(epoch), "loss": sum(losses) / max(len(losses), 1),
@@ -289,7 +289,16 @@ def gradient_search(
         return profile_model(model, x, device=device, threads=threads, memory=False, cache=False,
                              max_time_s=profile_max_time_s)
 
-    report = measure(config)
+    def confirmed(cfg: Mapping[str, Any]) -> Any:
+        # a violation must be seen twice: on a shared machine, interference only adds time,
+        # so the lower of two medians is the better estimate of the device's own latency
+        first = measure(cfg)
+        if float(first.latency_ms) <= budget:
+            return first
+        second = measure(cfg)
+        return min(first, second, key=lambda r: float(r.latency_ms))
+
+    report = confirmed(config)
     derived_ms = float(report.latency_ms)
     repairs: list[tuple[int, str, str]] = []
     while repair and float(report.latency_ms) > budget and len(repairs) < max_repairs:
@@ -299,7 +308,7 @@ def gradient_search(
         layer, old, new = step
         config[f"op_{layer}"] = new
         repairs.append(step)
-        report = measure(config)
+        report = confirmed(config)
 
     t1 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):

@@ -229,8 +229,7 @@ def run_reinforce(
             except InputError:
                 rewards.append(None)
                 continue
-            params = {k: v for k, v in config.items()}
-            study.enqueue_trial(params, user_attrs={METHOD_ATTR: "reinforce",
+            study.enqueue_trial(dict(config), user_attrs={METHOD_ATTR: "reinforce",
                                                     SAMPLE_ATTR: len(hist.trial_numbers)})
             done.clear()
             study.optimize(objective, n_trials=1, callbacks=[capture])
