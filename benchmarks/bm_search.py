@@ -391,6 +391,7 @@ def _save(path: str, results: dict[tuple[str, float], dict[str, dict[str, Any]]]
     import json
 
     out = {"names": names, "n_seeds": n_seeds, "total_s": total_s,
+           "caps": {n: (RL_SAMPLES if n == "reinforce" else MAX_TRIALS) for n in names},
            "results": [{"dataset": ds, "beta2": b, "by_method": m} for (ds, b), m in results.items()]}
     Path(path).write_text(json.dumps(out, default=lambda x: None if x == math.inf else x))
 
@@ -402,8 +403,10 @@ def _render_from(paths: list[str]) -> int:
     names: list[str] = []
     n_seeds = 0
     total = 0.0
+    caps: dict[str, int] = {}
     for path in paths:
         d = json.loads(Path(path).read_text())
+        caps.update(d.get("caps", {}))
         names += [n for n in d["names"] if n not in names]
         n_seeds = max(n_seeds, d["n_seeds"])
         total += d["total_s"]
@@ -414,7 +417,7 @@ def _render_from(paths: list[str]) -> int:
                     m["median_to_find"] = math.inf
             merged.setdefault((r["dataset"], r["beta2"]), {}).update(r["by_method"])
     complete = {k: v for k, v in merged.items() if all(n in v for n in names)}
-    body = render(complete, names, n_seeds, total)
+    body = render(complete, names, n_seeds, total, caps)
     print(body)
     from _machine import write
 
@@ -425,13 +428,15 @@ def _render_from(paths: list[str]) -> int:
 
 
 def render(results: dict[tuple[str, float], dict[str, dict[str, Any]]], names: list[str],
-           n_seeds: int, total_s: float) -> str:
+           n_seeds: int, total_s: float, caps: dict[str, int] | None = None) -> str:
     lines = [
         f"{n_seeds} seeds per method and case; budget {MAX_TRAININGS} trainings (accuracy "
         f"look-ups); effobj may spend up to {COST_LOOKUPS_PER_TRAINING} cost look-ups per "
-        f"training. Every run also stops after {MAX_TRIALS} sampler proposals (repeats "
-        f"included) and REINFORCE after {RL_SAMPLES} samples, so some runs end with fewer "
-        "than 100 trainings: their regret @100 is the regret at their end. Trainings and "
+        "training. Every run also stops after a number of sampler proposals (repeats "
+        "included; REINFORCE: samples), a cap on the sampler's time: "
+        + ", ".join(f"{n} {c}" for n, c in (caps or {n: (RL_SAMPLES if n == "reinforce" else MAX_TRIALS) for n in names}).items())
+        + ". So some runs end with fewer than 100 trainings (see 'median trainings run'): "
+        "their regret @100 is the regret at their end. Trainings and "
         "cost look-ups count distinct architectures (the benchmark's canonical hash): "
         "re-proposing a known one is free for every method. Spec: A = valid_perf / best, C = latency / p90(latency), perf_min = 0.9 "
         "best, budget = p90. Regret = exhaustive optimum - best E_beta found (median over "
@@ -439,8 +444,8 @@ def render(results: dict[tuple[str, float], dict[str, dict[str, Any]]], names: l
         f"counts runs that never found it as never (> {MAX_TRAININGS}).",
         "",
         "| case | optimum | method | regret @25 | regret @50 | regret @100 | found | "
-        "median trainings to optimum | median cost look-ups | s/run |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "median trainings to optimum | median trainings run | median cost look-ups | s/run |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (ds, b), by_method in results.items():
         case = make_case(ds, b)
@@ -450,7 +455,7 @@ def render(results: dict[tuple[str, float], dict[str, dict[str, Any]]], names: l
                 f"| {ds} b2={b:g} | {case.optimum:.4f} | {name} | "
                 + " | ".join(f"{s['regret'][k]:.4f}" for k in CHECKPOINTS)
                 + f" | {s['found']}/{s['n']} | {_fmt_med(s['median_to_find'])} | "
-                f"{s['cost_lookups']:g} | {s['seconds']:.1f} |"
+                f"{s['trainings']:g} | {s['cost_lookups']:g} | {s['seconds']:.1f} |"
             )
     lines += ["", "## Totals over all cases", "",
               "| method | runs finding the exact optimum | median of per-case median trainings |",

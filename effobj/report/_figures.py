@@ -49,7 +49,15 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {
 
 
 def _figure(width: float = 9.0, height: float = 5.5, ncols: int = 1) -> tuple[Figure, Any]:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover - the report extra is not installed
+        from effobj.errors import EffobjError
+
+        raise EffobjError(
+            "effobj report draws its figures with matplotlib, which is not installed; "
+            "install it with: pip install 'effobj[report]'"
+        ) from None
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
