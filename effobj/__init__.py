@@ -40,6 +40,8 @@ _LAZY: dict[str, str] = {
     # torch modules (import torch)
     "EBetaScore": "effobj.nn",
     "SoftEBetaScore": "effobj.nn",
+    "EBetaLoss": "effobj.nn",
+    "e_beta_loss": "effobj.nn",
     # the profiler (imports torch)
     "profile_model": "effobj.profiler",
     "CostReport": "effobj.profiler",
@@ -77,7 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         e_beta_upper_bound,
         soft_e_beta,
     )
-    from effobj.nn import EBetaScore, SoftEBetaScore
+    from effobj.nn import EBetaLoss, EBetaScore, SoftEBetaScore, e_beta_loss
     from effobj.pareto import non_dominated_sort, pareto_front, stochastic_pareto
     from effobj.profiler import CostReport, LocalProfiler, Profiler, profile_model
     from effobj.ratios import (

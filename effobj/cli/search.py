@@ -61,8 +61,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="stop after this many candidates were actually trained")
     p.add_argument("--dataset", default=None, help="dataset of a model space (default: the "
                    "space's own)")
-    p.add_argument("--method", choices=("optuna",), default="optuna",
-                   help="search method (optuna: the profile-first Optuna objective)")
+    p.add_argument("--method", choices=("optuna", "reinforce"), default="optuna",
+                   help="search method: optuna (the profile-first Optuna objective with "
+                   "--sampler) or reinforce (a REINFORCE controller with the E_beta reward; "
+                   "its samples are recorded as trials of the same study)")
     p.add_argument("--mode", choices=("single", "multi"), default="single",
                    help="single: maximize E_beta; multi: maximize perf, minimize the cost")
     p.add_argument("--over-budget", choices=("complete", "prune"), default="complete",
@@ -172,13 +174,31 @@ def run(args: argparse.Namespace) -> int:
     url = storage_url(args.storage)
     resume = f"effobj best --storage '{url}' --study-name '{name}' --beta2 {args.beta2:g}"
     try:
-        summary = optimize(
-            study,
-            objective,
-            args.trials,
-            max_trainings=args.max_trainings,
-            progress_bar=not args.no_progress and args.format == "text",
-        )
+        if args.method == "reinforce":
+            if args.max_trainings is not None:
+                raise InputError(
+                    "--max-trainings applies to --method optuna; with --method reinforce "
+                    "give the number of samples with --trials."
+                )
+            from effobj.rl import run_reinforce
+
+            n_new = args.trials - len(study.trials)  # --trials is the study's size, as optimize
+            if n_new > 0:
+                run_reinforce(
+                    space, spec, study=study, n_samples=n_new, seed=args.seed,
+                    dataset=args.dataset, profiler=profiler,
+                    objective_kwargs={"over_budget": args.over_budget},
+                    show_progress=not args.no_progress and args.format == "text",
+                )
+            summary = training_summary(study)
+        else:
+            summary = optimize(
+                study,
+                objective,
+                args.trials,
+                max_trainings=args.max_trainings,
+                progress_bar=not args.no_progress and args.format == "text",
+            )
     except KeyboardInterrupt:
         summary = training_summary(study)
         print(

@@ -104,6 +104,9 @@ def test_installed_script_scores_without_importing_torch():
 
 def test_entry_point_runs():
     exe = Path(sys.executable).with_name("effobj")
-    out = subprocess.run([str(exe), "demo"], capture_output=True, text=True)
+    out = subprocess.run(
+        [str(exe), "score", T2, "--perf-ref", "78.3", "--cost-ref", "25", "--beta2", "0.5"],
+        capture_output=True, text=True,
+    )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("every printed value reproduced") == 2
+    assert "TinyBERT" in out.stdout and "0.956" in out.stdout
