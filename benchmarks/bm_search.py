@@ -11,7 +11,10 @@ beta^2 in {0.25, 1, 4}. The spec of every case:
 search pays for). A *cost look-up* (the table's latency) stands for profiling, which is
 cheap but not free: every method pays one per candidate it considers, and effobj's may
 consider at most ``COST_LOOKUPS_PER_TRAINING`` = 20 candidates per training. Runs stop
-after ``MAX_TRAININGS`` = 100 trainings (or 2,000 cost look-ups). The all-``skip``
+after ``MAX_TRAININGS`` = 100 trainings (or 2,000 cost look-ups), or after a cap on
+sampler proposals (400; effobj 1,000, most of its proposals being cheap skips; REINFORCE
+200 samples), which bounds the sampler's time. Trainings and cost look-ups count
+distinct architectures (the table's canonical hash). The all-``skip``
 architecture is not in the benchmark; a sampler proposing it is told E_beta = 0 at no
 look-up (every method alike).
 
@@ -36,7 +39,9 @@ not find it count as "never", so the median is "> 100" when fewer than half did)
 median cost look-ups.
 
 Run: ``.venv/bin/python benchmarks/bm_search.py`` (``--seeds 5``, ``--quick`` for one
-case and 2 seeds, ``--methods tpe,effobj``).
+case and 2 seeds, ``--methods tpe,effobj``, ``--datasets cora``). To use both cores, run
+method groups in parallel with ``--json FILE --no-write`` and merge them with
+``--render-from FILE1,FILE2,...``, which writes results/search.md.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ COST_LOOKUPS_PER_TRAINING = 20
 #: sampler proposals per run, repeats of known architectures included (a time cap:
 #: Optuna's TPE slows down as the study grows); ``--max-trials``
 MAX_TRIALS = 400
+#: effobj's proposals are mostly cheap skips (cost look-ups), so it gets a larger cap
+MAX_TRIALS_EFFOBJ = 1000
 #: samples of a REINFORCE run (its speed, 0.1-0.3 s per sample here, caps it); ``--rl-samples``
 RL_SAMPLES = 200
 MNAS_W = -0.07
@@ -243,7 +250,7 @@ def _effobj(case: Case, seed: int, *, tell_hopeless: bool = False) -> Run:
     study = create_study(case.spec, storage=":memory:",
                          sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True))
     max_lookups = COST_LOOKUPS_PER_TRAINING * MAX_TRAININGS
-    for _ in range(MAX_TRIALS):
+    for _ in range(MAX_TRIALS_EFFOBJ):
         if len(run.e_by_training) >= MAX_TRAININGS or run.cost_lookups >= max_lookups:
             break
         study.optimize(obj, n_trials=1, gc_after_trial=False)
@@ -330,8 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=None, help="comma-separated; default all available")
     p.add_argument("--quick", action="store_true", help="cora, beta2 = 1, 2 seeds; no file")
     p.add_argument("--no-write", action="store_true", help="print only")
-    p.add_argument("--max-trials", type=int, default=MAX_TRIALS,
-                   help=f"sampler proposals per run (default {MAX_TRIALS})")
+    p.add_argument("--max-trials", type=int, default=None,
+                   help=f"sampler proposals per run (default {MAX_TRIALS}; effobj "
+                   f"{MAX_TRIALS_EFFOBJ})")
     p.add_argument("--rl-samples", type=int, default=RL_SAMPLES,
                    help=f"REINFORCE samples per run (default {RL_SAMPLES})")
     p.add_argument("--json", default=None, help="also save the summaries to this JSON file")
@@ -342,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     _quiet()
     if args.render_from:
         return _render_from(args.render_from.split(","))
-    globals().update(MAX_TRIALS=args.max_trials, RL_SAMPLES=args.rl_samples)
+    if args.max_trials is not None:
+        globals().update(MAX_TRIALS=args.max_trials, MAX_TRIALS_EFFOBJ=args.max_trials)
+    globals().update(RL_SAMPLES=args.rl_samples)
     datasets = ["cora"] if args.quick else args.datasets.split(",")
     betas = [1.0] if args.quick else [float(b) for b in args.beta2s.split(",")]
     seeds = range(2 if args.quick else args.seeds)
@@ -386,12 +396,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _cap(name: str) -> int:
+    """The proposal (or sample) cap a method runs under."""
+    if name == "reinforce":
+        return RL_SAMPLES
+    return MAX_TRIALS_EFFOBJ if name.startswith("effobj") else MAX_TRIALS
+
+
 def _save(path: str, results: dict[tuple[str, float], dict[str, dict[str, Any]]],
           names: list[str], n_seeds: int, total_s: float) -> None:
     import json
 
     out = {"names": names, "n_seeds": n_seeds, "total_s": total_s,
-           "caps": {n: (RL_SAMPLES if n == "reinforce" else MAX_TRIALS) for n in names},
+           "caps": {n: _cap(n) for n in names},
            "results": [{"dataset": ds, "beta2": b, "by_method": m} for (ds, b), m in results.items()]}
     Path(path).write_text(json.dumps(out, default=lambda x: None if x == math.inf else x))
 
@@ -436,7 +453,7 @@ def render(results: dict[tuple[str, float], dict[str, dict[str, Any]]], names: l
         f"look-ups); effobj may spend up to {COST_LOOKUPS_PER_TRAINING} cost look-ups per "
         "training. Every run also stops after a number of sampler proposals (repeats "
         "included; REINFORCE: samples), a cap on the sampler's time: "
-        + ", ".join(f"{n} {c}" for n, c in (caps or {n: (RL_SAMPLES if n == "reinforce" else MAX_TRIALS) for n in names}).items())
+        + ", ".join(f"{n} {c}" for n, c in (caps or {n: _cap(n) for n in names}).items())
         + ". So some runs end with fewer than 100 trainings (see 'median trainings run'): "
         "their regret @100 is the regret at their end. Trainings and "
         "cost look-ups count distinct architectures (the benchmark's canonical hash): "
