@@ -270,6 +270,10 @@ def plot_stochastic_pareto(data: ReportData, *, n_samples: int = 2000, seed: int
 
     fig, ax = _figure(9.0, 5.0)
     rows = [r for r in data.trained if math.isfinite(r.latency_std)]
+    # the trials that meet the performance floor (all of them if fewer than two do)
+    floor = data.spec.perf_min
+    if floor is not None and sum(r.perf >= floor for r in rows) >= 2:
+        rows = [r for r in rows if r.perf >= floor]
     lat_name = next((n for n in ("latency_ms", "latency") if n in rows[0].user_attrs), None) if rows else None
     if not rows or lat_name is None:
         ax.text(0.5, 0.5, "no latency spread recorded", ha="center", transform=ax.transAxes)
@@ -286,17 +290,20 @@ def plot_stochastic_pareto(data: ReportData, *, n_samples: int = 2000, seed: int
     det = pareto_front(means, senses=["max", "min"])
     order = np.argsort(lat[det])
     ax.step(lat[det][order], perf[det][order], where="post", color="tab:orange", lw=1.0,
-            ls="--", label="front of the medians", zorder=2)
+            ls="--", label="front of the medians (rings)", zorder=2)
+    ax.scatter(lat[det], perf[det], facecolors="none", edgecolors="tab:orange", s=130,
+               linewidths=1.5, zorder=4)
     ax.legend(fontsize=8, loc="lower right")
     sc = ax.scatter(lat, perf, c=p, cmap="viridis", vmin=0.0, vmax=1.0, s=40, zorder=3,
                     edgecolors="black", linewidths=0.4)
-    for r, x, y, q in zip(rows, lat, perf, p, strict=True):
-        if q >= 0.05:
-            ax.annotate(f"{r.number}: {q:.2f}", (x, y), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points")
+    top = [i for i in np.argsort(-p)[:8] if p[i] >= 0.05]
+    for k, i in enumerate(top):
+        ax.annotate(f"{rows[i].number}: {p[i]:.2f}", (lat[i], perf[i]), fontsize=7,
+                    xytext=(5, 6 if k % 2 == 0 else -10), textcoords="offset points",
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
     fig.colorbar(sc, ax=ax, label="P(on the Pareto front)")
     ax.set_xlabel(f"{lat_name} (median; bars: +-1 sd from the IQR)")
-    ax.set_ylabel("performance")
+    ax.set_ylabel("performance" + ("" if floor is None else f" (trials >= the floor {floor:g})"))
     ax.set_title(f"Stochastic Pareto front ({n_samples} Monte Carlo draws of the latency noise)")
     ax.grid(alpha=0.25)
     fig.stochastic_probabilities = dict(zip([r.number for r in rows], p.tolist(), strict=True))  # type: ignore[attr-defined]
