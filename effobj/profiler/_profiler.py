@@ -181,6 +181,7 @@ def profile_model(
     dev = _resolve_device(device, "profile_model")
     n_threads = torch.get_num_threads() if threads is None else int(threads)
     name = type(model).__name__
+    _materialize_lazy(model, inputs, name)
 
     store: ProfileCache | None
     store = default_cache if cache is True else (cache if isinstance(cache, ProfileCache) else None)
@@ -204,6 +205,27 @@ def profile_model(
 
 
 # ---------------------------------------------------------------------------- the steps
+def _materialize_lazy(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], name: str) -> None:
+    """Give lazy modules (``nn.LazyLinear``...) their shapes with one forward pass, as the
+    model's first call would: neither the signature nor the counts can see an
+    uninitialized parameter. The pass runs where the weights are, without gradients."""
+    import torch
+    from torch.nn.parameter import is_lazy
+
+    if not any(is_lazy(t) for t in (*model.parameters(), *model.buffers())):
+        return
+    where = next(
+        (t.device for t in (*model.parameters(), *model.buffers()) if not is_lazy(t)),
+        inputs[0].device if inputs else torch.device("cpu"),
+    )
+
+    def run() -> None:
+        with torch.no_grad():
+            model(*(x.to(where) for x in inputs))
+
+    _step(name, "materializing its lazy modules with one forward pass", run)
+
+
 def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: str,
              dev: torch.device, threads: int, latency: bool, memory: bool,
              target_rel_spread: float, max_time_s: float, t_start: float) -> CostReport:
