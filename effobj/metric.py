@@ -160,6 +160,17 @@ def _stream_block(
     """
     tiny = np.finfo(out.dtype).tiny
     np.subtract(1.0, c, out=tmp)  # C'
+    if c_max >= 1.0 and a_min <= 0.0:
+        # the only gate is C <= 1, i.e. C' >= 0: clamp C' instead of a boolean mask
+        # (np.maximum propagates NaN, so the caller's NaN check still sees it)
+        np.maximum(tmp, 0.0, out=tmp)
+        np.multiply(a, tmp, out=out)  # A C'
+        tmp *= beta2
+        tmp += a
+        tmp += tiny  # beta2 C' + A (+ tiny)
+        np.divide(out, tmp, out=out)
+        out *= 1.0 + beta2
+        return
     np.multiply(a, tmp, out=out)  # A C'
     tmp *= beta2
     tmp += a
