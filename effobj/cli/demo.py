@@ -66,8 +66,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--trials", type=int, default=60,
-                   help="candidates to add to the study in this run (default 60)")
+    p.add_argument("--trials", type=int, default=100,
+                   help="candidates to add to the study in this run (default 100)")
     p.add_argument("--minutes", type=float, default=4.0,
                    help="stop starting new candidates after this many minutes (default 4)")
     p.add_argument("--max-trainings", type=int, default=None,
