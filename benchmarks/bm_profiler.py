@@ -242,8 +242,8 @@ def render(counts: dict, models: list[str], lat: dict, lat_models: list[str], fi
            load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
     lines: list[str] = []
     lines.append(f"- load average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in load_before)}; "
-                 f"after: {', '.join(f'{v:.2f}' for v in load_after)}. Other agents shared the 2 cores during "
-                 "this run, so absolute times are inflated and noisy; every ratio below comes from the same run.")
+                 f"after: {', '.join(f'{v:.2f}' for v in load_after)}. The machine is shared: absolute "
+                 "times move with its load; every ratio below comes from the same run.")
     lines.append("- peer versions: " + ", ".join(
         f"{t} {_version(t)}" for t in TOOLS if not t.startswith("effobj")))
     lines.append(f"- effobj's first profile in a fresh process paid {first_call_s:.2f} s once: the first "
@@ -305,7 +305,7 @@ def render(counts: dict, models: list[str], lat: dict, lat_models: list[str], fi
                 and not isinstance(counts.get((m, t)), str) and abs(counts[(m, t)][0] / HAND[m] - 1) < 0.01]
         ref = counts.get((m, "effobj"))
         best = (f"fastest peer within 1 %: {min(good)[1]} {min(good)[0] * 1e3:.0f} ms vs effobj "
-                f"{ref[2] * 1e3:.0f} ms ({min(good)[0] / ref[2]:.1f}x slower)"
+                f"{ref[2] * 1e3:.0f} ms (effobj takes {ref[2] / min(good)[0]:.2f}x the peer's time)"
                 if good and not isinstance(ref, str) else "no peer within 1 %")
         lines.append(f"- {m}: off by more than 1 %: {', '.join(off) or 'none'}"
                      f"{'; failed: ' + ', '.join(failed) if failed else ''}; {best}.")
