@@ -23,6 +23,7 @@ __all__ = [
     "to_numeric",
     "check_values",
     "interval",
+    "check_broadcast",
 ]
 
 
@@ -165,3 +166,15 @@ def check_values(
         f"The {name!r} parameter of {func} must be {rule}. Got {xn[idx].item()!r}{where} instead."
         + (f" {hint}" if hint else "")
     )
+
+
+def check_broadcast(x: Any, y: Any, names: tuple[str, str], func: str) -> None:
+    """Check that two arrays or tensors broadcast to one shape (torch shapes are plain tuples)."""
+    sx, sy = tuple(x.shape), tuple(y.shape)
+    try:
+        np.broadcast_shapes(sx, sy)
+    except ValueError:
+        raise InputError(
+            f"The {names[0]!r} and {names[1]!r} parameters of {func} must broadcast to one "
+            f"shape. Got shapes {sx} and {sy} instead."
+        ) from None

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from effobj._validation import check_real, check_values, is_torch, to_numeric
+from effobj._validation import check_broadcast, check_real, check_values, is_torch, to_numeric
 from effobj.errors import InputError
 
 __all__ = [
@@ -101,21 +101,7 @@ def _prepare(
             a_arr = torch.as_tensor(a_arr, dtype=ref.dtype, device=ref.device)
         if not is_torch(c_arr):
             c_arr = torch.as_tensor(c_arr, dtype=ref.dtype, device=ref.device)
-        try:
-            torch.broadcast_shapes(a_arr.shape, c_arr.shape)
-        except RuntimeError:
-            raise InputError(
-                f"The 'a' and 'c' parameters of {func} must broadcast to one shape. "
-                f"Got shapes {tuple(a_arr.shape)} and {tuple(c_arr.shape)} instead."
-            ) from None
-    else:
-        try:
-            np.broadcast_shapes(a_arr.shape, c_arr.shape)
-        except ValueError:
-            raise InputError(
-                f"The 'a' and 'c' parameters of {func} must broadcast to one shape. "
-                f"Got shapes {a_arr.shape} and {c_arr.shape} instead."
-            ) from None
+    check_broadcast(a_arr, c_arr, ("a", "c"), func)
     if validate:
         _check_ac(a_arr, c_arr, func)
     return a_arr, c_arr, use_torch, a_scalar and c_scalar

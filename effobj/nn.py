@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from effobj._validation import check_choice, check_real, check_values
+from effobj._validation import check_broadcast, check_choice, check_real, check_values
 from effobj.errors import InputError
 from effobj.metric import _check_ac, _check_params, _e_beta_kernel, _soft_kernel, _soft_margins
 
@@ -269,13 +269,7 @@ def _loss(
         check_values(c, "cost", func, low=0.0, hint=_COST_HINT)
     if ref is not None:
         c = c / ref
-    try:
-        torch.broadcast_shapes(a.shape, c.shape)
-    except RuntimeError:
-        raise InputError(
-            f"The 'perf' and 'cost' parameters of {func} must broadcast to one shape. "
-            f"Got shapes {tuple(a.shape)} and {tuple(c.shape)} instead."
-        ) from None
+    check_broadcast(a, c, ("perf", "cost"), func)
     s = _soft_kernel(a, c, b, _soft_margins(a, c, lo, hi), tau, lam, torch)
     return _reduce(1.0 - s, reduction)
 
