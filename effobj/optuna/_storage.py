@@ -27,6 +27,7 @@ when workers may be killed.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from typing import Any
 
@@ -137,7 +138,7 @@ def resolve_storage(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            rdb = optuna.storages.RDBStorage(url, **kwargs)
+            rdb = _rdb_storage(url, kwargs)
         except ImportError as exc:  # a driver that is not installed (e.g. psycopg2)
             raise InputError(
                 f"The storage {url!r} needs a database driver that is not installed: {exc}. "
@@ -146,6 +147,26 @@ def resolve_storage(
     if rdb.engine.name == "sqlite" and ":memory:" not in url:
         _sqlite_wal(rdb)
     return rdb
+
+
+def _rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url)``, retried while another process creates the same new schema.
+
+    Two workers opening a fresh database at once both try to create Optuna's tables and
+    stamp its schema version; the loser gets an IntegrityError (``alembic_version``) or
+    an OperationalError ("table already exists"). A moment later the schema exists and
+    opening it succeeds, so such errors are retried with a short back-off.
+    """
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _sqlite_wal(rdb: optuna.storages.RDBStorage) -> None:
