@@ -61,7 +61,7 @@ def test_thirty_sampled_configs_build_and_run(name: str) -> None:
 
 @pytest.mark.parametrize("name", MODEL_SPACES)
 def test_param_counts_agree_with_the_profiler(name: str) -> None:
-    profiler = pytest.importorskip("effobj.profiler")
+    from effobj import profiler  # a missing profiler must fail this test, not skip it
     space = search_spaces.get(name)
     for config in sampled_configs(space, n=4, seed=1):
         model = space.build(config)
