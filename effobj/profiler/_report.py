@@ -100,7 +100,9 @@ class CostReport:
         latency_ms: Median wall time of one forward pass at ``batch_size``; ``None`` if
             latency was not measured.
         latency_iqr_ms: Inter-quartile range of the per-pass times.
-        latency_ci95_ms: Distribution-free 95 % confidence interval of the median.
+        latency_ci95_ms: Distribution-free 95 % confidence interval of the median, widened
+            by the drift between consecutive segments of the measurement
+            (:func:`effobj.profiler._latency.median_interval`).
         latency_rel_spread: Half-width of that interval over the median; the stopping rule
             compares it with the target.
         latency_samples: Number of timed blocks (each block runs ``latency_runs /
@@ -249,7 +251,7 @@ class CostReport:
         if self.latency_ms is None:
             rows.append(("latency", "not measured"))
         else:
-            spread = "" if self.latency_rel_spread is None else f", ±{100 * self.latency_rel_spread:.2f} % (95 % CI)"
+            spread = "" if self.latency_rel_spread is None else f", ±{100 * self.latency_rel_spread:.2f} % (95 % CI with drift)"
             conv = "converged" if self.latency_converged else "time cap reached before target spread"
             rows += [
                 ("latency (median)", f"{self.latency_ms:.3f} ms  (IQR {self.latency_iqr_ms:.3f} ms{spread})"),

@@ -18,11 +18,10 @@ from optuna_toys import SizeTableSpace, size_perf
 import search_spaces
 from effobj.cli import main
 from effobj.optuna import attrs as K
-from effobj.optuna import best_trials, load_spec
+from effobj.optuna import best_trials, load_spec, resolve_storage
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 HERE = Path(__file__).parent
-
 
 
 @pytest.fixture(autouse=True)
@@ -165,8 +164,8 @@ def test_ctrl_c_keeps_the_study_consistent_and_resumable(tmp_path):
     while time.monotonic() < deadline:  # wait until a few trials finished
         time.sleep(0.3)
         if storage_file.exists():
-            try:
-                st = optuna.load_study(study_name="t", storage=url)
+            try:  # the child may be creating the schema right now: open it as effobj does
+                st = optuna.load_study(study_name="t", storage=resolve_storage(url, heartbeat_interval=None))
             except KeyError:
                 continue
             if sum(t.state == TrialState.COMPLETE for t in st.trials) >= 2:
