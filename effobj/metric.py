@@ -47,13 +47,14 @@ implements that meaning: :math:`C \le C_{\max}`, i.e. :math:`C' \ge 1 - C_{\max}
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from effobj._soft_fused import BLOCK as _BLOCK
+from effobj._soft_fused import STREAM_MIN as _STREAM_MIN
+from effobj._soft_fused import run_blocks, soft_forward
 from effobj._validation import check_broadcast, check_real, check_values, is_torch, to_numeric
 from effobj.errors import InputError
 
@@ -64,12 +65,6 @@ __all__ = [
     "e_beta_upper_bound",
     "crossover_beta2",
 ]
-
-#: numpy arrays at least this large are evaluated by the streaming in-place kernel
-_STREAM_MIN = 1 << 16
-#: elements per streamed block (measured: 2^13 is overhead-bound at 7x an add, 2^15 to 2^16 about 2.2x)
-_BLOCK = 1 << 15
-
 
 # --------------------------------------------------------------------------- validation
 def _check_params(
@@ -184,8 +179,6 @@ def _stream(
     c = np.ascontiguousarray(c, dtype=dtype).reshape(-1)
     n = a.size
     out = np.empty(n, dtype=dtype)
-    workers = max(1, min(_n_threads(), n // _STREAM_MIN))
-
     inf = np.inf
 
     def run(lo: int, hi: int) -> bool:
@@ -204,21 +197,7 @@ def _stream(
             _stream_block(ab, cb, out[s:e], tmp[:k], m1[:k], m2[:k], beta2, a_min, c_max)
         return True
 
-    if workers == 1:
-        ok = run(0, n)
-    else:
-        step = -(-n // workers)
-        step = -(-step // _BLOCK) * _BLOCK
-        with ThreadPoolExecutor(workers) as pool:
-            ok = all(pool.map(lambda i: run(i * step, min(n, (i + 1) * step)), range(workers)))
-    return out if ok else None
-
-
-def _n_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return out if run_blocks(n, run) else None
 
 
 def e_beta(
@@ -383,10 +362,16 @@ def soft_e_beta(
     lam = tau if lam is None else lam
     a_arr, c_arr, use_torch, scalar = _prepare(a, c, func, validate_args)
     if use_torch:
-        import torch
+        from effobj._soft_fused import soft_e_beta_torch
 
-        return _soft_kernel(a_arr, c_arr, b, _soft_margins(a_arr, c_arr, lo, hi), tau, lam, torch)
+        return soft_e_beta_torch(a_arr, c_arr, b, lo, hi, tau, lam)
     dtype = np.result_type(a_arr, c_arr)
+    if a_arr.shape == c_arr.shape and a_arr.size >= _STREAM_MIN and dtype.kind == "f":
+        out = np.empty(a_arr.shape, dtype=dtype)
+        soft_forward(np.ascontiguousarray(a_arr, dtype=dtype).reshape(-1),
+                     np.ascontiguousarray(c_arr, dtype=dtype).reshape(-1),
+                     b, lo, hi, tau, lam, out.reshape(-1))
+        return out
     margins = _soft_margins(a_arr, c_arr, lo, hi)
     out = _soft_kernel(a_arr, c_arr, b, margins, tau, lam, np).astype(dtype, copy=False)
     return _finish(out, scalar)

@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from effobj._soft_fused import soft_e_beta_torch
 from effobj._validation import check_broadcast, check_choice, check_real, check_values
 from effobj.errors import InputError
-from effobj.metric import _check_ac, _check_params, _e_beta_kernel, _soft_kernel, _soft_margins
+from effobj.metric import _check_ac, _check_params, _e_beta_kernel, _soft_kernel
 
 __all__ = [
     "EBetaLoss",
@@ -131,8 +132,7 @@ class SoftEBetaScore(nn.Module):
                 for v in (self.beta2, self.a_min, self.c_max, self.temperature, self.leak)
             ]
             return _compiled_soft()(a, c, *p)
-        margins = _soft_margins(a, c, self.a_min, self.c_max)
-        return _soft_kernel(a, c, self.beta2, margins, self.temperature, self.leak, torch)
+        return soft_e_beta_torch(a, c, self.beta2, self.a_min, self.c_max, self.temperature, self.leak)
 
     def extra_repr(self) -> str:
         return (
@@ -270,7 +270,7 @@ def _loss(
     if ref is not None:
         c = c / ref
     check_broadcast(a, c, ("perf", "cost"), func)
-    s = _soft_kernel(a, c, b, _soft_margins(a, c, lo, hi), tau, lam, torch)
+    s = soft_e_beta_torch(a, c, b, lo, hi, tau, lam)
     return _reduce(1.0 - s, reduction)
 
 

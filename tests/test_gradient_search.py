@@ -39,7 +39,13 @@ def test_tiny_search_meets_the_budget_when_measured(setup):
     assert res.measured_ms == pytest.approx(res.cost_report["latency_ms"])
     # the final architecture was profiled for real and meets the budget (repairs if needed)
     assert res.meets_budget == (res.measured_ms <= budget)
-    assert res.meets_budget or len(res.repairs) == 12
+    # over budget only if the repairs ran out: all 12 used, or every layer already at its
+    # cheapest table entry (a loaded machine can make even that slower than the budget)
+    at_cheapest = all(
+        table.lookup(i, res.config[f"op_{i}"]).median_ms == min(v)
+        for i, v in enumerate(vecs, start=1)
+    )
+    assert res.meets_budget or len(res.repairs) == 12 or at_cheapest, (res.measured_ms, budget, res.repairs)
     assert 0.0 <= res.test_accuracy <= 1.0 and math.isfinite(res.val_accuracy)
     spec = EfficiencySpec(perf_ref=1.0, cost_ref=res.cost_ref_ms, cost_max=budget, cost_name="latency_ms")
     assert res.e_beta == pytest.approx(spec.score(res.test_accuracy, res.measured_ms))

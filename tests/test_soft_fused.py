@@ -1,0 +1,121 @@
+"""The streamed surrogate (effobj/_soft_fused.py) against the one definition, _soft_kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import effobj
+from effobj._soft_fused import STREAM_MIN, soft_e_beta_torch
+from effobj.metric import _soft_kernel, _soft_margins
+from effobj.nn import SoftEBetaScore, e_beta_loss
+
+N = STREAM_MIN + 1234  # not a whole number of blocks, split over the threads
+PARAMS = [  # beta2, a_min, c_max, tau, leak
+    (1.0, 0.0, 1.0, 0.02, 0.02),
+    (0.5, 0.5, 0.9, 0.05, 0.1),
+    (4.0, 0.3, 0.6, 0.2, 0.0),
+]
+
+
+def _inputs(dtype: torch.dtype, lo: float, hi: float, tau: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a = torch.tensor(rng.random(N), dtype=dtype)
+    c = torch.tensor(rng.random(N) * 1.3, dtype=dtype)
+    # corners, gate boundaries, band edges, a tiny denominator
+    special_a = [0.0, 0.0, 1.0, lo, lo, 0.5, 0.0, 1.0, 1e-300, 0.3, lo + tau, 0.7]
+    special_c = [1.0, 0.0, 1.0, hi, 1.0, hi - tau, 1.5, 0.0, 1.0, 1.0 - 1e-300, 0.2, hi]
+    k = len(special_a)
+    a[:k] = torch.tensor(special_a, dtype=torch.float64).to(dtype)
+    c[:k] = torch.tensor(special_c, dtype=torch.float64).to(dtype)
+    return a, c
+
+
+def _generic(a, c, b, lo, hi, tau, lam):
+    return _soft_kernel(a, c, b, _soft_margins(a, c, lo, hi), tau, lam, torch)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("params", PARAMS)
+def test_values_bit_identical_and_gradients_equal(dtype, params):
+    b, lo, hi, tau, lam = params
+    a, c = _inputs(dtype, lo, hi, tau)
+    a1, c1 = a.clone().requires_grad_(), c.clone().requires_grad_()
+    a2, c2 = a.clone().requires_grad_(), c.clone().requires_grad_()
+    s1 = soft_e_beta_torch(a1, c1, b, lo, hi, tau, lam)
+    s2 = _generic(a2, c2, b, lo, hi, tau, lam)
+    assert s1.grad_fn is not None and "SoftEBeta" in type(s1.grad_fn).__name__  # the streamed path
+    assert torch.equal(s1, s2)
+    g = torch.tensor(np.random.default_rng(1).standard_normal(N), dtype=dtype)
+    s1.backward(g)
+    s2.backward(g)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-13}
+    torch.testing.assert_close(a1.grad, a2.grad, **tol)
+    torch.testing.assert_close(c1.grad, c2.grad, **tol)
+    assert torch.isfinite(a1.grad).all() and torch.isfinite(c1.grad).all()
+
+
+def test_sum_backward_one_input_and_double_backward():
+    b, lo, hi, tau, lam = PARAMS[1]
+    a, c = _inputs(torch.float64, lo, hi, tau, seed=2)
+    # a scalar upstream gradient arrives expanded (stride 0); only c requires grad
+    c1, c2 = c.clone().requires_grad_(), c.clone().requires_grad_()
+    soft_e_beta_torch(a, c1, b, lo, hi, tau, lam).sum().backward()
+    _generic(a, c2, b, lo, hi, tau, lam).sum().backward()
+    torch.testing.assert_close(c1.grad, c2.grad, rtol=1e-12, atol=1e-13)
+    # create_graph=True: the backward is differentiable (a Hessian-vector product)
+    a1, a2 = a.clone().requires_grad_(), a.clone().requires_grad_()
+    (g1,) = torch.autograd.grad(soft_e_beta_torch(a1, c, b, lo, hi, tau, lam).sum(), a1, create_graph=True)
+    (g2,) = torch.autograd.grad(_generic(a2, c, b, lo, hi, tau, lam).sum(), a2, create_graph=True)
+    (g1 * g1).sum().backward()
+    (g2 * g2).sum().backward()
+    torch.testing.assert_close(a1.grad, a2.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_ineligible_inputs_take_the_generic_kernel():
+    a = torch.rand(N, requires_grad=True)
+    assert "SoftEBeta" not in type(soft_e_beta_torch(a, torch.rand(1), 1.0, 0.0, 1.0, 0.02, 0.02).grad_fn).__name__
+    small = torch.rand(100, requires_grad=True)
+    assert "SoftEBeta" not in type(soft_e_beta_torch(small, small * 0.5, 1.0, 0.0, 1.0, 0.02, 0.02).grad_fn).__name__
+    half = torch.rand(N, dtype=torch.float16, requires_grad=True)
+    out = soft_e_beta_torch(half, half.detach() * 0.5, 1.0, 0.0, 1.0, 0.02, 0.02)
+    assert out.dtype == torch.float16 and "SoftEBeta" not in type(out.grad_fn).__name__
+
+
+def test_public_faces_use_it_and_agree():
+    a, c = _inputs(torch.float32, 0.0, 1.0, 0.02, seed=3)
+    c = c.clamp(max=1.0)  # valid for the checked public functions
+    ref = _generic(a, c, 1.0, 0.0, 1.0, 0.02, 0.02)
+    assert torch.equal(effobj.soft_e_beta(a, c), ref)
+    assert torch.equal(SoftEBetaScore()(a, c), ref)
+    assert torch.equal(e_beta_loss(a, c, reduction="none"), 1.0 - ref)
+    # numpy takes the streamed forward too, with the same values
+    out = effobj.soft_e_beta(a.numpy(), c.numpy())
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, ref.numpy())
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    beta2=st.floats(0.01, 100.0),
+    a_min=st.sampled_from([0.0, 0.2, 0.9]),
+    c_max=st.floats(0.05, 1.0),
+    tau=st.floats(0.001, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_streamed_numpy_equals_the_kernel(beta2, a_min, c_max, tau, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.random(STREAM_MIN)
+    c = rng.random(STREAM_MIN) * 1.5
+    a[:3] = [0.0, a_min, 1.0]
+    c[:3] = [1.0, c_max, 0.0]
+    streamed = effobj.soft_e_beta(a, c, beta2=beta2, a_min=a_min, c_max=c_max, temperature=tau)
+    small = np.concatenate([
+        effobj.soft_e_beta(a[i : i + 1000], c[i : i + 1000], beta2=beta2, a_min=a_min,
+                           c_max=c_max, temperature=tau)
+        for i in range(0, STREAM_MIN, 1000)
+    ])
+    np.testing.assert_array_equal(streamed, small)
