@@ -52,11 +52,14 @@ from typing import Any
 
 import numpy as np
 
-from effobj._soft_fused import BLOCK as _BLOCK
 from effobj._soft_fused import STREAM_MIN as _STREAM_MIN
 from effobj._soft_fused import run_blocks, soft_forward
 from effobj._validation import check_broadcast, check_real, check_values, is_torch, to_numeric
 from effobj.errors import InputError
+
+#: elements per block of the hard metric's stream (two temporaries a thread; measured on
+#: 10^7 elements against an add: 2^13 7x, 2^15 2.6-3.3x, 2^16 2.0-3.0x, 2^17 1.7-2.6x)
+_BLOCK = 1 << 17
 
 __all__ = [
     "e_beta",
@@ -197,7 +200,7 @@ def _stream(
             _stream_block(ab, cb, out[s:e], tmp[:k], m1[:k], m2[:k], beta2, a_min, c_max)
         return True
 
-    return out if run_blocks(n, run) else None
+    return out if run_blocks(n, run, _BLOCK) else None
 
 
 def e_beta(

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effobj
-from effobj._soft_fused import STREAM_MIN, soft_e_beta_torch
+from effobj._soft_fused import BLOCK, STREAM_MIN, soft_e_beta_torch
 from effobj.metric import _soft_kernel, _soft_margins
 from effobj.nn import SoftEBetaScore, e_beta_loss
 
-N = STREAM_MIN + 1234  # not a whole number of blocks, split over the threads
+N = 2 * BLOCK + 1234  # not a whole number of blocks, split over the threads
 PARAMS = [  # beta2, a_min, c_max, tau, leak
     (1.0, 0.0, 1.0, 0.02, 0.02),
     (0.5, 0.5, 0.9, 0.05, 0.1),
