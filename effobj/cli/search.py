@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
     )
     study.set_user_attr("effobj_space", args.space)
     url = storage_url(args.storage)
-    resume = f"effobj best --storage '{url}' --study-name '{name}' --beta2 {args.beta2:g}"
+    # the hint names another beta^2 (4x this one) and a budget slot, the point of re-ranking
+    rerank = f"effobj best --storage '{url}' --study-name '{name}' --beta2 {4 * args.beta2:g} [--cost-max Y]"
     try:
         if args.method == "reinforce":
             if args.max_trainings is not None:
@@ -221,5 +222,5 @@ def run(args: argparse.Namespace) -> int:
             f"best: trial {best.number}  E_beta {ua.get('e_beta'):.4f}  perf {ua.get('perf'):.4g}"
             f"  {args.cost} {ua.get(args.cost):.4g}  params {best.params}"
         )
-    print(f"re-rank it for another beta2 or budget: {resume}")
+    print(f"re-rank it for another beta2 or budget: {rerank}")
     return 0
