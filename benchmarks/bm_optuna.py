@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -277,8 +278,10 @@ def main() -> None:
         "From an SQLite file: " + load_line,
         "",
         f"Machine load (1-minute average) {load_before:.2f} before and {load_after:.2f} "
-        "after the run: other jobs shared the 2 cores, so absolute times are noisy; the "
-        "plain and effobj objectives alternate so both see the same load.",
+        f"after the run on {os.cpu_count()} cores"
+        + (": other jobs shared the cores, so absolute times are noisy; "
+           if max(load_before, load_after) > (os.cpu_count() or 1) else " (this run's own work included); ")
+        + "the plain and effobj objectives alternate so both see the same load.",
     ]
     path = _machine.write("optuna", "Optuna integration: per-trial overhead and re-ranking",
                           "\n".join(lines))
