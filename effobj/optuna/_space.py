@@ -77,6 +77,11 @@ def objective_from_space(
 
     Returns:
         The objective; ``objective.space`` and ``objective.data`` hold what it uses.
+
+    Raises:
+        InputError: the space is not a search space, or the spec names a cost indicator
+            the space never provides (checked here, before any trial: otherwise every
+            trial would fail the same way).
     """
     if isinstance(space, str):
         import search_spaces
@@ -130,6 +135,63 @@ def objective_from_space(
             return space.train(cand.model, cand.config, data, seed=seed, on_epoch=report)
 
         obj = EfficiencyObjective(spec, build, evaluate, measure=measure, **kwargs)
+    _check_indicators(spec, space, kind, profiler, seed)
     obj.space = space  # type: ignore[attr-defined]
     obj.data = data  # type: ignore[attr-defined]
     return obj
+
+
+#: what every CostReport has, whatever the profiler settings
+_REPORT_ALWAYS = ("flops", "macs", "params", "trainable_params", "model_bytes")
+
+
+def _check_indicators(spec: EfficiencySpec, space: Any, kind: str, profiler: Any, seed: int) -> None:
+    """Reject, before any trial, a spec whose cost indicators the space will never provide.
+
+    A tabular space's indicators are the cost columns of its table (read from one sampled
+    row); a model space's are the profiler's :meth:`CostReport.indicators` under its
+    settings (no ``latency_ms`` when latency is off, no ``energy_j`` where the device
+    reports no energy). A profiler of unknown kind is not second-guessed.
+    """
+    names = spec.cost_names
+    if kind == "tabular":
+        import optuna
+
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line
+        try:
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        finally:
+            optuna.logging.set_verbosity(verbosity)
+        config = dict(space.suggest(study.ask()))
+        available = sorted(k for k in space.lookup(config) if k not in _NOT_COSTS)
+    else:
+        from effobj.profiler import LocalProfiler
+
+        if profiler is None:
+            latency, memory, device = True, True, "cpu"
+        elif isinstance(profiler, LocalProfiler):
+            latency, memory, device = profiler.latency, profiler.memory, profiler.device
+        else:
+            return
+        available = list(_REPORT_ALWAYS)
+        if memory:
+            available.append("peak_activation_bytes")
+        if latency:
+            available += ["latency_ms", "throughput"]
+            import torch
+
+            from effobj.profiler._energy import energy_meter
+
+            dev = torch.device(device)
+            if energy_meter(dev.type, dev.index) is not None:
+                available.append("energy_j")
+    missing = [n for n in names if n not in available]
+    if missing:
+        what = "its table" if kind == "tabular" else "the profiler, as configured,"
+        raise InputError(
+            f"The spec's cost indicator(s) {missing} are not among those {what} provides "
+            f"for the space {getattr(space, 'name', type(space).__name__)!r}: {available}."
+            + (" latency_ms needs latency measured (e.g. effobj search --latency-time > 0)."
+               if "latency_ms" in missing and kind == "model" else "")
+        )

@@ -107,6 +107,7 @@ def test_search_on_the_nas_bench_graph_table(tmp_path, capsys):
         (["--space", "no-such-space"], "no-such-space"),
         (["--trials", "-2"], "--trials"),
         (["--max-trainings", "0"], "--max-trainings"),
+        (["--cost", "energy"], "['energy'] are not among those its table provides"),
     ],
 )
 def test_search_rejects_bad_input_before_creating_the_study(tmp_path, capsys, argv, match):
@@ -121,6 +122,23 @@ def test_search_rejects_bad_input_before_creating_the_study(tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert rc == 2 and match in err
     assert not (tmp_path / "bad.db").exists()  # nothing was created
+
+
+@pytest.mark.parametrize(
+    ("cost", "extra", "match"),
+    [
+        ("latency_ms", ["--latency-time", "0"], "latency_ms needs latency measured"),
+        ("gpu_hours", [], "['gpu_hours'] are not among those the profiler"),
+    ],
+)
+def test_model_space_search_rejects_an_indicator_the_profiler_never_gives(tmp_path, capsys, cost, extra, match):
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    rc = main(["search", "--space", "mlp", "--dataset", "wine", "--trials", "2", "--beta2", "1",
+               "--perf-ref", "1", "--cost-ref", "10", "--cost", cost, "--storage", url, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and match in err, err
+    assert "'macs'" in err  # the message lists what is available
+    assert not (tmp_path / "bad.db").exists()
 
 
 def test_best_errors(tmp_path, capsys):
