@@ -72,8 +72,8 @@ COST_LOOKUPS_PER_TRAINING = 20
 MAX_TRIALS = 400
 #: effobj's proposals are mostly cheap skips (cost look-ups), so it gets a larger cap
 MAX_TRIALS_EFFOBJ = 1000
-#: samples of a REINFORCE run (its speed, 0.1-0.3 s per sample here, caps it); ``--rl-samples``
-RL_SAMPLES = 200
+#: samples of a REINFORCE run (1,500 take 2-3 s on a quiet machine); ``--rl-samples``
+RL_SAMPLES = 1500
 MNAS_W = -0.07
 TIE = 1e-12
 
