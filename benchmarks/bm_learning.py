@@ -16,6 +16,7 @@ Writes benchmarks/results/learning.md.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -248,9 +249,14 @@ def main() -> None:
                                [tuple(map(float, x.split(":"))) for x in args.gs_settings.split(",")])
         body.insert(0, gs + "\n")
         body.insert(0, f"## (a) Gradient search on the supernet under a measured latency budget ({gs_s:.0f} s)\n")
+    load_end = os.getloadavg()[0]
+    busy = load_end > (os.cpu_count() or 1)
     body.append(
-        f"\nMachine at the start: {load0}. Other agents shared the 2 cores during the run (see the "
-        "load figure): latencies, and hence budget violations, are noisy on a loaded machine."
+        f"\nMachine at the start: {load0}; 1-minute load at the end {load_end:.2f}. "
+        + ("Other jobs shared the cores during the run: latencies, and hence budget "
+           "violations, are noisy on a loaded machine." if busy else
+           "The load stayed below the core count, so the latencies are the machine's own "
+           "(it still changes speed in phases of seconds).")
     )
     path = write("learning", "E_beta as a learning signal", "\n".join(body))
     print(f"wrote {path}")
