@@ -64,7 +64,8 @@ class LatencyEntry:
     Attributes:
         median_ms: median over timed blocks.
         iqr_ms: inter-quartile range of the per-pass times (the machine's noise).
-        ci95_ms: 95 % interval of the median (its precision), or ``None`` (< 6 blocks).
+        ci95_ms: 95 % interval of the median widened by drift during the measurement (its
+            precision, as the profiler reports it), or ``None`` (< 6 blocks).
         samples: timed blocks.
         converged: the median reached the requested precision before the time cap.
         input_shape: the input the operation was timed on.
