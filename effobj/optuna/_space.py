@@ -141,10 +141,6 @@ def objective_from_space(
     return obj
 
 
-#: what every CostReport has, whatever the profiler settings
-_REPORT_ALWAYS = ("flops", "macs", "params", "trainable_params", "model_bytes")
-
-
 def _check_indicators(spec: EfficiencySpec, space: Any, kind: str, profiler: Any, seed: int) -> None:
     """Reject, before any trial, a spec whose cost indicators the space will never provide.
 
@@ -163,10 +159,21 @@ def _check_indicators(spec: EfficiencySpec, space: Any, kind: str, profiler: Any
             study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
         finally:
             optuna.logging.set_verbosity(verbosity)
-        config = dict(space.suggest(study.ask()))
-        available = sorted(k for k in space.lookup(config) if k not in _NOT_COSTS)
+        record = None
+        for _ in range(20):  # a sample can fall outside the table (e.g. all skip): draw again
+            config = dict(space.suggest(study.ask()))
+            try:
+                space.validate(config)
+                record = space.lookup(config)
+                break
+            except InputError:
+                continue
+        if record is None:  # no row found: leave it to the trials, which record the reason
+            return
+        available = sorted(k for k in record if k not in _NOT_COSTS)
     else:
         from effobj.profiler import LocalProfiler
+        from effobj.profiler._report import ALWAYS_INDICATORS
 
         if profiler is None:
             latency, memory, device = True, True, "cpu"
@@ -174,7 +181,7 @@ def _check_indicators(spec: EfficiencySpec, space: Any, kind: str, profiler: Any
             latency, memory, device = profiler.latency, profiler.memory, profiler.device
         else:
             return
-        available = list(_REPORT_ALWAYS)
+        available = list(ALWAYS_INDICATORS)
         if memory:
             available.append("peak_activation_bytes")
         if latency:

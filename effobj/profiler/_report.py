@@ -56,6 +56,10 @@ class DeviceInfo:
 
 
 # Fields stored as tuples (JSON gives lists back).
+#: the indicators every report has, and those present only when measured (see ``indicators``)
+ALWAYS_INDICATORS = ("flops", "macs", "params", "trainable_params", "model_bytes")
+OPTIONAL_INDICATORS = ("peak_activation_bytes", "latency_ms", "throughput", "energy_j")
+
 _TUPLE_FIELDS = ("input_shapes", "input_dtypes", "unsupported_ops", "latency_ci95_ms")
 
 
@@ -169,20 +173,9 @@ class CostReport:
         Returns:
             A new dict mapping indicator name to its value as a float.
         """
-        out: dict[str, float] = {
-            "flops": float(self.flops),
-            "macs": float(self.macs),
-            "params": float(self.params),
-            "trainable_params": float(self.trainable_params),
-            "model_bytes": float(self.model_bytes),
-        }
-        optional = {
-            "peak_activation_bytes": self.peak_activation_bytes,
-            "latency_ms": self.latency_ms,
-            "throughput": self.throughput,
-            "energy_j": self.energy_j,
-        }
-        for name, value in optional.items():
+        out = {name: float(getattr(self, name)) for name in ALWAYS_INDICATORS}
+        for name in OPTIONAL_INDICATORS:
+            value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)
         return out

@@ -233,3 +233,21 @@ def test_model_space_search_trains_real_models(tmp_path, capsys):
         assert ua[K.COST_REPORT]["macs"] == ua["macs"]
         assert ua[K.EPOCHS_RUN] >= 1 and ua[K.TRAIN_FLOPS] > 0
         assert len(t.intermediate_values) == ua[K.EPOCHS_RUN]  # one report per epoch
+
+
+def test_indicator_check_draws_again_when_a_sample_is_outside_the_table():
+    """A sampled config outside the table (NAS-Bench-Graph's all-skip cell) is not the error."""
+    from effobj import EfficiencySpec, InputError
+    from effobj.optuna import objective_from_space
+
+    class Holey(SizeTableSpace):
+        def lookup(self, config):
+            if config["size"] < 8:  # most of the space has no row
+                raise InputError(f"size {config['size']} is not in the table")
+            return super().lookup(config)
+
+    ok = EfficiencySpec(perf_ref=1.0, cost_ref=10.0, cost_name="size")
+    assert objective_from_space(ok, Holey()) is not None
+    bad = EfficiencySpec(perf_ref=1.0, cost_ref=10.0, cost_name="energy")
+    with pytest.raises(InputError, match=r"\['energy'\] are not among those its table provides"):
+        objective_from_space(bad, Holey())
