@@ -275,14 +275,11 @@ def _make_function() -> Any:
             b, lo, hi, tau, lam = ctx.params
             need_a, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
             if torch.is_grad_enabled():  # create_graph=True: a differentiable backward
-                with torch.enable_grad():
-                    a_ = a if a.requires_grad else a.detach()
-                    c_ = c if c.requires_grad else c.detach()
-                    s = _soft_kernel(a_, c_, b, _soft_margins(a_, c_, lo, hi), tau, lam, torch)
-                    wrt = [x for x, need in ((a_, need_a), (c_, need_c)) if need and x.requires_grad]
-                    grads = iter(torch.autograd.grad(s, wrt, grad, create_graph=True, allow_unused=True))
-                ga = next(grads) if need_a and a_.requires_grad else None
-                gc = next(grads) if need_c and c_.requires_grad else None
+                s = _soft_kernel(a, c, b, _soft_margins(a, c, lo, hi), tau, lam, torch)
+                wrt = [x for x, need in ((a, need_a), (c, need_c)) if need]
+                grads = iter(torch.autograd.grad(s, wrt, grad, create_graph=True))
+                ga = next(grads) if need_a else None
+                gc = next(grads) if need_c else None
                 return ga, gc, None, None, None, None, None
             if grad.dim() == 0 or all(st == 0 for st in grad.stride()):
                 g: Any = float(grad.reshape(-1)[0]) if grad.numel() else 0.0
