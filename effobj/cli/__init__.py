@@ -54,22 +54,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``effobj`` script; returns the process exit code."""
+    """Entry point of the ``effobj`` script; returns the process exit code.
+
+    Ctrl-C and SIGTERM (batch schedulers, ``timeout``, ``docker stop``) stop a command
+    the same way: a ``KeyboardInterrupt`` that a search records (the study stays
+    consistent and resumable). The exit code is 130 after Ctrl-C, 143 after SIGTERM.
+    """
+    from effobj.cli._signals import terminate_as_interrupt
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args._run(args) or 0)
-    except EffobjError as exc:
-        print(f"effobj {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output piped into head & co.
-        import os
+    with terminate_as_interrupt() as received:
+        try:
+            code = int(args._run(args) or 0)
+        except EffobjError as exc:
+            print(f"effobj {args.command}: error: {exc}", file=sys.stderr)
+            code = 2
+        except BrokenPipeError:  # output piped into head & co.
+            import os
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        print(f"effobj {args.command}: interrupted", file=sys.stderr)
-        return 130
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 0
+        except KeyboardInterrupt:
+            what = f"terminated by {received.name}" if received.name else "interrupted"
+            print(f"effobj {args.command}: {what}", file=sys.stderr)
+            code = 130
+    if code == 130 and received.exit_code is not None:
+        # the command caught the interrupt itself (search returns 130): say it was SIGTERM
+        code = received.exit_code
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

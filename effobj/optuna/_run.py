@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
-import warnings
+import random
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import optuna
@@ -24,6 +27,16 @@ __all__ = [
 ]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+#: system attribute optimize() sets on a trial it fails for a stale heartbeat: the trial's
+#: own number (Optuna's retry callback copies system attributes into the retry, whose
+#: number differs, so only the failed trial itself matches)
+STALE_ATTR = "effobj_heartbeat_stale"
+#: system attributes of Optuna's retry callback (RetryHeartbeatStaleTrialCallback)
+_RETRY_OF_STALE = "failed_trial"
+_RETRY_HISTORY = "retry_history"
+#: seconds between two looks at the RUNNING trials while waiting for them
+_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,16 @@ class TrainingSummary:
             candidates trained to the end (an estimate: skipped candidates were not run).
         best_e_beta: the best E_beta of a trained, completed trial (``None`` if none).
         best_number: its trial number.
+        n_stale_failed: trials failed because their worker stopped sending heartbeats
+            (killed, crashed or hung): marked by :func:`optimize` (system attribute
+            ``effobj_heartbeat_stale``) or named in the ``retry_history`` of Optuna's
+            retry callback.
+        n_retried: re-runs of such trials (Optuna's retry callback, system attribute
+            ``failed_trial``) that ran to an end (COMPLETE, PRUNED or FAIL).
+        n_running_unresolved: RUNNING trials :func:`optimize` stopped beside without
+            knowing whether their worker is alive: the storage has no heartbeat (Journal
+            storage, ``heartbeat_interval=None``), or the trial never sent one. Always 0
+            from :func:`training_summary`, which reads the study, not a run.
     """
 
     n_trials: int
@@ -62,6 +85,9 @@ class TrainingSummary:
     est_train_time_saved_s: float
     best_e_beta: float | None
     best_number: int | None
+    n_stale_failed: int = 0
+    n_retried: int = 0
+    n_running_unresolved: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -75,7 +101,7 @@ class TrainingSummary:
             if self.best_e_beta is None
             else f"E_beta {self.best_e_beta:.4f} (trial {self.best_number})"
         )
-        return (
+        text = (
             f"{self.n_trials} trials: {self.n_trained} trained "
             f"({self.n_pruned_training} pruned while training), "
             f"{self.trainings_avoided} trainings avoided ({share:.0%}: "
@@ -84,6 +110,22 @@ class TrainingSummary:
             f"{self.profile_time_s:.1f} s, about {self.est_train_time_saved_s:.1f} s of "
             f"training saved; best {best}"
         )
+        if self.n_stale_failed:
+            n = self.n_stale_failed
+            dead = "trial of a dead worker" if n == 1 else "trials of dead workers"
+            if self.n_retried == n:
+                text += f"; {n} {dead} failed and re-run"
+            else:
+                text += f"; {n} {dead} failed, {self.n_retried} re-run"
+        if self.n_running_unresolved:
+            n = self.n_running_unresolved
+            text += (
+                f"; {n} trial{'s' if n > 1 else ''} still RUNNING with no heartbeat, left "
+                "as is: without heartbeats (Journal storage, heartbeat off) a dead worker "
+                "cannot be told from a slow one, so a dead worker's trial stays RUNNING "
+                "and is not re-run"
+            )
+        return text
 
 
 def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSummary:
@@ -97,6 +139,20 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
     full_train_times: list[float] = []
     profile_time = 0.0
     best: tuple[float, int] | None = None
+    retried_from: set[int] = set()  # trials a retry re-runs: failed for a stale heartbeat
+    n_retried = 0
+    for t in trials:
+        history = t.system_attrs.get(_RETRY_HISTORY)
+        if isinstance(history, list):
+            retried_from.update(n for n in history if isinstance(n, int))
+        if t.system_attrs.get(_RETRY_OF_STALE) is not None and t.state.is_finished():
+            n_retried += 1
+    n_stale = sum(
+        1
+        for t in trials
+        if t.state == TrialState.FAIL
+        and (t.number in retried_from or t.system_attrs.get(STALE_ATTR) == t.number)
+    )
     for t in trials:
         by_state[t.state] += 1
         ua = t.user_attrs
@@ -140,6 +196,8 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         est_train_time_saved_s=avoided * mean_train,
         best_e_beta=None if best is None else best[0],
         best_number=None if best is None else best[1],
+        n_stale_failed=n_stale,
+        n_retried=n_retried,
     )
 
 
@@ -203,6 +261,88 @@ def _counts(study: optuna.Study) -> tuple[int, int]:
     return len(trials) - running, running
 
 
+def _slots(study: optuna.Study) -> tuple[int, list[FrozenTrial], bool]:
+    """(finished trials, RUNNING trials, whether a retry of a stale trial is WAITING)."""
+    trials = study.get_trials(
+        deepcopy=False, states=_FINISHED + (TrialState.RUNNING, TrialState.WAITING)
+    )
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    retry_waiting = any(
+        t.state == TrialState.WAITING and t.system_attrs.get(_RETRY_OF_STALE) is not None
+        for t in trials
+    )
+    finished = sum(1 for t in trials if t.state in _FINISHED)
+    return finished, running, retry_waiting
+
+
+def _heartbeat_enabled(study: optuna.Study) -> bool:
+    """Whether the study's storage has heartbeats (RDB storages unless turned off)."""
+    # Optuna's own test (a private module): optuna.storages.fail_stale_trials uses it
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(study._storage)
+
+
+def _fail_stale(study: optuna.Study) -> list[int]:
+    """``optuna.storages.fail_stale_trials``, marking each trial it fails.
+
+    Each RUNNING trial whose heartbeat is older than the storage's grace period gets the
+    system attribute ``effobj_heartbeat_stale`` (its own number) and is set to FAIL; then
+    the storage's stale-trial callback (effobj's storages: Optuna's retry callback, which
+    enqueues a WAITING copy) runs for each trial this process failed. Returns the numbers
+    of those trials. Storages without heartbeat: nothing to do.
+    """
+    if not _heartbeat_enabled(study):
+        return []
+    storage = study._storage
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        try:
+            number = storage.get_trial_number_from_id(trial_id)
+            storage.set_trial_system_attr(trial_id, STALE_ATTR, number)
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first (or it just finished)
+    callback = storage.get_heartbeat_stale_trial_callback()
+    numbers = []
+    for trial_id in failed:
+        frozen = copy.deepcopy(storage.get_trial(trial_id))
+        numbers.append(frozen.number)
+        if callback is not None:
+            callback(study, frozen)
+    return numbers
+
+
+def _never_beating(study: optuna.Study, running: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The RUNNING trials that can never go stale: no heartbeat on record although they
+    started more than a grace period ago (a worker opened the storage without heartbeat,
+    or ran ``study.ask()`` by hand). Waiting for them could last forever."""
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)  # Optuna's cache wraps an RDBStorage
+    if not running or not isinstance(backend, optuna.storages.RDBStorage):
+        return []
+    try:  # Optuna's table of heartbeats (read only)
+        import sqlalchemy
+        from optuna.storages._rdb.models import TrialHeartbeatModel
+
+        ids = [t._trial_id for t in running]
+        query = sqlalchemy.select(TrialHeartbeatModel.trial_id).where(
+            TrialHeartbeatModel.trial_id.in_(ids)
+        )
+        with backend.engine.connect() as conn:
+            beating = set(conn.execute(query).scalars())
+    except Exception:  # another Optuna's schema: assume every trial beats
+        return []
+    grace = backend.grace_period or 2 * (backend.heartbeat_interval or 0)
+    old = datetime.now() - timedelta(seconds=grace)
+    return [
+        t
+        for t in running
+        if t._trial_id not in beating and t.datetime_start is not None and t.datetime_start < old
+    ]
+
+
 class _Tracked:
     """Calls the objective and remembers which trial it was given."""
 
@@ -212,18 +352,51 @@ class _Tracked:
 
     def __call__(self, trial: optuna.trial.Trial) -> Any:
         self.trial_id = trial._trial_id
-        return self._objective(trial)
+        try:
+            return self._objective(trial)
+        except KeyboardInterrupt as exc:
+            _name_the_signal(trial, exc)
+            raise
 
 
-def _is_interrupt(exc: BaseException | None) -> bool:
-    """Whether a KeyboardInterrupt is ``exc`` or in its chain of causes."""
+def _interrupt_in(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that is ``exc`` or in its chain of causes, if any."""
     seen = 0
     while exc is not None and seen < 20:
         if isinstance(exc, KeyboardInterrupt):
-            return True
+            return exc
         exc = exc.__cause__ or exc.__context__
         seen += 1
-    return False
+    return None
+
+
+def _signal_of(exc: BaseException | None) -> str | None:
+    """The signal behind an interrupt: effobj's command line raises
+    ``KeyboardInterrupt("SIGTERM")`` on SIGTERM (a plain Ctrl-C has no argument)."""
+    ki = _interrupt_in(exc)
+    if ki is not None and ki.args and isinstance(ki.args[0], str) and ki.args[0].startswith("SIG"):
+        return ki.args[0]
+    return None
+
+
+def _name_the_signal(trial: optuna.trial.Trial, exc: KeyboardInterrupt) -> None:
+    """Name the signal in the reason of a trial the objective recorded as interrupted
+    ("... (KeyboardInterrupt)" -> "... (SIGTERM)"); the trial is still RUNNING here."""
+    sig = _signal_of(exc)
+    if sig is None:
+        return
+    try:
+        attrs = trial.storage.get_trial(trial._trial_id).user_attrs
+        if attrs.get(K.STATUS) != Status.INTERRUPTED:
+            return
+        reason = attrs.get(K.FAIL_REASON)
+        if isinstance(reason, str) and "(KeyboardInterrupt)" in reason:
+            reason = reason.replace("(KeyboardInterrupt)", f"({sig})")
+        else:
+            reason = f"interrupted by {sig}"
+        trial.set_user_attr(K.FAIL_REASON, reason)
+    except Exception:  # the storage is gone: the objective's own reason stays
+        return
 
 
 def _close_running(
@@ -239,7 +412,13 @@ def _close_running(
         if storage.get_trial(trial_id).state != TrialState.RUNNING:
             return
         if interrupted:
-            status, reason = Status.INTERRUPTED, "interrupted by Ctrl-C (KeyboardInterrupt)"
+            sig = _signal_of(exc)
+            status = Status.INTERRUPTED
+            reason = (
+                f"interrupted by {sig} (KeyboardInterrupt)"
+                if sig
+                else "interrupted by Ctrl-C (KeyboardInterrupt)"
+            )
         else:
             status, reason = Status.FAILED, f"Optuna failed: {type(exc).__name__}: {exc}"
         storage.set_trial_user_attr(trial_id, K.STATUS, status)
@@ -317,31 +496,49 @@ def optimize(
     ``n_trials`` is the size the study should reach: a resumed study (after Ctrl-C, or a
     crash) tops up, and several workers running this on one storage share the budget.
     Before each trial, dead workers' trials are failed and re-queued (heartbeat storages)
-    and the study is counted again; a worker stops when the finished plus running trials
-    reach ``n_trials`` (two workers starting in the same instant can each take the last
-    slot, so a shared study can end up to ``n_workers - 1`` trials over).
+    and the study is counted again; a worker starts a trial while the finished plus
+    running trials are fewer than ``n_trials`` (two workers starting in the same instant
+    can each take the last slot, so a shared study can end up to ``n_workers - 1`` trials
+    over).
+
+    **Dead workers.** When every remaining slot is held by RUNNING trials of other
+    workers, this call does not end: it looks at them every half second until each one
+    either finished (a live worker) or went stale (its worker was killed: no heartbeat
+    for the storage's grace period) and was failed; Optuna's retry callback (set up by
+    :func:`effobj.optuna.resolve_storage`) enqueues a copy of a stale trial, which this
+    call then runs, so the study reaches ``n_trials`` in the same run. ``timeout`` bounds
+    the wait. A storage without heartbeat (Journal, ``heartbeat_interval=None``) cannot
+    tell a dead worker from a slow one: there the call ends beside the RUNNING trials and
+    the summary says so (``n_running_unresolved``), as it does for a RUNNING trial that
+    never sent a heartbeat.
 
     A trial that fails (build, profile or training raised) is recorded as FAIL and the
     study goes on; failed trials do not count towards ``n_trials``, but each call runs at
-    most ``n_trials`` trials so a candidate that always fails cannot loop forever.
+    most ``n_trials`` trials (re-runs of dead workers' trials aside) so a candidate that
+    always fails cannot loop forever.
 
     Args:
         study: the study (:func:`effobj.optuna.create_study`).
         objective: usually an :class:`EfficiencyObjective`.
         n_trials: finished (COMPLETE or PRUNED) trials the study should hold.
         max_trainings: stop once this many candidates were trained (all workers).
-        timeout: stop starting trials after this many seconds.
+        timeout: stop starting trials, and waiting for other workers' trials, after this
+            many seconds.
         progress_bar: show a tqdm progress bar.
         callbacks: Optuna callbacks, called after each trial.
         requeue: re-run trials a Ctrl-C interrupted in an earlier session.
 
     Returns:
-        The study's :class:`TrainingSummary` at the end.
+        The study's :class:`TrainingSummary` at the end, with ``n_running_unresolved``
+        set by this run.
 
     Raises:
         KeyboardInterrupt: re-raised after the interrupted trial was recorded as FAIL
             (status "interrupted"), wherever the Ctrl-C landed (in the objective, or in
-            Optuna's own ``tell``); calling ``optimize`` again resumes.
+            Optuna's own ``tell``; while waiting for other workers no trial is open);
+            calling ``optimize`` again resumes. A ``KeyboardInterrupt("SIGTERM")`` (what
+            ``effobj``'s command line raises on SIGTERM) is recorded the same way, its
+            reason naming the signal.
     """
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
         raise InputError(
@@ -363,24 +560,40 @@ def optimize(
             return training_summary(study)
     if requeue:
         requeue_interrupted(study)
-    import time
 
     t_end = None if timeout is None else time.monotonic() + float(timeout)
+    heartbeat = _heartbeat_enabled(study)
     finished, _ = _counts(study)
     progress = _Progress(n_trials, finished, progress_bar)
     if progress_bar:  # a resumed study: start from what it already holds
         before = training_summary(study)
         progress.start_from(before.best_e_beta, before.n_trained, before.trainings_avoided)
     study._stop_flag = False
+    ran = 0  # trials this call started, re-runs of dead workers' trials aside
+    unresolved = 0
     try:
-        for _ in range(n_trials):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
-            finished, running = _counts(study)
-            if finished + running >= n_trials or study._stop_flag:
-                break
+        while not study._stop_flag:
+            _fail_stale(study)
             if t_end is not None and time.monotonic() >= t_end:
+                break
+            if max_trainings is not None and _n_trained(study) >= max_trainings:
+                break  # other workers' trainings count too
+            finished, running, retry_waiting = _slots(study)
+            if finished >= n_trials:
+                break
+            if finished + len(running) >= n_trials:
+                # every slot is held by another worker's RUNNING trial: wait until it
+                # finishes or goes stale, unless nothing can ever say it is dead
+                unknown = running if not heartbeat else _never_beating(study, running)
+                if len(unknown) == len(running):
+                    unresolved = len(unknown)
+                    break
+                pause = _POLL_S * random.uniform(0.8, 1.2)  # workers out of step
+                if t_end is not None:
+                    pause = min(pause, max(0.0, t_end - time.monotonic()))
+                time.sleep(pause)
+                continue
+            if ran >= n_trials and not retry_waiting:
                 break
             holder: list[FrozenTrial] = []
             tracked = _Tracked(objective)
@@ -393,16 +606,19 @@ def optimize(
                     show_progress_bar=False,
                 )
             except BaseException as exc:  # Ctrl-C, or an error of the storage itself
-                interrupted = _is_interrupt(exc)
-                _close_running(study, tracked.trial_id, interrupted, exc)
-                if interrupted and not isinstance(exc, KeyboardInterrupt):
+                interrupt = _interrupt_in(exc)
+                _close_running(study, tracked.trial_id, interrupt is not None, exc)
+                if interrupt is not None and interrupt is not exc:
                     # Optuna 5 turns a Ctrl-C inside `tell` into an UnboundLocalError
-                    raise KeyboardInterrupt from exc
+                    raise KeyboardInterrupt(*interrupt.args) from exc
                 raise
+            if not (holder and holder[0].system_attrs.get(_RETRY_OF_STALE) is not None):
+                ran += 1
             if holder and progress.enabled:
                 progress.update(holder[0], _counts(study)[0])
-            if study._stop_flag:
-                break
     finally:
         progress.close()
-    return training_summary(study)
+    summary = training_summary(study)
+    if unresolved:
+        summary = replace(summary, n_running_unresolved=min(unresolved, summary.n_running))
+    return summary

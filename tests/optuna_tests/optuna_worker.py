@@ -1,13 +1,17 @@
 """A worker process sharing one study (run by the multi-process tests).
 
-    python optuna_worker.py STORAGE STUDY_NAME N_TRIALS [--die] [--sleep S] [--barrier DIR K]
+    python optuna_worker.py STORAGE STUDY_NAME N_TRIALS [--die | --die-in-build]
+        [--sleep S] [--grace S] [--barrier DIR K]
 
 Runs the "size" problem with :func:`effobj.optuna.optimize` until the study holds
-N_TRIALS finished trials, then prints the numbers of the trials this process ran as
-JSON. ``--die`` kills the process (``os._exit``, like ``kill -9``) in the middle of its
-first training, leaving that trial RUNNING with a stale heartbeat. ``--barrier DIR K``
-waits, once set up, until K workers are ready (a file each in DIR), so that a slow start
-under load does not leave one worker with nothing to do.
+N_TRIALS finished trials, then prints the numbers of the trials this process ran and the
+summary optimize returned as JSON. ``--die`` kills the process (``os._exit``, like
+``kill -9``) in the middle of its first training, leaving that trial RUNNING with a stale
+heartbeat; ``--die-in-build`` does so while building its first candidate, its parameters drawn
+(every trial builds one: the first trial dies whatever the sampler draws). ``--grace S`` is the
+storage's grace period (default 2 s; heartbeat every second). ``--barrier DIR K`` waits,
+once set up, until K workers are ready (a file each in DIR), so that a slow start under
+load does not leave one worker with nothing to do.
 """
 
 from __future__ import annotations
@@ -33,13 +37,19 @@ from effobj.optuna import (  # noqa: E402
 def main(argv: list[str]) -> int:
     storage_url, study_name, n_trials = argv[0], argv[1], int(argv[2])
     die = "--die" in argv
+    die_in_build = "--die-in-build" in argv
+    grace = int(argv[argv.index("--grace") + 1]) if "--grace" in argv else 2
     sleep = float(argv[argv.index("--sleep") + 1]) if "--sleep" in argv else 0.05
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ran: list[int] = []
 
     def build(trial: optuna.trial.Trial) -> int:
         trial.set_user_attr("worker_pid", os.getpid())
-        return trial.suggest_int("size", 1, 9)
+        size = trial.suggest_int("size", 1, 9)
+        if die_in_build:
+            print(json.dumps({"dying_in": trial.number}), flush=True)
+            os._exit(17)
+        return size
 
     def evaluate(size: int, trial: optuna.trial.Trial) -> float:
         if die:
@@ -48,7 +58,7 @@ def main(argv: list[str]) -> int:
         time.sleep(sleep)
         return size_perf(size)
 
-    storage = resolve_storage(storage_url, heartbeat_interval=1, grace_period=2)
+    storage = resolve_storage(storage_url, heartbeat_interval=1, grace_period=grace)
     study = create_study(size_spec(cost_max=7.0), storage=storage, study_name=study_name,
                          sampler="random", seed=os.getpid() % 1000)
     obj = EfficiencyObjective(size_spec(cost_max=7.0), build, evaluate,
@@ -61,8 +71,8 @@ def main(argv: list[str]) -> int:
         deadline = time.monotonic() + 120
         while len(os.listdir(folder)) < k and time.monotonic() < deadline:
             time.sleep(0.05)
-    optimize(study, obj, n_trials, callbacks=[lambda s, t: ran.append(t.number)])
-    print(json.dumps({"ran": ran}), flush=True)
+    summary = optimize(study, obj, n_trials, callbacks=[lambda s, t: ran.append(t.number)])
+    print(json.dumps({"ran": ran, "summary": summary.to_dict()}), flush=True)
     return 0
 
 

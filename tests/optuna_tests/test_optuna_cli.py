@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -210,6 +211,134 @@ def test_ctrl_c_keeps_the_study_consistent_and_resumable(tmp_path):
     for t in interrupted:  # re-run once with the same parameters
         again = [u for u in study.trials if u.user_attrs.get(K.RETRY_OF) == t.number]
         assert len(again) == 1 and again[0].params == t.params
+
+
+def test_sigterm_becomes_a_keyboard_interrupt_only_inside_the_block():
+    from effobj.cli._signals import terminate_as_interrupt
+
+    seen = []
+
+    def mine(signum, frame):
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        with terminate_as_interrupt() as got:
+            assert signal.getsignal(signal.SIGTERM) is not mine
+            with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler runs at the latest here
+        assert got.name == "SIGTERM" and got.exit_code == 143
+        assert signal.getsignal(signal.SIGTERM) is mine  # restored on the way out
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)
+        assert seen == [signal.SIGTERM]
+        in_thread = []
+
+        def elsewhere():  # Python handles signals in the main thread only: no-op there
+            with terminate_as_interrupt() as other:
+                in_thread.append((signal.getsignal(signal.SIGTERM), other.signum))
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        assert in_thread == [(mine, None)]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_during_a_search_exits_143_and_keeps_the_study_consistent(tmp_path, capsys):
+    """SIGTERM (a scheduler's time limit, docker stop) lands in a candidate's look-up
+    (the fourth look-up: the first trials' or the start's indicator check before it); the
+    command records it like Ctrl-C and exits 143; the same command resumes."""
+    lookups = []
+
+    class Terminated(SizeTableSpace):
+        def lookup(self, config):
+            lookups.append(config["size"])
+            if len(lookups) == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)  # the handler raises here at the latest
+            return super().lookup(config)
+
+    search_spaces.register("size-table", Terminated, replace=True)
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    argv = [*SEARCH, "--trials", "6", "--storage", url, "--no-skip-hopeless"]
+    ignore = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # were main() to miss it
+    try:
+        t0 = time.monotonic()
+        rc = main(argv)
+        assert rc == 143 and time.monotonic() - t0 < 20  # not after the 30 s sleep
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # main() restored it
+    finally:
+        signal.signal(signal.SIGTERM, ignore)
+    assert "run the same command again to resume" in capsys.readouterr().err
+    study = optuna.load_study(study_name="t", storage=url)
+    states = [t.state for t in study.trials]
+    assert len(states) >= 2 and states == [TrialState.COMPLETE] * (len(states) - 1) + [
+        TrialState.FAIL
+    ]
+    stopped = study.trials[-1]
+    assert stopped.user_attrs[K.STATUS] == "interrupted"
+    assert "SIGTERM" in stopped.user_attrs[K.FAIL_REASON]
+    assert main(argv) == 0  # resumes: the stopped candidate first, then up to 6
+    study = optuna.load_study(study_name="t", storage=url)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 6
+    again = [t for t in study.trials if t.user_attrs.get(K.RETRY_OF) == stopped.number]
+    assert len(again) == 1 and again[0].params == stopped.params
+
+
+def test_sigterm_to_a_search_process_exits_143_and_resumes(tmp_path):
+    """A real SIGTERM to a running `effobj search` process, then the same command again."""
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    code = (
+        f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
+        "import search_spaces\n"
+        "from optuna_toys import SizeTableSpace\n"
+        "search_spaces.register('size-table', lambda: SizeTableSpace(delay=0.5), replace=True)\n"
+        "from effobj.cli import main\n"
+        "print('started', flush=True)\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = [sys.executable, "-c", code, *SEARCH, "--trials", "4", "--storage", url,
+            "--no-skip-hopeless"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        storage_file = tmp_path / "term.db"
+        deadline = time.monotonic() + 60
+        running = False
+        while not running and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            if not storage_file.exists():
+                continue
+            try:  # the child may be creating the schema: open it as effobj does
+                st = optuna.load_study(
+                    study_name="t", storage=resolve_storage(url, heartbeat_interval=None)
+                )
+            except KeyError:
+                continue
+            running = any(t.state == TrialState.RUNNING for t in st.trials)
+        assert running, "no trial was seen RUNNING"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "run the same command again to resume" in err
+    study = optuna.load_study(study_name="t", storage=url)
+    states = [t.state for t in study.trials]
+    assert TrialState.RUNNING not in states  # consistent: nothing left half-done
+    stopped = [t for t in study.trials if t.user_attrs.get(K.STATUS) == "interrupted"]
+    assert len(stopped) == 1 and stopped[0].state == TrialState.FAIL
+    assert "SIGTERM" in stopped[0].user_attrs[K.FAIL_REASON]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="t", storage=url)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4
+    again = [t for t in study.trials if t.user_attrs.get(K.RETRY_OF) == stopped[0].number]
+    assert len(again) == 1 and again[0].params == stopped[0].params
 
 
 @pytest.mark.slow  # ~20 s here; the real-model path is also tested on a small torch MLP

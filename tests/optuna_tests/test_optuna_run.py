@@ -1,6 +1,12 @@
-"""optimize(): study-size budget, resuming after Ctrl-C, the training budget; the pruner."""
+"""optimize(): study-size budget, resuming after Ctrl-C, the training budget, other
+workers' RUNNING trials (live, dead, unknowable), SIGTERM; the pruner."""
 
 from __future__ import annotations
+
+import json
+import threading
+import time
+import warnings
 
 import optuna
 import pytest
@@ -14,9 +20,11 @@ from effobj.optuna import (
     Status,
     optimize,
     requeue_interrupted,
+    resolve_storage,
     training_summary,
 )
 from effobj.optuna import attrs as K
+from effobj.optuna._run import STALE_ATTR
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -177,3 +185,133 @@ def test_ctrl_c_outside_the_objective_leaves_no_running_trial():
     assert t.user_attrs[K.STATUS] == Status.INTERRUPTED
     # ...and a resumed run re-queues it like any interrupted trial (here: no params)
     assert optimize(study, lambda t: 0.5, 2).n_complete == 2
+
+
+# ---------------------------------------------------------------- other workers' trials
+def _hb_study(tmp_path, grace: int, name: str = "hb"):
+    """An SQLite study whose storage beats every second, stale after ``grace`` seconds."""
+    obj = size_objective(size_spec(cost_max=6.0), skip_hopeless=False)
+    storage = resolve_storage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1,
+                              grace_period=grace)
+    return obj, obj.create_study(storage=storage, study_name=name, sampler="random", seed=0)
+
+
+def _other_workers_trial(study, beat: bool = True):
+    """A RUNNING trial as another worker leaves it (one heartbeat, or none)."""
+    with warnings.catch_warnings():  # "Heartbeat ... supposed to be used with optimize"
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask()
+    trial.suggest_int("size", 1, 9)
+    if beat:
+        study._storage.record_heartbeat(trial._trial_id)
+    return trial
+
+
+def test_optimize_waits_for_a_live_workers_trial_instead_of_ending_short(tmp_path):
+    obj, study = _hb_study(tmp_path, grace=30)
+    other = _other_workers_trial(study)
+    done = threading.Event()
+
+    def live_worker():  # beats, then finishes its trial after a while
+        for _ in range(6):
+            study._storage.record_heartbeat(other._trial_id)
+            time.sleep(0.25)
+        study.tell(other, 0.5)
+        done.set()
+
+    thread = threading.Thread(target=live_worker)
+    thread.start()
+    try:
+        summary = optimize(study, obj, 3, timeout=60)
+    finally:
+        thread.join()
+    assert done.is_set()
+    # it waited for the live trial: the study holds 3 finished trials, none extra, no retry
+    assert summary.n_complete == 3 and summary.n_trials == 3
+    assert summary.n_stale_failed == summary.n_retried == summary.n_running_unresolved == 0
+    assert study.trials[other.number].state == TrialState.COMPLETE
+
+
+def test_optimize_fails_a_dead_workers_trial_and_runs_its_retry_in_the_same_run(tmp_path):
+    obj, study = _hb_study(tmp_path, grace=1)
+    lost = _other_workers_trial(study)  # its worker died: no heartbeat after this one
+    summary = optimize(study, obj, 3, timeout=60)
+    trials = study.get_trials()
+    assert trials[lost.number].state == TrialState.FAIL
+    assert trials[lost.number].system_attrs[STALE_ATTR] == lost.number
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]
+    assert len(retries) == 1
+    assert retries[0].state == TrialState.COMPLETE and retries[0].params == lost.params
+    assert summary.n_complete == 3 and len(trials) == 4
+    assert summary.n_stale_failed == 1 and summary.n_retried == 1
+    assert summary.n_running_unresolved == 0
+    assert "1 trial of a dead worker failed and re-run" in str(summary)
+    assert training_summary(study).n_stale_failed == 1  # the study says it, not the run
+    assert json.loads(json.dumps(summary.to_dict()))["n_stale_failed"] == 1
+
+
+@pytest.mark.parametrize("kind", ["journal", "no-heartbeat", "never-beating"])
+def test_optimize_does_not_wait_for_a_trial_no_heartbeat_can_judge(tmp_path, kind):
+    """Journal storage or heartbeat off: dead and slow look alike; a RUNNING trial that
+    never sent a heartbeat cannot go stale. The run ends beside it and says so."""
+    obj = size_objective(size_spec(cost_max=6.0), skip_hopeless=False)
+    if kind == "journal":
+        storage = resolve_storage(f"journal:{tmp_path / 'j.log'}")
+    else:
+        storage = resolve_storage(f"sqlite:///{tmp_path / 'n.db'}", grace_period=1,
+                                  heartbeat_interval=None if kind == "no-heartbeat" else 1)
+    study = obj.create_study(storage=storage, study_name="n", sampler="random", seed=0)
+    _other_workers_trial(study, beat=False)
+    t0 = time.monotonic()
+    summary = optimize(study, obj, 3, timeout=60)
+    assert time.monotonic() - t0 < 30  # it did not wait for the timeout
+    assert summary.n_complete == 2 and summary.n_running == 1
+    assert summary.n_running_unresolved == 1 and summary.n_stale_failed == 0
+    assert "1 trial still RUNNING" in str(summary)
+    assert training_summary(study).n_running_unresolved == 0  # a fact of the run only
+
+
+def test_ctrl_c_while_waiting_for_other_workers_propagates(tmp_path, monkeypatch):
+    obj, study = _hb_study(tmp_path, grace=30)
+    _other_workers_trial(study)  # alive: beat just now, stale only after 30 s
+    pauses = []
+
+    def ctrl_c_during_the_pause(seconds):
+        pauses.append(seconds)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", ctrl_c_during_the_pause)
+    with pytest.raises(KeyboardInterrupt):
+        optimize(study, obj, 1, timeout=20)  # the only slot is the other worker's
+    monkeypatch.undo()
+    assert len(pauses) == 1 and 0 < pauses[0] <= 1  # it was waiting, and stopped at once
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]  # not touched
+
+
+def test_sigterm_interrupt_is_recorded_as_such():
+    """effobj's command line raises KeyboardInterrupt("SIGTERM"): the reason says so, in
+    the objective as in Optuna's `tell`."""
+
+    def ev(size, trial):
+        raise KeyboardInterrupt("SIGTERM")
+
+    obj = size_objective(evaluate=ev, skip_hopeless=False)
+    study = obj.create_study(storage=":memory:")
+    study.enqueue_trial({"size": 2})
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        optimize(study, obj, 3)
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL and t.user_attrs[K.STATUS] == Status.INTERRUPTED
+    assert "(SIGTERM)" in t.user_attrs[K.FAIL_REASON]
+    assert "KeyboardInterrupt" not in t.user_attrs[K.FAIL_REASON]
+
+    class TerminatedWhileTold:
+        def __float__(self):
+            raise KeyboardInterrupt("SIGTERM")
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        optimize(study, lambda t: TerminatedWhileTold(), 3)
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL
+    assert t.user_attrs[K.FAIL_REASON] == "interrupted by SIGTERM (KeyboardInterrupt)"
