@@ -51,7 +51,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from search_spaces._params import Categorical, Float, Int, ParamSpace, training_params
+from search_spaces._params import (
+    Categorical,
+    Float,
+    Int,
+    ParamSpace,
+    config_identity,
+    training_params,
+)
 from search_spaces._protocol import (
     ModelSearchSpace,
     SearchSpace,
@@ -85,6 +92,7 @@ __all__ = [
     "SpaceFactory",
     "TabularSearchSpace",
     "TrainResult",
+    "config_identity",
     "get",
     "names",
     "register",

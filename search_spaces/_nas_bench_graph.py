@@ -143,6 +143,10 @@ class NasBenchGraphSpace(ParamSpace):
         self.validate(config)
         return int(Arch(*self._arch(config)).valid_hash())
 
+    def identity(self, config: Mapping[str, Any]) -> str:
+        """The benchmark's canonical hash as text: isomorphic cells are one architecture."""
+        return f"nbg:{self.arch_hash(config)}"
+
     def _row(self, config: Mapping[str, Any]) -> int:
         h = self.arch_hash(config)
         row = _table(self.dataset).row.get(h)

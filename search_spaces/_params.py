@@ -177,6 +177,17 @@ def training_params(
     )
 
 
+def config_identity(config: Mapping[str, Any]) -> str:
+    """A config as canonical JSON (keys sorted, numpy scalars as Python numbers)."""
+    import json
+
+    def plain(v: Any) -> Any:
+        return v.item() if hasattr(v, "item") else v
+
+    return json.dumps({str(k): plain(v) for k, v in config.items()}, sort_keys=True,
+                      default=str)
+
+
 class ParamSpace:
     """Config logic shared by spaces defined by a list of parameters.
 
@@ -242,6 +253,24 @@ class ParamSpace:
 
     def _check_combination(self, config: Mapping[str, Any]) -> None:
         """Rules across keys; the default has none."""
+
+    # -- identity -------------------------------------------------------------------
+    def identity(self, config: Mapping[str, Any]) -> str:
+        """The candidate's identity: two configs with one identity are one training run.
+
+        Here the validated config itself, as canonical JSON (keys sorted); a search never
+        trains one identity twice unless asked for repeats. Spaces where several configs
+        are one model (e.g. NAS-Bench-Graph's isomorphic cells) override it.
+
+        Example:
+            >>> import search_spaces
+            >>> space = search_spaces.get("mlp")
+            >>> space.identity(space.default_config()) == space.identity(
+            ...     dict(reversed(list(space.default_config().items()))))
+            True
+        """
+        self.validate(config)
+        return config_identity(config)
 
     # -- RL encoding ----------------------------------------------------------------
     def encoding(self) -> list[tuple[str, list[Any]]]:

@@ -11,6 +11,11 @@ values) and a config into something that can be scored:
 Any object with these attributes and methods can be registered with
 :func:`search_spaces.register` and searched by ``effobj search``; it does not have to
 inherit from anything here (``typing.Protocol`` is structural).
+
+Optionally a space defines ``identity(config) -> str``: configs with one identity are
+one candidate (one training run), e.g. NAS-Bench-Graph's isomorphic cells. A search
+records a repeat from the earlier trial instead of training it again. Without it the
+identity is the config itself (:func:`search_spaces.config_identity`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
 
-_SAMPLERS = ("tpe", "gp", "nsga2", "random")
+_SAMPLERS = ("effobj", "tpe", "gp", "nsga2", "random")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,8 +50,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="cost indicator, e.g. latency_ms, macs, params (tabular: latency)")
     p.add_argument("--perf-min", type=float, default=None, help="minimum performance (raw)")
     p.add_argument("--cost-max", type=float, default=None, help="cost budget (raw, <= cost-ref)")
-    p.add_argument("--sampler", choices=_SAMPLERS, default="tpe")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and the training")
+    p.add_argument("--sampler", choices=_SAMPLERS, default="effobj",
+                   help="effobj (default; models the performance, takes each candidate's "
+                   "measured cost as known, proposes the best expected improvement of "
+                   "E_beta; single mode), or Optuna's tpe, gp, nsga2, random")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sampler and the training; Optuna's samplers mix it "
+                   "with the worker and the session so that workers and resumes never "
+                   "replay one another")
+    p.add_argument("--repeats", action="store_true",
+                   help="train a candidate again when it was already trained in the study "
+                   "(default: record the repeat from the earlier trial)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL, journal:PATH, or :memory: (default "
                    "sqlite:///effobj.db in the working folder)")
@@ -128,10 +137,12 @@ def run(args: argparse.Namespace) -> int:
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
+        make_sampler,
         objective_from_space,
         optimize,
         storage_url,
         training_summary,
+        worker_seed,
     )
 
     try:
@@ -158,18 +169,24 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         over_budget=args.over_budget,
         skip_hopeless=not args.no_skip_hopeless,
+        repeats=args.repeats,
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = _study_name(args)
+    sampler = args.sampler
+    if sampler == "effobj" and args.mode != "single":
+        sampler = "tpe"  # the effobj sampler maximizes the single E_beta objective
     study = create_study(
-        spec,
-        mode=args.mode,
-        storage=args.storage,
-        study_name=name,
-        sampler=args.sampler,
+        spec, mode=args.mode, storage=args.storage, study_name=name, sampler="random",
         pruner=pruner,
-        seed=args.seed,
     )
+    if sampler == "effobj":
+        seed = args.seed  # seeded per proposal by (seed, trial number): never replays
+    else:
+        done = len(study.get_trials(deepcopy=False, states=(
+            optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)))
+        seed = worker_seed(args.seed, name, done)
+    study.sampler = make_sampler(sampler, seed=seed, mode=args.mode, objective=objective)
     study.set_user_attr("effobj_space", args.space)
     url = storage_url(args.storage)
     # the hint names another beta^2 (4x this one) and a budget slot, the point of re-ranking

@@ -6,6 +6,8 @@ metric layer of effobj never does.
 - :class:`EfficiencyObjective` (and :func:`objective_from_space` for a ``search_spaces``
   space): build, profile, gate, then train only what can count; everything recorded in
   the trial (:mod:`effobj.optuna.attrs`) and its constraints (``trial.set_constraint``).
+- :class:`EfficiencySampler`: models the performance, takes each candidate's cost as
+  known before training, proposes the best expected improvement of E_beta.
 - :class:`IncumbentPruner`: stops a training that cannot beat the incumbent any more.
 - :func:`create_study`, :func:`resolve_storage`, :func:`make_sampler`: studies on SQLite
   (default), any Optuna URL or a Journal file, with heartbeat and retry of dead workers.
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 from effobj.optuna import _attrs as attrs
 from effobj.optuna._attrs import Status
+from effobj.optuna._costs import COST_LOOKUPS, CostRegistry
 from effobj.optuna._objective import EfficiencyObjective, Reporter, TrialFailed
 from effobj.optuna._pruner import IncumbentPruner
 from effobj.optuna._rerank import (
@@ -57,15 +60,19 @@ from effobj.optuna._run import (
     requeue_interrupted,
     training_summary,
 )
+from effobj.optuna._sampler import EfficiencySampler
 from effobj.optuna._sensitivity import Sensitivity, SensitivityRow, WinnerChange, sensitivity
 from effobj.optuna._space import SpaceCandidate, load_space_data, objective_from_space
 from effobj.optuna._storage import DEFAULT_STORAGE, resolve_storage, storage_url
-from effobj.optuna._study import SAMPLERS, create_study, load_spec, make_sampler
+from effobj.optuna._study import SAMPLERS, create_study, load_spec, make_sampler, worker_seed
 
 __all__ = [
+    "COST_LOOKUPS",
     "DEFAULT_STORAGE",
     "SAMPLERS",
     "Contender",
+    "CostRegistry",
+    "EfficiencySampler",
     "EfficiencyObjective",
     "IncumbentPruner",
     "MaxTrainingsCallback",
@@ -95,4 +102,5 @@ __all__ = [
     "storage_url",
     "trial_table",
     "training_summary",
+    "worker_seed",
 ]

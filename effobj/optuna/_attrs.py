@@ -16,10 +16,12 @@ __all__ = [
     "E_BETA",
     "EPOCHS_RUN",
     "FAIL_REASON",
+    "IDENTITY",
     "INCUMBENT",
     "OVERHEAD_S",
     "PERF",
     "PROFILE_TIME_S",
+    "REPEAT_OF",
     "RETRY_OF",
     "SKIP_REASON",
     "STATUS",
@@ -66,6 +68,10 @@ OVERHEAD_S = "effobj_overhead_s"
 TEST_PERF = "test_perf"
 EPOCHS_RUN = "epochs_run"
 TRAIN_FLOPS = "train_flops"
+#: the candidate's identity: trials with one identity are one training run
+IDENTITY = "identity"
+#: number of the trial whose result a repeat of the same candidate took over
+REPEAT_OF = "repeat_of"
 #: number of the interrupted trial this one re-runs (set on re-queued trials)
 RETRY_OF = "effobj_retry_of"
 
@@ -92,5 +98,7 @@ class Status:
     FAILED = "failed"
     #: stopped by Ctrl-C (KeyboardInterrupt); re-queued when the search resumes
     INTERRUPTED = "interrupted"
+    #: a candidate already trained in the study: its result taken over, not trained again
+    REPEAT = "repeat"
 
-    ALL = (TRAINING, TRAINED, OVER_BUDGET, HOPELESS, PRUNED, FAILED, INTERRUPTED)
+    ALL = (TRAINING, TRAINED, OVER_BUDGET, HOPELESS, PRUNED, FAILED, INTERRUPTED, REPEAT)

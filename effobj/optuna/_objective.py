@@ -46,6 +46,7 @@ import inspect
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -147,6 +148,13 @@ class EfficiencyObjective:
         on_error: ``"fail"`` records why a stage raised (``user_attrs["fail_reason"]``) and
             ends the trial as FAIL while the study goes on; ``"raise"`` re-raises it
             wrapped in :class:`TrialFailed` after recording it.
+        identity: ``identity(candidate) -> str``: candidates with one identity are one
+            training run (e.g. a search space's ``identity(config)``); default: the
+            trial's parameters as canonical JSON. Recorded as ``user_attrs["identity"]``.
+        repeats: ``False`` (default) records a candidate whose identity was already
+            trained in the study from that trial (status ``"repeat"``, ``repeat_of`` its
+            number, the same value) instead of training it again, and waits for another
+            worker that is training it right now; ``True`` trains every trial.
 
     Raises:
         InputError: a bad argument, named, before any trial runs.
@@ -185,6 +193,8 @@ class EfficiencyObjective:
         hopeless_tolerance: float = 0.0,
         incumbent_refresh_s: float = 2.0,
         on_error: Literal["fail", "raise"] = "fail",
+        identity: Callable[[Any], Any] | None = None,
+        repeats: bool = False,
     ) -> None:
         from effobj.spec import EfficiencySpec
 
@@ -255,6 +265,28 @@ class EfficiencyObjective:
         # (storage id, study id) -> [best value, its trial number, time of the last read]
         self._incumbents: dict[tuple[int, int], list[Any]] = {}
         self.on_error = on_error
+        if identity is not None and not callable(identity):
+            raise TypeError(
+                f"The 'identity' parameter of {name} must be callable or None. "
+                f"Got {type(identity).__name__} instead."
+            )
+        if not isinstance(repeats, bool):
+            raise TypeError(
+                f"The 'repeats' parameter of {name} must be a bool. Got {repeats!r} instead."
+            )
+        self.identity = identity
+        self.repeats = repeats
+        #: ``params -> identity`` without building (set by objective_from_space); else built
+        self.params_identity: Callable[[Mapping[str, Any]], str] | None = None
+        #: a cheaper ``measure(candidate)`` for :meth:`costs_of` (e.g. counts without
+        #: timing when the spec needs no latency); ``None``: the trial's own measurement
+        self.cost_measure: Callable[[Any], Any] | None = None
+        #: the price of one cost look-up in trainings for the effobj sampler (``None``:
+        #: measured)
+        self.lookup_price: float | None = None
+        self._quick_cache: dict[str, dict[str, float]] = {}
+        # identity -> measured costs, shared by the trials and the sampler of this process
+        self._cost_cache: dict[str, tuple[_Costs, float]] = {}
         self._evaluate_takes_reporter = _takes_reporter(evaluate)
         self._cost_names: tuple[str, ...] = tuple(spec.cost_names)
         self._objective_costs: tuple[str, ...] = _weighted_cost_names(spec)
@@ -289,6 +321,7 @@ class EfficiencyObjective:
         """Create (or load) a study for this objective; see :func:`effobj.optuna.create_study`."""
         from effobj.optuna._study import create_study
 
+        kwargs.setdefault("objective", self)
         return create_study(self.spec, mode=self.mode, **kwargs)
 
     # ------------------------------------------------------------------ the trial
@@ -300,11 +333,15 @@ class EfficiencyObjective:
         try:
             with clock.user():
                 candidate = self.build(trial)
+                ident = self._identity(candidate, trial.params)
+            study = getattr(trial, "study", None)  # None for FixedTrial (debugging)
+            if study is not None:
+                _safe_set(trial, K.IDENTITY, ident)  # visible to other workers at once
             stage = "measure"
             with clock.user():
-                t0 = time.perf_counter()
-                costs = self._measure(candidate)
-                profile_s = time.perf_counter() - t0
+                costs, profile_s = self._measure_once(candidate, ident)
+            if study is not None:
+                _register(study, ident, trial.params, costs.indicators, self._cost_names)
             cost = self._check_costs(costs.indicators)
             attrs: dict[str, Any] = {
                 name: v for name, v in costs.indicators.items() if math.isfinite(v)
@@ -322,7 +359,6 @@ class EfficiencyObjective:
             if over:
                 return self._skip_over_budget(trial, attrs, cost, over, clock)
 
-            study = getattr(trial, "study", None)  # None for FixedTrial (debugging)
             if self.mode == "single" and self.skip_hopeless and study is not None:
                 incumbent, inc_number = self._incumbent(study)
                 if incumbent is not None:
@@ -331,6 +367,11 @@ class EfficiencyObjective:
                         return self._skip_hopeless(
                             trial, attrs, cost, bound, incumbent, inc_number, clock
                         )
+
+            if study is not None and not self.repeats:
+                prior = _trained_twin(study, ident, trial.number)
+                if prior is not None:
+                    return self._repeat(trial, attrs, prior, clock)
 
             stage = "evaluate"
             trained = True
@@ -366,6 +407,93 @@ class EfficiencyObjective:
             raise
         except Exception as exc:  # any failure of the user's code or of the costs
             return self._fail(trial, stage, exc, trained)
+
+    # ------------------------------------------------------------------ candidates
+    def _identity(self, candidate: Any, params: Mapping[str, Any]) -> str:
+        if self.identity is not None:
+            return str(self.identity(candidate))
+        from effobj.optuna._costs import params_identity
+
+        return params_identity(params)
+
+    def identity_of(self, params: Mapping[str, Any]) -> str:
+        """The identity of the candidate that ``params`` build (what a trial records)."""
+        if self.params_identity is not None:
+            return str(self.params_identity(params))
+        if self.identity is None:
+            from effobj.optuna._costs import params_identity
+
+            return params_identity(params)
+        return self._identity(self.build(optuna.trial.FixedTrial(dict(params))), params)
+
+    def costs_of(self, params: Mapping[str, Any]) -> dict[str, float]:
+        """The spec's cost indicators of the candidate ``params`` build, measured once.
+
+        What :class:`~effobj.optuna.EfficiencySampler` calls to learn a candidate's cost
+        before proposing it: the candidate is built from ``params`` (an
+        ``optuna.trial.FixedTrial``) and measured as a trial would measure it; the result
+        is kept by identity, so the trial that later runs it does not measure it again.
+
+        Raises:
+            InputError: the measurement lacks an indicator of the spec or one is invalid.
+        """
+        params = dict(params)
+        candidate = self.build(optuna.trial.FixedTrial(params))
+        ident = self._identity(candidate, params)
+        if self.cost_measure is not None and ident not in self._cost_cache:
+            quick = self._quick_cache.get(ident)
+            if quick is None:
+                quick = self._check_costs(_as_costs(self.cost_measure(candidate)).indicators)
+                self._quick_cache[ident] = quick
+            return dict(quick)
+        costs, _ = self._measure_once(candidate, ident)
+        return self._check_costs(costs.indicators)
+
+    def _measure_once(self, candidate: Any, ident: str) -> tuple[_Costs, float]:
+        """(costs, seconds it took): measured, or from this process's cache by identity."""
+        hit = self._cost_cache.get(ident)
+        if hit is not None:
+            return hit
+        t0 = time.perf_counter()
+        costs = self._measure(candidate)
+        out = (costs, time.perf_counter() - t0)
+        self._cost_cache[ident] = out
+        return out
+
+    def _repeat(
+        self,
+        trial: optuna.trial.Trial,
+        attrs: dict[str, Any],
+        prior: optuna.trial.FrozenTrial,
+        clock: _Clock,
+    ) -> float | list[float]:
+        """Record a repeat of the trained trial ``prior``: its result, not trained again."""
+        source = prior.user_attrs.get(K.REPEAT_OF, prior.number)
+        for key in _TAKEN_OVER:
+            if key in prior.user_attrs:
+                attrs[key] = prior.user_attrs[key]
+        pruned = prior.state == optuna.trial.TrialState.PRUNED
+        attrs.update(
+            {
+                K.TRAINED: False,
+                K.STATUS: Status.PRUNED if pruned else Status.REPEAT,
+                K.REPEAT_OF: source,
+                K.SKIP_REASON: f"repeat of trial {source}: its result recorded, not trained again",
+            }
+        )
+        perf = prior.user_attrs.get(K.PERF)
+        cost = self._check_costs({k: attrs[k] for k in self._cost_names})
+        constraints = (
+            self._constraints_at(float(perf), cost)
+            if isinstance(perf, int | float)
+            else self._constraints_at(self._perf_ref, cost)
+        )
+        self._record(trial, attrs, constraints, clock)
+        if pruned:
+            raise optuna.TrialPruned(attrs[K.SKIP_REASON])
+        if self.mode == "single":
+            return float(prior.value if prior.value is not None else 0.0)
+        return list(prior.values or [])
 
     # ------------------------------------------------------------------ stages
     def _probe_costs(self) -> dict[str, float]:
@@ -749,3 +877,68 @@ def _safe_set_system(trial: optuna.trial.Trial, key: str, value: Any) -> None:
         trial.storage.set_trial_system_attr(trial._trial_id, key, value)
     except Exception:
         _log.debug("could not record %s on trial %d", key, trial.number, exc_info=True)
+
+
+#: what a repeat takes over from the trial that trained its candidate
+_TAKEN_OVER = (K.PERF, K.A, K.E_BETA, K.TEST_PERF, K.EPOCHS_RUN, K.TRAIN_FLOPS)
+#: statuses of a finished trial whose result a repeat takes over
+_REUSABLE = (Status.TRAINED, Status.REPEAT, Status.PRUNED)
+_WAIT_POLL_S = 0.5
+
+
+def _trained_twin(
+    study: optuna.Study, ident: str, number: int
+) -> optuna.trial.FrozenTrial | None:
+    """A finished trial of ``study`` whose candidate has identity ``ident``, if any.
+
+    A trial of that identity that another worker is running now is waited for (its
+    result is taken over when it finishes); on a storage with heartbeats, a dead worker's
+    trial is failed as stale meanwhile and then no longer waited for. Without heartbeats
+    a dead worker cannot be told from a slow one, so the candidate is trained here.
+    """
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    heartbeat = isinstance(storage, optuna.storages._heartbeat.BaseHeartbeat) and (
+        storage.get_heartbeat_interval() is not None
+    )
+    while True:
+        running = False
+        for t in storage.get_all_trials(
+            study._study_id,
+            deepcopy=False,
+            states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
+        ):
+            if t.number == number or t.user_attrs.get(K.IDENTITY) != ident:
+                continue
+            if t.state == TrialState.RUNNING:
+                # the earlier trial trains, the later one waits: never two waiting on
+                # each other
+                running = running or t.number < number
+            elif t.user_attrs.get(K.STATUS) in _REUSABLE:
+                return t
+        if not running or not heartbeat:
+            return None
+        time.sleep(_WAIT_POLL_S)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def _register(
+    study: optuna.Study,
+    ident: str,
+    params: Mapping[str, Any],
+    indicators: Mapping[str, float],
+    names: Sequence[str],
+) -> None:
+    """Count a measured candidate in the study's cost registry (``cost_lookups``)."""
+    from effobj.optuna._costs import CostRegistry
+
+    try:
+        reg = CostRegistry.of(study)
+        if ident not in reg and reg.add(ident, params, {n: indicators[n] for n in names
+                                                       if n in indicators}):
+            reg.flush_count()
+    except Exception:  # the count is bookkeeping: never fail a trial for it
+        _log.debug("could not register the costs of %s", ident, exc_info=True)

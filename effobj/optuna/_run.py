@@ -50,7 +50,9 @@ class TrainingSummary:
         n_over_budget: candidates skipped because their cost broke a budget.
         n_hopeless: candidates skipped because their upper bound was below the incumbent.
         n_pruned_training: trained candidates stopped early by a pruner.
-        trainings_avoided: ``n_over_budget + n_hopeless``.
+        n_repeats: candidates already trained in the study (same identity), recorded from
+            that trial instead of being trained again (status ``"repeat"``).
+        trainings_avoided: ``n_over_budget + n_hopeless + n_repeats``.
         train_time_s: seconds spent in ``evaluate`` over all trained candidates.
         profile_time_s: seconds spent measuring costs over all candidates.
         est_train_time_saved_s: ``trainings_avoided`` times the mean training time of the
@@ -67,6 +69,9 @@ class TrainingSummary:
             knowing whether their worker is alive: the storage has no heartbeat (Journal
             storage, ``heartbeat_interval=None``), or the trial never sent one. Always 0
             from :func:`training_summary`, which reads the study, not a run.
+        cost_lookups: distinct candidates whose costs were measured (by trials or by
+            :class:`~effobj.optuna.EfficiencySampler` while choosing), the study's
+            ``cost_lookups`` attribute.
     """
 
     n_trials: int
@@ -88,6 +93,8 @@ class TrainingSummary:
     n_stale_failed: int = 0
     n_retried: int = 0
     n_running_unresolved: int = 0
+    n_repeats: int = 0
+    cost_lookups: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -105,7 +112,10 @@ class TrainingSummary:
             f"{self.n_trials} trials: {self.n_trained} trained "
             f"({self.n_pruned_training} pruned while training), "
             f"{self.trainings_avoided} trainings avoided ({share:.0%}: "
-            f"{self.n_over_budget} over budget, {self.n_hopeless} hopeless), "
+            f"{self.n_over_budget} over budget, {self.n_hopeless} hopeless"
+            + (f", {self.n_repeats} repeats of trained candidates" if self.n_repeats else "")
+            + "), "
+            f"{self.cost_lookups} cost look-ups, "
             f"{self.n_failed} failed; training {self.train_time_s:.1f} s, profiling "
             f"{self.profile_time_s:.1f} s, about {self.est_train_time_saved_s:.1f} s of "
             f"training saved; best {best}"
@@ -133,6 +143,12 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
     trials = (
         study.get_trials(deepcopy=False) if isinstance(study, optuna.Study) else list(study)
     )
+    lookups = 0
+    if isinstance(study, optuna.Study):
+        from effobj.optuna._costs import COST_LOOKUPS
+
+        n = study.user_attrs.get(COST_LOOKUPS, 0)
+        lookups = int(n) if isinstance(n, int) else 0
     by_state = {s: 0 for s in TrialState}
     by_status = {s: 0 for s in Status.ALL}
     train_time = 0.0
@@ -177,7 +193,9 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
             and (best is None or e > best[0])
         ):
             best = (float(e), t.number)
-    avoided = by_status[Status.OVER_BUDGET] + by_status[Status.HOPELESS]
+    avoided = (
+        by_status[Status.OVER_BUDGET] + by_status[Status.HOPELESS] + by_status[Status.REPEAT]
+    )
     mean_train = sum(full_train_times) / len(full_train_times) if full_train_times else 0.0
     return TrainingSummary(
         n_trials=len(trials),
@@ -191,6 +209,8 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         n_hopeless=by_status[Status.HOPELESS],
         n_pruned_training=by_status[Status.PRUNED],
         trainings_avoided=avoided,
+        n_repeats=by_status[Status.REPEAT],
+        cost_lookups=lookups,
         train_time_s=train_time,
         profile_time_s=profile_time,
         est_train_time_saved_s=avoided * mean_train,

@@ -26,6 +26,10 @@ __all__ = ["SpaceCandidate", "load_space_data", "objective_from_space"]
 
 #: keys of a tabular record that are not cost indicators
 _NOT_COSTS = frozenset({K.PERF, K.TEST_PERF})
+#: the price of a tabular space's cost look-up, in trainings (see objective_from_space)
+TABULAR_LOOKUP_PRICE = 0.01
+#: indicators that need the model run (timed), not only counted on the meta device
+_TIMED = frozenset({"latency_ms", "latency_iqr_ms", "throughput", "energy_j"})
 
 
 @dataclass
@@ -95,6 +99,17 @@ def objective_from_space(
             f"({type(space).__name__}) instead."
         )
 
+    space_identity = getattr(space, "identity", None)
+    if not callable(space_identity):
+        from search_spaces import config_identity as space_identity
+
+    kwargs.setdefault("identity", lambda cand: space_identity(cand.config))
+
+    def params_identity(params: Mapping[str, Any]) -> str:
+        import optuna
+
+        return str(space_identity(space.suggest(optuna.trial.FixedTrial(dict(params)))))
+
     def build(trial: optuna.trial.Trial) -> SpaceCandidate:
         config = dict(space.suggest(trial))
         space.validate(config)
@@ -136,6 +151,13 @@ def objective_from_space(
 
         obj = EfficiencyObjective(spec, build, evaluate, measure=measure, **kwargs)
     _check_indicators(spec, space, kind, profiler, seed)
+    obj.params_identity = params_identity
+    if kind == "tabular":
+        # the table's accuracy stands for a training, its costs for a profile of about a
+        # second: a look-up is priced at 1/100 of a training, not at its own (equal) time
+        obj.lookup_price = TABULAR_LOOKUP_PRICE  # type: ignore[attr-defined]
+    else:
+        _counts_only_costs(obj, spec, space, data, profiler)
     obj.space = space  # type: ignore[attr-defined]
     obj.data = data  # type: ignore[attr-defined]
     return obj
@@ -202,3 +224,32 @@ def _check_indicators(spec: EfficiencySpec, space: Any, kind: str, profiler: Any
             + (" latency_ms needs latency measured (e.g. effobj search --latency-time > 0)."
                if "latency_ms" in missing and kind == "model" else "")
         )
+
+
+def _counts_only_costs(
+    obj: EfficiencyObjective, spec: EfficiencySpec, space: Any, data: Any, profiler: Any
+) -> None:
+    """Let the sampler's look-ups skip the latency measurement when the spec needs none.
+
+    A spec whose indicators are all counts (MACs, FLOPs, parameters, bytes, memory) is
+    known from the profiler's meta pass alone; a look-up by
+    :class:`~effobj.optuna.EfficiencySampler` then costs milliseconds, not the timed
+    runs. The trial that trains a candidate still profiles it fully.
+    """
+    from effobj.profiler import LocalProfiler
+
+    if any(name in _TIMED for name in spec.cost_names):
+        return
+    if profiler is not None and not isinstance(profiler, LocalProfiler):
+        return
+    counting = LocalProfiler(
+        device="cpu" if profiler is None else profiler.device,
+        threads=None if profiler is None else profiler.threads,
+        latency=False,
+        memory=True if profiler is None else profiler.memory,
+    )
+
+    def measure_counts(cand: SpaceCandidate) -> Any:
+        return counting.profile(cand.model, space.example_input(cand.config, data, batch_size=1))
+
+    obj.cost_measure = measure_counts

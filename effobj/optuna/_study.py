@@ -15,22 +15,59 @@ from effobj.optuna._storage import resolve_storage
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
 
-__all__ = ["SAMPLERS", "create_study", "load_spec", "make_sampler"]
+__all__ = ["SAMPLERS", "create_study", "load_spec", "make_sampler", "worker_seed"]
 
 #: sampler names accepted by :func:`make_sampler` and ``effobj search --sampler``
-SAMPLERS = ("tpe", "gp", "nsga2", "random")
+SAMPLERS = ("effobj", "tpe", "gp", "nsga2", "random")
+
+
+def worker_seed(seed: int, study_name: str, n_finished: int) -> int:
+    """A sampler seed of its own for each worker and each session of one study.
+
+    Mixes the user's ``seed`` with the study's name, the number of finished trials when
+    the worker joined, the host name and the process id, so the same command on three
+    machines, or run three times, never replays the same proposals. (The
+    :class:`~effobj.optuna.EfficiencySampler` needs none of this: it seeds each proposal
+    with ``(seed, trial number)``, reproducible and never replayed.)
+
+    Example:
+        >>> worker_seed(0, "s", 0) != worker_seed(0, "s", 5)
+        True
+    """
+    import os
+    import socket
+    import zlib
+
+    import numpy as np
+
+    parts = [
+        int(seed),
+        zlib.crc32(study_name.encode()),
+        int(n_finished),
+        zlib.crc32(socket.gethostname().encode()),
+        os.getpid(),
+    ]
+    return int(np.random.SeedSequence(parts).generate_state(1)[0] % (2**31 - 1))
 
 
 def make_sampler(
-    name: str = "tpe", *, seed: int | None = None, mode: str = "single"
+    name: str = "tpe",
+    *,
+    seed: int | None = None,
+    mode: str = "single",
+    objective: Any = None,
 ) -> optuna.samplers.BaseSampler:
     """An Optuna sampler by name; all of them read the trials' constraints.
 
     Args:
-        name: ``"tpe"`` (TPESampler, multivariate), ``"gp"`` (GPSampler), ``"nsga2"``
-            (NSGAIISampler) or ``"random"`` (RandomSampler).
+        name: ``"effobj"`` (:class:`~effobj.optuna.EfficiencySampler`: models the
+            performance, knows each candidate's cost before training; single mode, needs
+            ``objective``), ``"tpe"`` (TPESampler, multivariate), ``"gp"`` (GPSampler),
+            ``"nsga2"`` (NSGAIISampler) or ``"random"`` (RandomSampler).
         seed: seed of the sampler.
-        mode: ``"single"`` or ``"multi"``; the sampler's own defaults follow it.
+        mode: ``"single"`` or ``"multi"``; ``"effobj"`` is single-objective only.
+        objective: the :class:`~effobj.optuna.EfficiencyObjective` whose costs the
+            ``"effobj"`` sampler looks up.
 
     Returns:
         A sampler. In Optuna 5 every one of them takes the constraints from
@@ -50,6 +87,21 @@ def make_sampler(
             f"The 'seed' parameter of make_sampler must be an int >= 0 or None. "
             f"Got {seed!r} instead."
         )
+    if name == "effobj":
+        if mode != "single":
+            raise InputError(
+                "The 'name' parameter of make_sampler must not be 'effobj' in mode "
+                f"{mode!r}: the effobj sampler maximizes the single E_beta objective."
+            )
+        if objective is None:
+            raise InputError(
+                "The 'objective' parameter of make_sampler must be an EfficiencyObjective "
+                "for the 'effobj' sampler (it looks up the candidates' costs through it). "
+                "Got None instead."
+            )
+        from effobj.optuna._sampler import EfficiencySampler
+
+        return EfficiencySampler.for_objective(objective, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "tpe":
@@ -74,6 +126,7 @@ def create_study(
     heartbeat_interval: int | None = 60,
     grace_period: int | None = None,
     max_retry: int | None = 3,
+    objective: Any = None,
 ) -> optuna.Study:
     r"""Create (or resume) a study that optimizes the spec's :math:`E_\beta`.
 
@@ -95,6 +148,8 @@ def create_study(
         load_if_exists: resume a study of the same name (its stored spec must match).
         heartbeat_interval, grace_period, max_retry: dead-worker recovery, see
             :func:`~effobj.optuna.resolve_storage`.
+        objective: the objective, for ``sampler="effobj"`` (see :func:`make_sampler`);
+            :meth:`EfficiencyObjective.create_study` passes itself.
 
     Returns:
         The study.
@@ -115,7 +170,7 @@ def create_study(
             f"Got {mode!r} instead."
         )
     if isinstance(sampler, str) or sampler is None:
-        sampler = make_sampler(sampler or "tpe", seed=seed, mode=mode)
+        sampler = make_sampler(sampler or "tpe", seed=seed, mode=mode, objective=objective)
     store = resolve_storage(
         storage,
         heartbeat_interval=heartbeat_interval,

@@ -380,3 +380,64 @@ def test_indicator_check_draws_again_when_a_sample_is_outside_the_table():
     bad = EfficiencySpec(perf_ref=1.0, cost_ref=10.0, cost_name="energy")
     with pytest.raises(InputError, match=r"\['energy'\] are not among those its table provides"):
         objective_from_space(bad, Holey())
+
+
+def _cli(argv: list[str]) -> subprocess.Popen:
+    code = "import sys\nfrom effobj.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    return subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+CORA = ["search", "--space", "nas-bench-graph:cora", "--beta2", "1", "--perf-ref", "1.0",
+        "--cost-ref", "0.01", "--cost", "latency", "--cost-max", "0.01", "--perf-min", "0.7",
+        "--study-name", "cora", "--no-progress", "--format", "json"]
+
+
+def _trained_identities(url: str) -> list[str]:
+    study = optuna.load_study(study_name="cora", storage=url)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    return [t.user_attrs[K.IDENTITY] for t in study.trials if t.user_attrs.get(K.TRAINED)]
+
+
+def test_three_workers_of_the_default_sampler_never_train_one_architecture_twice(tmp_path):
+    """Three `effobj search` processes on one SQLite study, then two resumes."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    procs = [_cli([*CORA, "--storage", url, "--trials", "40"]) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    study = optuna.load_study(study_name="cora", storage=url)
+    assert type(study.sampler).__name__ != "EfficiencySampler"  # loaded plainly here
+    n_finished = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    assert 40 <= n_finished <= 42  # workers may take the last slot at the same instant
+    for _ in range(2):  # resumed sessions top the study up without repeating a training
+        n_finished += 10
+        p = _cli([*CORA, "--storage", url, "--trials", str(n_finished)])
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+        assert json.loads(out)["summary"]["n_complete"] >= n_finished
+    trained = _trained_identities(url)
+    assert len(trained) >= 20
+    assert len(trained) == len(set(trained))
+    study = optuna.load_study(study_name="cora", storage=url)
+    assert study.user_attrs["cost_lookups"] >= len(set(trained))
+    for t in study.trials:
+        if t.user_attrs.get(K.STATUS) == "repeat":
+            source = study.trials[t.user_attrs[K.REPEAT_OF]]
+            assert source.user_attrs[K.IDENTITY] == t.user_attrs[K.IDENTITY]
+            assert t.value == source.value
+
+
+def test_resumed_sessions_of_a_plain_sampler_do_not_replay(tmp_path):
+    """`--sampler random`, same seed, three sessions: three different sets of proposals."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    for n in (8, 16, 24):
+        p = _cli([*CORA, "--storage", url, "--trials", str(n), "--sampler", "random",
+                  "--seed", "0"])
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    study = optuna.load_study(study_name="cora", storage=url)
+    sessions = [study.trials[i:i + 8] for i in (0, 8, 16)]
+    firsts = [tuple(sorted(s[0].params.items())) for s in sessions]
+    assert len(set(firsts)) == 3  # each session starts elsewhere
+    trained = _trained_identities(url)
+    assert len(trained) == len(set(trained))

@@ -15,6 +15,9 @@ MODULES = [
     "effobj.optuna._storage",
     "effobj.optuna._study",
     "effobj.optuna._pruner",
+    "effobj.optuna._sampler",
+    "effobj.optuna._surrogate",
+    "effobj.optuna._costs",
 ]
 
 

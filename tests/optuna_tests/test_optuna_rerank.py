@@ -196,7 +196,8 @@ def test_rdb_fast_path_reads_what_the_trials_say(tmp_path):
     from effobj.optuna import optimize
 
     ev = Counter(epochs=2)
-    obj = size_objective(size_spec(cost_max=6.0), ev)
+    # repeats on: several trainings of one size, so the tables have many rows
+    obj = size_objective(size_spec(cost_max=6.0), ev, repeats=True)
     url = f"sqlite:///{tmp_path / 'f.db'}"
     study = obj.create_study(storage=url, study_name="f", sampler="random", seed=0,
                              pruner=optuna.pruners.ThresholdPruner(lower=0.5))

@@ -102,8 +102,15 @@ def test_progress_bar_and_summary(capsys):
     assert summary == training_summary(study)
     text = str(summary)
     assert f"{summary.n_trained} trained" in text and "trainings avoided" in text
-    assert summary.trainings_avoided == summary.n_over_budget + summary.n_hopeless
+    assert summary.trainings_avoided == (
+        summary.n_over_budget + summary.n_hopeless + summary.n_repeats
+    )
     assert summary.n_trained + summary.trainings_avoided == 10
+    # a random sampler on 9 sizes repeats some: recorded, never trained twice
+    trained = [t.params["size"] for t in study.trials if t.user_attrs.get("trained")]
+    assert len(trained) == len(set(trained))
+    assert summary.n_repeats == sum(t.user_attrs.get("status") == "repeat" for t in study.trials)
+    assert summary.cost_lookups == len({t.params["size"] for t in study.trials})
     assert summary.to_dict()["n_trials"] == 10
 
 

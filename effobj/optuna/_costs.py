@@ -1,0 +1,119 @@
+"""What a study knows about its candidates before training: identities and measured costs.
+
+Two facts are shared by every worker and every session of a study, through its storage:
+
+- **Identity.** Two trials whose candidates have one identity are one training run (a
+  search space's ``identity(config)``, e.g. NAS-Bench-Graph's canonical hash; by default
+  the trial's parameters as canonical JSON). Each trial records its identity in
+  ``user_attrs["identity"]``, so a repeat is recognised and recorded from the earlier
+  trial instead of being trained again.
+- **Cost look-ups.** Measuring a candidate's costs (profiling it, looking it up) is cheap
+  next to training but not free. Every distinct identity whose costs were measured, by a
+  trial or by :class:`~effobj.optuna.EfficiencySampler` while choosing one, is registered
+  once in the study's system attributes (``effobj_cost:<identity>`` -> its parameters and
+  cost indicators), and the study's user attribute ``cost_lookups`` counts them. The
+  registry doubles as a cost cache across workers and resumed sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+__all__ = ["COST_LOOKUPS", "CostRegistry", "params_identity"]
+
+#: study user attribute: distinct candidates whose costs were measured
+COST_LOOKUPS = "cost_lookups"
+_PREFIX = "effobj_cost:"
+
+
+def params_identity(params: Mapping[str, Any]) -> str:
+    """The default identity of a candidate: its Optuna parameters as canonical JSON.
+
+    Example:
+        >>> params_identity({"b": 2, "a": "x"})
+        '{"a": "x", "b": 2}'
+    """
+
+    def plain(v: Any) -> Any:
+        return v.item() if hasattr(v, "item") else v
+
+    return json.dumps({str(k): plain(v) for k, v in params.items()}, sort_keys=True,
+                      default=str)
+
+
+class CostRegistry:
+    """The costs measured in one study, read from and written to its storage.
+
+    Reads are cached in the process and refreshed with :meth:`refresh`; writes go to the
+    storage at once (one system attribute per new identity) and the ``cost_lookups``
+    count is written by :meth:`flush_count`.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self._storage = study._storage
+        self._study_id = study._study_id
+        self._known: dict[str, dict[str, Any]] = {}
+        self._written_count = -1
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> CostRegistry:
+        """The registry of ``study``, one per study object (kept on the study)."""
+        reg = getattr(study, "_effobj_cost_registry", None)
+        if reg is None:
+            reg = cls(study)
+            study._effobj_cost_registry = reg  # type: ignore[attr-defined]
+        return reg
+
+    def refresh(self) -> None:
+        """Read what other workers registered since the last read."""
+        attrs = self._storage.get_study_system_attrs(self._study_id)
+        for key, value in attrs.items():
+            if key.startswith(_PREFIX) and isinstance(value, Mapping):
+                self._known.setdefault(key[len(_PREFIX):], dict(value))
+
+    def __contains__(self, identity: str) -> bool:
+        return identity in self._known
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def costs(self, identity: str) -> dict[str, float] | None:
+        """The registered cost indicators of ``identity`` (``None`` if never measured)."""
+        entry = self._known.get(identity)
+        return None if entry is None else dict(entry["costs"])
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """``identity -> {"params": ..., "costs": ...}`` of every registered candidate."""
+        return dict(self._known)
+
+    def add(self, identity: str, params: Mapping[str, Any], costs: Mapping[str, float]) -> bool:
+        """Register a measured candidate; returns whether it was new."""
+        if identity in self._known:
+            return False
+        entry = {
+            "params": {str(k): (v.item() if hasattr(v, "item") else v) for k, v in params.items()},
+            "costs": {str(k): float(v) for k, v in costs.items() if _finite(v)},
+        }
+        self._known[identity] = entry
+        self._storage.set_study_system_attr(self._study_id, _PREFIX + identity, entry)
+        return True
+
+    def flush_count(self) -> None:
+        """Write the ``cost_lookups`` study attribute if it changed."""
+        n = len(self._known)
+        if n != self._written_count:
+            self._storage.set_study_user_attr(self._study_id, COST_LOOKUPS, n)
+            self._written_count = n
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,593 @@
+r"""An Optuna sampler that knows each candidate's cost before it trains it.
+
+In an effobj trial the costs are measured before training and :math:`E_\beta` is a
+known function of :math:`(A, C)`: the only unknown is the performance. So
+:class:`EfficiencySampler` models the performance alone and prices every candidate by
+what it can add:
+
+1. **Model.** A Gaussian process over the space's parameters (categorical, int and
+   float; :mod:`effobj.optuna._surrogate`) fitted to the performance of every trained
+   trial (repeats of a trained candidate included). Trials running in other workers
+   enter with the model's own prediction (the "kriging believer"), which removes their
+   neighbourhood's uncertainty, and their candidates are never proposed again.
+2. **Candidates.** Random points of the space plus every one-parameter change of the
+   best trained candidates; never one whose identity was trained, is running, or was
+   found over budget or hopeless.
+3. **Costs, looked up lazily.** A candidate's exact costs come from ``costs(params)``
+   (the objective's cached profiler, or a table); until then a Bayesian linear model of
+   the log cost, fitted to the costs looked up so far, gives an optimistic cost (two
+   predictive standard deviations below its mean). Candidates are scored by the expected
+   improvement of :math:`E_\beta` over the incumbent,
+   :math:`\mathrm{EI} = \mathbb E[\max(E_\beta(A, C) - E^*, 0)]`; the unknown-cost
+   candidate with the highest optimistic score is looked up, and again, until the best
+   candidate of exactly known cost beats every optimistic score, or the look-up budget
+   of the proposal is spent. A look-up costs ``lookup_price`` of a training (measured:
+   profiling time over training time, or given); a proposal spends at most
+   ``lookup_share`` of one training on look-ups.
+4. **Start-up.** The first ``n_startup_trials`` trainings are random candidates whose
+   cost is within budget and whose bound :math:`E_\beta(A{=}1, C)` can still beat the
+   incumbent (the hopeless rule); the first model-based proposal also looks up the
+   costs of ``n_initial_lookups`` random candidates for the cost model.
+
+Each proposal draws its random numbers from ``(seed, trial number)``: a sequential study
+is reproducible, and workers or resumed sessions, which get other trial numbers, never
+replay one another. Every distinct candidate whose costs were looked up is registered
+in the study (``study.user_attrs["cost_lookups"]`` counts them; see
+:mod:`effobj.optuna._costs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.trial import FrozenTrial, TrialState
+
+from effobj.errors import InputError
+from effobj.optuna import _attrs as K
+from effobj.optuna._attrs import Status
+from effobj.optuna._costs import CostRegistry, params_identity
+from effobj.optuna._surrogate import (
+    Encoder,
+    GaussianProcess,
+    LinearCostModel,
+    expected_improvement,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from effobj.optuna._objective import EfficiencyObjective
+    from effobj.spec import EfficiencySpec
+
+__all__ = ["EfficiencySampler"]
+
+_log = logging.getLogger("effobj.optuna")
+
+#: statuses whose candidates are never proposed again (their outcome is known)
+_SETTLED = (Status.TRAINED, Status.REPEAT, Status.OVER_BUDGET, Status.HOPELESS, Status.PRUNED)
+_OPTIMISM_SD = 2.0
+
+
+class EfficiencySampler(BaseSampler):
+    r"""Propose the candidate with the highest expected improvement of :math:`E_\beta`.
+
+    Args:
+        spec: the :class:`~effobj.EfficiencySpec` the study optimizes.
+        costs: ``costs(params) -> {indicator: value}``: the spec's cost indicators of the
+            candidate that Optuna parameters ``params`` describe, e.g.
+            :meth:`EfficiencyObjective.costs_of` (use :meth:`for_objective`). ``None``:
+            the sampler learns costs only from finished trials.
+        identity: ``identity(params) -> str``; candidates with one identity are one
+            training (default: the parameters as canonical JSON).
+        seed: seed of the proposals (with the trial number).
+        n_startup_trials: trainings proposed at random (within budget, not hopeless)
+            before the model is used.
+        n_candidates: random candidates scored per proposal (plus the neighbours of the
+            best trained candidates).
+        n_initial_lookups: random candidates whose costs are looked up once, at the
+            first model-based proposal, to start the cost model.
+        lookup_price: the price of one cost look-up in trainings, or ``"auto"``: the
+            median look-up time over the median training time of the study (0.01 until
+            both are known).
+        lookup_share: the most a proposal spends on look-ups, in trainings (with the
+            price 0.01 and the share 0.1: 10 look-ups).
+        max_lookups_per_trial: a cap on the look-ups of one proposal whatever the price.
+
+    Raises:
+        InputError: a bad argument, named.
+
+    Example:
+        >>> import optuna
+        >>> from effobj import EfficiencySpec
+        >>> from effobj.optuna import EfficiencyObjective, EfficiencySampler, create_study
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> spec = EfficiencySpec(beta2=2.0, perf_ref=1.0, cost_ref=10.0, cost_max=6.0,
+        ...                       cost_name="size")
+        >>> objective = EfficiencyObjective(
+        ...     spec,
+        ...     build=lambda trial: trial.suggest_int("size", 1, 9),
+        ...     evaluate=lambda size, trial: 1 - abs(size - 3) / 10,
+        ...     measure=lambda size: {"size": float(size)},
+        ... )
+        >>> sampler = EfficiencySampler.for_objective(objective, seed=0)
+        >>> study = create_study(spec, storage=":memory:", sampler=sampler)
+        >>> study.optimize(objective, n_trials=12)
+        >>> study.best_trial.params      # E_beta 0.875; size 2 scores 0.864
+        {'size': 3}
+    """
+
+    def __init__(
+        self,
+        spec: EfficiencySpec,
+        *,
+        costs: Callable[[dict[str, Any]], Mapping[str, float]] | None = None,
+        identity: Callable[[dict[str, Any]], Any] | None = None,
+        seed: int | None = None,
+        n_startup_trials: int = 5,
+        n_candidates: int = 1000,
+        n_initial_lookups: int = 20,
+        lookup_price: float | str = "auto",
+        lookup_share: float = 0.1,
+        max_lookups_per_trial: int = 256,
+    ) -> None:
+        from effobj.spec import EfficiencySpec
+
+        name = "EfficiencySampler"
+        if not isinstance(spec, EfficiencySpec):
+            raise TypeError(
+                f"The 'spec' parameter of {name} must be an effobj.EfficiencySpec. "
+                f"Got {type(spec).__name__} instead."
+            )
+        for pname, fn in (("costs", costs), ("identity", identity)):
+            if fn is not None and not callable(fn):
+                raise TypeError(
+                    f"The '{pname}' parameter of {name} must be callable or None. "
+                    f"Got {type(fn).__name__} instead."
+                )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise InputError(
+                f"The 'seed' parameter of {name} must be an int >= 0 or None. Got {seed!r} instead."
+            )
+        for pname, value, low in (
+            ("n_startup_trials", n_startup_trials, 1),
+            ("n_candidates", n_candidates, 1),
+            ("n_initial_lookups", n_initial_lookups, 0),
+            ("max_lookups_per_trial", max_lookups_per_trial, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InputError(
+                    f"The '{pname}' parameter of {name} must be an int >= {low}. "
+                    f"Got {value!r} instead."
+                )
+        if lookup_price != "auto" and (
+            isinstance(lookup_price, bool)
+            or not isinstance(lookup_price, int | float)
+            or not 0.0 <= float(lookup_price) < math.inf
+        ):
+            raise InputError(
+                f"The 'lookup_price' parameter of {name} must be 'auto' or a float >= 0. "
+                f"Got {lookup_price!r} instead."
+            )
+        if (
+            isinstance(lookup_share, bool)
+            or not isinstance(lookup_share, int | float)
+            or not 0.0 < float(lookup_share) < math.inf
+        ):
+            raise InputError(
+                f"The 'lookup_share' parameter of {name} must be a float > 0. "
+                f"Got {lookup_share!r} instead."
+            )
+        self.spec = spec
+        self.costs = costs
+        self.identity = identity
+        self.seed = seed
+        self.n_startup_trials = n_startup_trials
+        self.n_candidates = n_candidates
+        self.n_initial_lookups = n_initial_lookups
+        self.lookup_price = lookup_price
+        self.lookup_share = float(lookup_share)
+        self.max_lookups_per_trial = max_lookups_per_trial
+        self._cost_names = tuple(spec.cost_names)
+        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._perf_models: dict[tuple[int, tuple[str, ...]], GaussianProcess] = {}
+        self._initial_done: set[int] = set()
+        self._lookup_times: list[float] = []
+        #: look-ups this sampler made, in order (identity, params): for benchmarks
+        self.lookup_log: list[str] = []
+
+    @classmethod
+    def for_objective(
+        cls, objective: EfficiencyObjective, **kwargs: Any
+    ) -> EfficiencySampler:
+        """A sampler measuring costs through ``objective`` (its cache and identities)."""
+        kwargs.setdefault("costs", objective.costs_of)
+        kwargs.setdefault("identity", objective.identity_of)
+        price = getattr(objective, "lookup_price", None)
+        if price is not None:
+            kwargs.setdefault("lookup_price", price)
+        return cls(objective.spec, **kwargs)
+
+    # ------------------------------------------------------------------ Optuna's API
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        self._raise_error_if_multi_objective(study)
+        return self._search_space.calculate(study)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        rng_seed = self._trial_seed(trial.number, 1)
+        return RandomSampler(seed=rng_seed).sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(self._trial_seed(trial.number, 0))
+        state = _StudyState.read(study, self, search_space)
+        registry = CostRegistry.of(study)
+        registry.refresh()
+        pool = self._pool(search_space, state, rng)
+        if not pool:
+            return {}
+        budget = self._lookup_budget(study)
+        if state.n_trained < self.n_startup_trials:
+            params = self._startup(pool, state, registry, budget, rng)
+        else:
+            params = self._propose(study, pool, state, registry, budget, rng)
+        registry.flush_count()
+        _log.debug("trial %d proposed in %.3f s", trial.number, time.perf_counter() - t0)
+        return params
+
+    def reseed_rng(self) -> None:
+        self.seed = int(np.random.default_rng().integers(2**31))
+
+    # ------------------------------------------------------------------ proposals
+    def _trial_seed(self, number: int, stream: int) -> Any:
+        if self.seed is None:
+            return None
+        return int(np.random.SeedSequence([self.seed, number, stream]).generate_state(1)[0])
+
+    def _identity(self, params: dict[str, Any]) -> str:
+        if self.identity is not None:
+            return str(self.identity(params))
+        return params_identity(params)
+
+    def _pool(
+        self, space: Mapping[str, BaseDistribution], state: _StudyState, rng: np.random.Generator
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Distinct candidates not settled and not running: random ones plus neighbours."""
+        draws = [_random_params(space, rng) for _ in range(self.n_candidates)]
+        for params in state.best_params(3):
+            draws.extend(_neighbours(space, params, rng))
+        pool: dict[str, dict[str, Any]] = {}
+        for params in draws:
+            try:
+                ident = self._identity(params)
+            except (InputError, ValueError, KeyError):
+                continue  # a combination the space rejects (e.g. all-skip cells)
+            if ident in state.excluded or ident in pool:
+                continue
+            pool[ident] = params
+        return list(pool.items())
+
+    def _lookup_budget(self, study: optuna.Study) -> int:
+        price = self._price(study)
+        if price <= 0.0:
+            return self.max_lookups_per_trial
+        return max(1, min(self.max_lookups_per_trial, int(self.lookup_share / price)))
+
+    def _price(self, study: optuna.Study) -> float:
+        if self.lookup_price != "auto":
+            return float(self.lookup_price)
+        train = [
+            float(t.user_attrs[K.TRAIN_TIME_S])
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get(K.STATUS) == Status.TRAINED
+            and isinstance(t.user_attrs.get(K.TRAIN_TIME_S), int | float)
+        ]
+        if not train or not self._lookup_times:
+            return 0.01
+        t_train = float(np.median(train))
+        if t_train <= 0.0:
+            return 0.01
+        return max(float(np.median(self._lookup_times)) / t_train, 1e-6)
+
+    def _lookup(self, registry: CostRegistry, ident: str, params: dict[str, Any]) -> dict[str, float] | None:
+        """The candidate's costs: registered, or looked up now (and registered)."""
+        known = registry.costs(ident)
+        if known is not None and all(n in known for n in self._cost_names):
+            return known
+        if self.costs is None:
+            return None
+        t0 = time.perf_counter()
+        try:
+            raw = self.costs(dict(params))
+        except Exception as exc:  # a candidate that cannot be built or measured
+            _log.debug("cost look-up of %s failed: %s", ident, exc)
+            registry.add(ident, params, {})
+            return None
+        self._lookup_times.append(time.perf_counter() - t0)
+        costs = {n: float(raw[n]) for n in self._cost_names}
+        registry.add(ident, params, costs)
+        self.lookup_log.append(ident)
+        return costs
+
+    def _feasible(self, costs: Mapping[str, float], incumbent: float) -> bool:
+        over = self.spec.cost_constraints(costs)
+        if any(float(v) > 0.0 for v in over.values()):
+            return False
+        return float(self.spec.upper_bound(costs)) >= incumbent
+
+    def _startup(
+        self,
+        pool: list[tuple[str, dict[str, Any]]],
+        state: _StudyState,
+        registry: CostRegistry,
+        budget: int,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
+        """A random candidate within budget and not hopeless (looked up in random order)."""
+        order = rng.permutation(len(pool))
+        spent = 0
+        for i in order:
+            ident, params = pool[int(i)]
+            was_known = ident in registry
+            costs = self._lookup(registry, ident, params)
+            spent += 0 if was_known else 1
+            if costs is None or self._feasible(costs, state.incumbent):
+                return params
+            if spent >= max(budget, 1) * 4:  # the space is mostly over budget: stop paying
+                break
+        return pool[int(order[0])][1]
+
+    def _propose(
+        self,
+        study: optuna.Study,
+        pool: list[tuple[str, dict[str, Any]]],
+        state: _StudyState,
+        registry: CostRegistry,
+        budget: int,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
+        encoder = state.encoder
+        if study._study_id not in self._initial_done:
+            self._initial_done.add(study._study_id)
+            for i in rng.permutation(len(pool))[: self.n_initial_lookups]:
+                ident, params = pool[int(i)]
+                self._lookup(registry, ident, params)
+        # the performance model, with running trials at their predicted value
+        key = (study._study_id, tuple(encoder.names))
+        model = self._perf_models.get(key)
+        if model is None:
+            model = self._perf_models[key] = GaussianProcess(encoder.slices)
+        x_train = encoder.encode(state.trained_params)
+        y_train = np.asarray(state.trained_perf, dtype=float)
+        model.fit(x_train, y_train)
+        if state.pending_params:
+            x_pend = encoder.encode(state.pending_params)
+            mu_pend, _ = model.predict(x_pend)
+            model.fit(
+                np.vstack([x_train, x_pend]), np.concatenate([y_train, mu_pend]), optimize=False
+            )
+        x_pool = encoder.encode([p for _, p in pool])
+        mu, sd = model.predict(x_pool)
+        # exact costs where registered, optimistic ones elsewhere
+        n = len(pool)
+        known = np.zeros(n, dtype=bool)
+        cost = {name: np.zeros(n) for name in self._cost_names}
+        for i, (ident, _) in enumerate(pool):
+            c = registry.costs(ident)
+            if c is not None and all(k in c for k in self._cost_names):
+                known[i] = True
+                for name in self._cost_names:
+                    cost[name][i] = c[name]
+        if not known.all():
+            optimistic = self._optimistic_costs(registry, encoder, x_pool[~known])
+            if optimistic is None:  # no cost model yet: only costs known exactly count
+                for name in self._cost_names:
+                    cost[name][~known] = 0.0
+            else:
+                for name in self._cost_names:
+                    cost[name][~known] = optimistic[name]
+        inc = state.incumbent
+        ei = expected_improvement(self.spec, mu, sd, cost, inc)
+        spent = 0
+        while True:
+            unknown = np.flatnonzero(~known)
+            best_known = float(ei[known].max()) if known.any() else -1.0
+            if unknown.size == 0 or spent >= budget:
+                break
+            j = int(unknown[np.argmax(ei[unknown])])
+            if ei[j] <= best_known:
+                break
+            ident, params = pool[j]
+            c = self._lookup(registry, ident, params)
+            spent += 1
+            known[j] = True
+            if c is None:
+                ei[j] = -1.0
+                continue
+            for name in self._cost_names:
+                cost[name][j] = c[name]
+            ei[j] = float(expected_improvement(
+                self.spec, mu[j:j + 1], sd[j:j + 1], {k: cost[k][j:j + 1] for k in cost}, inc
+            )[0])
+        if known.any() and float(ei[known].max()) > 0.0:
+            j = int(np.flatnonzero(known)[np.argmax(ei[known])])
+            return pool[j][1]
+        # nothing is expected to improve: the most promising upper confidence bound
+        # among candidates whose costs are known and allowed
+        scores = np.where(known, 0.0, -np.inf)
+        perf_hi = np.clip(mu + 2.0 * sd, 0.0, float(self.spec.perf_ref))
+        e_hi = np.asarray(self.spec.score(perf_hi, cost), dtype=float)
+        scores = scores + e_hi
+        if np.isfinite(scores).any():
+            return pool[int(np.argmax(scores))][1]
+        return pool[int(rng.integers(n))][1]
+
+    def _optimistic_costs(
+        self, registry: CostRegistry, encoder: Encoder, x: np.ndarray
+    ) -> dict[str, np.ndarray] | None:
+        """Costs two standard deviations below the cost model's mean (log scale)."""
+        entries = [
+            e for e in registry.entries().values()
+            if all(k in e["costs"] for k in self._cost_names)
+            and all(k in e["params"] for k in encoder.names)
+        ]
+        if len(entries) < 3:
+            return None
+        try:
+            x_c = encoder.encode([e["params"] for e in entries])
+        except (ValueError, KeyError):
+            return None
+        out = {}
+        for name in self._cost_names:
+            y = np.log(np.maximum([float(e["costs"][name]) for e in entries], 1e-300))
+            m, s = LinearCostModel().fit(x_c, y).predict(x)
+            out[name] = np.exp(m - _OPTIMISM_SD * s)
+        return out
+
+
+class _StudyState:
+    """What the trials of a study say, read once per proposal."""
+
+    def __init__(self) -> None:
+        self.trained_params: list[dict[str, Any]] = []
+        self.trained_perf: list[float] = []
+        self.trained_e: list[float] = []
+        self.pending_params: list[dict[str, Any]] = []
+        self.excluded: set[str] = set()
+        self.incumbent = 0.0
+        self.n_trained = 0
+        self.encoder: Encoder
+
+    @classmethod
+    def read(
+        cls, study: optuna.Study, sampler: EfficiencySampler, space: Mapping[str, BaseDistribution]
+    ) -> _StudyState:
+        st = cls()
+        st.encoder = Encoder(space)
+        for t in study.get_trials(deepcopy=False):
+            if not all(n in t.params for n in space):
+                continue
+            ua = t.user_attrs
+            ident = ua.get(K.IDENTITY)
+            if ident is None:
+                try:
+                    ident = sampler._identity(dict(t.params))
+                except (InputError, ValueError, KeyError):
+                    continue
+            if t.state in (TrialState.RUNNING, TrialState.WAITING):
+                st.excluded.add(str(ident))
+                if t.state == TrialState.RUNNING:
+                    st.pending_params.append(dict(t.params))
+                continue
+            status = ua.get(K.STATUS)
+            if status in _SETTLED:
+                st.excluded.add(str(ident))
+            perf = ua.get(K.PERF)
+            if status in (Status.TRAINED, Status.REPEAT) and isinstance(perf, int | float) \
+                    and math.isfinite(perf):
+                st.trained_params.append(dict(t.params))
+                st.trained_perf.append(float(perf))
+                e = ua.get(K.E_BETA)
+                st.trained_e.append(float(e) if isinstance(e, int | float) else 0.0)
+                if status == Status.TRAINED:
+                    st.n_trained += 1
+        if st.trained_e:
+            st.incumbent = max(st.trained_e)
+        return st
+
+    def best_params(self, k: int) -> list[dict[str, Any]]:
+        order = np.argsort(self.trained_e)[::-1][:k]
+        return [self.trained_params[int(i)] for i in order if self.trained_e[int(i)] > 0.0]
+
+
+def _random_params(space: Mapping[str, BaseDistribution], rng: np.random.Generator) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, dist in space.items():
+        out[name] = _random_value(dist, rng)
+    return out
+
+
+def _random_value(dist: BaseDistribution, rng: np.random.Generator) -> Any:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(rng.integers(len(dist.choices)))]
+    if isinstance(dist, IntDistribution):
+        if dist.log:
+            v = math.exp(rng.uniform(math.log(dist.low), math.log(dist.high + 1)))
+            v = min(int(v), dist.high)
+        else:
+            steps = (dist.high - dist.low) // dist.step
+            v = dist.low + dist.step * int(rng.integers(steps + 1))
+        return int(v)
+    if isinstance(dist, FloatDistribution):
+        if dist.log:
+            return float(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high))))
+        if dist.step is not None:
+            steps = int(round((dist.high - dist.low) / dist.step))
+            return float(dist.low + dist.step * int(rng.integers(steps + 1)))
+        return float(rng.uniform(dist.low, dist.high))
+    raise InputError(f"EfficiencySampler cannot sample the distribution {dist!r}.")
+
+
+def _nearby_value(dist: BaseDistribution, value: Any, rng: np.random.Generator) -> Any:
+    """A numeric value moved by a tenth of its range (log range where log), on its grid."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    log = bool(getattr(dist, "log", False))
+    lo, hi, v = float(dist.low), float(dist.high), float(value)
+    if log:
+        lo, hi, v = math.log(lo), math.log(hi), math.log(v)
+    v = float(np.clip(v + rng.normal(0.0, 0.1) * (hi - lo), lo, hi))
+    if log:
+        v = math.exp(v)
+    v = float(np.clip(v, dist.low, dist.high))
+    if isinstance(dist, IntDistribution):
+        step = dist.step if not dist.log else 1
+        return int(min(dist.high, dist.low + step * round((v - dist.low) / step)))
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        return float(min(dist.high, dist.low + dist.step * round((v - dist.low) / dist.step)))
+    return v
+
+
+def _neighbours(
+    space: Mapping[str, BaseDistribution], params: Mapping[str, Any], rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """Every other choice of each categorical parameter; two nearby values of a numeric one."""
+    out = []
+    for name, dist in space.items():
+        if name not in params:
+            continue
+        values = (
+            [c for c in dist.choices if c != params[name]]
+            if isinstance(dist, CategoricalDistribution)
+            else [_nearby_value(dist, params[name], rng) for _ in range(2)]
+        )
+        for v in values:
+            p = dict(params)
+            p[name] = v
+            out.append(p)
+    return out
