@@ -170,3 +170,24 @@ def test_a_random_search_runs_on_the_table_in_seconds() -> None:
     best = space.exhaustive_optimum(lambda p, c: p)[2]
     assert 0 <= best - study.best_value < 0.05
     assert space.describe(study.best_params).startswith("nas-bench-graph:cora [")
+
+
+def test_identity_is_the_canonical_architecture() -> None:
+    """Configs the benchmark maps to one architecture are one candidate; others are not."""
+    space = search_spaces.get("nas-bench-graph:cora")
+    by_hash: dict[int, set[str]] = {}
+    idents: dict[str, int] = {}
+    rng = random.Random(0)
+    for _ in range(3000):
+        config = {f"link_{i}": rng.randrange(i + 1) for i in (1, 2, 3)}
+        config |= {f"op_{i}": rng.choice(space.operations) for i in range(4)}
+        if all(config[f"op_{i}"] == "skip" for i in range(4)):
+            continue
+        h = space.arch_hash(config)
+        ident = space.identity(config)
+        by_hash.setdefault(h, set()).add(ident)
+        idents[ident] = h
+    assert all(len(v) == 1 for v in by_hash.values())  # one identity per architecture
+    assert len(idents) == len(by_hash)  # and one architecture per identity
+    configs_per_arch = 3000 / len(by_hash)
+    assert configs_per_arch > 1.0  # the sample did hit isomorphic configs
