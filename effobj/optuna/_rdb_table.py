@@ -106,7 +106,8 @@ def rdb_trial_arrays(
             K.Status.TRAINED,
         ):
             perf[i] = p
+        repeat = v.get(K.STATUS) == K.Status.REPEAT  # its source trial's candidate
         for name in cost_names:
             c = v.get(name)
-            costs[name][i] = math.nan if c is None else c
+            costs[name][i] = math.nan if c is None or repeat else c
     return np.asarray(numbers, dtype=np.int64), perf, costs, LazyTrials(study._storage, ids)

@@ -134,7 +134,8 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
             v = ua.get(name)
             if v is None and j is not None and values is not None:
                 v = values[j]
-            costs[name][i] = nan if v is None else v
+            # a repeat is its source trial's candidate: neither ranked twice nor a contender
+            costs[name][i] = nan if v is None or ua.get(K.STATUS) == K.Status.REPEAT else v
     return TrialTable(numbers, perf, costs, trials)
 
 

@@ -219,3 +219,25 @@ def test_rdb_fast_path_reads_what_the_trials_say(tmp_path):
     b = [t.to_dict() for t in best_trials(study.get_trials(), spec)]
     assert a == b and len(a) > 3
     assert rerank(study, spec).contenders() == rerank(study.get_trials(), spec).contenders()
+
+
+def test_repeats_are_neither_ranked_twice_nor_contenders(tmp_path):
+    """A repeat of a trained candidate is its source's row only, on both read paths."""
+    from optuna_toys import size_objective
+
+    from effobj.optuna import optimize
+
+    obj = size_objective(size_spec(cost_max=6.0), skip_hopeless=False)
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    study = obj.create_study(storage=url, study_name="r", sampler="random", seed=0)
+    optimize(study, obj, 30)
+    repeats = [t for t in study.trials if t.user_attrs.get(K.STATUS) == "repeat"]
+    assert repeats  # 30 draws of 9 sizes
+    spec = load_spec(study).replace(beta2=3.0)
+    for source in (study, study.get_trials()):
+        ranking = rerank(source, spec)
+        ranked = [r.number for r in best_trials(source, spec)]
+        assert not {t.number for t in repeats} & set(ranked)
+        assert not {t.number for t in repeats} & {c.number for c in ranking.contenders()}
+        sizes = [study.trials[n].params["size"] for n in ranked]
+        assert len(sizes) == len(set(sizes))
