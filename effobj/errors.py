@@ -2,6 +2,12 @@
 
 Every error says which parameter (or file, line, column, model, step) is wrong, the
 rule it breaks, and the value it got, in the manner of scikit-learn's messages.
+
+Every refusal effobj makes raises an :class:`EffobjError`. Its ``exit_code`` is what the
+command line exits with after printing the message (no traceback): 2 for a usage error
+(a bad argument, option or input file: :class:`InputError`, :class:`FileFormatError`),
+1 for a failure at run time (:class:`ProfilingError`, :class:`StorageError`). An
+interrupt exits 130 (143 after SIGTERM).
 """
 
 from __future__ import annotations
@@ -10,14 +16,28 @@ from __future__ import annotations
 class EffobjError(Exception):
     """Base class of effobj's own errors (the command line prints them without a traceback)."""
 
+    #: the command line's exit code for this error: 1, a failure at run time
+    exit_code: int = 1
+
 
 class InputError(EffobjError, ValueError):
     """A value given to effobj breaks a documented rule."""
+
+    #: a usage error
+    exit_code = 2
 
 
 class FileFormatError(EffobjError, ValueError):
     """A data file (CSV, JSON) that effobj reads is malformed; the message names line and column."""
 
+    #: a usage error (the input file is the user's)
+    exit_code = 2
+
 
 class ProfilingError(EffobjError, RuntimeError):
     """Profiling a model failed; the message names the model and the step that failed."""
+
+
+class StorageError(EffobjError, RuntimeError):
+    """A study storage cannot be opened, read or written (unreachable server, corrupt or
+    read-only file); the message names the storage, its password masked."""

@@ -58,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Ctrl-C and SIGTERM (batch schedulers, ``timeout``, ``docker stop``) stop a command
     the same way: a ``KeyboardInterrupt`` that a search records (the study stays
-    consistent and resumable). The exit code is 130 after Ctrl-C, 143 after SIGTERM.
+    consistent and resumable). Exit codes: 0 success, 2 a usage error (argparse's own,
+    or an :class:`~effobj.errors.InputError`/``FileFormatError``), 1 a failure at run
+    time (any other :class:`~effobj.errors.EffobjError`), 130 after Ctrl-C, 143 after
+    SIGTERM.
     """
     from effobj.cli._signals import terminate_as_interrupt
 
@@ -69,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = int(args._run(args) or 0)
         except EffobjError as exc:
             print(f"effobj {args.command}: error: {exc}", file=sys.stderr)
-            code = 2
+            code = exc.exit_code  # 2 a usage error, 1 a failure at run time
         except BrokenPipeError:  # output piped into head & co.
             import os
 
