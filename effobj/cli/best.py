@@ -17,6 +17,7 @@ import json
 import math
 from typing import Any
 
+from effobj.cli._safe import printable
 from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
@@ -108,30 +109,19 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _print(text: str = "") -> None:
+    """Print text that holds names and values from a storage, control characters removed."""
+    print(printable(text))
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the re-ranked winner; exit code 1 when no trained trial is feasible."""
     if args.top < 0:
         raise InputError(f"The '--top' option of effobj best must be >= 0. Got {args.top}.")
-    import optuna
+    from effobj.cli.report import load_study
+    from effobj.optuna import load_spec, rerank, sensitivity
 
-    from effobj.optuna import load_spec, rerank, resolve_storage, sensitivity, storage_url
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = storage_url(args.storage)
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        import os
-
-        path = url[len("sqlite:///"):]
-        if not os.path.exists(path):
-            raise InputError(f"The storage {url!r} does not exist (no file {path!r}).")
-    storage = resolve_storage(args.storage, heartbeat_interval=None)
-    try:
-        study = optuna.load_study(study_name=args.study_name, storage=storage)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise InputError(
-            f"The study {args.study_name!r} is not in {url}; it holds {names}."
-        ) from None
+    study, url = load_study(args.storage, args.study_name)
     spec = _spec_for(args, load_spec(study))
     ranking = rerank(study, spec)
     ranked = [t for t in ranking.top(args.top + 1) if t.feasible]
@@ -159,30 +149,30 @@ def run(args: argparse.Namespace) -> int:
         f"{c.name} ref {c.ref:g}" + ("" if c.max is None else f" max {c.max:g}")
         for c in spec.costs
     )
-    print(
+    _print(
         f"study {study.study_name!r}: {ranking.n_ranked} trained trials ranked with beta2 "
         f"{spec.beta2:g}, perf_ref {spec.perf_ref:g}"
         + ("" if spec.perf_min is None else f", perf_min {spec.perf_min:g}")
         + f", {cost_names}"
     )
     if best is None:
-        print("no trained trial is feasible under this spec")
+        _print("no trained trial is feasible under this spec")
     else:
-        print(f"{'rank':>4} {'trial':>6} {'E_beta':>8} {'perf':>9} "
+        _print(f"{'rank':>4} {'trial':>6} {'E_beta':>8} {'perf':>9} "
               + " ".join(f"{n:>12}" for n in spec.cost_names) + "  params")
         for t in ranked:
-            print(
+            _print(
                 f"{t.rank:>4} {t.number:>6} {t.e_beta:>8.4f} {t.perf:>9.4g} "
                 + " ".join(f"{t.costs[n]:>12.4g}" for n in spec.cost_names)
                 + f"  {t.params}"
             )
     if contenders:
-        print(
+        _print(
             f"{len(contenders)} untrained candidate(s) could beat the winner under this spec "
             f"(upper bound above it), e.g. trial {contenders[0].number} "
             f"(bound {contenders[0].upper_bound:.4f}): train them to be sure."
         )
     if sens is not None:
-        print()
-        print(sens.to_markdown())
+        _print()
+        _print(sens.to_markdown())
     return 0 if best is not None else 1

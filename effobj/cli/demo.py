@@ -214,6 +214,13 @@ def _check(args: argparse.Namespace) -> None:
         )
     if args.top < 1:
         raise InputError(f"The '--top' option of effobj demo must be >= 1. Got {args.top}.")
+    # outputs are checked before the search, not after its minutes
+    from effobj.cli.report import _check_out
+
+    _check_out(args.report, "demo", "--report")
+    from effobj.optuna._storage import check_writable
+
+    check_writable(args.storage)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -231,14 +238,15 @@ def run(args: argparse.Namespace) -> int:
         create_study,
         objective_from_space,
         optimize,
-        storage_url,
     )
+    from effobj.cli.search import rerank_hint
+    from effobj.optuna._storage import masked_url
     from effobj.profiler import LocalProfiler
     from effobj.report import write_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = args.study_name or f"demo-mobilenet-digits-b{args.beta2:g}"
-    url = storage_url(args.storage)
+    url = masked_url(args.storage)
     space = demo_space()
     # one thread and a short latency measurement: the models are tiny, MACs are the cost
     profiler = LocalProfiler(threads=1, max_time_s=0.3)
@@ -274,8 +282,8 @@ def run(args: argparse.Namespace) -> int:
     out = write_report(study, args.report, spec=spec, storage=url)
     print(f"\nreport: {out['html']} (figures: {', '.join(str(p) for k, p in out.items() if k != 'html')})")
     print(
-        f"continue the search: effobj demo   |   re-rank for another beta^2: effobj best "
-        f"--storage '{url}' --study-name '{name}' --beta2 4\n"
+        f"continue the search: effobj demo   |   re-rank for another beta^2: "
+        f"{rerank_hint(args.storage, name, 4.0).removesuffix(' [--cost-max Y]')}\n"
         f"demo wall-clock: {time.monotonic() - t_start:.0f} s"
     )
     return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effobj.errors import InputError
+from effobj.errors import EffobjError, InputError, StorageError
 
 __all__ = ["add_parser", "run"]
 
@@ -49,30 +49,57 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def load_study(storage: str | None, study_name: str) -> tuple[Any, str]:
-    """Open an existing study; returns ``(study, storage URL)``.
+    """Open an existing study for reading; returns ``(study, storage URL, password masked)``.
+
+    Nothing is created or changed: a missing or empty SQLite file, or a missing journal
+    file, is an error rather than a new storage.
 
     Raises:
-        InputError: the SQLite file or the study does not exist.
+        InputError: the storage file or the study does not exist.
+        StorageError: the storage cannot be opened or read.
     """
-    import os
-
     import optuna
 
-    from effobj.optuna import resolve_storage, storage_url
+    from effobj.optuna._storage import masked_url, resolve_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = storage_url(storage)
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        path = url[len("sqlite:///"):]
-        if not os.path.exists(path):
-            raise InputError(f"The storage {url!r} does not exist (no file {path!r}).")
-    store = resolve_storage(storage, heartbeat_interval=None)
+    url = masked_url(storage)
+    store = resolve_storage(storage, heartbeat_interval=None, must_exist=True)
     try:
         study = optuna.load_study(study_name=study_name, storage=store)
+        study.user_attrs  # noqa: B018  (read now: a corrupt file fails here, not later)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(store)]
         raise InputError(f"The study {study_name!r} is not in {url}; it holds {names}.") from None
+    except Exception as exc:
+        import sqlalchemy.exc
+
+        if not isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+            raise
+        raise StorageError(
+            f"The storage {url!r} cannot be read: {type(exc).__name__}: "
+            f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+        ) from None
     return study, url
+
+
+def _check_out(out: str, command: str = "report", option: str = "--out") -> None:
+    """The output page can be written: an .html name in an existing, writable folder."""
+    import os
+
+    if not out.lower().endswith((".html", ".htm")):
+        raise InputError(f"The {option!r} option of effobj {command} must end in .html. Got {out!r}.")
+    if os.path.isdir(out):
+        raise InputError(f"The {option!r} option of effobj {command} names a folder: {out!r}.")
+    folder = os.path.dirname(os.path.abspath(out))
+    probe = folder
+    while not os.path.exists(probe):  # the folder is created; its first existing parent counts
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(
+            f"The {option!r} option of effobj {command} must be a path in a writable folder. "
+            f"Got {out!r} ({probe!r} is not a writable folder)."
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,9 +108,15 @@ def run(args: argparse.Namespace) -> int:
     from effobj.optuna import load_spec
     from effobj.report import write_report
 
+    _check_out(args.out)
     study, url = load_study(args.storage, args.study_name)
     spec = _spec_for(args, load_spec(study))
-    written = write_report(study, args.out, spec=spec, storage=url, png=not args.no_png)
+    try:
+        written = write_report(study, args.out, spec=spec, storage=url, png=not args.no_png)
+    except OSError as exc:
+        raise EffobjError(
+            f"The report {args.out!r} cannot be written: {exc.strerror or exc}."
+        ) from None
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0

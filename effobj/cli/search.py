@@ -19,6 +19,7 @@ import json
 import sys
 from typing import Any
 
+from effobj.cli._safe import printable
 from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
@@ -102,6 +103,12 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.seed < 0:
         raise InputError(f"The '--seed' option of effobj search must be >= 0. Got {args.seed}.")
+    if args.method == "reinforce" and args.max_trainings is not None:
+        # refused before the study is created: it would otherwise be left empty
+        raise InputError(
+            "The '--max-trainings' option of effobj search applies to --method optuna; "
+            "with --method reinforce give the number of samples with --trials."
+        )
     if not args.latency_time >= 0:
         raise InputError(
             f"The '--latency-time' option of effobj search must be >= 0. Got {args.latency_time}."
@@ -115,6 +122,21 @@ def _study_name(args: argparse.Namespace) -> str:
     if args.mode != "single":
         name += f"-{args.mode}"
     return name
+
+
+def rerank_hint(storage: str | None, study_name: str, beta2: float) -> str:
+    """The ``effobj best`` command that re-ranks a study, ready to paste into a shell:
+    every value shell-quoted, the storage's password masked (give your own)."""
+    import shlex
+
+    from effobj.optuna._storage import masked_url
+
+    # another beta^2 (the caller's choice, e.g. 4x this one) and a budget slot: the point
+    # of re-ranking
+    return (
+        f"effobj best --storage {shlex.quote(masked_url(storage))} "
+        f"--study-name {shlex.quote(study_name)} --beta2 {beta2:g} [--cost-max Y]"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,17 +156,18 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     import search_spaces
+    from effobj.optuna._storage import check_writable, masked_url
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
         make_sampler,
         objective_from_space,
         optimize,
-        storage_url,
         training_summary,
         worker_seed,
     )
 
+    check_writable(args.storage)  # before any work: a read-only file fails now, not later
     try:
         space = search_spaces.get(args.space)
     except KeyError as exc:
@@ -188,16 +211,10 @@ def run(args: argparse.Namespace) -> int:
         seed = worker_seed(args.seed, name, done)
     study.sampler = make_sampler(sampler, seed=seed, mode=args.mode, objective=objective)
     study.set_user_attr("effobj_space", args.space)
-    url = storage_url(args.storage)
-    # the hint names another beta^2 (4x this one) and a budget slot, the point of re-ranking
-    rerank = f"effobj best --storage '{url}' --study-name '{name}' --beta2 {4 * args.beta2:g} [--cost-max Y]"
+    url = masked_url(args.storage)
+    rerank = rerank_hint(args.storage, name, 4 * args.beta2)
     try:
         if args.method == "reinforce":
-            if args.max_trainings is not None:
-                raise InputError(
-                    "--max-trainings applies to --method optuna; with --method reinforce "
-                    "give the number of samples with --trials."
-                )
             from effobj.rl import run_reinforce
 
             n_new = args.trials - len(study.trials)  # --trials is the study's size, as optimize
@@ -230,14 +247,14 @@ def run(args: argparse.Namespace) -> int:
         out: dict[str, Any] = {"storage": url, "study_name": name, "summary": summary.to_dict()}
         print(json.dumps(out, indent=2))
         return 0
-    print(f"study {name!r} in {url}")
+    print(printable(f"study {name!r} in {url}"))
     print(summary)
     if summary.best_number is not None:
         best = study.trials[summary.best_number]
         ua = best.user_attrs
-        print(
+        print(printable(
             f"best: trial {best.number}  E_beta {ua.get('e_beta'):.4f}  perf {ua.get('perf'):.4g}"
             f"  {args.cost} {ua.get(args.cost):.4g}  params {best.params}"
-        )
-    print(f"re-rank it for another beta2 or budget: {rerank}")
+        ))
+    print(printable(f"re-rank it for another beta2 or budget: {rerank}"))
     return 0

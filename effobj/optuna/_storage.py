@@ -33,9 +33,9 @@ from typing import Any
 
 import optuna
 
-from effobj.errors import InputError
+from effobj.errors import InputError, StorageError
 
-__all__ = ["DEFAULT_STORAGE", "resolve_storage", "storage_url"]
+__all__ = ["DEFAULT_STORAGE", "masked_url", "resolve_storage", "sqlite_path", "storage_url"]
 
 #: the default storage: an SQLite file in the working folder
 DEFAULT_STORAGE = "sqlite:///effobj.db"
@@ -49,12 +49,62 @@ def storage_url(storage: str | None) -> str:
     return DEFAULT_STORAGE if storage is None else storage
 
 
+def masked_url(url: str | None) -> str:
+    """``url`` with the password of its user info replaced by ``***``: the form in which
+    effobj prints a storage URL or writes it into a file (``None`` -> the default URL).
+
+    Example:
+        >>> masked_url("postgresql+psycopg2://me:s3cret@db.example/optuna")
+        'postgresql+psycopg2://me:***@db.example/optuna'
+    """
+    url = storage_url(url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = len(rest)
+    for stop in "?#":
+        k = rest.find(stop)
+        if k >= 0:
+            end = min(end, k)
+    at = rest.rfind("@", 0, end)
+    if at < 0:
+        return url
+    user, colon, _password = rest[:at].partition(":")
+    if not colon:
+        return url
+    return f"{scheme}://{user}:***{rest[at:]}"
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file an ``sqlite:///PATH[?query]`` URL names (``None``: not an SQLite file)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return path
+
+
+def _describe(exc: BaseException, url: str) -> str:
+    """A one-line account of a database error, the URL's password masked."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    masked = masked_url(url)
+    if masked != url:
+        text = text.replace(url, masked)
+        password = url.partition("://")[2].rsplit("@", 1)[0].partition(":")[2]
+        if password:
+            text = text.replace(password, "***")
+    return f"{type(orig).__name__}: {text}"
+
+
 def resolve_storage(
     storage: str | optuna.storages.BaseStorage | None = None,
     *,
     heartbeat_interval: int | None = 60,
     grace_period: int | None = None,
     max_retry: int | None = 3,
+    must_exist: bool = False,
 ) -> optuna.storages.BaseStorage:
     """Turn a storage argument into an Optuna storage with heartbeat and retry.
 
@@ -67,12 +117,18 @@ def resolve_storage(
         grace_period: seconds without heartbeat after which a running trial is failed
             and retried; default ``2 * heartbeat_interval``.
         max_retry: how many times a dead worker's trial is re-run (``None``: no limit).
+        must_exist: open for reading only (``effobj best``, ``effobj report``): an
+            SQLite or Journal file must exist and hold Optuna's tables; nothing is
+            created or changed (no schema written into an empty file, no journal file
+            created, no switch to write-ahead logging).
 
     Returns:
         An Optuna storage.
 
     Raises:
-        InputError: a bad argument (the message names it).
+        InputError: a bad argument (the message names it), a missing folder or file.
+        StorageError: the database cannot be opened (unreachable server, corrupt file,
+            unknown dialect); the message masks the URL's password.
 
     Example:
         >>> type(resolve_storage(":memory:")).__name__
@@ -120,6 +176,8 @@ def resolve_storage(
             raise InputError(
                 f"The folder of the journal file {path!r} does not exist ({parent})."
             )
+        if must_exist and not os.path.isfile(path):
+            raise InputError(f"The storage {url!r} does not exist (no file {path!r}).")
         return JournalStorage(JournalFileBackend(path))
     if "://" not in url:
         raise InputError(
@@ -127,6 +185,15 @@ def resolve_storage(
             "'sqlite:///effobj.db', 'postgresql+psycopg2://user:pw@host/db'), "
             f"'journal:PATH' or ':memory:'. Got {url!r} instead."
         )
+    path = sqlite_path(url)
+    if path is not None:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise InputError(
+                f"The folder of the SQLite file {path!r} does not exist ({parent})."
+            )
+        if must_exist:
+            _check_sqlite_study_file(url, path)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several processes write one file: wait for the lock instead of failing at once
@@ -140,13 +207,51 @@ def resolve_storage(
         try:
             rdb = _rdb_storage(url, kwargs)
         except ImportError as exc:  # a driver that is not installed (e.g. psycopg2)
-            raise InputError(
-                f"The storage {url!r} needs a database driver that is not installed: {exc}. "
-                "For PostgreSQL install psycopg2-binary (pip install 'effobj[postgres]')."
+            dialect = url.split("://", 1)[0].split("+", 1)[0]
+            hint = {
+                "postgresql": "For PostgreSQL install psycopg2-binary "
+                "(pip install 'effobj[postgres]').",
+                "mysql": "For MySQL install a driver such as PyMySQL "
+                "(pip install pymysql; URL mysql+pymysql://...).",
+            }.get(dialect, "Install the driver the URL names.")
+            raise StorageError(
+                f"The storage {masked_url(url)!r} needs a database driver that is not "
+                f"installed: {_describe(exc, url)}. {hint}"
             ) from None
-    if rdb.engine.name == "sqlite" and ":memory:" not in url:
+        except Exception as exc:
+            import sqlalchemy.exc
+
+            if not isinstance(exc, sqlalchemy.exc.SQLAlchemyError | ValueError):
+                raise
+            raise StorageError(
+                f"The storage {masked_url(url)!r} cannot be opened: {_describe(exc, url)}"
+            ) from None
+    if rdb.engine.name == "sqlite" and ":memory:" not in url and not must_exist:
         _sqlite_wal(rdb)
     return rdb
+
+
+def _check_sqlite_study_file(url: str, path: str) -> None:
+    """A read-only open: the SQLite file exists and holds Optuna's tables (checked
+    through a read-only connection, so nothing is written into it)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    if not os.path.isfile(path):
+        raise InputError(f"The storage {url!r} does not exist (no file {path!r}).")
+    try:
+        con = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(
+            f"The storage {url!r} cannot be read: {type(exc).__name__}: {exc} "
+            "(is it an SQLite database, whole and not truncated?)."
+        ) from None
+    if "studies" not in tables:
+        raise InputError(f"The storage {url!r} holds no Optuna studies (file {path!r}).")
 
 
 def _rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> optuna.storages.RDBStorage:
@@ -189,3 +294,35 @@ def _retry_callback(max_retry: int | None) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+
+def check_writable(storage: str | None) -> None:
+    """Before a search starts: a storage file (SQLite or Journal) can be written.
+
+    An SQLite file needs its folder writable too (SQLite writes its ``-wal`` and
+    ``-journal`` files beside it). Other storages are checked when they are opened.
+
+    Raises:
+        InputError: the file's folder does not exist.
+        StorageError: the file or its folder is read-only.
+    """
+    if storage is not None and not isinstance(storage, str):
+        return
+    url = storage_url(storage)
+    path = sqlite_path(url)
+    if path is None and (
+        url.startswith(_JOURNAL_PREFIX) or ("://" not in url and url.endswith(_JOURNAL_SUFFIXES))
+    ):
+        path = url[len(_JOURNAL_PREFIX):] if url.startswith(_JOURNAL_PREFIX) else url
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"The folder of the storage file {path!r} does not exist ({folder}).")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise StorageError(f"The storage {masked_url(url)!r} is read-only (file {path!r}).")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"The storage {masked_url(url)!r} cannot be written: its folder {folder!r} is "
+            "read-only."
+        )

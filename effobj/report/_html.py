@@ -131,6 +131,7 @@ def _spec_text(spec: EfficiencySpec) -> str:
 
 def render_html(data: ReportData, figures: dict[str, bytes]) -> str:
     """The report page, with ``figures`` (name -> PNG bytes) embedded as data URIs."""
+    from effobj.optuna._storage import masked_url
     from effobj.report._figures import FIGURES
 
     s = data.summary
@@ -140,7 +141,7 @@ def render_html(data: ReportData, figures: dict[str, bytes]) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='muted'>storage {html.escape(data.storage)} &middot; "
+        f"<p class='muted'>storage {html.escape(masked_url(data.storage) if data.storage else '')} &middot; "
         f"{html.escape(_spec_text(data.spec))}</p>",
     ]
     if data.search_spec is not None and data.search_spec != data.spec:
@@ -165,8 +166,8 @@ def render_html(data: ReportData, figures: dict[str, bytes]) -> str:
         desc = html.escape(", ".join(f"{k}={_fmt(v)}" for k, v in w.params.items()))
         parts.append(
             f"<p><b>Winner</b> for beta^2 = {data.spec.beta2:g}: trial {w.number}, "
-            f"E_beta {w.e_beta:.4f}, perf {_fmt(w.perf)}, "
-            + ", ".join(f"{k} {_fmt(v)}" for k, v in w.costs.items())
+            f"E_beta {w.e_beta:.4f}, perf {html.escape(_fmt(w.perf))}, "
+            + html.escape(", ".join(f"{k} {_fmt(v)}" for k, v in w.costs.items()))
             + f"<br><span class='muted'>{desc}</span></p>"
         )
     else:
@@ -178,7 +179,8 @@ def render_html(data: ReportData, figures: dict[str, bytes]) -> str:
         b64 = base64.b64encode(figures[name]).decode("ascii")
         caption = FIGURES[name][1]
         parts.append(
-            f"<figure id='fig-{name}'><img alt='{name}' src='data:image/png;base64,{b64}'>"
+            f"<figure id='fig-{html.escape(name)}'><img alt='{html.escape(name)}' "
+            f"src='data:image/png;base64,{b64}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
 
@@ -197,7 +199,7 @@ def render_html(data: ReportData, figures: dict[str, bytes]) -> str:
     parts.append(_table(sens_rows))
     if data.sensitivity.changes:
         parts.append("<p>Winner changes (exact): " + "; ".join(
-            f"beta^2 = {c.beta2:.4g}: trial {c.before} &rarr; trial {c.after}"
+            f"beta^2 = {c.beta2:.4g}: trial {int(c.before)} &rarr; trial {int(c.after)}"
             for c in data.sensitivity.changes) + "</p>")
     else:
         parts.append("<p>The winner does not change over the grid.</p>")
