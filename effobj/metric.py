@@ -96,13 +96,50 @@ def _prepare(
 
         ref = a_arr if is_torch(a_arr) else c_arr
         if not is_torch(a_arr):
-            a_arr = torch.as_tensor(a_arr, dtype=ref.dtype, device=ref.device)
+            a_arr = _tensor_like(a_arr, a_scalar, ref)
         if not is_torch(c_arr):
-            c_arr = torch.as_tensor(c_arr, dtype=ref.dtype, device=ref.device)
+            c_arr = _tensor_like(c_arr, c_scalar, ref)
     check_broadcast(a_arr, c_arr, ("a", "c"), func)
     if validate:
         _check_ac(a_arr, c_arr, func)
     return a_arr, c_arr, use_torch, a_scalar and c_scalar
+
+
+def _tensor_like(arr: np.ndarray, scalar: bool, ref: Any) -> Any:
+    """A numpy input as a tensor beside the tensor ``ref``: a Python number takes ``ref``'s
+    dtype (torch's rule for scalars) unless it does not fit in it; an array keeps its
+    precision (float16 and float64 meet in float64), so a valid value never becomes inf."""
+    import torch
+
+    dtype = ref.dtype
+    if not scalar:
+        dtype = torch.promote_types(dtype, torch.from_numpy(np.zeros(0, dtype=arr.dtype)).dtype)
+    elif np.isfinite(arr).all() and np.abs(arr).max(initial=0.0) > torch.finfo(dtype).max:
+        dtype = torch.promote_types(dtype, torch.float64)
+    return torch.as_tensor(arr, dtype=dtype, device=ref.device)
+
+
+def _check_beta2_fits(b: float, a: Any, c: Any, func: str) -> None:
+    """Refuse a beta^2 too large for the inputs' precision: (1 + beta^2) would overflow it
+    (float16 above about 1.6e4, float32/bfloat16 above about 8e37) and NaN would follow."""
+    if is_torch(a) or is_torch(c):
+        import torch
+
+        dtype = a.dtype if is_torch(a) else c.dtype
+        if is_torch(a) and is_torch(c):
+            dtype = torch.promote_types(a.dtype, c.dtype)
+        top = float(torch.finfo(dtype).max)
+    else:
+        dtype = np.result_type(a, c)
+        if dtype.kind != "f":
+            return
+        top = float(np.finfo(dtype).max)
+    if (1.0 + b) * 4.0 > top:
+        raise InputError(
+            f"The 'beta2' parameter of {func} must be below {top / 4.0 - 1.0:.3g} for "
+            f"{str(dtype).replace('torch.', '')} inputs: (1 + beta2) would overflow that "
+            f"precision. Got {b!r} instead. Pass float64 inputs for a larger beta2."
+        )
 
 
 def _check_ac(a: Any, c: Any, func: str) -> None:
@@ -249,6 +286,7 @@ def e_beta(
     func = "e_beta"
     b, lo, hi = _check_params(func, beta2, a_min, c_max)
     a_arr, c_arr, use_torch, scalar = _prepare(a, c, func, False)
+    _check_beta2_fits(b, a_arr, c_arr, func)
     if not use_torch and a_arr.shape == c_arr.shape and a_arr.size >= _STREAM_MIN:
         out = _stream(a_arr, c_arr, b, lo, hi, validate_args)
         if out is not None:
@@ -364,6 +402,7 @@ def soft_e_beta(
     assert tau is not None
     lam = tau if lam is None else lam
     a_arr, c_arr, use_torch, scalar = _prepare(a, c, func, validate_args)
+    _check_beta2_fits(b, a_arr, c_arr, func)
     if use_torch:
         from effobj._soft_fused import soft_e_beta_torch
 
@@ -409,6 +448,7 @@ def e_beta_grad(
     func = "e_beta_grad"
     b, lo, hi = _check_params(func, beta2, a_min, c_max)
     a_arr, c_arr, use_torch, scalar = _prepare(a, c, func, True)
+    _check_beta2_fits(b, a_arr, c_arr, func)
     xp: Any
     if use_torch:
         import torch
@@ -421,9 +461,13 @@ def e_beta_grad(
     feasible = (c_arr <= hi) & (den > 0)
     if lo > 0.0:
         feasible = feasible & (a_arr >= lo)
-    den2 = xp.where(feasible, den * den, 1.0)
-    da = xp.where(feasible, (1.0 + b) * b * cp * cp / den2, 0.0)
-    dc = xp.where(feasible, -(1.0 + b) * a_arr * a_arr / den2, 0.0)
+    # in ratios of the denominator: (1 + b) b C'^2 / den^2 and (1 + b) A^2 / den^2 form
+    # neither den^2 (underflows at A = 1e-300, C' = 0: 0/0) nor b^2 (overflows at 1e200)
+    den = xp.where(feasible, den, 1.0)
+    r_c = cp / den
+    da = xp.where(feasible, (1.0 + b) * (b * r_c) * r_c, 0.0)
+    r_a = a_arr / den
+    dc = xp.where(feasible, -(1.0 + b) * r_a * r_a, 0.0)
     if not use_torch:
         dtype = np.result_type(a_arr, c_arr)
         da, dc = da.astype(dtype, copy=False), dc.astype(dtype, copy=False)

@@ -36,7 +36,18 @@ from effobj._validation import check_choice, check_real, check_values, is_torch,
 from effobj.errors import InputError
 from effobj.metric import _soft_kernel, e_beta, e_beta_upper_bound
 
-__all__ = ["CostIndicator", "EfficiencySpec"]
+__all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec"]
+
+#: names a cost indicator cannot take: the keys under which effobj records a trial and a
+#: study (``effobj/optuna/_attrs.py``; a test keeps the two equal). A cost is recorded
+#: under its own name beside them, so a cost named ``perf`` would overwrite the
+#: performance. Kept here as plain strings: the metric layer does not import optuna.
+RESERVED_NAMES: tuple[str, ...] = (
+    "perf", "A", "C", "e_beta", "e_beta_upper_bound", "trained", "status", "skip_reason",
+    "fail_reason", "incumbent_e_beta", "cost_report", "profile_time_s", "train_time_s",
+    "effobj_overhead_s", "test_perf", "epochs_run", "train_flops", "identity", "repeat_of",
+    "effobj_retry_of", "effobj_spec", "effobj_mode", "effobj_version",
+)
 
 
 def _plain(x: Any) -> Any:
@@ -68,6 +79,12 @@ class CostIndicator:
         if not isinstance(self.name, str) or not self.name:
             raise InputError(
                 f"The 'name' parameter of {func} must be a non-empty string. Got {self.name!r} instead."
+            )
+        if self.name in RESERVED_NAMES:
+            raise InputError(
+                f"The 'name' parameter of {func} must not be one of the names effobj records "
+                f"a trial under ({', '.join(RESERVED_NAMES)}): the cost would overwrite it. "
+                f"Got {self.name!r} instead; name the indicator after what it measures."
             )
         ref = check_real(self.ref, "ref", func, low=0.0, low_open=True)
         hi = check_real(self.max, "max", func, low=0.0, allow_none=True)
@@ -170,7 +187,7 @@ class EfficiencySpec:
                 raise InputError(
                     f"The 'costs' parameter of {func} must name each indicator once. Got {names}."
                 )
-            if sum(c.weight for c in items) <= 0.0:
+            if max(c.weight for c in items) <= 0.0:
                 raise InputError(
                     f"The 'costs' parameter of {func} needs at least one indicator with a "
                     f"positive weight. Got weights {[c.weight for c in items]}."
@@ -255,10 +272,12 @@ class EfficiencySpec:
                 other = c[ind.name]
                 total = total.maximum(other) if is_torch(total) else np.maximum(total, other)
             return total
-        wsum = sum(ind.weight for ind in live)
+        # weights scaled by the largest first: their sum cannot overflow (1e308 each)
+        top = max(ind.weight for ind in live)
+        wsum = sum(ind.weight / top for ind in live)
         total = 0.0
         for ind in live:
-            total = total + (ind.weight / wsum) * c[ind.name]
+            total = total + (ind.weight / top / wsum) * c[ind.name]
         return total
 
     def normalize(self, perf: Any, cost: Any) -> tuple[Any, Any]:
@@ -378,14 +397,48 @@ class EfficiencySpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EfficiencySpec:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            InputError: ``d`` is not a spec's dict (e.g. a malformed spec stored in a
+                study by other code); the message names the field.
+        """
+        func = "EfficiencySpec.from_dict"
+        if not isinstance(d, Mapping):
+            raise InputError(
+                f"The 'd' parameter of {func} must be a mapping (a spec's to_dict()). "
+                f"Got {type(d).__name__} instead."
+            )
         d = dict(d)
-        return cls(
-            beta2=d.pop("beta2", 1.0),
-            perf_ref=d.pop("perf_ref"),
-            perf_min=d.pop("perf_min", None),
-            costs=d.pop("costs"),
-            combine=d.pop("combine", "mean"),
-            perf_above_ref=d.pop("perf_above_ref", "clip"),
-            **d,
-        )
+        for key in ("perf_ref", "costs"):
+            if key not in d:
+                raise InputError(f"The 'd' parameter of {func} has no {key!r} field. Got keys {sorted(map(str, d))}.")
+        costs = d.pop("costs")
+        if not isinstance(costs, list | tuple) or not all(
+            isinstance(c, Mapping | CostIndicator) for c in costs
+        ):
+            raise InputError(
+                f"The 'costs' field of {func} must be a list of cost indicators' dicts. "
+                f"Got {costs!r} instead."
+            )
+        known = {"name", "ref", "max", "weight"}
+        for c in costs:
+            if isinstance(c, Mapping) and (set(c) - known or not {"name", "ref"} <= set(c)):
+                raise InputError(
+                    f"The 'costs' field of {func} must hold dicts with 'name', 'ref' and "
+                    f"optionally 'max', 'weight'. Got {dict(c)!r} instead."
+                )
+        unknown = set(d) - {"beta2", "perf_ref", "perf_min", "combine", "perf_above_ref"}
+        if unknown:
+            raise InputError(f"The 'd' parameter of {func} has unknown fields {sorted(map(str, unknown))}.")
+        try:
+            return cls(
+                beta2=d.pop("beta2", 1.0),
+                perf_ref=d.pop("perf_ref"),
+                perf_min=d.pop("perf_min", None),
+                costs=costs,
+                combine=d.pop("combine", "mean"),
+                perf_above_ref=d.pop("perf_above_ref", "clip"),
+            )
+        except TypeError as exc:  # a field of the wrong type (a string for a number, ...)
+            raise InputError(f"{func}: {exc}") from None
