@@ -15,8 +15,12 @@ from effobj.errors import FileFormatError
 __all__ = ["read_models", "render"]
 
 
+#: the longest CSV cell read (Python's csv module refuses longer ones with csv.Error)
+MAX_CELL = 1 << 20
+
+
 def read_models(
-    path: str | Path, *, name_col: str, numeric_cols: Sequence[str]
+    path: str | Path, *, name_col: str, numeric_cols: Sequence[str], low: float | None = None
 ) -> tuple[list[str], dict[str, list[float]]]:
     """Read ``name_col`` and the numeric columns of a CSV file.
 
@@ -25,7 +29,8 @@ def read_models(
 
     Raises:
         FileFormatError: the file is missing or empty, lacks a column, or a cell is not a
-            finite number; the message names the file, line and column.
+            finite number (or is below ``low``); the message names the file, line and
+            column.
     """
     p = Path(path)
     try:
@@ -34,7 +39,16 @@ def read_models(
         raise FileFormatError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{p}: cannot be read as UTF-8 text ({exc})") from None
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    old_limit = csv.field_size_limit(MAX_CELL)
+    try:
+        rows = list(reader)
+        # line numbers count non-blank lines as csv sees them; recompute from the raw text
+        line_of = _line_numbers(text)
+    except csv.Error as exc:
+        raise FileFormatError(f"{p}, line {reader.line_num}: not valid CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(old_limit)
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise FileFormatError(f"{p}: the file is empty; expected a header line with columns "
@@ -52,8 +66,6 @@ def read_models(
     idx = {c: header.index(c) for c in wanted}
     names: list[str] = []
     cols: dict[str, list[float]] = {c: [] for c in numeric_cols}
-    # line numbers count non-blank lines as csv sees them; recompute from the raw text
-    line_of = _line_numbers(text)
     for k, row in enumerate(rows[1:], start=1):
         line = line_of[k] if k < len(line_of) else k + 1
         if len(row) < len(header):
@@ -72,6 +84,11 @@ def read_models(
             if not math.isfinite(v):
                 raise FileFormatError(
                     f"{p}, line {line}, column {c!r}: {cell!r} is not a finite number"
+                )
+            if low is not None and v < low:
+                raise FileFormatError(
+                    f"{p}, line {line}, column {c!r}: {cell!r} is negative; the column must "
+                    f"be >= {low:g}"
                 )
             cols[c].append(v)
     return names, cols
@@ -101,8 +118,12 @@ def _fmt(v: Any, digits: int) -> str:
 
 def render(rows: list[dict[str, Any]], fmt: str, digits: dict[str, int] | None = None) -> str:
     """Render rows (dicts with the same keys) as ``table``, ``csv`` or ``json``."""
-    if fmt == "json":
-        return json.dumps(rows, indent=2)
+    if fmt == "json":  # strict JSON: a non-finite number is null, never Infinity or NaN
+        clean = [
+            {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
+            for r in rows
+        ]
+        return json.dumps(clean, indent=2, allow_nan=False)
     keys = list(rows[0]) if rows else []
     if fmt == "csv":
         buf = io.StringIO()

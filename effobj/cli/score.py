@@ -64,9 +64,15 @@ def score_rows(
     c = np.asarray(cost, dtype=float)
     a, cn = specs[0].normalize(p, c)
     feasible = specs[0].is_feasible(p, c)
-    with np.errstate(divide="ignore"):
-        ratio = accuracy_to_compute_ratio(p, c)
-        nratio = normalized_ratio(a, cn)
+    # a cost of 0 has no finite ratio: that row's ratios are NaN ("-", JSON null); the
+    # others are scored as usual
+    pos = c > 0
+    ratio = np.full(p.shape, np.nan)
+    nratio = np.full(p.shape, np.nan)
+    if pos.any():
+        ratio[pos] = accuracy_to_compute_ratio(p[pos], c[pos])
+        with np.errstate(divide="ignore"):
+            nratio[pos] = normalized_ratio(np.asarray(a)[pos], np.asarray(cn)[pos])
     scores = {_label(s.beta2): s.score(p, c) for s in specs}
     rows = []
     for i, name in enumerate(names):
@@ -88,7 +94,20 @@ def score_rows(
 def run(args: argparse.Namespace) -> int:
     from effobj.cli._table import read_models, render
 
-    names, cols = read_models(args.file, name_col=args.name_col, numeric_cols=[args.perf_col, args.cost_col])
+    from effobj.errors import InputError
+
+    if args.perf_col == args.cost_col:
+        raise InputError(
+            f"The '--cost-col' option of effobj score must name another column than "
+            f"'--perf-col'. Got {args.cost_col!r} for both."
+        )
+    if args.name_col in (args.perf_col, args.cost_col):
+        raise InputError(
+            f"The '--name-col' option of effobj score must name another column than "
+            f"'--perf-col' and '--cost-col'. Got {args.name_col!r}."
+        )
+    names, cols = read_models(args.file, name_col=args.name_col,
+                              numeric_cols=[args.perf_col, args.cost_col], low=0.0)
     beta2s = args.beta2 or [1.0]
     rows = score_rows(
         names, cols[args.perf_col], cols[args.cost_col],
