@@ -71,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             code = int(args._run(args) or 0)
         except EffobjError as exc:
-            print(f"effobj {args.command}: error: {exc}", file=sys.stderr)
+            from effobj.cli._safe import printable
+
+            # the message may quote text from a file or a storage: no terminal escapes
+            print(printable(f"effobj {args.command}: error: {exc}"), file=sys.stderr)
             code = exc.exit_code  # 2 a usage error, 1 a failure at run time
         except BrokenPipeError:  # output piped into head & co.
             import os

@@ -215,9 +215,9 @@ def _check(args: argparse.Namespace) -> None:
     if args.top < 1:
         raise InputError(f"The '--top' option of effobj demo must be >= 1. Got {args.top}.")
     # outputs are checked before the search, not after its minutes
-    from effobj.cli.report import _check_out
+    from effobj.cli._safe import check_out
 
-    _check_out(args.report, "demo", "--report")
+    check_out(args.report, "demo", "--report")
     from effobj.optuna._storage import check_writable
 
     check_writable(args.storage)

@@ -47,11 +47,17 @@ def run(args: argparse.Namespace) -> int:
     """Build, save, optionally check; print a summary. Returns the exit code."""
     if args.check < 0:
         raise InputError(f"The '--check' option of effobj latency-table must be >= 0. Got {args.check}.")
+    from effobj.cli._safe import check_out
+
+    check_out(args.out, "latency-table", "--out", (".json",), create_folder=False)  # before measuring
     import search_spaces
     from effobj.cost_models import build_latency_table, check_table
     from effobj.optuna import load_space_data
 
-    space = search_spaces.get(args.space)
+    try:
+        space = search_spaces.get(args.space)
+    except KeyError as exc:
+        raise InputError(str(exc).strip("'\"")) from None
     data = load_space_data(space, args.dataset) if args.dataset else None
     table = build_latency_table(space, data=data, device=args.device, threads=args.threads,
                                 batch_size=args.batch_size, target_rel_spread=args.target_spread,

@@ -62,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         model = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise InputError(f"The factory {args.target!r} raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"The factory {args.target!r} must return a torch.nn.Module. "
                          f"Got {type(model).__name__} instead.")
+    _check_size(shapes, dtypes)
     inputs = tuple(_example(shape, dtype) for shape, dtype in zip(shapes, dtypes, strict=True))
     report = profile_model(
         model, inputs, device=args.device, threads=args.threads, latency=not args.no_latency,
@@ -114,7 +115,7 @@ def _load_factory(target: str) -> Any:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a file that calls sys.exit() is not a model file
         sys.modules.pop(module_name, None)
         raise InputError(f"Importing {str(path)!r} raised {type(exc).__name__}: {exc}") from exc
     factory = getattr(module, name, None)
@@ -123,6 +124,26 @@ def _load_factory(target: str) -> Any:
         raise InputError(f"The model file {str(path)!r} has no callable named {name!r}. "
                          f"Callables found: {', '.join(names) or 'none'}.")
     return factory
+
+
+def _check_size(shapes: list[tuple[int, ...]], dtypes: list[str]) -> None:
+    """Refuse example inputs larger than half the machine's memory (before allocating)."""
+    import math
+    import os
+
+    import torch
+
+    total = sum(math.prod(s) * getattr(torch, d).itemsize for s, d in zip(shapes, dtypes, strict=True))
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        ram = 1 << 36
+    if total > ram // 2:
+        raise InputError(
+            f"The '--input-shape' option asks for {total / 2**30:.3g} GiB of example inputs, "
+            f"more than half this machine's memory ({ram / 2**30:.3g} GiB). "
+            f"Got {', '.join(','.join(map(str, s)) for s in shapes)}."
+        )
 
 
 def _example(shape: tuple[int, ...], dtype: str) -> Any:

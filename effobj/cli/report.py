@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from effobj.cli._safe import check_out
 from effobj.errors import EffobjError, InputError, StorageError
 
 __all__ = ["add_parser", "run"]
@@ -83,32 +84,13 @@ def load_study(storage: str | None, study_name: str) -> tuple[Any, str]:
     return study, url
 
 
-def _check_out(out: str, command: str = "report", option: str = "--out") -> None:
-    """The output page can be written: an .html name in an existing, writable folder."""
-    import os
-
-    if not out.lower().endswith((".html", ".htm")):
-        raise InputError(f"The {option!r} option of effobj {command} must end in .html. Got {out!r}.")
-    if os.path.isdir(out):
-        raise InputError(f"The {option!r} option of effobj {command} names a folder: {out!r}.")
-    folder = os.path.dirname(os.path.abspath(out))
-    probe = folder
-    while not os.path.exists(probe):  # the folder is created; its first existing parent counts
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(
-            f"The {option!r} option of effobj {command} must be a path in a writable folder. "
-            f"Got {out!r} ({probe!r} is not a writable folder)."
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     """Write the report; prints the files written."""
     from effobj.cli.best import _spec_for
     from effobj.optuna import load_spec
     from effobj.report import write_report
 
-    _check_out(args.out)
+    check_out(args.out, "report", "--out")
     study, url = load_study(args.storage, args.study_name)
     spec = _spec_for(args, load_spec(study))
     try:

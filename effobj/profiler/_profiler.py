@@ -525,14 +525,29 @@ def _as_tensor_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
     )
 
 
+def max_threads() -> int:
+    """The most intra-op threads a profile may ask for: 4x the cores, at least 256."""
+    return max(256, 4 * (os.cpu_count() or 1))
+
+
 def _validate_options(where: str, device: Any, threads: Any, latency: Any, memory: Any,
                       target_rel_spread: Any, max_time_s: Any, cache: Any) -> None:
     if not isinstance(device, str):
         raise TypeError(f"The 'device' parameter of {where} must be a str such as 'cpu' or "
                         f"'cuda:0'. Got {type(device).__name__} instead.")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    top = max_threads()
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= top):
+        # torch.set_num_threads(1000000) crashes the process (SIGSEGV): bound it
         raise InputError(f"The 'threads' parameter of {where} must be None or an int in the range "
-                         f"[1, inf). Got {threads!r} instead.")
+                         f"[1, {top}]. Got {threads!r} instead.")
+    cores = os.cpu_count() or 1
+    if threads is not None and threads > cores:
+        import warnings
+
+        warnings.warn(f"{where}: threads={threads} is more than the {cores} cores of this "
+                      "machine; latency measured so is not what a deployment would see.",
+                      stacklevel=3)
     for pname, value in (("latency", latency), ("memory", memory)):
         if not isinstance(value, bool):
             raise TypeError(f"The '{pname}' parameter of {where} must be a bool. Got {value!r} instead.")
