@@ -102,3 +102,27 @@ class Status:
     REPEAT = "repeat"
 
     ALL = (TRAINING, TRAINED, OVER_BUDGET, HOPELESS, PRUNED, FAILED, INTERRUPTED, REPEAT)
+
+
+def as_number(value: object, trial: int, key: str) -> float:
+    """A recorded value as a float; ``None`` is NaN (unknown).
+
+    A study written by other code may hold anything under ``perf`` or a cost's name: a
+    value that is not a real number is refused with the trial and the key named,
+    rather than failing deep inside numpy.
+
+    Raises:
+        InputError: ``value`` is not a real number.
+    """
+    import numbers
+
+    from effobj.errors import InputError
+
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(
+            f"Trial {trial} records {key!r} as {value!r} ({type(value).__name__}); effobj "
+            "needs a number there (was the study written by other code?)."
+        )
+    return float(value)

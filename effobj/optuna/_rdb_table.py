@@ -105,9 +105,9 @@ def rdb_trial_arrays(
             None,
             K.Status.TRAINED,
         ):
-            perf[i] = p
+            perf[i] = K.as_number(p, numbers[i], K.PERF)
         repeat = v.get(K.STATUS) == K.Status.REPEAT  # its source trial's candidate
         for name in cost_names:
             c = v.get(name)
-            costs[name][i] = math.nan if c is None or repeat else c
+            costs[name][i] = math.nan if repeat else K.as_number(c, numbers[i], name)
     return np.asarray(numbers, dtype=np.int64), perf, costs, LazyTrials(study._storage, ids)

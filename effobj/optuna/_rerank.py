@@ -129,13 +129,15 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
             p = ua.get(K.PERF, nan if perf_idx is None or values is None else values[perf_idx])
             if p is not None and ua.get(K.STATUS) not in (None, K.Status.TRAINED):
                 p = None  # a placeholder value of an untrained trial
-            perf[i] = nan if p is None else p
+            perf[i] = K.as_number(p, t.number, K.PERF)
         for name, j in cost_idx:
             v = ua.get(name)
             if v is None and j is not None and values is not None:
                 v = values[j]
             # a repeat is its source trial's candidate: neither ranked twice nor a contender
-            costs[name][i] = nan if v is None or ua.get(K.STATUS) == K.Status.REPEAT else v
+            costs[name][i] = (
+                nan if ua.get(K.STATUS) == K.Status.REPEAT else K.as_number(v, t.number, name)
+            )
     return TrialTable(numbers, perf, costs, trials)
 
 
