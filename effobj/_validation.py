@@ -102,6 +102,11 @@ def to_numeric(value: Any, name: str, func: str) -> tuple[Any, bool]:
         or the torch tensor itself, and whether the input was a plain Python number.
     """
     if is_torch(value):
+        if value.dtype.is_complex or str(value.dtype) == "torch.bool":  # as numpy's are refused
+            raise TypeError(
+                f"The {name!r} parameter of {func} must be a real number, array or tensor. "
+                f"Got a tensor of dtype {str(value.dtype).replace('torch.', '')} instead."
+            )
         if not value.dtype.is_floating_point:
             value = value.double()
         return value, False

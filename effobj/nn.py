@@ -178,6 +178,11 @@ def _as_tensor(x: Any, name: str, func: str, like: torch.Tensor | None = None) -
 
 def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
+        if x.numel() == 0:
+            raise InputError(
+                "The 'perf' and 'cost' parameters of e_beta_loss are empty: a mean over no "
+                "element is NaN. Pass a non-empty batch or reduction='sum'."
+            )
         return x.mean()
     if reduction == "sum":
         return x.sum()
@@ -367,6 +372,16 @@ def _check_logits(logits: Any, target: Any, func: str) -> None:
         raise InputError(
             f"The 'logits' parameter of {func} needs at least 2 classes. Got {logits.shape[1]}."
         )
+    if logits.shape[0] == 0:
+        raise InputError(f"The 'logits' parameter of {func} holds no example (batch of 0).")
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= logits.shape[1]):
+        bad = int(target.min()) if int(target.min()) < 0 else int(target.max())
+        raise InputError(
+            f"The 'target' parameter of {func} must hold class indices in [0, "
+            f"{logits.shape[1] - 1}]. Got {bad} instead."
+        )
+    if logits.dtype.is_floating_point and not bool(torch.isfinite(logits.detach()).all()):
+        raise InputError(f"The 'logits' parameter of {func} must be finite. Got NaN or inf.")
 
 
 def true_class_probability(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
