@@ -1,0 +1,272 @@
+"""The catalogue of bad inputs to effobj's API (issue 13): one entry per case found by
+trying to break effobj, each asserting the exact kind of error and what its message
+names. The metric layer's parameter checks are in ``tests/test_bad_parameters.py``; the
+command line's cases in ``tests/test_bad_inputs_cli.py``.
+
+Every entry is cheap (tiny inputs, no training): the whole list runs in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+import effobj
+from effobj import CostIndicator, EfficiencySpec
+from effobj.errors import (
+    EffobjError,
+    FileFormatError,
+    InputError,
+    ProfilingError,
+    StorageError,
+)
+
+nan = float("nan")
+SPEC = EfficiencySpec(perf_ref=1.0, cost_ref=10.0, cost_name="lat")
+F16 = np.array([0.5], dtype=np.float16)
+F32 = np.array([0.5], dtype=np.float32)
+BF16 = torch.tensor([0.5], dtype=torch.bfloat16)
+
+
+def _trial(number: int, **user_attrs):
+    return optuna.trial.create_trial(value=0.5, user_attrs=user_attrs)
+
+
+def _rerank(perf, cost):
+    from effobj.optuna import rerank
+
+    trials = [_trial(0, perf=perf, lat=cost, status="trained", trained=True)]
+    return rerank(trials, SPEC)
+
+
+def _storage(url, **kw):
+    from effobj.optuna import resolve_storage
+
+    return resolve_storage(url, heartbeat_interval=None, **kw)
+
+
+def _files(tmp: Path) -> dict[str, str]:
+    """Files some entries open: an empty, a corrupt and a truncated SQLite file."""
+    (tmp / "empty.db").write_bytes(b"")
+    (tmp / "corrupt.db").write_bytes(b"SQLite format 3\x00" + os.urandom(3000))
+    (tmp / "noise.db").write_bytes(os.urandom(5000))
+    good = tmp / "good.db"
+    optuna.create_study(study_name="s", storage=f"sqlite:///{good}")
+    (tmp / "truncated.db").write_bytes(good.read_bytes()[:1500])
+    return {k: str(tmp / f"{k}.db") for k in ("empty", "corrupt", "noise", "truncated")}
+
+
+# (id, callable(files) -> None, error type, text the message must contain)
+CASES = [
+    # -- item 4: NaN from valid inputs -> refused by name (beta2 too large for the dtype)
+    ("e_beta-f16-beta2", lambda f: effobj.e_beta(F16, F16, beta2=1e5), InputError, "'beta2'"),
+    ("soft-f16-beta2", lambda f: effobj.soft_e_beta(F16, F16, beta2=1e5), InputError, "'beta2'"),
+    ("e_beta-f32-beta2", lambda f: effobj.e_beta(F32, F32, beta2=1e39), InputError, "'beta2'"),
+    ("soft-f32-beta2", lambda f: effobj.soft_e_beta(F32, F32, beta2=1e39), InputError, "'beta2'"),
+    ("e_beta-bf16-beta2", lambda f: effobj.e_beta(BF16, BF16, beta2=1e39), InputError, "'beta2'"),
+    ("soft-bf16-beta2", lambda f: effobj.soft_e_beta(BF16, BF16, beta2=1e39), InputError, "'beta2'"),
+    ("grad-f16-beta2", lambda f: effobj.e_beta_grad(F16, F16, beta2=1e5), InputError, "'beta2'"),
+    ("e_beta-torch-f16-beta2", lambda f: effobj.e_beta(torch.tensor([0.5], dtype=torch.float16), 0.5,
+                                                       beta2=1e5), InputError, "'beta2'"),
+    # -- item 16: torch complex and bool tensors refused like numpy's
+    ("e_beta-torch-bool", lambda f: effobj.e_beta(torch.tensor([True]), 0.5), TypeError, "'a'"),
+    ("e_beta-torch-complex", lambda f: effobj.e_beta(0.5, torch.tensor([0.5j])), TypeError, "'c'"),
+    ("soft-torch-bool", lambda f: effobj.soft_e_beta(0.5, torch.tensor([False])), TypeError, "'c'"),
+    ("spec-torch-complex", lambda f: SPEC.score(torch.tensor([0.5 + 0j]), 1.0), TypeError, "'perf'"),
+    # -- item 7: cost names that collide with effobj's record keys
+    *[
+        (f"cost-name-{name}", (lambda n: lambda f: CostIndicator(n, ref=1.0))(name), InputError, "'name'")
+        for name in ("perf", "e_beta", "A", "C", "trained", "status", "identity", "repeat_of",
+                     "e_beta_upper_bound", "cost_report")
+    ],
+    ("spec-cost_name-perf", lambda f: EfficiencySpec(cost_ref=1.0, cost_name="perf"), InputError, "'name'"),
+    ("spec-costs-status", lambda f: EfficiencySpec(costs=[{"name": "status", "ref": 1.0}]),
+     InputError, "'name'"),
+    # -- item 16: from_dict errors are InputErrors (a malformed stored spec)
+    ("from_dict-not-mapping", lambda f: EfficiencySpec.from_dict([1, 2]), InputError, "'d'"),
+    ("from_dict-no-costs", lambda f: EfficiencySpec.from_dict({"perf_ref": 1.0}), InputError, "'costs'"),
+    ("from_dict-no-perf_ref", lambda f: EfficiencySpec.from_dict({"costs": []}), InputError, "'perf_ref'"),
+    ("from_dict-costs-str", lambda f: EfficiencySpec.from_dict({"perf_ref": 1, "costs": "lat"}),
+     InputError, "'costs'"),
+    ("from_dict-cost-no-ref", lambda f: EfficiencySpec.from_dict(
+        {"perf_ref": 1, "costs": [{"name": "lat"}]}), InputError, "'costs'"),
+    ("from_dict-unknown-field", lambda f: EfficiencySpec.from_dict(
+        {"perf_ref": 1, "costs": [{"name": "lat", "ref": 1}], "evil": 1}), InputError, "'d'"),
+    ("from_dict-perf_ref-str", lambda f: EfficiencySpec.from_dict(
+        {"perf_ref": "x", "costs": [{"name": "lat", "ref": 1}]}), InputError, "'perf_ref'"),
+    ("from_dict-beta2-negative", lambda f: EfficiencySpec.from_dict(
+        {"beta2": -1, "perf_ref": 1, "costs": [{"name": "lat", "ref": 1}]}), InputError, "'beta2'"),
+    ("spec-replace-str", lambda f: SPEC.replace(beta2="x"), InputError, "'beta2'"),
+    # -- item 11: values written by other code into a study
+    ("rerank-perf-str", lambda f: _rerank("high", 1.0), InputError, "'perf'"),
+    ("rerank-cost-str", lambda f: _rerank(0.5, "fast"), InputError, "'lat'"),
+    ("rerank-cost-list", lambda f: _rerank(0.5, [1.0]), InputError, "'lat'"),
+    ("rerank-perf-bool", lambda f: _rerank(True, 1.0), InputError, "'perf'"),
+    # -- items 11, 13, 16: storages
+    ("storage-not-url", lambda f: _storage("effobj.sqlite"), InputError, "'storage'"),
+    ("storage-empty", lambda f: _storage(""), InputError, "'storage'"),
+    ("storage-heartbeat", lambda f: effobj.optuna.resolve_storage(":memory:", heartbeat_interval=0),
+     InputError, "'heartbeat_interval'"),
+    ("storage-max_retry", lambda f: effobj.optuna.resolve_storage(":memory:", max_retry=-1),
+     InputError, "'max_retry'"),
+    ("storage-type", lambda f: effobj.optuna.resolve_storage(3), TypeError, "'storage'"),
+    ("storage-unknown-dialect", lambda f: _storage("nosuchdb://u:pw@h/x"), StorageError, "nosuchdb://u:***@h/x"),
+    ("storage-mysql-driver", lambda f: _storage("mysql://u:pw@localhost/x"), StorageError, "PyMySQL"),
+    ("storage-sqlite-missing-folder", lambda f: _storage("sqlite:////no/such/folder/x.db"),
+     InputError, "folder"),
+    ("storage-journal-missing-folder", lambda f: _storage("journal:/no/such/folder/x.log"),
+     InputError, "folder"),
+    ("storage-read-missing-file", lambda f: _storage("sqlite:///" + f["empty"] + "-gone", must_exist=True),
+     InputError, "does not exist"),
+    ("storage-read-missing-journal", lambda f: _storage("journal:" + f["empty"] + ".log", must_exist=True),
+     InputError, "does not exist"),
+    ("storage-read-empty-db", lambda f: _storage("sqlite:///" + f["empty"], must_exist=True),
+     InputError, "holds no Optuna studies"),
+    ("storage-read-noise-db", lambda f: _storage("sqlite:///" + f["noise"], must_exist=True),
+     StorageError, "cannot be read"),
+    ("storage-open-noise-db", lambda f: _storage("sqlite:///" + f["noise"]), StorageError, "cannot be opened"),
+    # -- item 10: thread counts that crash torch
+    ("profile-threads-huge", lambda f: effobj.profiler.profile_model(
+        torch.nn.Linear(2, 2), torch.zeros(1, 2), threads=1_000_000), InputError, "'threads'"),
+    ("profiler-threads-zero", lambda f: effobj.profiler.LocalProfiler(threads=0), InputError, "'threads'"),
+    ("profiler-threads-huge", lambda f: effobj.profiler.LocalProfiler(threads=10**9), InputError, "'threads'"),
+    # -- item 16: nn proxies and losses
+    ("tcp-target-range", lambda f: effobj.nn.true_class_probability(torch.zeros(2, 3), torch.tensor([0, 3])),
+     InputError, "'target'"),
+    ("tcp-target-negative", lambda f: effobj.nn.true_class_probability(torch.zeros(2, 3), torch.tensor([-1, 0])),
+     InputError, "'target'"),
+    ("tcp-logits-nan", lambda f: effobj.nn.true_class_probability(torch.tensor([[nan, 0.0]]), torch.tensor([0])),
+     InputError, "'logits'"),
+    ("tcp-empty-batch", lambda f: effobj.nn.true_class_probability(torch.zeros(0, 3),
+                                                                   torch.zeros(0, dtype=torch.long)),
+     InputError, "'logits'"),
+    ("loss-empty-batch", lambda f: effobj.EBetaLoss()(torch.zeros(0), torch.zeros(0)), InputError, "'perf'"),
+    # -- the report's output
+    ("write_report-out-txt", lambda f: __import__("effobj.report", fromlist=["x"]).write_report(
+        None, "x.txt"), InputError, "'out'"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import effobj.optuna  # noqa: F401  (the entries use effobj.optuna.*)
+    import effobj.profiler  # noqa: F401
+    import effobj.nn  # noqa: F401
+
+    return _files(tmp_path_factory.mktemp("bad_api"))
+
+
+@pytest.mark.parametrize("func,error,text", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_by_name(files, func, error, text) -> None:
+    with pytest.raises(error) as info:
+        func(files)
+    assert text in str(info.value), str(info.value)
+    if error is not TypeError:  # every refusal is one of effobj's errors
+        assert isinstance(info.value, EffobjError)
+
+
+def test_catalogue_ids_are_unique() -> None:
+    ids = [c[0] for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+# ----------------------------------------------------------------- valid inputs, right numbers
+def test_metric_stays_finite_for_valid_extremes() -> None:
+    """Item 4: the values the issue found NaN for are finite (or refused above)."""
+    assert effobj.e_beta_grad(1e-300, 1.0) == (0.0, -2.0)
+    da, dc = effobj.e_beta_grad(0.5, 0.5, beta2=1e200)
+    assert math.isfinite(da) and math.isfinite(dc) and da == pytest.approx(1.0)
+    small = np.array([1e-4], dtype=np.float16)
+    for c in (1.0, 0.999):
+        assert np.isfinite(effobj.e_beta(small, small * 0 + c)).all()
+        assert np.isfinite(effobj.soft_e_beta(small, small * 0 + c)).all()
+        t = torch.tensor([1e-4], dtype=torch.float16)
+        assert torch.isfinite(effobj.soft_e_beta(t, t * 0 + c)).all()
+    assert effobj.e_beta(F16, F16, beta2=1e4)[0] == pytest.approx(0.5, rel=1e-2)
+
+
+def test_huge_weights_do_not_overflow_the_weight_sum() -> None:
+    """Item 5: two weights of 1e308 are one half each."""
+    spec = EfficiencySpec(costs=[CostIndicator("x", ref=1.0, weight=1e308),
+                                 CostIndicator("y", ref=1.0, weight=1e308)])
+    assert spec.score(0.5, {"x": 0.5, "y": 0.5}) == pytest.approx(0.5)
+    assert spec.score(0.5, {"x": 0.2, "y": 0.8}) == pytest.approx(0.5)
+
+
+def test_float16_tensor_mixed_with_float64_keeps_a_valid_value() -> None:
+    """Item 6: a float64 array beside a float16 tensor is not squeezed into float16."""
+    h = torch.tensor([0.5], dtype=torch.float16)
+    assert float(effobj.e_beta(h, np.array([70000.0]))) == 0.0  # C > 1: infeasible, not 'inf'
+    assert float(effobj.e_beta(h, 70000.0)) == 0.0
+    assert math.isfinite(float(effobj.soft_e_beta(h, np.array([0.5]))))
+
+
+def test_reserved_names_are_the_trial_records_keys() -> None:
+    """Item 7: the metric layer's plain tuple equals the record's keys in _attrs.py."""
+    from effobj.optuna import _attrs as K
+    from effobj.spec import RESERVED_NAMES
+
+    keys = {getattr(K, n) for n in K.__all__ if isinstance(getattr(K, n), str)}
+    assert set(RESERVED_NAMES) == keys
+    assert len(RESERVED_NAMES) == len(set(RESERVED_NAMES))
+
+
+def test_masked_url_hides_every_password() -> None:
+    """Item 2: one helper masks a URL's password wherever effobj prints or writes it."""
+    from effobj.optuna._storage import masked_url
+
+    assert masked_url("postgresql+psycopg2://me:s3cret@db/x") == "postgresql+psycopg2://me:***@db/x"
+    assert masked_url("postgresql://me:p@ss@db:5432/x?sslmode=require") == (
+        "postgresql://me:***@db:5432/x?sslmode=require")
+    assert masked_url("mysql://me@db/x") == "mysql://me@db/x"
+    assert masked_url("sqlite:///a/b.db") == "sqlite:///a/b.db"
+    assert masked_url("journal:x.log") == "journal:x.log"
+    assert masked_url(None) == "sqlite:///effobj.db"
+
+
+def test_storage_errors_never_show_the_password() -> None:
+    with pytest.raises(StorageError) as info:
+        _storage("mysql://me:TopSecret1@localhost/x")
+    assert "TopSecret1" not in str(info.value) and "me:***@" in str(info.value)
+    with pytest.raises(StorageError) as info:
+        _storage("nosuchdb://me:TopSecret1@localhost/x")
+    assert "TopSecret1" not in str(info.value)
+
+
+def test_read_only_open_creates_and_changes_nothing(tmp_path: Path) -> None:
+    """Item 13: best/report open storages with must_exist: no schema, no journal file."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError):
+        _storage(f"sqlite:///{empty}", must_exist=True)
+    assert empty.read_bytes() == b""
+    with pytest.raises(InputError):
+        _storage(f"journal:{tmp_path / 'j.log'}", must_exist=True)
+    assert not (tmp_path / "j.log").exists()
+    with pytest.raises(InputError):
+        _storage(f"sqlite:///{tmp_path / 'none.db'}", must_exist=True)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_sqlite_query_string_is_not_read_as_part_of_the_file(tmp_path: Path) -> None:
+    """Item 16: ``sqlite:///x.db?mode=ro`` names x.db."""
+    from effobj.optuna._storage import sqlite_path
+
+    assert sqlite_path(f"sqlite:///{tmp_path}/x.db?mode=ro") == f"{tmp_path}/x.db"
+    assert sqlite_path("sqlite:///:memory:") is None
+
+
+def test_error_hierarchy_and_exit_codes() -> None:
+    """One hierarchy: usage errors exit 2, failures at run time 1."""
+    assert InputError.exit_code == 2 and FileFormatError.exit_code == 2
+    assert ProfilingError.exit_code == 1 and StorageError.exit_code == 1
+    assert EffobjError.exit_code == 1
+    for cls in (InputError, FileFormatError, ProfilingError, StorageError):
+        assert issubclass(cls, EffobjError)
