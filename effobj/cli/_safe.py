@@ -13,7 +13,7 @@ import re
 
 from effobj.errors import InputError
 
-__all__ = ["check_out", "printable"]
+__all__ = ["check_out", "printable", "quiet_interrupts"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -68,3 +68,34 @@ def check_out(
         )
     if os.path.exists(out) and not os.access(out, os.W_OK):
         raise InputError(f"{where} names a read-only file. Got {out!r}.")
+
+
+class _InterruptFilter:
+    """Drops Optuna's report of a trial stopped by Ctrl-C or SIGTERM (a ~40-line
+    traceback of the KeyboardInterrupt, and its "failed with value None" line): the
+    command prints one line instead, naming the trial and how to resume."""
+
+    def __init__(self) -> None:
+        self.trials: set[str] = set()
+
+    def filter(self, record: object) -> bool:
+        exc = getattr(record, "exc_info", None)
+        msg = str(getattr(record, "msg", ""))
+        if exc and isinstance(exc, tuple) and exc[0] is not None and issubclass(exc[0], KeyboardInterrupt):
+            self.trials.add(msg.split(" failed", 1)[0])
+            return False
+        if " failed with value " in msg and msg.split(" failed", 1)[0] in self.trials:
+            return False
+        return True
+
+
+_FILTER = _InterruptFilter()
+
+
+def quiet_interrupts() -> None:
+    """Install the filter on Optuna's optimize logger (once per process)."""
+    import logging
+
+    logger = logging.getLogger("optuna.study._optimize")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)

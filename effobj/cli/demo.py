@@ -245,6 +245,9 @@ def run(args: argparse.Namespace) -> int:
     from effobj.report import write_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from effobj.cli._safe import quiet_interrupts
+
+    quiet_interrupts()  # Ctrl-C in a trial: effobj's one line, not Optuna's traceback
     name = args.study_name or f"demo-mobilenet-digits-b{args.beta2:g}"
     url = masked_url(args.storage)
     space = demo_space()

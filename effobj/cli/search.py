@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from effobj.cli._safe import printable
+from effobj.cli._safe import printable, quiet_interrupts
 from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
@@ -195,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_interrupts()  # Ctrl-C in a trial: one line below, not Optuna's traceback
     name = _study_name(args)
     sampler = args.sampler
     if sampler == "effobj" and args.mode != "single":
@@ -236,10 +237,13 @@ def run(args: argparse.Namespace) -> int:
             )
     except KeyboardInterrupt:
         summary = training_summary(study)
-        print(
-            f"\ninterrupted: the study {name!r} in {url} is consistent; run the same command "
+        stopped = [t.number for t in study.get_trials(deepcopy=False)
+                   if t.user_attrs.get("status") == "interrupted"]
+        which = f"trial {stopped[-1]} was stopped and will be re-run; " if stopped else ""
+        print(printable(
+            f"\ninterrupted: {which}the study {name!r} in {url} is consistent; run the same command "
             f"again to resume ({summary.n_complete + summary.n_pruned} of {args.trials} trials "
-            "finished).",
+            "finished)."),
             file=sys.stderr,
         )
         return 130

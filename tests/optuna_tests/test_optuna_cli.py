@@ -194,6 +194,7 @@ def test_ctrl_c_keeps_the_study_consistent_and_resumable(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "run the same command again to resume" in err
+    assert "Traceback" not in err, err  # one line naming the trial, not Optuna's traceback
     study = optuna.load_study(study_name="t", storage=url)
     states = [t.state for t in study.trials]
     assert TrialState.RUNNING not in states  # consistent: nothing left half-done
