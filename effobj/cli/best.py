@@ -86,12 +86,19 @@ def _spec_for(args: argparse.Namespace, stored: Any) -> Any:
                 f"this one has {list(spec.cost_names)}."
             )
         one = spec.costs[0]
+        if args.cost is not None and args.cost != one.name and args.cost_ref is None:
+            # another indicator: the stored reference (and budget) belong to the old one
+            raise InputError(
+                f"The '--cost' option names another indicator ({args.cost!r}) than the "
+                f"study's ({one.name!r}); give its '--cost-ref' (and '--cost-max') too."
+            )
+        renamed = args.cost is not None and args.cost != one.name
         spec = EfficiencySpec(
             beta2=spec.beta2,
             perf_ref=spec.perf_ref,
             perf_min=spec.perf_min,
             cost_ref=one.ref if args.cost_ref is None else args.cost_ref,
-            cost_max=one.max if args.cost_max is None else args.cost_max,
+            cost_max=(None if renamed else one.max) if args.cost_max is None else args.cost_max,
             cost_name=one.name if args.cost is None else args.cost,
             perf_above_ref=spec.perf_above_ref,
         )
