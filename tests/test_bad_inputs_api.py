@@ -270,3 +270,33 @@ def test_error_hierarchy_and_exit_codes() -> None:
     assert EffobjError.exit_code == 1
     for cls in (InputError, FileFormatError, ProfilingError, StorageError):
         assert issubclass(cls, EffobjError)
+
+
+class _Branchy(torch.nn.Module):
+    """Input-dependent control flow: 6144 or 2048 FLOPs by the sign of the input's sum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(32, 32)
+        self.b = torch.nn.Linear(32, 96)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(x) if float(x.sum()) > 0 else self.a(x)
+
+
+def test_input_dependent_flops_are_detected_and_not_cached() -> None:
+    """Item 9: two counts that differ are reported (flops_range, a warning, the table) and
+    the cache does not pin whichever ran first."""
+    from effobj.profiler import ProfileCache, profile_model
+
+    cache = ProfileCache()
+    with pytest.warns(UserWarning, match="control flow depends"):
+        report = profile_model(_Branchy(), torch.ones(1, 32), latency=False, cache=cache)
+    assert report.flops_range == (2048, 6144)
+    assert "FLOPs vary" in report.to_table()
+    assert type(report).from_dict(report.to_dict()).flops_range == (2048, 6144)
+    with pytest.warns(UserWarning):
+        again = profile_model(_Branchy(), torch.ones(1, 32), latency=False, cache=cache)
+    assert not again.from_cache
+    steady = profile_model(torch.nn.Linear(3, 2), torch.ones(1, 3), latency=False, cache=False)
+    assert steady.flops_range is None

@@ -199,8 +199,8 @@ def profile_model(
         report = _profile(model, inputs, name=name, dev=dev, threads=n_threads, latency=latency,
                           memory=memory, target_rel_spread=target_rel_spread,
                           max_time_s=max_time_s, t_start=t_start)
-    if store is not None and key is not None:
-        store.put(key, report)
+    if store is not None and key is not None and report.flops_range is None:
+        store.put(key, report)  # a count that varies run to run is not pinned by the cache
     return report
 
 
@@ -297,6 +297,8 @@ def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: 
         del out
         peak = tracker.peak_bytes if track_memory_here else None
 
+    flops_range = _second_count(run_model, inputs, real_inputs, counts, count_device, name)
+
     # --- step: static size
     params, trainable, model_bytes, by_dtype = _sizes(model)
 
@@ -362,6 +364,7 @@ def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: 
         flops_by_op=dict(counts.by_op),
         unsupported_ops=tuple(counts.unsupported),
         count_device=count_device,
+        flops_range=flops_range,
         params=params,
         trainable_params=trainable,
         model_bytes=model_bytes,
@@ -371,6 +374,44 @@ def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: 
         profile_time_s=time.perf_counter() - t_start,
         **kw,
     )
+
+
+def _second_count(run_model: Any, inputs: tuple[Any, ...], real_inputs: tuple[Any, ...],
+                  counts: Any, count_device: str, name: str) -> tuple[int, int] | None:
+    """Count the FLOPs again, with other values in the floating-point inputs: a model
+    whose control flow depends on its input or on chance counts differently. Returns
+    ``(lowest, highest)`` and warns when the two counts differ, else ``None``."""
+    import warnings
+
+    import torch
+
+    from effobj.profiler._flops import count_flops
+    from effobj.profiler._memory import LiveTensorTracker
+
+    try:
+        if count_device == "meta":  # shapes only: chance inside the model still shows
+            again, _ = _count_on_meta(run_model, inputs, False, count_flops, LiveTensorTracker)
+        else:  # the inputs negated, then redrawn: a branch on a sign or a threshold shows
+            for redraw in (torch.neg, torch.randn_like):
+                other = tuple(redraw(x) if x.is_floating_point() else x for x in real_inputs)
+                with ExitStack() as stack:
+                    stack.enter_context(torch.inference_mode())
+                    again = stack.enter_context(count_flops())
+                    run_model(*other)
+                if int(again.flops) != int(counts.flops):
+                    break
+    except Exception:  # the first count stands; the second is only a check
+        return None
+    a, b = int(counts.flops), int(again.flops)
+    if a == b:
+        return None
+    warnings.warn(
+        f"profile_model: {name} counted {a:,} and then {b:,} FLOPs for inputs of one shape: "
+        "its control flow depends on the input values or on chance. The report gives the "
+        "first count and both in 'flops_range'; it is not cached.",
+        stacklevel=4,
+    )
+    return (min(a, b), max(a, b))
 
 
 class _NoTensorOutput(Exception):

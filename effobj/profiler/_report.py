@@ -60,7 +60,7 @@ class DeviceInfo:
 ALWAYS_INDICATORS = ("flops", "macs", "params", "trainable_params", "model_bytes")
 OPTIONAL_INDICATORS = ("peak_activation_bytes", "latency_ms", "throughput", "energy_j")
 
-_TUPLE_FIELDS = ("input_shapes", "input_dtypes", "unsupported_ops", "latency_ci95_ms")
+_TUPLE_FIELDS = ("input_shapes", "input_dtypes", "unsupported_ops", "latency_ci95_ms", "flops_range")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ class CostReport:
         unsupported_ops: Operators that ran and have no FLOP formula (sorted names).
         count_device: ``"meta"`` when FLOPs and memory were counted without computing
             (shapes only), else the device of the real forward pass that was counted.
+        flops_range: ``(lowest, highest)`` when a second count (other input values)
+            differed from the first: the model's control flow depends on its input or on
+            chance, and ``flops`` is one of the counts; ``None`` when they agree.
         params: Number of parameters (shared parameters counted once; the weights and biases
             of quantized modules included).
         trainable_params: Parameters with ``requires_grad``.
@@ -147,6 +150,7 @@ class CostReport:
     flops_by_op: dict[str, int] = field(default_factory=dict)
     unsupported_ops: tuple[str, ...] = ()
     count_device: str = "meta"
+    flops_range: tuple[int, int] | None = None
     model_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
     peak_activation_bytes: int | None = None
     latency_ms: float | None = None
@@ -207,6 +211,9 @@ class CostReport:
         kw["input_dtypes"] = tuple(kw["input_dtypes"])
         if "unsupported_ops" in kw:
             kw["unsupported_ops"] = tuple(kw["unsupported_ops"])
+        if kw.get("flops_range") is not None:
+            lo_f, hi_f = kw["flops_range"]
+            kw["flops_range"] = (int(lo_f), int(hi_f))
         if kw.get("latency_ci95_ms") is not None:
             lo, hi = kw["latency_ci95_ms"]
             kw["latency_ci95_ms"] = (float(lo), float(hi))
@@ -234,6 +241,9 @@ class CostReport:
             ("FLOPs (2 per FMA)", f"{_si(self.flops)}  ({self.flops:,})"),
             ("MACs", f"{_si(self.macs)}  ({self.macs:,})"),
             ("unsupported ops", ", ".join(self.unsupported_ops) or "none"),
+            *([("FLOPs vary", f"{self.flops_range[0]:,} to {self.flops_range[1]:,} in two "
+                "passes: control flow depends on the input or on chance")]
+              if self.flops_range is not None else []),
             ("counted on", self.count_device),
             ("params", f"{self.params:,}  (trainable {self.trainable_params:,})"),
             ("model size", f"{_bytes(self.model_bytes)}  "
