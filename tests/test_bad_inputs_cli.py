@@ -368,3 +368,24 @@ def test_score_zero_cost_and_strict_json(d: Path, tmp_path: Path, capsys) -> Non
     big.write_text("name,perf,cost\n" + "n" * 200_000 + ",0.5,2\n")
     rc, out, err = _run(["score", str(big), *SCORE, "--format", "csv"], capsys)
     assert rc == 0, err
+
+
+def test_search_on_a_read_only_storage_fails_before_any_work(d: Path, tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
+    """Item 11: a read-only .db (or folder) is refused at start, exit 1, no traceback.
+    (Simulated: tests may run as root, for whom chmod does not make a file read-only.)"""
+    import effobj.optuna._storage as storage_mod
+
+    db = tmp_path / "ro.db"
+    db.write_bytes((d / "study.db").read_bytes())
+    real = os.access
+    monkeypatch.setattr(storage_mod.os, "access",
+                        lambda p, mode: False if str(p) == str(db) and mode & os.W_OK else real(p, mode))
+    rc, out, err = _run([*SEARCH, "--storage", f"sqlite:///{db}"], capsys)
+    assert rc == 1 and "read-only" in err and "Traceback" not in err, err
+    folder = str(tmp_path)
+    monkeypatch.setattr(storage_mod.os, "access",
+                        lambda p, mode: False if str(p) == folder and mode & os.W_OK else real(p, mode))
+    rc, out, err = _run([*SEARCH, "--storage", f"sqlite:///{tmp_path}/new.db"], capsys)
+    assert rc == 1 and "read-only" in err, err
+    assert not (tmp_path / "new.db").exists()
