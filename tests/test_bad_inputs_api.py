@@ -156,9 +156,9 @@ CASES = [
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import effobj.nn  # noqa: F401
     import effobj.optuna  # noqa: F401  (the entries use effobj.optuna.*)
     import effobj.profiler  # noqa: F401
-    import effobj.nn  # noqa: F401
 
     return _files(tmp_path_factory.mktemp("bad_api"))
 

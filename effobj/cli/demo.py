@@ -233,13 +233,13 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from effobj.cli._table import render
+    from effobj.cli.search import rerank_hint
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
         objective_from_space,
         optimize,
     )
-    from effobj.cli.search import rerank_hint
     from effobj.optuna._storage import masked_url
     from effobj.profiler import LocalProfiler
     from effobj.report import write_report

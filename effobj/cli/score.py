@@ -93,7 +93,6 @@ def score_rows(
 
 def run(args: argparse.Namespace) -> int:
     from effobj.cli._table import read_models, render
-
     from effobj.errors import InputError
 
     if args.perf_col == args.cost_col:

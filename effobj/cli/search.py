@@ -156,7 +156,6 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     import search_spaces
-    from effobj.optuna._storage import check_writable, masked_url
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
@@ -166,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         training_summary,
         worker_seed,
     )
+    from effobj.optuna._storage import check_writable, masked_url
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
     try:
