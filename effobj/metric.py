@@ -92,7 +92,6 @@ def _prepare(
     c_arr, c_scalar = to_numeric(c, "c", func)
     use_torch = is_torch(a_arr) or is_torch(c_arr)
     if use_torch:
-
         ref = a_arr if is_torch(a_arr) else c_arr
         if not is_torch(a_arr):
             a_arr = _tensor_like(a_arr, a_scalar, ref)
