@@ -194,6 +194,15 @@ def resolve_storage(
             )
         if must_exist:
             _check_sqlite_study_file(url, path)
+    read_only_uri = False
+    if path is not None and "?" in url:
+        from urllib.parse import parse_qsl
+
+        query = dict(parse_qsl(url.split("?", 1)[1]))
+        if query.get("mode") == "ro":
+            read_only_uri = True
+            if "uri" not in query:  # SQLAlchemy ignores 'mode' unless the URL is an SQLite URI
+                url = f"sqlite:///file:{path}?{url.split('?', 1)[1]}&uri=true"
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several processes write one file: wait for the lock instead of failing at once
@@ -226,7 +235,7 @@ def resolve_storage(
             raise StorageError(
                 f"The storage {masked_url(url)!r} cannot be opened: {_describe(exc, url)}"
             ) from None
-    if rdb.engine.name == "sqlite" and ":memory:" not in url and not must_exist:
+    if rdb.engine.name == "sqlite" and ":memory:" not in url and not (must_exist or read_only_uri):
         _sqlite_wal(rdb)
     return rdb
 
