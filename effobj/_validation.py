@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 
 __all__ = [
     "check_real",
@@ -66,7 +66,7 @@ def check_real(
     rule = f"a float in the range {interval(low, high, low_open, high_open)}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         none = " or None" if allow_none else ""
-        raise TypeError(
+        raise InputTypeError(
             f"The {name!r} parameter of {func} must be {rule}{none}. "
             f"Got {value!r} of type {type(value).__name__} instead."
         ) from None
@@ -103,7 +103,7 @@ def to_numeric(value: Any, name: str, func: str) -> tuple[Any, bool]:
     """
     if is_torch(value):
         if value.dtype.is_complex or str(value.dtype) == "torch.bool":  # as numpy's are refused
-            raise TypeError(
+            raise InputTypeError(
                 f"The {name!r} parameter of {func} must be a real number, array or tensor. "
                 f"Got a tensor of dtype {str(value.dtype).replace('torch.', '')} instead."
             )
@@ -111,7 +111,7 @@ def to_numeric(value: Any, name: str, func: str) -> tuple[Any, bool]:
             value = value.double()
         return value, False
     if isinstance(value, bool) or isinstance(value, str | bytes):
-        raise TypeError(
+        raise InputTypeError(
             f"The {name!r} parameter of {func} must be a real number, array or tensor. "
             f"Got {value!r} of type {type(value).__name__} instead."
         )
@@ -123,7 +123,7 @@ def to_numeric(value: Any, name: str, func: str) -> tuple[Any, bool]:
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
-        raise TypeError(
+        raise InputTypeError(
             f"The {name!r} parameter of {func} must be a real number, array or tensor. "
             f"Got {value!r} (dtype {arr.dtype}) instead."
         ) from None

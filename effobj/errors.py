@@ -41,3 +41,8 @@ class ProfilingError(EffobjError, RuntimeError):
 class StorageError(EffobjError, RuntimeError):
     """A study storage cannot be opened, read or written (unreachable server, corrupt or
     read-only file); the message names the storage, its password masked."""
+
+
+class InputTypeError(InputError, TypeError):
+    """A value of the wrong type (a string where a number belongs, a bool, a complex
+    tensor): a ``TypeError`` as Python's convention asks, and an :class:`InputError`."""

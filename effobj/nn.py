@@ -25,7 +25,7 @@ from torch import nn
 
 from effobj._soft_fused import soft_e_beta_torch
 from effobj._validation import check_broadcast, check_choice, check_real, check_values
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.metric import _check_ac, _check_params, _e_beta_kernel, _soft_kernel
 
 __all__ = [
@@ -167,7 +167,7 @@ def _as_tensor(x: Any, name: str, func: str, like: torch.Tensor | None = None) -
     if isinstance(x, torch.Tensor):
         return x if x.dtype.is_floating_point else x.double()
     if isinstance(x, bool) or not isinstance(x, int | float):
-        raise TypeError(
+        raise InputTypeError(
             f"The {name!r} parameter of {func} must be a torch tensor or a real number. "
             f"Got {type(x).__name__} instead."
         )
@@ -331,7 +331,7 @@ class EBetaLoss(nn.Module):
         from effobj.spec import EfficiencySpec
 
         if not isinstance(spec, EfficiencySpec):
-            raise TypeError(
+            raise InputTypeError(
                 "The 'spec' parameter of EBetaLoss.from_spec must be an effobj.EfficiencySpec. "
                 f"Got {type(spec).__name__} instead."
             )

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from effobj._validation import check_choice, check_values, is_torch, to_numeric
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 
 __all__ = ["pareto_front", "non_dominated_sort", "stochastic_pareto"]
 
@@ -66,7 +66,7 @@ def _signs(senses: Any, d: int, func: str) -> np.ndarray:
         check_choice(senses, "senses", func, _SENSES)
         return np.full(d, 1.0 if senses == "max" else -1.0)
     if not isinstance(senses, Sequence) and not isinstance(senses, np.ndarray):
-        raise TypeError(
+        raise InputTypeError(
             f"The 'senses' parameter of {func} must be None, 'max', 'min' or a sequence of "
             f"'max'/'min', one per column. Got {senses!r} of type {type(senses).__name__} "
             "instead."
@@ -90,7 +90,7 @@ def _signs(senses: Any, d: int, func: str) -> np.ndarray:
 def _check_int(value: Any, name: str, func: str, low: int) -> int:
     """One integer >= ``low`` (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
+        raise InputTypeError(
             f"The {name!r} parameter of {func} must be an int in the range [{low}, inf). "
             f"Got {value!r} of type {type(value).__name__} instead."
         )

@@ -23,6 +23,7 @@ from effobj.errors import (
     EffobjError,
     FileFormatError,
     InputError,
+    InputTypeError,
     ProfilingError,
     StorageError,
 )
@@ -168,8 +169,7 @@ def test_bad_input_is_refused_by_name(files, func, error, text) -> None:
     with pytest.raises(error) as info:
         func(files)
     assert text in str(info.value), str(info.value)
-    if error is not TypeError:  # every refusal is one of effobj's errors
-        assert isinstance(info.value, EffobjError)
+    assert isinstance(info.value, EffobjError)  # every refusal is one of effobj's errors
 
 
 def test_catalogue_ids_are_unique() -> None:
@@ -268,8 +268,9 @@ def test_error_hierarchy_and_exit_codes() -> None:
     assert InputError.exit_code == 2 and FileFormatError.exit_code == 2
     assert ProfilingError.exit_code == 1 and StorageError.exit_code == 1
     assert EffobjError.exit_code == 1
-    for cls in (InputError, FileFormatError, ProfilingError, StorageError):
+    for cls in (InputError, FileFormatError, ProfilingError, StorageError, InputTypeError):
         assert issubclass(cls, EffobjError)
+    assert issubclass(InputTypeError, TypeError) and InputTypeError.exit_code == 2
 
 
 class _Branchy(torch.nn.Module):

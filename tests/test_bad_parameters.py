@@ -8,7 +8,7 @@ import pytest
 
 import effobj
 from effobj import CostIndicator, EfficiencySpec
-from effobj.errors import InputError
+from effobj.errors import EffobjError, InputError
 
 nan = float("nan")
 SPEC = EfficiencySpec(perf_ref=1.0, cost_ref=10.0)
@@ -71,6 +71,7 @@ def test_bad_parameter_is_named(func, kwargs, param, error):
     with pytest.raises(error) as info:
         func(**kwargs)
     assert f"'{param}'" in str(info.value), str(info.value)
+    assert isinstance(info.value, EffobjError)  # wrong types too: InputTypeError
 
 
 def test_every_public_metric_function_is_covered():

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.optuna import _attrs as K
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +60,7 @@ class IncumbentPruner(optuna.pruners.BasePruner):
 
         func = "IncumbentPruner"
         if not isinstance(spec, EfficiencySpec):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'spec' parameter of {func} must be an effobj.EfficiencySpec. "
                 f"Got {type(spec).__name__} instead."
             )
@@ -80,7 +80,7 @@ class IncumbentPruner(optuna.pruners.BasePruner):
                 f"Got {min_trained!r} instead."
             )
         if wrapped is not None and not isinstance(wrapped, optuna.pruners.BasePruner):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'wrapped' parameter of {func} must be an Optuna pruner or None. "
                 f"Got {type(wrapped).__name__} instead."
             )

@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.optuna import _attrs as K
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,12 +73,12 @@ def _trials_of(source: StudyOrTrials) -> tuple[list[FrozenTrial], list[str] | No
         trials = list(source)
         for t in trials:
             if not isinstance(t, FrozenTrial):
-                raise TypeError(
+                raise InputTypeError(
                     "The 'study' parameter must be an optuna.Study or an iterable of "
                     f"optuna.trial.FrozenTrial. Got an element of type {type(t).__name__}."
                 )
         return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)], None
-    raise TypeError(
+    raise InputTypeError(
         "The 'study' parameter must be an optuna.Study or an iterable of "
         f"optuna.trial.FrozenTrial. Got {type(source).__name__} instead."
     )
@@ -295,7 +295,7 @@ def rerank(source: StudyOrTrials | TrialTable, spec: EfficiencySpec) -> Ranking:
     from effobj.spec import EfficiencySpec
 
     if not isinstance(spec, EfficiencySpec):
-        raise TypeError(
+        raise InputTypeError(
             "The 'spec' parameter of rerank must be an effobj.EfficiencySpec. "
             f"Got {type(spec).__name__} instead."
         )

@@ -33,7 +33,7 @@ from typing import Any
 
 import optuna
 
-from effobj.errors import InputError, StorageError
+from effobj.errors import InputError, InputTypeError, StorageError
 
 __all__ = ["DEFAULT_STORAGE", "masked_url", "resolve_storage", "sqlite_path", "storage_url"]
 
@@ -138,7 +138,7 @@ def resolve_storage(
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
     if storage is not None and not isinstance(storage, str):
-        raise TypeError(
+        raise InputTypeError(
             f"The 'storage' parameter of {func} must be a URL string, an Optuna storage or "
             f"None. Got {type(storage).__name__} instead."
         )

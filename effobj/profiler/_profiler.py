@@ -29,7 +29,7 @@ from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from effobj.errors import InputError, ProfilingError
+from effobj.errors import InputError, InputTypeError, ProfilingError
 from effobj.profiler._cache import ProfileCache, architecture_signature, default_cache
 from effobj.profiler._report import CostReport, DeviceInfo
 
@@ -173,7 +173,7 @@ def profile_model(
     _validate_options("profile_model", device, threads, latency, memory, target_rel_spread,
                       max_time_s, cache)
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(
+        raise InputTypeError(
             f"The 'model' parameter of profile_model must be a torch.nn.Module. "
             f"Got {type(model).__name__} instead."
         )
@@ -560,7 +560,7 @@ def _as_tensor_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
         return tuple(example_inputs)
     got = (f"{type(example_inputs).__name__} of {[type(x).__name__ for x in example_inputs]}"
            if isinstance(example_inputs, tuple | list) else type(example_inputs).__name__)
-    raise TypeError(
+    raise InputTypeError(
         "The 'example_inputs' parameter of profile_model must be a torch.Tensor or a non-empty "
         f"tuple of torch.Tensor. Got {got} instead."
     )
@@ -574,7 +574,7 @@ def max_threads() -> int:
 def _validate_options(where: str, device: Any, threads: Any, latency: Any, memory: Any,
                       target_rel_spread: Any, max_time_s: Any, cache: Any) -> None:
     if not isinstance(device, str):
-        raise TypeError(f"The 'device' parameter of {where} must be a str such as 'cpu' or "
+        raise InputTypeError(f"The 'device' parameter of {where} must be a str such as 'cpu' or "
                         f"'cuda:0'. Got {type(device).__name__} instead.")
     top = max_threads()
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
@@ -591,7 +591,7 @@ def _validate_options(where: str, device: Any, threads: Any, latency: Any, memor
                       stacklevel=3)
     for pname, value in (("latency", latency), ("memory", memory)):
         if not isinstance(value, bool):
-            raise TypeError(f"The '{pname}' parameter of {where} must be a bool. Got {value!r} instead.")
+            raise InputTypeError(f"The '{pname}' parameter of {where} must be a bool. Got {value!r} instead.")
     if (isinstance(target_rel_spread, bool) or not isinstance(target_rel_spread, int | float)
             or not 0.0 < target_rel_spread < 1.0):
         raise InputError(f"The 'target_rel_spread' parameter of {where} must be a float in the "
@@ -601,7 +601,7 @@ def _validate_options(where: str, device: Any, threads: Any, latency: Any, memor
         raise InputError(f"The 'max_time_s' parameter of {where} must be a float in the range "
                          f"(0, inf). Got {max_time_s!r} instead.")
     if not isinstance(cache, bool | ProfileCache):
-        raise TypeError(f"The 'cache' parameter of {where} must be a bool or a ProfileCache. "
+        raise InputTypeError(f"The 'cache' parameter of {where} must be a bool or a ProfileCache. "
                         f"Got {type(cache).__name__} instead.")
 
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 
 __all__ = ["CostReport", "DeviceInfo"]
 
@@ -201,7 +201,7 @@ class CostReport:
             InputError: If ``d`` lacks a required key or has an unknown one.
         """
         if not isinstance(d, dict):
-            raise TypeError(f"CostReport.from_dict expects a dict. Got {type(d).__name__} instead.")
+            raise InputTypeError(f"CostReport.from_dict expects a dict. Got {type(d).__name__} instead.")
         _check_keys("CostReport", d, cls)
         kw = dict(d)
         kw["device"] = (

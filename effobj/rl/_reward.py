@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from effobj._validation import check_choice, check_real
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 
 __all__ = ["EBetaReward", "MnasNetReward", "MovingAverageBaseline", "RewardFn"]
 
@@ -64,7 +64,7 @@ class EBetaReward:
         from effobj.spec import EfficiencySpec
 
         if not isinstance(spec, EfficiencySpec):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'spec' parameter of EBetaReward must be an effobj.EfficiencySpec. "
                 f"Got {type(spec).__name__} instead."
             )
