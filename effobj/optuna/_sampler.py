@@ -51,6 +51,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
+from effobj._validation import check_real
 from effobj.errors import InputError
 from effobj.optuna import _attrs as K
 from effobj.optuna._attrs import Status
@@ -166,24 +167,9 @@ class EfficiencySampler(BaseSampler):
                     f"The '{pname}' parameter of {name} must be an int >= {low}. "
                     f"Got {value!r} instead."
                 )
-        if lookup_price != "auto" and (
-            isinstance(lookup_price, bool)
-            or not isinstance(lookup_price, int | float)
-            or not 0.0 <= float(lookup_price) < math.inf
-        ):
-            raise InputError(
-                f"The 'lookup_price' parameter of {name} must be 'auto' or a float >= 0. "
-                f"Got {lookup_price!r} instead."
-            )
-        if (
-            isinstance(lookup_share, bool)
-            or not isinstance(lookup_share, int | float)
-            or not 0.0 < float(lookup_share) < math.inf
-        ):
-            raise InputError(
-                f"The 'lookup_share' parameter of {name} must be a float > 0. "
-                f"Got {lookup_share!r} instead."
-            )
+        if lookup_price != "auto":
+            check_real(lookup_price, "lookup_price", name, low=0.0)
+        check_real(lookup_share, "lookup_share", name, low=0.0, low_open=True)
         self.spec = spec
         self.costs = costs
         self.identity = identity
