@@ -276,9 +276,10 @@ def _rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> optuna.
     for attempt in range(attempts):
         try:
             return optuna.storages.RDBStorage(url, **kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
-            if attempt == attempts - 1:
-                raise
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
+            text = str(getattr(exc, "orig", exc)).lower()
+            if attempt == attempts - 1 or "connect" in text or "not a database" in text:
+                raise  # a server that cannot be reached or a file that is no database: at once
             time.sleep(0.1 * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
