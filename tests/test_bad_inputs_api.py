@@ -261,6 +261,7 @@ def test_sqlite_query_string_is_not_read_as_part_of_the_file(tmp_path: Path) -> 
 
     assert sqlite_path(f"sqlite:///{tmp_path}/x.db?mode=ro") == f"{tmp_path}/x.db"
     assert sqlite_path("sqlite:///:memory:") is None
+    assert sqlite_path(f"sqlite:///file:{tmp_path}/x.db?mode=ro&uri=true") == f"{tmp_path}/x.db"
 
 
 def test_error_hierarchy_and_exit_codes() -> None:

@@ -80,6 +80,8 @@ def sqlite_path(url: str) -> str | None:
     if not url.startswith("sqlite:///"):
         return None
     path = url[len("sqlite:///"):].split("?", 1)[0]
+    if path.startswith("file:") and "uri=true" in url:  # an SQLite URI names its file after 'file:'
+        path = path[len("file:"):]
     if not path or path == ":memory:":
         return None
     return path
