@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import effobj
+import effobj.optuna
 from effobj import CostIndicator, EfficiencySpec
 from effobj.errors import (
     EffobjError,
@@ -37,6 +38,16 @@ BF16 = torch.tensor([0.5], dtype=torch.bfloat16)
 
 def _trial(number: int, **user_attrs):
     return optuna.trial.create_trial(value=0.5, user_attrs=user_attrs)
+
+
+def _failing_trial():
+    """An objective with on_error="raise" whose evaluate raises: TrialFailed."""
+    from effobj.optuna import EfficiencyObjective
+
+    obj = EfficiencyObjective(SPEC, lambda t: t.suggest_int("n", 1, 3), lambda c, t: 1 / 0,
+                              measure=lambda c: {"lat": 1.0}, on_error="raise")
+    study = obj.create_study(storage=":memory:", sampler="random")
+    study.optimize(obj, n_trials=1)
 
 
 def _rerank(perf, cost):
@@ -148,6 +159,37 @@ CASES = [
                                                                    torch.zeros(0, dtype=torch.long)),
      InputError, "'logits'"),
     ("loss-empty-batch", lambda f: effobj.EBetaLoss()(torch.zeros(0), torch.zeros(0)), InputError, "'perf'"),
+    # -- the search: objective, sampler, study helpers (every refusal an EffobjError)
+    ("objective-spec-dict", lambda f: effobj.optuna.EfficiencyObjective(
+        {"beta2": 1}, lambda t: 1, lambda c, t: 0.5, measure=lambda c: {}), InputTypeError, "'spec'"),
+    ("objective-build-not-callable", lambda f: effobj.optuna.EfficiencyObjective(
+        SPEC, 3, lambda c, t: 0.5, measure=lambda c: {}), InputTypeError, "'build'"),
+    ("objective-identity-not-callable", lambda f: effobj.optuna.EfficiencyObjective(
+        SPEC, lambda t: 1, lambda c, t: 0.5, measure=lambda c: {}, identity="x"),
+     InputTypeError, "'identity'"),
+    ("objective-repeats-not-bool", lambda f: effobj.optuna.EfficiencyObjective(
+        SPEC, lambda t: 1, lambda c, t: 0.5, measure=lambda c: {}, repeats="no"),
+     InputTypeError, "'repeats'"),
+    ("sampler-spec-dict", lambda f: effobj.optuna.EfficiencySampler({"beta2": 1}),
+     InputTypeError, "'spec'"),
+    ("sampler-costs-not-callable", lambda f: effobj.optuna.EfficiencySampler(SPEC, costs=1),
+     InputTypeError, "'costs'"),
+    ("sampler-price-negative", lambda f: effobj.optuna.EfficiencySampler(SPEC, lookup_price=-1),
+     InputError, "'lookup_price'"),
+    ("sampler-price-text", lambda f: effobj.optuna.EfficiencySampler(SPEC, lookup_price="low"),
+     InputTypeError, "'lookup_price'"),
+    ("sampler-share-zero", lambda f: effobj.optuna.EfficiencySampler(SPEC, lookup_share=0),
+     InputError, "'lookup_share'"),
+    ("sampler-startup-zero", lambda f: effobj.optuna.EfficiencySampler(SPEC, n_startup_trials=0),
+     InputError, "'n_startup_trials'"),
+    ("make_sampler-effobj-no-objective", lambda f: effobj.optuna.make_sampler("effobj"),
+     InputError, "'objective'"),
+    ("make_sampler-effobj-multi", lambda f: effobj.optuna.make_sampler("effobj", mode="multi"),
+     InputError, "'name'"),
+    ("create_study-spec-dict", lambda f: effobj.optuna.create_study({"beta2": 1}),
+     InputTypeError, "'spec'"),
+    ("objective-raise-is-trialfailed", lambda f: _failing_trial(), effobj.optuna.TrialFailed,
+     "evaluate failed"),
     # -- the report's output
     ("write_report-out-txt", lambda f: __import__("effobj.report", fromlist=["x"]).write_report(
         None, "x.txt"), InputError, "'out'"),

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from effobj.errors import InputError
+from effobj.errors import EffobjError, InputError, InputTypeError
 from effobj.optuna import _attrs as K
 from effobj.optuna._attrs import Status
 from effobj.optuna._record import write_trial_attrs
@@ -71,7 +71,7 @@ Reporter = Callable[[int, float], None]
 Mode = Literal["single", "multi"]
 
 
-class TrialFailed(RuntimeError):
+class TrialFailed(EffobjError, RuntimeError):
     """Raised by the objective (``on_error="raise"``) when a stage of the trial failed."""
 
 
@@ -200,23 +200,23 @@ class EfficiencyObjective:
 
         name = "EfficiencyObjective"
         if not isinstance(spec, EfficiencySpec):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'spec' parameter of {name} must be an effobj.EfficiencySpec. "
                 f"Got {type(spec).__name__} instead."
             )
         for pname, fn in (("build", build), ("evaluate", evaluate)):
             if not callable(fn):
-                raise TypeError(
+                raise InputTypeError(
                     f"The '{pname}' parameter of {name} must be callable. "
                     f"Got {type(fn).__name__} instead."
                 )
         if measure is not None and not callable(measure):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'measure' parameter of {name} must be callable or None. "
                 f"Got {type(measure).__name__} instead."
             )
         if profiler is not None and not callable(getattr(profiler, "profile", None)):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'profiler' parameter of {name} must have a profile(model, "
                 f"example_inputs) method. Got {type(profiler).__name__} instead."
             )
@@ -229,7 +229,7 @@ class EfficiencyObjective:
         _check_choice(name, "over_budget", over_budget, ("complete", "prune"))
         _check_choice(name, "on_error", on_error, ("fail", "raise"))
         if not isinstance(skip_hopeless, bool):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'skip_hopeless' parameter of {name} must be a bool. "
                 f"Got {skip_hopeless!r} instead."
             )
@@ -266,12 +266,12 @@ class EfficiencyObjective:
         self._incumbents: dict[tuple[int, int], list[Any]] = {}
         self.on_error = on_error
         if identity is not None and not callable(identity):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'identity' parameter of {name} must be callable or None. "
                 f"Got {type(identity).__name__} instead."
             )
         if not isinstance(repeats, bool):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'repeats' parameter of {name} must be a bool. Got {repeats!r} instead."
             )
         self.identity = identity
@@ -776,7 +776,7 @@ def _as_costs(raw: Any) -> _Costs:
         indicators = dict(raw)
         report = None  # the indicators are recorded by name already
     else:
-        raise TypeError(
+        raise InputTypeError(
             "The cost measurement must be a CostReport (with indicators()) or a mapping "
             f"name -> value. Got {type(raw).__name__} instead."
         )

@@ -52,7 +52,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_real
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.optuna import _attrs as K
 from effobj.optuna._attrs import Status
 from effobj.optuna._costs import CostRegistry, params_identity
@@ -142,13 +142,13 @@ class EfficiencySampler(BaseSampler):
 
         name = "EfficiencySampler"
         if not isinstance(spec, EfficiencySpec):
-            raise TypeError(
+            raise InputTypeError(
                 f"The 'spec' parameter of {name} must be an effobj.EfficiencySpec. "
                 f"Got {type(spec).__name__} instead."
             )
         for pname, fn in (("costs", costs), ("identity", identity)):
             if fn is not None and not callable(fn):
-                raise TypeError(
+                raise InputTypeError(
                     f"The '{pname}' parameter of {name} must be callable or None. "
                     f"Got {type(fn).__name__} instead."
                 )

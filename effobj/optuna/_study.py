@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.optuna import _attrs as K
 from effobj.optuna._storage import resolve_storage
 
@@ -160,7 +160,7 @@ def create_study(
     from effobj.spec import EfficiencySpec
 
     if not isinstance(spec, EfficiencySpec):
-        raise TypeError(
+        raise InputTypeError(
             "The 'spec' parameter of create_study must be an effobj.EfficiencySpec. "
             f"Got {type(spec).__name__} instead."
         )
