@@ -6,10 +6,13 @@ the training recipe) on scikit-learn's digits, maximizing
 
     E_beta = (1 + b2) * A * (1 - C) / (b2 * (1 - C) + A) * [acc >= 0.9] * [MACs <= 1.5 M]
 
-with A = validation accuracy and C = MACs / 2 M. Every candidate is profiled first
-(MACs, parameters, latency with its spread); over-budget candidates and candidates whose
-upper bound E_beta(A=1, C) cannot beat the incumbent are never trained; trainings that
-cannot catch up are pruned. The study lives in an SQLite file in the working folder
+with A = validation accuracy and C = MACs / 2 M. The candidates are proposed by
+:class:`effobj.optuna.EfficiencySampler`: it models the accuracy from the trained
+candidates, knows each candidate's MACs before training (a meta-device count), and
+proposes the best expected improvement of E_beta. Every candidate is profiled (MACs,
+parameters, latency with its spread); over-budget candidates and candidates whose upper
+bound E_beta(A=1, C) cannot beat the incumbent are never trained, nor is a candidate
+trained twice; trainings that cannot catch up are pruned. The study lives in an SQLite file in the working folder
 (``effobj-demo.db``): running the demo again continues it. At the end it prints the
 leaderboard and writes ``effobj-demo-report.html`` with its PNG figures.
 
@@ -236,7 +239,6 @@ def run(args: argparse.Namespace) -> int:
     from effobj.cli.search import rerank_hint
     from effobj.optuna import (
         IncumbentPruner,
-        create_study,
         objective_from_space,
         optimize,
     )
@@ -255,12 +257,13 @@ def run(args: argparse.Namespace) -> int:
     profiler = LocalProfiler(threads=1, max_time_s=0.3)
     objective = objective_from_space(spec, space, seed=args.seed, profiler=profiler)
     pruner = IncumbentPruner(spec, slack=0.05)
-    probe = create_study(spec, storage=args.storage, study_name=name, seed=args.seed)
-    done = len(probe.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+    # the effobj sampler (a model of the accuracy, each candidate's MACs known before
+    # training); it seeds each proposal by (seed, trial number), so a resumed demo does not
+    # replay its first run
+    study = objective.create_study(storage=args.storage, study_name=name, sampler="effobj",
+                                   seed=args.seed, pruner=pruner)
+    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                         optuna.trial.TrialState.PRUNED)))
-    # a resumed study gets a fresh sampler seed, so it does not replay its first run
-    study = create_study(spec, storage=args.storage, study_name=name, seed=args.seed + done,
-                         pruner=pruner)
     study.set_user_attr("effobj_space", "mobilenet")
     print(
         f"effobj demo: E_beta search of the mobilenet space on digits (beta^2 = {args.beta2:g}, "
