@@ -232,13 +232,16 @@ class EfficiencySampler(BaseSampler):
         state = _StudyState.read(study, self, search_space)
         registry = CostRegistry.of(study)
         registry.refresh()
-        pool = self._pool(search_space, state, rng)
+        pool = self._pool(search_space, state, registry, rng)
         if not pool:
             return {}
         budget = self._lookup_budget(study)
+        params = None
         if state.n_trained < self.n_startup_trials:
-            params = self._startup(pool, state, registry, budget, rng)
-        else:
+            params, fallback = self._startup(pool, state, registry, budget, rng)
+            if params is None and len(state.trained_perf) < 2:
+                params = fallback  # too little to model yet: the least bad known one
+        if params is None:  # the model, also when random start-up candidates run dry
             params = self._propose(study, pool, state, registry, budget, rng)
         registry.flush_count()
         _log.debug("trial %d proposed in %.3f s", trial.number, time.perf_counter() - t0)
@@ -259,13 +262,33 @@ class EfficiencySampler(BaseSampler):
         return params_identity(params)
 
     def _pool(
-        self, space: Mapping[str, BaseDistribution], state: _StudyState, rng: np.random.Generator
+        self,
+        space: Mapping[str, BaseDistribution],
+        state: _StudyState,
+        registry: CostRegistry,
+        rng: np.random.Generator,
     ) -> list[tuple[str, dict[str, Any]]]:
-        """Distinct candidates not settled and not running: random ones plus neighbours."""
+        """Distinct candidates not settled and not running: those whose costs were looked
+        up already (free to score exactly), random ones, and the best ones' neighbours."""
+        pool: dict[str, dict[str, Any]] = {}
+        for ident, entry in registry.entries().items():
+            params = entry.get("params")
+            if (
+                ident not in state.excluded
+                and isinstance(params, Mapping)
+                and all(n in params for n in space)
+                and isinstance(entry.get("costs"), Mapping)
+                and all(n in entry["costs"] for n in self._cost_names)
+            ):
+                try:
+                    pool[ident] = {n: params[n] for n in space}
+                    for n, dist in space.items():
+                        dist.to_internal_repr(params[n])
+                except (ValueError, TypeError, KeyError):
+                    pool.pop(ident, None)
         draws = [_random_params(space, rng) for _ in range(self.n_candidates)]
         for params in state.best_params(3):
             draws.extend(_neighbours(space, params, rng))
-        pool: dict[str, dict[str, Any]] = {}
         for params in draws:
             try:
                 ident = self._identity(params)
@@ -331,20 +354,32 @@ class EfficiencySampler(BaseSampler):
         registry: CostRegistry,
         budget: int,
         rng: np.random.Generator,
-    ) -> dict[str, Any]:
-        """A random candidate within budget and not hopeless (looked up in random order)."""
-        order = rng.permutation(len(pool))
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """``(a random candidate within budget and not hopeless, or None; a fallback)``.
+
+        Candidates whose costs are known come first (free); then others are looked up in
+        random order, within ``4 x budget`` look-ups. The fallback is the looked-up
+        candidate with the highest bound :math:`E_\\beta(A{=}1, C)` (the objective skips it
+        without training if it cannot count).
+        """
+        order = [int(i) for i in rng.permutation(len(pool))]
+        order.sort(key=lambda i: pool[i][0] not in registry)  # stable: known costs first
         spent = 0
+        best: tuple[float, int] | None = None
         for i in order:
-            ident, params = pool[int(i)]
+            ident, params = pool[i]
             was_known = ident in registry
+            if not was_known and spent >= max(budget, 1) * 4:
+                break  # the space is mostly over budget or hopeless: stop paying
             costs = self._lookup(registry, ident, params)
             spent += 0 if was_known else 1
             if costs is None or self._feasible(costs, state.incumbent):
-                return params
-            if spent >= max(budget, 1) * 4:  # the space is mostly over budget: stop paying
-                break
-        return pool[int(order[0])][1]
+                return params, params
+            over = any(float(v) > 0.0 for v in self.spec.cost_constraints(costs).values())
+            bound = -1.0 if over else float(self.spec.upper_bound(costs))
+            if best is None or bound > best[0]:
+                best = (bound, i)
+        return None, pool[best[1] if best is not None else order[0]][1]
 
     def _propose(
         self,
