@@ -26,8 +26,11 @@ what it can add:
    ``lookup_share`` of one training on look-ups.
 4. **Start-up.** The first ``n_startup_trials`` trainings are random candidates whose
    cost is within budget and whose bound :math:`E_\beta(A{=}1, C)` can still beat the
-   incumbent (the hopeless rule); the first model-based proposal also looks up the
-   costs of ``n_initial_lookups`` random candidates for the cost model.
+   incumbent (the hopeless rule), those of known cost first; when none is found within
+   the look-up budget (most of the space over budget or hopeless), the model proposes
+   as soon as two candidates are trained. The first model-based proposal also looks up
+   the costs of ``n_initial_lookups`` random candidates for the cost model. Candidates
+   whose costs were looked up earlier, by any worker, join every pool.
 
 Each proposal draws its random numbers from ``(seed, trial number)``: a sequential study
 is reproducible, and workers or resumed sessions, which get other trial numbers, never
