@@ -188,6 +188,13 @@ CASES = [
      InputError, "'name'"),
     ("create_study-spec-dict", lambda f: effobj.optuna.create_study({"beta2": 1}),
      InputTypeError, "'spec'"),
+    ("worker_seed-negative", lambda f: effobj.optuna.worker_seed(-1, "s", 0), InputError, "'seed'"),
+    ("worker_seed-float-count", lambda f: effobj.optuna.worker_seed(0, "s", 1.5), InputError,
+     "'n_finished'"),
+    ("worker_seed-name-int", lambda f: effobj.optuna.worker_seed(0, 7, 0), InputTypeError,
+     "'study_name'"),
+    ("cost_registry-not-a-study", lambda f: effobj.optuna.CostRegistry("db"), InputTypeError,
+     "'study'"),
     ("objective-raise-is-trialfailed", lambda f: _failing_trial(), effobj.optuna.TrialFailed,
      "evaluate failed"),
     # -- the report's output

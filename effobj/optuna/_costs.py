@@ -55,6 +55,13 @@ class CostRegistry:
     """
 
     def __init__(self, study: optuna.Study) -> None:
+        if not isinstance(study, optuna.Study):
+            from effobj.errors import InputTypeError
+
+            raise InputTypeError(
+                "The 'study' parameter of CostRegistry must be an optuna.Study. "
+                f"Got {type(study).__name__} instead."
+            )
         self._study = study
         self._storage = study._storage
         self._study_id = study._study_id

@@ -40,6 +40,17 @@ def worker_seed(seed: int, study_name: str, n_finished: int) -> int:
 
     import numpy as np
 
+    for name, value in (("seed", seed), ("n_finished", n_finished)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(
+                f"The {name!r} parameter of worker_seed must be an int >= 0. "
+                f"Got {value!r} instead."
+            )
+    if not isinstance(study_name, str):
+        raise InputTypeError(
+            "The 'study_name' parameter of worker_seed must be a str. "
+            f"Got {study_name!r} of type {type(study_name).__name__} instead."
+        )
     parts = [
         int(seed),
         zlib.crc32(study_name.encode()),
