@@ -422,3 +422,18 @@ def test_cli_modules_import_neither_optuna_nor_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_refused_measurement_is_not_cached_for_the_same_candidate():
+    """The identity cache keeps only measurements the spec accepts: a fixed measure counts."""
+    obj = EfficiencyObjective(size_spec(), build=lambda t: t.suggest_int("size", 1, 9),
+                              evaluate=lambda s, t: 0.5, measure=lambda s: {"latency_ms": 1.0})
+    study = obj.create_study(storage=":memory:")
+    study.enqueue_trial({"size": 4})
+    study.optimize(obj, n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    obj.measure = lambda s: {"size": float(s)}
+    study.enqueue_trial({"size": 4})  # the same candidate, measured again
+    study.optimize(obj, n_trials=1)
+    assert study.trials[1].state == optuna.trial.TrialState.COMPLETE
+    assert study.trials[1].user_attrs["size"] == 4.0
