@@ -372,6 +372,9 @@ class EfficiencyObjective:
                 prior = _trained_twin(study, ident, trial.number)
                 if prior is not None:
                     return self._repeat(trial, attrs, prior, clock)
+                # the claim: a twin that checks later waits for this trial whatever the
+                # numbers (one that checked before this trial published its identity)
+                _safe_set(trial, K.TRAINED, True)
 
             stage = "evaluate"
             trained = True
@@ -913,9 +916,9 @@ def _trained_twin(
             if t.number == number or t.user_attrs.get(K.IDENTITY) != ident:
                 continue
             if t.state == TrialState.RUNNING:
-                # the earlier trial trains, the later one waits: never two waiting on
-                # each other
-                running = running or t.number < number
+                # the earlier trial trains, the later one waits, and a trial that claimed
+                # the training is waited for: never two waiting on each other
+                running = running or t.number < number or t.user_attrs.get(K.TRAINED) is True
             elif t.user_attrs.get(K.STATUS) in _REUSABLE:
                 return t
         if not running or not heartbeat:

@@ -48,6 +48,9 @@ def main(argv: list[str]) -> int:
         size = trial.suggest_int("size", 1, 9)
         if die_in_build:
             print(json.dumps({"dying_in": trial.number}), flush=True)
+            # die after the trial's heartbeat thread has beaten once (every second), as a
+            # worker killed mid-trial would: under load the thread may not have run yet
+            time.sleep(1.5)
             os._exit(17)
         return size
 
