@@ -18,14 +18,20 @@ This module imports numpy only.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from effobj._validation import check_choice, check_values, is_torch, to_numeric
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import (
+    check_choice,
+    check_int,
+    check_values,
+    is_torch,
+    refusal,
+    to_numeric,
+)
+from effobj.errors import InputTypeError
 
 __all__ = ["pareto_front", "non_dominated_sort", "stochastic_pareto"]
 
@@ -50,9 +56,9 @@ def _as_matrix(value: Any, name: str, func: str) -> np.ndarray:
         arr = arr.detach().cpu().numpy()
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] < 1:
-        raise InputError(
-            f"The {name!r} parameter of {func} must be a 2-D array of shape "
-            f"(n_points, n_objectives) with at least one column. Got shape {arr.shape} instead."
+        raise refusal(
+            name, func, "be a 2-D array of shape (n_points, n_objectives) with at least one column",
+            f"shape {arr.shape}",
         )
     check_values(arr, name, func)
     return arr
@@ -66,47 +72,25 @@ def _signs(senses: Any, d: int, func: str) -> np.ndarray:
         check_choice(senses, "senses", func, _SENSES)
         return np.full(d, 1.0 if senses == "max" else -1.0)
     if not isinstance(senses, Sequence) and not isinstance(senses, np.ndarray):
-        raise InputTypeError(
-            f"The 'senses' parameter of {func} must be None, 'max', 'min' or a sequence of "
-            f"'max'/'min', one per column. Got {senses!r} of type {type(senses).__name__} "
-            "instead."
+        raise refusal(
+            "senses", func, "be None, 'max', 'min' or a sequence of 'max'/'min', one per column",
+            f"{senses!r} of type {type(senses).__name__}", error=InputTypeError,
         )
     if len(senses) != d:
-        raise InputError(
-            f"The 'senses' parameter of {func} must have one entry per column of the "
-            f"points ({d}). Got {len(senses)} entries instead."
-        )
+        raise refusal("senses", func, f"have one entry per column of the points ({d})",
+                      f"{len(senses)} entries")
     out = np.empty(d)
     for i, s in enumerate(senses):
         if not isinstance(s, str) or s not in _SENSES:
-            raise InputError(
-                f"The 'senses' parameter of {func} must hold only 'max' or 'min'. "
-                f"Got {s!r} at index {i} instead."
-            )
+            raise refusal("senses", func, "hold only 'max' or 'min'", f"{s!r} at index {i}")
         out[i] = 1.0 if s == "max" else -1.0
     return out
-
-
-def _check_int(value: Any, name: str, func: str, low: int) -> int:
-    """One integer >= ``low`` (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputTypeError(
-            f"The {name!r} parameter of {func} must be an int in the range [{low}, inf). "
-            f"Got {value!r} of type {type(value).__name__} instead."
-        )
-    if value < low:
-        raise InputError(
-            f"The {name!r} parameter of {func} must be an int in the range [{low}, inf). "
-            f"Got {value!r} instead."
-        )
-    return int(value)
 
 
 def _rng(seed: Any, func: str) -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator | np.random.SeedSequence):
         return np.random.default_rng(seed)
-    _check_int(seed, "seed", func, 0)
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check_int(seed, "seed", func, low=0))
 
 
 # --------------------------------------------------------------------------- kernels
@@ -480,13 +464,11 @@ def stochastic_pareto(
     try:
         sd = np.broadcast_to(sd, mu.shape)
     except ValueError:
-        raise InputError(
-            f"The 'stds' parameter of {func} must broadcast to the shape of 'means' "
-            f"{mu.shape}. Got shape {sd.shape} instead."
-        ) from None
+        raise refusal("stds", func, f"broadcast to the shape of 'means' {mu.shape}",
+                      f"shape {sd.shape}") from None
     check_values(sd, "stds", func, low=0.0)
     signs = _signs(senses, d, func)
-    n_samples = _check_int(n_samples, "n_samples", func, 1)
+    n_samples = check_int(n_samples, "n_samples", func, low=1)
     check_choice(distribution, "distribution", func, _DISTRIBUTIONS)
     rng = _rng(seed, func)
     if n == 0:

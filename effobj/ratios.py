@@ -24,7 +24,6 @@ tensor was passed in (so it is already loaded).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +33,8 @@ from effobj._validation import (
     check_choice,
     check_real,
     check_values,
-    interval,
     is_torch,
+    refusal,
     to_numeric,
 )
 from effobj.errors import InputError
@@ -54,32 +53,6 @@ __all__ = [
 
 # (name, value, lower bound or None, lower bound excluded?)
 _Spec = tuple[str, Any, "float | None", bool]
-
-
-def _check_above(x: Any, name: str, func: str, low: float, hint: str = "") -> None:
-    """Check that every element is finite and strictly above ``low``.
-
-    The strict counterpart of :func:`effobj._validation.check_values` (which checks a
-    closed interval), with the same message form.
-    """
-    if is_torch(x):
-        x = x.detach()
-    else:
-        x = np.asarray(x)
-    if (x.size if isinstance(x, np.ndarray) else x.numel()) == 0:
-        return
-    lo, hi = float(x.min()), float(x.max())
-    if lo > low and math.isfinite(lo) and math.isfinite(hi):
-        return
-    xn = x.cpu().numpy() if is_torch(x) else x
-    bad = ~np.isfinite(xn) | (xn <= low)
-    idx = tuple(int(i) for i in np.argwhere(bad)[0]) if xn.ndim else ()
-    where = f" at index {idx[0] if len(idx) == 1 else idx}" if idx else ""
-    raise InputError(
-        f"The {name!r} parameter of {func} must be finite and in "
-        f"{interval(low, None, True, True)}. Got {xn[idx].item()!r}{where} instead."
-        + (f" {hint}" if hint else "")
-    )
 
 
 def _prepare(func: str, specs: Sequence[_Spec], hint: str = "") -> tuple[list[Any], bool]:
@@ -109,15 +82,12 @@ def _prepare(func: str, specs: Sequence[_Spec], hint: str = "") -> tuple[list[An
             shape = tuple(np.broadcast_shapes(shape, tuple(arrays[i].shape)))
         except ValueError:
             before = " and ".join(repr(s[0]) for s in specs[:i])
-            raise InputError(
-                f"The {specs[i][0]!r} parameter of {func} must have a shape that broadcasts "
-                f"with {before} (shape {shape}). Got shape {tuple(arrays[i].shape)} instead."
+            raise refusal(
+                specs[i][0], func, f"have a shape that broadcasts with {before} (shape {shape})",
+                f"shape {tuple(arrays[i].shape)}",
             ) from None
     for (name, _, low, low_open), arr in zip(specs, arrays, strict=True):
-        if low_open and low is not None:
-            _check_above(arr, name, func, low, hint=hint)
-        else:
-            check_values(arr.detach() if is_torch(arr) else arr, name, func, low=low, hint=hint)
+        check_values(arr, name, func, low=low, low_open=low_open, hint=hint)
     return arrays, scalar
 
 
