@@ -47,11 +47,14 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
 
 from effobj.errors import InputError, InputTypeError
+
+if TYPE_CHECKING:
+    from effobj.spec import EfficiencySpec
 
 __all__ = [
     "subject",
@@ -338,13 +341,13 @@ def check_instance(
     return value
 
 
-def check_spec(value: Any, name: str, func: str) -> Any:
+def check_spec(value: Any, name: str, func: str) -> EfficiencySpec:
     """Check that ``value`` is an :class:`effobj.EfficiencySpec` (imported when called).
 
     Raises:
         InputTypeError: ``... must be an effobj.EfficiencySpec. Got dict instead.``
     """
-    from effobj.spec import EfficiencySpec
+    from effobj.spec import EfficiencySpec  # noqa: F811 - at run time, not at import (a cycle)
 
     return check_instance(value, name, func, EfficiencySpec, "an effobj.EfficiencySpec")
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from effobj._validation import check_choice, check_real
+from effobj._validation import check_choice, check_int, check_real, refusal
 from effobj.errors import InputError
 from effobj.rl._reward import MovingAverageBaseline
 
@@ -61,10 +61,7 @@ class Controller(nn.Module):
         func = "Controller"
         sizes = [int(c) for c in choices]
         if not sizes or any(c < 1 for c in sizes):
-            raise InputError(
-                f"The 'choices' parameter of {func} must be a non-empty list of counts >= 1. "
-                f"Got {list(choices)!r} instead."
-            )
+            raise refusal("choices", func, "be a non-empty list of counts >= 1", repr(list(choices)))
         self.choices = sizes
         self.policy = check_choice(policy, "policy", func, ("lstm", "factorized"))
         self.temperature = check_real(temperature, "temperature", func, low=0.0, low_open=True)
@@ -73,9 +70,10 @@ class Controller(nn.Module):
         if self.policy == "lstm":
             self.start = nn.Parameter(torch.zeros(1, hidden_size))
             self.cell = nn.LSTMCell(hidden_size, hidden_size)
-            self.heads = nn.ModuleList(nn.Linear(hidden_size, c) for c in sizes)
+            heads = [nn.Linear(hidden_size, c) for c in sizes]
+            self.heads = nn.ModuleList(heads)
             self.embeds = nn.ModuleList(nn.Embedding(c, hidden_size) for c in sizes)
-            for head in self.heads:  # start near uniform
+            for head in heads:  # start near uniform
                 nn.init.zeros_(head.bias)
                 nn.init.uniform_(head.weight, -0.01, 0.01)
         else:
@@ -171,13 +169,9 @@ class Reinforce:
         tanh_constant: float | None = 2.5,
     ) -> None:
         func = "Reinforce"
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-            raise InputError(
-                f"The 'batch_size' parameter of {func} must be an int >= 1. Got {batch_size!r} instead."
-            )
+        self.batch_size = check_int(batch_size, "batch_size", func, low=1)
         lr_ = check_real(lr, "lr", func, low=0.0, low_open=True)
         self.entropy_weight = check_real(entropy_weight, "entropy_weight", func, low=0.0)
-        self.batch_size = int(batch_size)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.controller = Controller(choices, policy=policy, hidden_size=hidden_size,
@@ -206,10 +200,9 @@ class Reinforce:
             raise InputError("Reinforce.tell was called before ask(): there is nothing to reward.")
         r = np.asarray(rewards, dtype=np.float64).reshape(-1)
         if r.size != self._pending.shape[0]:
-            raise InputError(
-                f"The 'rewards' parameter of Reinforce.tell must hold one reward per asked "
-                f"architecture ({self._pending.shape[0]}). Got {r.size} instead."
-            )
+            raise refusal("rewards", "Reinforce.tell",
+                          f"hold one reward per asked architecture ({self._pending.shape[0]})",
+                          str(r.size))
         adv = torch.as_tensor(self.baseline(r), dtype=torch.float32)
         acts, self._pending = self._pending, None
         _, logp, ent = self.controller(acts.shape[0], actions=acts)

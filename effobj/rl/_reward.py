@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from effobj._validation import check_choice, check_real
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_choice, check_real, check_spec, refusal
+from effobj.errors import InputError
 
 __all__ = ["EBetaReward", "MnasNetReward", "MovingAverageBaseline", "RewardFn"]
 
@@ -61,14 +61,7 @@ class EBetaReward:
     def __init__(
         self, spec: Any, *, smooth: bool = False, temperature: float = 0.02, leak: float | None = None
     ) -> None:
-        from effobj.spec import EfficiencySpec
-
-        if not isinstance(spec, EfficiencySpec):
-            raise InputTypeError(
-                f"The 'spec' parameter of EBetaReward must be an effobj.EfficiencySpec. "
-                f"Got {type(spec).__name__} instead."
-            )
-        self.spec = spec
+        self.spec = check_spec(spec, "spec", "EBetaReward")
         self.smooth = bool(smooth)
         self.temperature = check_real(temperature, "temperature", "EBetaReward", low=0.0, high=1.0,
                                       low_open=True)
@@ -184,10 +177,8 @@ class MovingAverageBaseline:
     def __call__(self, rewards: Any) -> np.ndarray:
         r = np.asarray(rewards, dtype=np.float64).reshape(-1)
         if r.size == 0 or not np.all(np.isfinite(r)):
-            raise InputError(
-                "The 'rewards' parameter of MovingAverageBaseline must be a non-empty sequence "
-                f"of finite numbers. Got {r.tolist()!r} instead."
-            )
+            raise refusal("rewards", "MovingAverageBaseline",
+                          "be a non-empty sequence of finite numbers", repr(r.tolist()))
         if self.mean is None:
             self.mean = float(r.mean())
             self.var = float(r.var())
