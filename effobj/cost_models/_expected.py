@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from effobj.cost_models._table import LatencyTable, _check_statistic
+from effobj._validation import check_choice
+from effobj.cost_models._table import _STATISTICS, LatencyTable
 from effobj.errors import InputError
 
 __all__ = ["architecture_distribution", "expected_cost", "expected_latency"]
@@ -97,7 +98,7 @@ def expected_latency(
     Raises:
         MissingTableEntryError: a candidate of ``net`` has no table entry (named).
     """
-    _check_statistic(statistic, "expected_latency")
+    check_choice(statistic, "statistic", "expected_latency", _STATISTICS)
     vecs = table.vectors(net.candidate_ops, statistic)
     w = architecture_distribution(net) if weights is None else list(weights)
     return expected_cost(w, vecs, table.fixed(statistic))

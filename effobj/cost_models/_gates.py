@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from effobj.errors import InputError
+from effobj._validation import check_values, refusal
 
 __all__ = ["GatedLayer", "gated_flops", "gated_layers"]
 
@@ -114,30 +114,21 @@ def gated_flops(
         (13904, 13904)
     """
     if len(gates) != len(layers):
-        raise InputError(
-            f"The 'gates' parameter of gated_flops must have one entry per layer ({len(layers)}). "
-            f"Got {len(gates)} instead."
-        )
+        raise refusal("gates", "gated_flops", f"have one entry per layer ({len(layers)})", str(len(gates)))
     total = torch.zeros(())
     n_prev: torch.Tensor | float = float(layers[0].in_channels) if layers else 0.0
     for layer, g in zip(layers, gates, strict=True):
         if g is not None:
             if layer.depthwise:
-                raise InputError(
-                    f"The gate of depthwise layer {layer.name!r} given to gated_flops must be None: "
-                    "its width follows its input's."
-                )
+                raise refusal("gates", "gated_flops",
+                              f"hold None for depthwise layer {layer.name!r} (its width follows "
+                              "its input's)", "a tensor")
             if g.shape != (layer.out_channels,):
-                raise InputError(
-                    f"The gate of layer {layer.name!r} given to gated_flops must have shape "
-                    f"({layer.out_channels},). Got {tuple(g.shape)} instead."
-                )
-            lo, hi = float(g.detach().min()), float(g.detach().max())
-            if not (0.0 <= lo and hi <= 1.0):  # also catches NaN
-                raise InputError(
-                    f"The gate of layer {layer.name!r} given to gated_flops must be in [0, 1]. "
-                    f"Got values in [{lo}, {hi}] instead."
-                )
+                raise refusal("gates", "gated_flops",
+                              f"give layer {layer.name!r} a gate of shape ({layer.out_channels},)",
+                              f"shape {tuple(g.shape)}")
+            check_values(g, "gates", "gated_flops", low=0.0, high=1.0,
+                         hint=f"That is the gate of layer {layer.name!r}.")
         base = 2.0 * layer.kernel_area * layer.positions
         if layer.depthwise:
             total = total + base * n_prev

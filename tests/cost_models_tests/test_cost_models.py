@@ -163,6 +163,6 @@ def test_gated_flops_gradients_and_errors():
         gated_flops(layers, [None, torch.ones(8), None, None])
     with pytest.raises(InputError, match=r"shape \(8,\)"):
         gated_flops(layers, [torch.ones(3), None, None, None])
-    with pytest.raises(InputError, match="must be in \\[0, 1\\]"):
+    with pytest.raises(InputError, match="'gates' parameter of gated_flops must be finite and in \\[0, 1\\]. Got nan"):
         gated_flops(layers, [torch.full((8,), float("nan")), None, None, None])
     assert GatedLayer("x", 1, 1, 1, 1).groups == 1
