@@ -64,6 +64,7 @@ __all__ = [
     "check_bool",
     "check_str",
     "check_choice",
+    "same_value",
     "check_instance",
     "check_spec",
     "check_callable",
@@ -270,15 +271,13 @@ def check_str(value: Any, name: str, func: str, *, nonempty: bool = False) -> st
     return value
 
 
-def _member(value: Any, choices: Sequence[Any]) -> bool:
-    """``value in choices``, with bools and ints told apart and no error on odd types."""
-    for c in choices:
-        try:
-            if value == c and isinstance(value, bool) == isinstance(c, bool):
-                return True
-        except (TypeError, ValueError):  # e.g. an array compared with a str
-            continue
-    return False
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b``, where a bool equals only a bool (``True`` is not ``1`` here) and values
+    that cannot be compared (an array and a str) are not equal."""
+    try:
+        return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
+    except (TypeError, ValueError):
+        return False
 
 
 def check_choice(value: Any, name: str, func: str, choices: Sequence[T]) -> T:
@@ -293,7 +292,7 @@ def check_choice(value: Any, name: str, func: str, choices: Sequence[T]) -> T:
         ...
         effobj.errors.InputError: The 'policy' parameter of Controller must be one of ['lstm', 'factorized']. Got 'gru' instead.
     """
-    if not _member(value, choices):
+    if not any(same_value(value, c) for c in choices):
         raise refusal(name, func, f"be one of {list(choices)}", repr(value))
     return value
 

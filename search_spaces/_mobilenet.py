@@ -181,4 +181,4 @@ class MobileNetSpace(ModelSpace):
         if config["dropout"] > 0:
             layers.append(nn.Dropout(config["dropout"]))
         layers.append(nn.Linear(head, info.num_classes))
-        return nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        return nn.Sequential(*layers).to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from effobj.errors import InputError
+from effobj._validation import check_instance, check_int, refusal
 from search_spaces._params import ParamSpace
 from search_spaces._protocol import TrainResult
 from search_spaces.data import DATASETS, Dataset, DatasetInfo
@@ -38,16 +38,14 @@ class ModelSpace(ParamSpace):
         elif isinstance(data, DatasetInfo):
             info = data
         else:
-            raise TypeError(
-                f"The 'data' parameter of the {self.name!r} search space must be a "
-                f"search_spaces.data.Dataset or None. Got {type(data).__name__} instead."
-            )
+            check_instance(data, "data", f"the {self.name!r} search space", Dataset,
+                           "a search_spaces.data.Dataset or None")
         if info.layout not in self.layouts:
-            raise InputError(
-                f"The 'data' parameter of the {self.name!r} search space must have one of the "
-                f"layouts {list(self.layouts)} (samples of shape "
-                f"{'(F,)' if 'flat' in self.layouts else '(C, H, W)'}). Got layout "
-                f"{info.layout!r} with samples of shape {info.input_shape} instead."
+            raise refusal(
+                "data", f"the {self.name!r} search space",
+                f"have one of the layouts {list(self.layouts)} (samples of shape "
+                f"{'(F,)' if 'flat' in self.layouts else '(C, H, W)'})",
+                f"layout {info.layout!r} with samples of shape {info.input_shape}",
             )
         return info
 
@@ -101,11 +99,7 @@ class ModelSpace(ParamSpace):
         """A standard-normal input batch ``(batch_size, *input_shape)`` (fixed generator)."""
         import torch
 
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise InputError(
-                f"The 'batch_size' parameter of example_input must be an int >= 1. "
-                f"Got {batch_size!r} instead."
-            )
+        batch_size = check_int(batch_size, "batch_size", "example_input", low=1)
         info = self.check(config, data)
         gen = torch.Generator().manual_seed(0)
         return (torch.randn(batch_size, *info.input_shape, generator=gen),)
@@ -132,18 +126,12 @@ class ModelSpace(ParamSpace):
         """
         from search_spaces._training import train_classifier
 
-        if not isinstance(data, Dataset):
-            raise TypeError(
-                f"The 'data' parameter of {self.name!r}.train must be a "
-                f"search_spaces.data.Dataset. Got {type(data).__name__} instead."
-            )
+        check_instance(data, "data", f"{self.name!r}.train", Dataset, "a search_spaces.data.Dataset")
         info = self.check(config, data)
         built = {"input_shape": getattr(model, "input_shape", None), "num_classes": getattr(model, "num_classes", None)}
         given = {"input_shape": tuple(info.input_shape), "num_classes": info.num_classes}
         for attr, value in built.items():
             if value is not None and (tuple(value) if attr == "input_shape" else value) != given[attr]:
-                raise InputError(
-                    f"The 'data' parameter of {self.name!r}.train must match the model's "
-                    f"{attr} {value}. Got dataset {data.name!r} with {attr} {given[attr]} instead."
-                )
+                raise refusal("data", f"{self.name!r}.train", f"match the model's {attr} {value}",
+                              f"dataset {data.name!r} with {attr} {given[attr]}")
         return train_classifier(model, config, data, seed=seed, on_epoch=on_epoch)

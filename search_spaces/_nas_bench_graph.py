@@ -28,13 +28,13 @@ row), which makes exact regret available to every benchmark.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from effobj._validation import check_choice, check_real, refusal
 from effobj.errors import InputError
 from search_spaces._params import Categorical, ParamSpace
 
@@ -106,11 +106,7 @@ class NasBenchGraphSpace(ParamSpace):
     def __init__(self, dataset: str = "cora") -> None:
         from nas_bench_graph.architecture import gnn_list, gnn_list_proteins
 
-        if dataset not in DATASETS:
-            raise InputError(
-                f"The 'dataset' parameter of the 'nas-bench-graph' search space must be one "
-                f"of {list(DATASETS)}. Got {dataset!r} instead."
-            )
+        check_choice(dataset, "dataset", "the 'nas-bench-graph' search space", DATASETS)
         self.dataset = dataset
         self.name = f"nas-bench-graph:{dataset}"
         self.default_dataset = dataset
@@ -151,10 +147,8 @@ class NasBenchGraphSpace(ParamSpace):
         h = self.arch_hash(config)
         row = _table(self.dataset).row.get(h)
         if row is None:  # pragma: no cover - every valid config is in the table (tested)
-            raise InputError(
-                f"The 'config' parameter of the {self.name!r} search space must be an "
-                f"architecture of the benchmark. Got {dict(config)!r} (hash {h}) instead."
-            )
+            raise refusal("config", f"the {self.name!r} search space",
+                          "be an architecture of the benchmark", f"{dict(config)!r} (hash {h})")
         return row
 
     def _record(self, row: int) -> dict[str, float]:
@@ -242,10 +236,10 @@ class NasBenchGraphSpace(ParamSpace):
             )
         bad = np.flatnonzero(np.isnan(scores))
         if bad.size:
-            raise InputError(
-                f"The 'score_fn' parameter of {self.name!r}.exhaustive_optimum must return a "
-                f"number for every architecture. Got NaN for {bad.size} of them, e.g. "
-                f"{self.describe(self.config_at(int(bad[0])))}."
+            raise refusal(
+                "score_fn", f"{self.name!r}.exhaustive_optimum",
+                "return a number for every architecture",
+                f"NaN for {bad.size} of them (e.g. {self.describe(self.config_at(int(bad[0])))})",
             )
         return scores
 
@@ -268,6 +262,5 @@ class NasBenchGraphSpace(ParamSpace):
 
     def regret(self, score: float, score_fn: Callable[[Any, dict[str, Any]], Any]) -> float:
         """``optimum - score``: how far a found ``score`` is from the table's best."""
-        if not math.isfinite(score):
-            raise InputError(f"The 'score' parameter of regret must be finite. Got {score!r} instead.")
-        return self.exhaustive_optimum(score_fn)[2] - float(score)
+        score = check_real(score, "score", "regret")
+        return self.exhaustive_optimum(score_fn)[2] - score

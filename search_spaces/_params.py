@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from effobj._validation import check_instance, check_int, interval, refusal, same_value
 from effobj.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,11 +31,6 @@ __all__ = [
 ]
 
 
-def _same_kind(a: Any, b: Any) -> bool:
-    """``True`` if ``a == b`` and neither is a bool unless both are (``True != 1`` here)."""
-    return a == b and isinstance(a, bool) == isinstance(b, bool)
-
-
 @dataclass(frozen=True)
 class Categorical:
     """A parameter taking one of a fixed tuple of values (``trial.suggest_categorical``)."""
@@ -47,12 +43,12 @@ class Categorical:
         return trial.suggest_categorical(self.key, list(self.choices))
 
     def rule(self) -> str:
-        """The rule, as the error message words it."""
-        return f"must be one of {list(self.choices)}"
+        """The rule, as the error message words it (after "must")."""
+        return f"be one of {list(self.choices)}"
 
     def ok(self, value: Any) -> bool:
         """Whether ``value`` is one of the choices."""
-        return any(_same_kind(value, c) for c in self.choices)
+        return any(same_value(value, c) for c in self.choices)
 
     def grid(self) -> list[Any]:
         """The choices, in order."""
@@ -60,7 +56,7 @@ class Categorical:
 
     def index(self, value: Any) -> int:
         """Index of ``value`` among the choices."""
-        return next(i for i, c in enumerate(self.choices) if _same_kind(value, c))
+        return next(i for i, c in enumerate(self.choices) if same_value(value, c))
 
 
 @dataclass(frozen=True)
@@ -77,17 +73,17 @@ class Int:
         return int(trial.suggest_int(self.key, self.low, self.high, step=self.step))
 
     def rule(self) -> str:
-        """The rule, as the error message words it."""
+        """The rule, as the error message words it (after "must")."""
         lattice = "" if self.step == 1 else f" on a step of {self.step} from {self.low}"
-        return f"must be an int in the range [{self.low}, {self.high}]{lattice}"
+        return f"be an int in the range {interval(self.low, self.high, False, False)}{lattice}"
 
     def ok(self, value: Any) -> bool:
         """Whether ``value`` is an int of the range and lattice."""
         return (
             isinstance(value, numbers.Integral)
             and not isinstance(value, bool)
-            and self.low <= value <= self.high
-            and (value - self.low) % self.step == 0
+            and self.low <= int(value) <= self.high
+            and (int(value) - self.low) % self.step == 0
         )
 
     def grid(self) -> list[int]:
@@ -125,8 +121,8 @@ class Float:
         return float(trial.suggest_float(self.key, self.low, self.high, log=self.log))
 
     def rule(self) -> str:
-        """The rule, as the error message words it."""
-        return f"must be a float in the range [{self.low:g}, {self.high:g}]"
+        """The rule, as the error message words it (after "must")."""
+        return f"be a float in the range {interval(self.low, self.high, False, False)}"
 
     def ok(self, value: Any) -> bool:
         """Whether ``value`` is a finite real of the range."""
@@ -134,7 +130,7 @@ class Float:
             isinstance(value, numbers.Real)
             and not isinstance(value, bool)
             and math.isfinite(value)
-            and self.low <= value <= self.high
+            and self.low <= float(value) <= self.high
         )
 
     def grid(self) -> list[float]:
@@ -214,12 +210,6 @@ class ParamSpace:
         return config
 
     # -- validation -----------------------------------------------------------------
-    def _error(self, key: str, rule: str, value: Any) -> InputError:
-        return InputError(
-            f"The {key!r} parameter of the {self.name!r} search space {rule}. "
-            f"Got {value!r} instead."
-        )
-
     def validate(self, config: Mapping[str, Any]) -> None:
         """Check ``config`` against the space, before anything is built or trained.
 
@@ -228,11 +218,8 @@ class ParamSpace:
             InputError: a key is missing or unknown, a value is outside its parameter's
                 range or choices, or values are incompatible with each other.
         """
-        if not isinstance(config, Mapping):
-            raise TypeError(
-                f"The 'config' parameter of the {self.name!r} search space must be a "
-                f"mapping of parameter names to values. Got {type(config).__name__} instead."
-            )
+        where = f"the {self.name!r} search space"
+        check_instance(config, "config", where, Mapping, "a mapping of parameter names to values")
         keys = [p.key for p in self.params]
         missing = [k for k in keys if k not in config]
         if missing:
@@ -248,7 +235,7 @@ class ParamSpace:
             )
         for p in self.params:
             if not p.ok(config[p.key]):
-                raise self._error(p.key, p.rule(), config[p.key])
+                raise refusal(p.key, where, p.rule(), repr(config[p.key]))
         self._check_combination(config)
 
     def _check_combination(self, config: Mapping[str, Any]) -> None:
@@ -285,19 +272,12 @@ class ParamSpace:
     def decode(self, indices: Sequence[int]) -> dict[str, Any]:
         """The config at ``indices`` of :meth:`encoding`; the result is validated."""
         if len(indices) != len(self.params):
-            raise InputError(
-                f"The 'indices' parameter of the {self.name!r} search space must have one "
-                f"index per parameter ({len(self.params)}). Got {len(indices)} instead."
-            )
+            raise refusal("indices", f"the {self.name!r} search space",
+                          f"have one index per parameter ({len(self.params)})", str(len(indices)))
         config: dict[str, Any] = {}
         for p, i in zip(self.params, indices, strict=True):
             grid = p.grid()
-            if not isinstance(i, numbers.Integral) or isinstance(i, bool) or not 0 <= i < len(grid):
-                raise InputError(
-                    f"The index of {p.key!r} in the 'indices' parameter of the {self.name!r} "
-                    f"search space must be an int in the range [0, {len(grid) - 1}]. "
-                    f"Got {i!r} instead."
-                )
-            config[p.key] = grid[int(i)]
+            where = f"the {self.name!r} search space (the index of {p.key!r})"
+            config[p.key] = grid[check_int(i, "indices", where, low=0, high=len(grid) - 1)]
         self.validate(config)
         return config

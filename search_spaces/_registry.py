@@ -6,7 +6,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from effobj.errors import InputError
+from effobj._validation import check_choice, check_str, refusal
+from effobj.errors import InputTypeError
 from search_spaces._protocol import SearchSpace
 
 __all__ = ["get", "names", "register", "unregister"]
@@ -37,27 +38,20 @@ def register(name: str, factory: Callable[[], Any] | SearchSpace, *, replace: bo
         InputError: ``name`` is empty or taken (and ``replace`` is false).
         TypeError: ``factory`` is neither callable nor a space.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise InputError(
-            f"The 'name' parameter of search_spaces.register must be a non-empty str. "
-            f"Got {name!r} instead."
-        )
+    func = "search_spaces.register"
+    check_str(name, "name", func, nonempty=True)
     if name in _FACTORIES and not replace:
-        raise InputError(
-            f"The 'name' parameter of search_spaces.register must not be registered already "
-            f"(pass replace=True to replace it). Got {name!r} instead."
-        )
+        raise refusal("name", func, "not be registered already (pass replace=True to replace it)",
+                      repr(name))
     if not isinstance(factory, type) and isinstance(factory, SearchSpace):
         space = factory  # an instance (a class also "has" the protocol's attributes)
         _FACTORIES[name] = lambda: space
     elif callable(factory):
         _FACTORIES[name] = factory
     else:
-        raise TypeError(
-            f"The 'factory' parameter of search_spaces.register must be a zero-argument "
-            f"callable returning a search space, or a search space. Got "
-            f"{type(factory).__name__} instead."
-        )
+        raise refusal("factory", func,
+                      "be a zero-argument callable returning a search space, or a search space",
+                      type(factory).__name__, error=InputTypeError)
 
 
 def unregister(name: str) -> None:
@@ -77,15 +71,11 @@ def get(name: str) -> Any:
         InputError: no space is registered under ``name``.
         TypeError: the factory returned something that is not a search space.
     """
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        raise InputError(
-            f"The 'name' parameter of search_spaces.get must be one of {names()}. "
-            f"Got {name!r} instead."
-        )
+    factory = _FACTORIES.get(check_choice(name, "name", "search_spaces.get", names()))
+    assert factory is not None  # a registered name
     space = factory()
     if not isinstance(space, SearchSpace):
-        raise TypeError(
+        raise InputTypeError(
             f"The search space registered as {name!r} must follow the SearchSpace protocol "
             f"(name, kind, default_dataset, suggest, validate, describe, encoding, encode, "
             f"decode). Its factory returned a {type(space).__name__}."

@@ -36,13 +36,14 @@ Two faces of the same space:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effobj.errors import InputError
+from effobj._validation import check_choice, check_instance, check_real, refusal
+from effobj.errors import InputTypeError
 from search_spaces._flops import flop_counter_mode
 from search_spaces._mobilenet import MBConv, conv_bn
 from search_spaces._model_space import ModelSpace
@@ -100,7 +101,7 @@ class MixedOp(nn.Module):
         self.ops = nn.ModuleList(make_op(n, c_in, c_out, stride) for n in names)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self.ops, strict=True))  # type: ignore[return-value]
+        return sum(w * op(x) for w, op in zip(weights, self.ops, strict=True))
 
 
 class SuperNet(nn.Module):
@@ -118,15 +119,18 @@ class SuperNet(nn.Module):
         op_flops, op_params: per layer, a float tensor of each candidate's forward FLOPs
             (batch 1) and parameter count, measured at construction.
         fixed_flops, fixed_params: the same for stem and head.
+        input_shape, num_classes: set by :meth:`SupernetSpace.build_supernet`.
     """
+
+    input_shape: tuple[int, ...]
+    num_classes: int
 
     def __init__(
         self, input_shape: tuple[int, ...], num_classes: int, *, tau: float = 1.0, gumbel: bool = False
     ) -> None:
         super().__init__()
-        if not tau > 0:
-            raise InputError(f"The 'tau' parameter of SuperNet must be > 0. Got {tau!r} instead.")
-        self.tau, self.gumbel = float(tau), bool(gumbel)
+        self.tau = check_real(tau, "tau", "SuperNet", low=0.0, low_open=True)
+        self.gumbel = bool(gumbel)
         self.candidate_ops = [list(ops) for ops in CANDIDATE_OPS]
         self.stem = _stem(input_shape[0])
         layers, c_in = [], STEM
@@ -194,11 +198,7 @@ class SuperNet(nn.Module):
 
     def expected_cost(self, indicator: str = "flops") -> torch.Tensor:
         """Differentiable expected ``"flops"`` or ``"params"`` of the sampled network."""
-        if indicator not in ("flops", "params"):
-            raise InputError(
-                f"The 'indicator' parameter of SuperNet.expected_cost must be one of "
-                f"['flops', 'params']. Got {indicator!r} instead."
-            )
+        check_choice(indicator, "indicator", "SuperNet.expected_cost", ("flops", "params"))
         table = self.op_flops if indicator == "flops" else self.op_params
         fixed = self.fixed_flops if indicator == "flops" else self.fixed_params
         total = torch.tensor(fixed, dtype=torch.float32)
@@ -238,7 +238,7 @@ class SupernetSpace(ModelSpace):
             layers.append(make_op(config[f"op_{i}"], c_in, c_out, stride))
             c_in = c_out
         layers.append(_head(info.num_classes))
-        return nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        return nn.Sequential(*layers).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def build_supernet(
         self,
@@ -253,9 +253,9 @@ class SupernetSpace(ModelSpace):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = SuperNet(info.input_shape, info.num_classes, tau=tau, gumbel=gumbel)
-        net = net.to(memory_format=torch.channels_last)  # faster depthwise convs on CPU, as in mobilenet
-        net.input_shape = tuple(info.input_shape)  # type: ignore[assignment]
-        net.num_classes = info.num_classes  # type: ignore[assignment]
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # faster depthwise convs on CPU, as in mobilenet
+        net.input_shape = tuple(info.input_shape)
+        net.num_classes = info.num_classes
         return net
 
     def extract(self, net: SuperNet, config: Mapping[str, Any] | None = None) -> nn.Module:
@@ -265,20 +265,16 @@ class SupernetSpace(ModelSpace):
         weight sharing), so the result can be evaluated or fine-tuned without training
         from scratch. The copy shares no storage with ``net``.
         """
-        if not isinstance(net, SuperNet):
-            raise TypeError(
-                f"The 'net' parameter of {self.name!r}.extract must be a SuperNet. "
-                f"Got {type(net).__name__} instead."
-            )
+        check_instance(net, "net", f"{self.name!r}.extract", SuperNet)
         config = self.derive(net) if config is None else dict(config)
         info = DatasetInfo(tuple(net.input_shape), int(net.num_classes), "image")
         plain = self.build(config, info)
         chosen = [
-            layer.ops[ops.index(config[f"op_{i}"])]  # type: ignore[union-attr]
+            cast(MixedOp, layer).ops[ops.index(config[f"op_{i}"])]
             for i, (layer, ops) in enumerate(zip(net.layers, net.candidate_ops, strict=True), start=1)
         ]
         sources = [net.stem, *chosen, net.head]
-        for target, source in zip(plain, sources, strict=True):
+        for target, source in zip(cast(nn.Sequential, plain), sources, strict=True):
             target.load_state_dict(source.state_dict())
         return plain
 
@@ -307,17 +303,15 @@ class SupernetSpace(ModelSpace):
             if len(alphas) != len(CANDIDATE_OPS) or any(
                 len(a) != len(ops) for a, ops in zip(alphas, CANDIDATE_OPS, strict=True)
             ):
-                raise InputError(
-                    f"The 'alphas' of {self.name!r}.derive must have one weight per candidate "
-                    f"of each layer {[len(o) for o in CANDIDATE_OPS]}. Got lengths "
-                    f"{[len(a) for a in alphas]} instead."
+                raise refusal(
+                    "config_or_model", f"{self.name!r}.derive",
+                    f"have 'alphas' with one weight per candidate of each layer "
+                    f"{[len(o) for o in CANDIDATE_OPS]}", f"lengths {[len(a) for a in alphas]}",
                 )
             ops = [o[int(torch.as_tensor(a).argmax())] for o, a in zip(CANDIDATE_OPS, alphas, strict=True)]
         else:
-            raise TypeError(
-                f"The 'config_or_model' parameter of {self.name!r}.derive must be a SuperNet or "
-                f"a mapping. Got {type(config_or_model).__name__} instead."
-            )
+            raise refusal("config_or_model", f"{self.name!r}.derive", "be a SuperNet or a mapping",
+                          type(config_or_model).__name__, error=InputTypeError)
         config.update({f"op_{i}": op for i, op in enumerate(ops, start=1)})
         self.validate(config)
         return config

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from effobj._validation import check_choice, check_int
 from effobj.errors import InputError
 from search_spaces._protocol import TrainResult
 
@@ -46,16 +47,12 @@ def make_optimizer(params: Any, config: Mapping[str, Any]) -> torch.optim.Optimi
     import torch
 
     name, lr, wd = config["optimizer"], float(config["lr"]), float(config["weight_decay"])
+    name = check_choice(name, "optimizer", "the training config", ("adam", "adamw", "sgd"))
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    raise InputError(
-        f"The 'optimizer' parameter of the training config must be one of "
-        f"['adam', 'adamw', 'sgd']. Got {name!r} instead."
-    )
+    return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
 
 
 def evaluate_accuracy(model: torch.nn.Module, data: Dataset, split: str) -> float:
@@ -122,8 +119,7 @@ def train_classifier(
 
     from search_spaces._flops import flop_counter_mode
 
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InputError(f"The 'seed' parameter of train must be an int >= 0. Got {seed!r} instead.")
+    seed = check_int(seed, "seed", "train", low=0)
     loss_fn = torch.nn.CrossEntropyLoss()
     epochs, batch_size = int(config["epochs"]), int(config["batch_size"])
     supernet = callable(getattr(model, "arch_parameters", None))

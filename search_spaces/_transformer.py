@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effobj.errors import InputError
+from effobj._validation import refusal
 from search_spaces._model_space import ModelSpace
 from search_spaces._params import Categorical, Float, Int, Param, training_params
 from search_spaces.data import DatasetInfo
@@ -152,19 +152,15 @@ class TransformerSpace(ModelSpace):
 
     def _check_combination(self, config: Mapping[str, Any]) -> None:
         if config["width"] % config["heads"] != 0:
-            raise InputError(
-                f"The 'heads' parameter of the {self.name!r} search space must divide "
-                f"'width' ({config['width']}). Got {config['heads']!r} instead."
-            )
+            raise refusal("heads", f"the {self.name!r} search space",
+                          f"divide 'width' ({config['width']})", repr(config["heads"]))
 
     def _check_data(self, config: Mapping[str, Any], info: DatasetInfo) -> None:
         if info.layout == "image":
             _, h, w = info.input_shape
             if h % config["patch"] or w % config["patch"]:
-                raise InputError(
-                    f"The 'patch' parameter of the {self.name!r} search space must divide the "
-                    f"image height and width {(h, w)}. Got {config['patch']!r} instead."
-                )
+                raise refusal("patch", f"the {self.name!r} search space",
+                              f"divide the image height and width {(h, w)}", repr(config["patch"]))
 
     def describe(self, config: Mapping[str, Any]) -> str:
         """E.g. ``transformer patch 2, 2 x [w64 h4 mlp x2] dropout 0.10 | adam ...``."""

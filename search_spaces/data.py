@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from effobj._validation import check_choice, check_int, refusal
 from effobj.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,15 +70,13 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-def _layout_of(shape: tuple[int, ...], where: str) -> Layout:
+def _layout_of(shape: tuple[int, ...], name: str, func: str) -> Layout:
     if len(shape) == 1:
         return "flat"
     if len(shape) == 3:
         return "image"
-    raise InputError(
-        f"The {where} must hold samples of shape (F,) (layout 'flat') or (C, H, W) "
-        f"(layout 'image'). Got samples of shape {shape} instead."
-    )
+    raise refusal(name, func, "hold samples of shape (F,) (layout 'flat') or (C, H, W) (layout 'image')",
+                  f"samples of shape {shape}")
 
 
 @dataclass
@@ -126,6 +125,8 @@ class Dataset:
         """
         import torch
 
+        func = "Dataset.from_tensors"
+        num_classes = check_int(num_classes, "num_classes", func, allow_none=True)
         splits: dict[str, tuple[Any, Any] | None] = {
             "train": (x_train, y_train),
             "val": (x_val, y_val),
@@ -150,20 +151,15 @@ class Dataset:
                     f"{tuple(y.shape)} instead."
                 )
             if y.dtype.is_floating_point or y.dtype == torch.bool:
-                raise InputError(
-                    f"The 'y_{split}' parameter of Dataset.from_tensors must hold integer "
-                    f"class labels. Got dtype {y.dtype} instead."
-                )
+                raise refusal(f"y_{split}", func, "hold integer class labels", f"dtype {y.dtype}")
             if shape is None:
                 shape = tuple(x.shape[1:])
             elif tuple(x.shape[1:]) != shape:
-                raise InputError(
-                    f"The 'x_{split}' parameter of Dataset.from_tensors must have samples of "
-                    f"the training shape {shape}. Got {tuple(x.shape[1:])} instead."
-                )
+                raise refusal(f"x_{split}", func, f"have samples of the training shape {shape}",
+                              str(tuple(x.shape[1:])))
             checked[split] = (x.float(), y.long())
         assert shape is not None
-        layout = _layout_of(shape, "'x_train' parameter of Dataset.from_tensors")
+        layout = _layout_of(shape, "x_train", func)
         labels = torch.cat([p[1] for p in checked.values() if p is not None])
         if num_classes is None:
             num_classes = int(labels.max()) + 1
@@ -173,11 +169,7 @@ class Dataset:
                 f"[0, {num_classes - 1}]. Got labels in [{int(labels.min())}, "
                 f"{int(labels.max())}] instead."
             )
-        if num_classes < 2:
-            raise InputError(
-                f"The 'num_classes' parameter of Dataset.from_tensors must be an int >= 2. "
-                f"Got {num_classes} instead."
-            )
+        num_classes = check_int(num_classes, "num_classes", func, low=2)
         return cls(name, checked["train"], checked["val"], checked["test"], num_classes, shape, layout)
 
     @classmethod
@@ -196,20 +188,15 @@ class Dataset:
         iterates ``train`` once per epoch as it is, so its batch size and shuffling
         replace the config's ``batch_size`` and the loop's seeded order.
         """
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-            raise InputError(
-                f"The 'num_classes' parameter of Dataset.from_loaders must be an int >= 2. "
-                f"Got {num_classes!r} instead."
-            )
+        func = "Dataset.from_loaders"
+        num_classes = check_int(num_classes, "num_classes", func, low=2)
         try:
             x, y = next(iter(train))
         except (StopIteration, TypeError, ValueError):
-            raise InputError(
-                "The 'train' parameter of Dataset.from_loaders must be a non-empty iterable "
-                "of (x, y) batches."
-            ) from None
+            raise refusal("train", func, "be a non-empty iterable of (x, y) batches",
+                          type(train).__name__) from None
         shape = tuple(x.shape[1:])
-        layout = _layout_of(shape, "'train' parameter of Dataset.from_loaders")
+        layout = _layout_of(shape, "train", func)
         return cls(name, train, val, test, num_classes, shape, layout)
 
     # -- access ---------------------------------------------------------------------
@@ -284,7 +271,7 @@ class Dataset:
         if isinstance(self.train, tuple):
             return math.ceil(self.train[0].shape[0] / batch_size)
         try:
-            return len(self.train)  # type: ignore[arg-type]
+            return len(self.train)
         except TypeError:
             return None
 
@@ -331,25 +318,14 @@ def load_dataset(
     """
     import torch
 
-    if name not in DATASETS:
-        raise InputError(
-            f"The 'name' parameter of load_dataset must be one of {sorted(DATASETS)}. "
-            f"Got {name!r} instead."
-        )
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InputError(
-            f"The 'seed' parameter of load_dataset must be an int >= 0. Got {seed!r} instead."
-        )
+    check_choice(name, "name", "load_dataset", sorted(DATASETS))
+    seed = check_int(seed, "seed", "load_dataset", low=0)
     info = DATASETS[name]
-    layout = info.layout if layout is None else layout
-    if layout not in ("image", "flat") or (layout == "image" and info.layout != "image"):
-        allowed = ["image", "flat"] if info.layout == "image" else ["flat"]
-        raise InputError(
-            f"The 'layout' parameter of load_dataset for {name!r} must be one of {allowed}. "
-            f"Got {layout!r} instead."
-        )
+    allowed: tuple[Layout, ...] = ("image", "flat") if info.layout == "image" else ("flat",)
+    layout_ = check_choice(info.layout if layout is None else layout, "layout",
+                           f"load_dataset for {name!r}", allowed)
     x, y, train, val, test = _arrays(name, seed)
-    if layout == "image":
+    if layout_ == "image":
         mu, sigma = x[train].mean(), x[train].std()
         xs = (x - mu) / sigma
         shape: tuple[int, ...] = info.input_shape
@@ -365,4 +341,4 @@ def load_dataset(
             torch.tensor(y[idx], dtype=torch.int64),
         )
 
-    return Dataset(name, part(train), part(val), part(test), info.num_classes, shape, layout)
+    return Dataset(name, part(train), part(val), part(test), info.num_classes, shape, layout_)

@@ -106,7 +106,7 @@ def test_decode_rejects_bad_indices() -> None:
     n = len(space.encoding())
     with pytest.raises(InputError, match=f"one index per parameter \\({n}\\). Got {n - 1}"):
         space.decode([0] * (n - 1))
-    with pytest.raises(InputError, match="index of 'depth' .* must be an int in the range \\[0, 3\\]. Got 4"):
+    with pytest.raises(InputError, match="'indices' parameter of the 'mlp' search space \\(the index of 'depth'\\) must be an int in the range \\[0, 3\\]. Got 4 instead"):
         space.decode([4] + [0] * (n - 1))
 
 
