@@ -29,6 +29,7 @@ check                     rule
 :func:`check_instance`    an instance of a class (or classes), or None if allowed
 :func:`check_spec`        an :class:`effobj.EfficiencySpec`
 :func:`check_callable`    a callable, or None if allowed
+:func:`check_output_path` a file to write: its ending, and a folder that can be written
 :func:`check_values`      every element of an array or tensor finite and in an interval
 :func:`check_broadcast`   two arrays or tensors of shapes that broadcast
 :func:`to_numeric`        a number, sequence, array or tensor, as an array-like
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -68,6 +70,7 @@ __all__ = [
     "check_instance",
     "check_spec",
     "check_callable",
+    "check_output_path",
     "is_torch",
     "to_numeric",
     "check_values",
@@ -372,6 +375,49 @@ def check_callable(
     if not callable(value):
         rule = "be callable or None" if allow_none else "be callable"
         raise refusal(name, func, rule, type(value).__name__, error=InputTypeError)
+    return value
+
+
+def check_output_path(
+    value: str,
+    name: str,
+    func: str,
+    suffixes: tuple[str, ...],
+    *,
+    create_folder: bool = True,
+) -> str:
+    """Check the name of a file about to be written, before the work that produces it
+    starts (a search or a measurement of minutes must not end in a bad path).
+
+    Args:
+        value: the path given.
+        suffixes: the endings the file may have (compared case-insensitively).
+        create_folder: the caller creates a missing folder (then its first existing
+            parent must be writable); otherwise the folder must exist.
+
+    Returns:
+        The path, unchanged.
+
+    Raises:
+        InputError: a wrong ending, a folder, a folder that cannot be written, or a
+            read-only file.
+    """
+    if not value.lower().endswith(suffixes):
+        raise refusal(name, func, f"end in {' or '.join(suffixes)}", repr(value))
+    if os.path.isdir(value):
+        raise refusal(name, func, "be a file, not a folder", repr(value))
+    folder = os.path.dirname(os.path.abspath(value))
+    probe = folder
+    if create_folder:
+        while not os.path.exists(probe):  # created by the caller: its first existing parent
+            probe = os.path.dirname(probe)
+    elif not os.path.isdir(folder):
+        raise refusal(name, func, "be in an existing folder", f"{value!r} ({folder!r} does not exist)")
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise refusal(name, func, "be a path in a writable folder",
+                      f"{value!r} ({probe!r} is not a writable folder)")
+    if os.path.exists(value) and not os.access(value, os.W_OK):
+        raise refusal(name, func, "not name a read-only file", repr(value))
     return value
 
 

@@ -8,10 +8,9 @@ character but the newline and the tab.
 
 from __future__ import annotations
 
-import os
 import re
 
-from effobj.errors import InputError
+from effobj._validation import check_output_path
 
 __all__ = ["check_out", "printable", "quiet_interrupts"]
 
@@ -36,38 +35,13 @@ def check_out(
     *,
     create_folder: bool = True,
 ) -> None:
-    """Check an output file's name before the work that produces it starts (a search or a
-    measurement of minutes must not end in a bad path).
-
-    Args:
-        out: the path given.
-        command, option: named in the message (``"report"``, ``"--out"``).
-        suffixes: the endings the file must have.
-        create_folder: the command creates a missing folder (then its first existing
-            parent must be writable); otherwise the folder must exist.
+    """Check an output file's name before the command's work starts: the ``option`` of
+    ``effobj <command>`` through :func:`effobj._validation.check_output_path`.
 
     Raises:
         InputError: a wrong ending, a folder, or a folder that cannot be written.
     """
-    where = f"The {option!r} option of effobj {command}"
-    if not out.lower().endswith(suffixes):
-        raise InputError(f"{where} must end in {' or '.join(suffixes)}. Got {out!r} instead.")
-    if os.path.isdir(out):
-        raise InputError(f"{where} must be a file, not a folder. Got {out!r} instead.")
-    folder = os.path.dirname(os.path.abspath(out))
-    probe = folder
-    if create_folder:
-        while not os.path.exists(probe):  # created by the command: its first existing parent
-            probe = os.path.dirname(probe)
-    elif not os.path.isdir(folder):
-        raise InputError(f"{where} must be in an existing folder. Got {out!r} ({folder!r} does not exist).")
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(
-            f"{where} must be a path in a writable folder. Got {out!r} ({probe!r} is not a "
-            "writable folder)."
-        )
-    if os.path.exists(out) and not os.access(out, os.W_OK):
-        raise InputError(f"{where} names a read-only file. Got {out!r}.")
+    check_output_path(out, option, f"effobj {command}", suffixes, create_folder=create_folder)
 
 
 class _InterruptFilter:

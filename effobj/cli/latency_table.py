@@ -45,9 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Build, save, optionally check; print a summary. Returns the exit code."""
-    if args.check < 0:
-        raise InputError(f"The '--check' option of effobj latency-table must be >= 0. Got {args.check}.")
+    from effobj._validation import check_int
     from effobj.cli._safe import check_out
+
+    check_int(args.check, "--check", "effobj latency-table", low=0)
 
     check_out(args.out, "latency-table", "--out", (".json",), create_folder=False)  # before measuring
     import search_spaces

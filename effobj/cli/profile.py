@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from effobj._validation import refusal
 from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
 
+_FUNC = "effobj profile"
 _DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "uint8", "bool")
 
 
@@ -84,8 +86,8 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         shape = ()
     if not shape or any(n < 1 for n in shape):
-        raise InputError(f"The '--input-shape' option must be positive integers separated by commas, "
-                         f"such as 1,3,224,224. Got {text!r} instead.")
+        raise refusal("--input-shape", _FUNC,
+                      "be positive integers separated by commas, such as 1,3,224,224", repr(text))
     return shape
 
 
@@ -95,8 +97,8 @@ def _dtypes(given: list[str] | None, n: int) -> list[str]:
     if len(given) == 1:
         return given * n
     if len(given) != n:
-        raise InputError(f"The '--input-dtype' option must be given once or once per --input-shape "
-                         f"({n}). Got {len(given)} instead.")
+        raise refusal("--input-dtype", _FUNC, f"be given once or once per --input-shape ({n})",
+                      str(len(given)))
     return list(given)
 
 
@@ -139,10 +141,10 @@ def _check_size(shapes: list[tuple[int, ...]], dtypes: list[str]) -> None:
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         ram = 1 << 36
     if total > ram // 2:
-        raise InputError(
-            f"The '--input-shape' option asks for {total / 2**30:.3g} GiB of example inputs, "
-            f"more than half this machine's memory ({ram / 2**30:.3g} GiB). "
-            f"Got {', '.join(','.join(map(str, s)) for s in shapes)}."
+        raise refusal(
+            "--input-shape", _FUNC,
+            f"ask for at most half this machine's memory ({ram / 2**30:.3g} GiB) of example inputs",
+            f"{' '.join(','.join(map(str, s)) for s in shapes)} ({total / 2**30:.3g} GiB)",
         )
 
 

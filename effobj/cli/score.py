@@ -92,19 +92,15 @@ def score_rows(
 
 
 def run(args: argparse.Namespace) -> int:
+    from effobj._validation import refusal
     from effobj.cli._table import read_models, render
-    from effobj.errors import InputError
 
     if args.perf_col == args.cost_col:
-        raise InputError(
-            f"The '--cost-col' option of effobj score must name another column than "
-            f"'--perf-col'. Got {args.cost_col!r} for both."
-        )
+        raise refusal("--cost-col", "effobj score", "name another column than '--perf-col'",
+                      f"{args.cost_col!r} for both")
     if args.name_col in (args.perf_col, args.cost_col):
-        raise InputError(
-            f"The '--name-col' option of effobj score must name another column than "
-            f"'--perf-col' and '--cost-col'. Got {args.name_col!r}."
-        )
+        raise refusal("--name-col", "effobj score",
+                      "name another column than '--perf-col' and '--cost-col'", repr(args.name_col))
     names, cols = read_models(args.file, name_col=args.name_col,
                               numeric_cols=[args.perf_col, args.cost_col], low=0.0)
     beta2s = args.beta2 or [1.0]

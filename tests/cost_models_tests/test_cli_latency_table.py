@@ -25,4 +25,5 @@ def test_latency_table_user_errors(tmp_path, capsys):
     except SystemExit as exc:  # argparse or main's own exit
         rc = exc.code
     assert rc == 2
-    assert "'--check' option of effobj latency-table must be >= 0" in capsys.readouterr().err
+    assert ("'--check' option of effobj latency-table must be an int in the range [0, inf). "
+            "Got -1 instead.") in capsys.readouterr().err

@@ -67,7 +67,7 @@ def test_json_output_several_inputs_and_dtypes(model_file: Path, capsys: pytest.
         (["{f}:not_a_model", "--input-shape", "1,3"], "must return a torch.nn.Module. Got int"),
         (["nofile.py:build", "--input-shape", "1,3"], "does not exist"),
         (["{f}", "--input-shape", "1,3"], "FILE.py:factory"),
-        (["{f}:build", "--input-shape", "1,a"], "'--input-shape' option must be positive integers"),
+        (["{f}:build", "--input-shape", "1,a"], "'--input-shape' option of effobj profile must be positive integers"),
         (["{f}:build", "--input-shape", "1,3,8,8", "--input-shape", "1", "--input-dtype", "int64",
           "--input-dtype", "int64", "--input-dtype", "int64"], "once per --input-shape (2). Got 3"),
         (["{f}:build", "--input-shape", "1,5,8,8"], "Profiling Sequential failed at step"),
