@@ -45,12 +45,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Build, save, optionally check; print a summary. Returns the exit code."""
-    from effobj._validation import check_int
-    from effobj.cli._safe import check_out
+    from effobj._validation import check_int, check_output_path
 
-    check_int(args.check, "--check", "effobj latency-table", low=0)
-
-    check_out(args.out, "latency-table", "--out", (".json",), create_folder=False)  # before measuring
+    func = "effobj latency-table"
+    check_int(args.check, "--check", func, low=0)
+    check_output_path(args.out, "--out", func, (".json",), create_folder=False)  # before measuring
     import search_spaces
     from effobj.cost_models import build_latency_table, check_table
     from effobj.optuna import load_space_data
