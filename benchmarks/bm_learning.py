@@ -159,7 +159,7 @@ def gradient_part(seeds: int, epochs: int, steps: int, retrain: int,
 
 def _gradient_setting(space, data, table, scale: float, seeds: int, epochs: int, steps: int, retrain: int,
                       beta2: float, budget_frac: float) -> list[str]:
-    from effobj.gradient_search import LOSSES, gradient_search
+    from effobj.apps import LOSSES, gradient_search
 
     vecs = table.vectors()
     fastest = scale * (table.fixed() + sum(min(v) for v in vecs))

@@ -60,7 +60,7 @@ _TOL = 1e-12
 def _setup() -> tuple[Any, Any, Any, Any]:
     import optuna
 
-    from effobj.cli.demo import demo_space, demo_spec
+    from effobj.apps import demo_space, demo_spec
     from effobj.optuna import load_space_data
     from effobj.profiler import LocalProfiler
 

@@ -47,6 +47,8 @@ _LAZY: dict[str, str] = {
     "CostReport": "effobj.profiler",
     "Profiler": "effobj.profiler",
     "LocalProfiler": "effobj.profiler",
+    # applications (effobj.apps; import torch when run)
+    "gradient_search": "effobj.apps",
     # errors
     "EffobjError": "effobj.errors",
     "InputError": "effobj.errors",
@@ -71,6 +73,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from effobj.apps import gradient_search
     from effobj.errors import EffobjError, FileFormatError, InputError, ProfilingError
     from effobj.metric import (
         crossover_beta2,

@@ -1,21 +1,15 @@
-"""The paper's Tables 1 and 2, from benchmarks/data/, to the printed precision (regression tests)."""
+"""The paper's Tables 1 and 2, shipped in effobj/apps/data/, to the printed precision (regression tests)."""
 
 from __future__ import annotations
-
-import csv
-from pathlib import Path
 
 import pytest
 
 from effobj import EfficiencySpec, accuracy_to_compute_ratio, normalized_ratio
-from effobj.cli.demo import paper_tables
-
-DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
+from effobj.apps import paper_table_records
 
 
 def rows(name: str) -> list[dict[str, str]]:
-    with open(DATA / name, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return paper_table_records(name)
 
 
 def at(printed: str, value: float) -> bool:
@@ -45,10 +39,3 @@ def test_table2_glue_with_25_gflops(row):
 def test_table2_caption_value_25_tflops_does_not_reproduce():
     spec = EfficiencySpec(beta2=0.5, perf_ref=78.3, cost_ref=25_000.0)
     assert not at("0.143", spec.score(78.3, 22.5))
-
-
-def test_demo_checks_every_printed_value():
-    results = paper_tables()
-    assert [len(r[1]) for r in results] == [11, 4]
-    assert all(not bad for _, _, bad, _ in results)
-    assert [n for *_, n in results] == [33, 16]

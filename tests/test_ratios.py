@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import doctest
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import effobj.ratios as ratios
+from effobj.apps import paper_table_records
 from effobj.errors import InputError
 from effobj.ratios import (
     accuracy_to_compute_ratio,
@@ -30,8 +29,6 @@ from effobj.ratios import (
     time_efficiency_ratio,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
-
 
 def _decimals(printed: str) -> int:
     return len(printed.split(".")[1]) if "." in printed else 0
@@ -41,8 +38,7 @@ def _decimals(printed: str) -> int:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    with open(DATA / name, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return paper_table_records(name)
 
 
 @pytest.mark.parametrize(

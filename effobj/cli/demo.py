@@ -19,7 +19,7 @@ leaderboard and writes ``effobj-demo-report.html`` with its PNG figures.
 MACs (counted by torch's FlopCounterMode) are the cost the demo optimizes because they
 are the same on every machine and in every run; the latency is measured and shown too,
 but on a shared CPU it moves with the load. ``--paper-tables`` instead scores the
-paper's Tables 1 and 2 and checks every printed value.
+paper's Tables 1 and 2 (shipped with effobj) and checks every printed value.
 """
 
 from __future__ import annotations
@@ -27,38 +27,11 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "DEMO_SPEC",
-    "add_parser",
-    "demo_space",
-    "demo_spec",
-    "leaderboard",
-    "paper_tables",
-    "run",
-]
+from effobj.apps._demo import DEMO_SPEC
 
-DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
-
-#: the demo's spec, as EfficiencySpec keyword arguments
-DEMO_SPEC: dict[str, Any] = {
-    "beta2": 1.0,
-    "perf_ref": 1.0,
-    "perf_min": 0.9,
-    "cost_ref": 2.0e6,
-    "cost_max": 1.5e6,
-    "cost_name": "macs",
-}
-
-#: (file, perf_ref, cost_ref, beta2 values, caption)
-PAPER_TABLES = (
-    ("paper_table1_kinetics400.csv", 83.1, 4218.0, (1.0,),
-     "Table 1: Kinetics-400, normalized by 83.1 % top-1 and 4218 GFLOPs"),
-    ("paper_table2_glue.csv", 78.3, 25.0, (0.5, 1.0, 100.0),
-     "Table 2: GLUE, normalized by 78.3 % and 25 GFLOPs (the caption's '25 TFLOPs' is a typo)"),
-)
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -90,103 +63,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def demo_spec(beta2: float = 1.0) -> Any:
-    """The demo's :class:`~effobj.EfficiencySpec` (MACs budget, accuracy floor)."""
-    from effobj.spec import EfficiencySpec
-
-    return EfficiencySpec(**(DEMO_SPEC | {"beta2": beta2}))
-
-
-def demo_space() -> Any:
-    """The ``mobilenet`` space with a training recipe that trains a digits CNN in seconds.
-
-    The architecture parameters are those of ``search_spaces.get("mobilenet")``; the
-    training hyper-parameters are narrowed to what converges in 3-5 epochs on digits
-    (Adam/AdamW, learning rate 2e-3..2e-2, batch 32 or 64), so that a demo on a 2-core
-    machine spends its minutes comparing architectures, not diverging runs.
-    """
-    from search_spaces import Categorical, Float, Int, MobileNetSpace
-
-    train_keys = {"lr", "weight_decay", "batch_size", "epochs", "optimizer"}
-
-    class DemoMobileNetSpace(MobileNetSpace):
-        params = (
-            *(p for p in MobileNetSpace.params if p.key not in train_keys),
-            Float("lr", 2e-3, 2e-2, (2e-3, 5e-3, 1e-2, 2e-2), log=True),
-            Float("weight_decay", 1e-6, 1e-3, (1e-6, 1e-5, 1e-4, 1e-3), log=True),
-            Categorical("batch_size", (32, 64)),
-            Int("epochs", 3, 5),
-            Categorical("optimizer", ("adam", "adamw")),
-        )
-
-    return DemoMobileNetSpace()
-
-
-def leaderboard(study: Any, spec: Any, *, top: int = 10) -> list[dict[str, Any]]:
-    """The demo's leaderboard rows: rank, E_beta, accuracy, latency, MACs, params, trained, why.
-
-    Trained trials come first, by E_beta under ``spec`` (feasible ones ranked), then
-    the best-bounded untrained ones with the reason they were skipped.
-    """
-    from effobj.report import collect, leaderboard_rows
-
-    data = collect(study, spec)
-    out = []
-    for r in leaderboard_rows(data, top=top):
-        lat = r.get("latency_ms")
-        out.append({
-            "rank": "-" if r["rank"] is None else r["rank"],
-            "trial": r["trial"],
-            "E_beta": "-" if r["e_beta"] is None else round(float(r["e_beta"]), 4),
-            "accuracy": "-" if r["perf"] is None or not math.isfinite(r["perf"])
-            else round(float(r["perf"]), 4),
-            "latency_ms": "-" if lat is None else round(float(lat), 3),
-            "MACs": int(r["macs"]) if r.get("macs") is not None else "-",
-            "params": int(r["params"]) if r.get("params") is not None else "-",
-            "trained": "yes" if r["trained"] else "no",
-            "why": r["why"] or "",
-        })
-    return out
-
-
-def paper_tables(
-    data_dir: Path = DATA,
-) -> list[tuple[str, list[dict[str, Any]], list[tuple[str, str, str, str]], int]]:
-    """Score both tables; returns ``(caption, rows, mismatches, values checked)`` per table.
-
-    A mismatch is ``(model, column, printed, computed-at-printed-precision)``.
-    """
-    import csv
-
-    from effobj.cli.score import score_rows
-
-    out = []
-    for fname, pref, cref, betas, caption in PAPER_TABLES:
-        with open(data_dir / fname, newline="") as fh:
-            records = list(csv.DictReader(fh))
-        rows = score_rows(
-            [r["name"] for r in records], [float(r["perf"]) for r in records],
-            [float(r["cost"]) for r in records], perf_ref=pref, cost_ref=cref, beta2s=list(betas),
-        )
-        bad = []
-        checked = 0
-        for rec, row in zip(records, rows, strict=True):
-            for key, printed in rec.items():
-                if not key.startswith("printed_"):
-                    continue
-                col = {"printed_perf_per_cost": "perf/cost", "printed_a_per_c": "A/C"}.get(
-                    key, key.removeprefix("printed_")
-                )
-                checked += 1
-                decimals = len(printed.split(".")[1]) if "." in printed else 0
-                got = f"{row[col]:.{decimals}f}"
-                if got != printed:
-                    bad.append((rec["name"], col, printed, got))
-        out.append((caption, rows, bad, checked))
-    return out
-
-
 def _run_paper_tables() -> int:
+    from effobj.apps import paper_tables
     from effobj.cli._table import render
 
     status = 0
@@ -232,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_paper_tables()
     _check(args)
     t_start = time.monotonic()
+    from effobj.apps import demo_space, demo_spec, leaderboard
+
     spec = demo_spec(args.beta2)
     import optuna
 

@@ -9,7 +9,7 @@ for training (each look-up of the accuracy counts as one training).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +69,8 @@ def objective_from_space(
             (a model space: the profiler's ``CostReport.indicators()``, e.g.
             ``"latency_ms"``, ``"macs"``, ``"params"``; a tabular space: its table's, e.g.
             ``"latency"``, ``"params"``).
-        space: an object following ``search_spaces``' protocol, or a registered name.
+        space: an object following ``search_spaces``' protocol (a name is resolved by the
+            caller, e.g. ``search_spaces.get(name)``).
         data: the dataset of a model space (a ``search_spaces.data.Dataset``); default
             ``dataset`` loaded with :func:`load_space_data`.
         dataset: a dataset name for ``search_spaces.data.load_dataset``.
@@ -87,10 +88,6 @@ def objective_from_space(
             the space never provides (checked here, before any trial: otherwise every
             trial would fail the same way).
     """
-    if isinstance(space, str):
-        import search_spaces
-
-        space = search_spaces.get(space)
     kind = getattr(space, "kind", None)
     if kind not in ("model", "tabular"):
         raise InputError(
@@ -99,9 +96,11 @@ def objective_from_space(
             f"({type(space).__name__}) instead."
         )
 
-    space_identity = getattr(space, "identity", None)
+    space_identity: Callable[[Any], Any] | None = getattr(space, "identity", None)
     if not callable(space_identity):
-        from search_spaces import config_identity as space_identity
+        from search_spaces import config_identity
+
+        space_identity = config_identity
 
     kwargs.setdefault("identity", lambda cand: space_identity(cand.config))
 
@@ -124,15 +123,15 @@ def objective_from_space(
                 "'data' and 'dataset' must be None."
             )
 
-        def measure(cand: SpaceCandidate) -> dict[str, float]:
+        def lookup_costs(cand: SpaceCandidate) -> dict[str, float]:
             record = space.lookup(cand.config)
             return {k: v for k, v in record.items() if k not in _NOT_COSTS}
 
-        def evaluate(cand: SpaceCandidate, trial: optuna.trial.Trial) -> Mapping[str, Any]:
+        def lookup_perf(cand: SpaceCandidate, trial: optuna.trial.Trial) -> Mapping[str, Any]:
             record = space.lookup(cand.config)
             return {K.PERF: record[K.PERF], K.TEST_PERF: record.get(K.TEST_PERF)}
 
-        obj = EfficiencyObjective(spec, build, evaluate, measure=measure, **kwargs)
+        obj = EfficiencyObjective(spec, build, lookup_perf, measure=lookup_costs, **kwargs)
     else:
         if data is None:
             data = load_space_data(space, dataset, seed=seed)
@@ -155,7 +154,7 @@ def objective_from_space(
     if kind == "tabular":
         # the table's accuracy stands for a training, its costs for a profile of about a
         # second: a look-up is priced at 1/100 of a training, not at its own (equal) time
-        obj.lookup_price = TABULAR_LOOKUP_PRICE  # type: ignore[attr-defined]
+        obj.lookup_price = TABULAR_LOOKUP_PRICE
     else:
         _counts_only_costs(obj, spec, space, data, profiler)
     obj.space = space  # type: ignore[attr-defined]

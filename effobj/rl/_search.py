@@ -136,8 +136,8 @@ def run_reinforce(
     goes to the architecture that was really evaluated.
 
     Args:
-        space: a ``search_spaces`` space (object or registered name) with ``encoding()``
-            and ``decode()``.
+        space: a ``search_spaces`` space object with ``encoding()`` and ``decode()`` (a
+            name is resolved by the caller, e.g. ``search_spaces.get(name)``).
         spec: the :class:`~effobj.EfficiencySpec`.
         study: an Optuna study, e.g. from :func:`effobj.optuna.create_study` (its mode,
             single or multi, is respected).
@@ -162,14 +162,11 @@ def run_reinforce(
     """
     import optuna
 
-    import search_spaces
     from effobj.optuna import _attrs as K
     from effobj.optuna import objective_from_space
 
     func = "run_reinforce"
     n = _check_n(n_samples, "n_samples", func)
-    if isinstance(space, str):
-        space = search_spaces.get(space)
     if not callable(getattr(space, "encoding", None)) or not callable(getattr(space, "decode", None)):
         raise InputError(
             f"The 'space' parameter of {func} must have encoding() and decode() (the "

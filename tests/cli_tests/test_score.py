@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from effobj.apps import paper_table_file
 from effobj.cli import main
 
-DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
-T1 = str(DATA / "paper_table1_kinetics400.csv")
-T2 = str(DATA / "paper_table2_glue.csv")
+# the paper tables shipped with effobj (a file in a source checkout)
+T1 = str(paper_table_file("paper_table1_kinetics400.csv"))
+T2 = str(paper_table_file("paper_table2_glue.csv"))
 
 
 def run(capsys, *argv):

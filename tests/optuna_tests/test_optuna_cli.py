@@ -383,6 +383,16 @@ def test_indicator_check_draws_again_when_a_sample_is_outside_the_table():
         objective_from_space(bad, Holey())
 
 
+def test_objective_from_space_takes_the_space_object_not_its_name():
+    """Only the command line resolves names (search_spaces.get); the library takes objects."""
+    from effobj import EfficiencySpec, InputError
+    from effobj.optuna import objective_from_space
+
+    spec = EfficiencySpec(perf_ref=1.0, cost_ref=10.0, cost_name="size")
+    with pytest.raises(InputError, match="'space' parameter of objective_from_space"):
+        objective_from_space(spec, "nas-bench-graph:cora")
+
+
 def _cli(argv: list[str]) -> subprocess.Popen:
     code = "import sys\nfrom effobj.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     return subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE,

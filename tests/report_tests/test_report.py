@@ -40,7 +40,9 @@ def cora_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, 
     spec = _cora_spec()
     url = f"sqlite:///{tmp_path_factory.mktemp('cora')}/cora.db"
     study = create_study(spec, storage=url, study_name="cora", seed=3)
-    optimize(study, objective_from_space(spec, "nas-bench-graph:cora"), 30)
+    import search_spaces
+
+    optimize(study, objective_from_space(spec, search_spaces.get("nas-bench-graph:cora")), 30)
     return study, url, spec
 
 

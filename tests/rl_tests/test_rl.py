@@ -113,3 +113,6 @@ def test_run_reinforce_records_trials_like_a_search():
         run_reinforce(space, spec, study=study, n_samples=1, reward="accuracy")
     with pytest.raises(InputError, match="'n_samples'"):
         run_reinforce(space, spec, study=study, n_samples=0)
+    # a library function takes the space object; only the command line resolves names
+    with pytest.raises(InputError, match="'space' parameter of run_reinforce"):
+        run_reinforce("nas-bench-graph:cora", spec, study=study, n_samples=1)

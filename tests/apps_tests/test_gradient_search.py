@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import search_spaces
-from effobj import EfficiencySpec
+from effobj import EfficiencySpec, gradient_search
+from effobj.apps import DEFAULT_PROFILE, GradientSearchConfig, LossParams, TrainingParams
 from effobj.cost_models import build_latency_table
 from effobj.errors import InputError
-from effobj.gradient_search import gradient_search
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,35 @@ def test_bad_arguments_are_named(setup, kw, match):
     args.update(kw)
     with pytest.raises(InputError, match=match):
         gradient_search(**args)
+
+
+def test_bad_arguments_in_a_config_are_named_the_same(setup):
+    space, data, table = setup
+    cfg = GradientSearchConfig(budget_ms=100.0, scale=1.0, training=TrainingParams(epochs=-1))
+    with pytest.raises(InputError, match="'epochs' parameter of gradient_search"):
+        gradient_search(cfg, table=table, space=space, data=data)
+    cfg = GradientSearchConfig(budget_ms=100.0, scale=1.0, loss_params=LossParams(proxy="accuracy"))
+    with pytest.raises(InputError, match="'proxy'"):
+        gradient_search(cfg, table=table, space=space, data=data)
+
+
+def test_flat_keywords_fill_the_config_groups():
+    cfg = GradientSearchConfig(budget_ms=2.0).with_options(
+        loss="fbnet", beta2=4.0, fbnet_alpha=0.3, epochs=2, max_steps_per_epoch=5,
+        threads=2, device="cpu", profile_max_time_s=0.1,
+    )
+    assert (cfg.budget_ms, cfg.loss, cfg.beta2) == (2.0, "fbnet", 4.0)
+    assert cfg.loss_params == LossParams(fbnet_alpha=0.3)
+    assert cfg.training == TrainingParams(epochs=2, max_steps_per_epoch=5)
+    assert dict(cfg.profile) == {"device": "cpu", "threads": 2, "max_time_s": 0.1}
+    # the defaults are the function's former defaults; the base config is left alone
+    base = GradientSearchConfig(budget_ms=2.0)
+    assert dict(base.profile) == dict(DEFAULT_PROFILE) == {"device": "cpu", "threads": 1, "max_time_s": 0.5}
+    assert base.with_options() == base
+
+
+def test_unknown_or_missing_keywords_are_type_errors():
+    with pytest.raises(TypeError, match="budget_ms"):
+        gradient_search(loss="e_beta")
+    with pytest.raises(TypeError, match="profile_time"):
+        gradient_search(budget_ms=1.0, profile_time=0.1)
