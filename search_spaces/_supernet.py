@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from effobj.errors import InputError
-from search_spaces._flops import flop_counter_mode
+from effobj.profiler import flop_counter_mode
 from search_spaces._mobilenet import MBConv, conv_bn
 from search_spaces._model_space import ModelSpace
 from search_spaces._params import Categorical, training_params

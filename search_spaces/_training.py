@@ -120,7 +120,7 @@ def train_classifier(
     """
     import torch
 
-    from search_spaces._flops import flop_counter_mode
+    from effobj.profiler import flop_counter_mode
 
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InputError(f"The 'seed' parameter of train must be an int >= 0. Got {seed!r} instead.")
