@@ -21,10 +21,10 @@ from effobj.cost_models._expected import architecture_distribution, expected_cos
 from effobj.cost_models._gates import GatedLayer, gated_flops, gated_layers
 from effobj.cost_models._table import (
     FIXED_KEYS,
+    TABLE_PROFILE,
     LatencyEntry,
     LatencyTable,
     MissingTableEntryError,
-    TABLE_PROFILE,
     build_latency_table,
     entry_key,
 )

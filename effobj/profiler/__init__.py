@@ -61,12 +61,10 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from effobj.profiler._flops import (
-        FlopCounts,
-        count_flops,
-        flop_counter_mode,
-        is_flop_free,
-        register_flop_formula,
-        register_flop_free,
-        unregister_flop_op,
-    )
+    from effobj.profiler._flops import FlopCounts as FlopCounts
+    from effobj.profiler._flops import count_flops as count_flops
+    from effobj.profiler._flops import flop_counter_mode as flop_counter_mode
+    from effobj.profiler._flops import is_flop_free as is_flop_free
+    from effobj.profiler._flops import register_flop_formula as register_flop_formula
+    from effobj.profiler._flops import register_flop_free as register_flop_free
+    from effobj.profiler._flops import unregister_flop_op as unregister_flop_op

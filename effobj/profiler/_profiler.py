@@ -27,6 +27,7 @@ happens; a model on another device than ``device`` is copied, never moved.
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import os
 import platform
@@ -359,7 +360,7 @@ def _real_pass(run: _Run, counted: _Counted) -> int | None:
     cuda_peak, out = _step(run.name, f"forward pass on {run.dev}", once)
     counted.pass_s.append(time.perf_counter() - t_once)
     _step(run.name, f"checking the output of the forward pass on {run.dev}",
-          lambda: _check_output(out))
+          functools.partial(_check_output, out))
     del out
     return counted.peak if cuda_peak is None else cuda_peak
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_profiler_counts import Cdist  # a model with an operator torch has no formula for
 from torch import nn
 
 from effobj.errors import InputError
@@ -17,16 +18,6 @@ from effobj.profiler import (
     register_flop_free,
     unregister_flop_op,
 )
-
-
-class Cdist(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.centers = nn.Parameter(torch.randn(10, 8))
-        self.fc = nn.Linear(8, 8)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cdist(self.fc(x), self.centers)
 
 
 class Outer(nn.Module):
