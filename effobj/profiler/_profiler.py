@@ -87,7 +87,7 @@ class LocalProfiler:
         64
     """
 
-    def __init__(self, options: ProfileOptions | None = None, /, **overrides: Any) -> None:
+    def __init__(self, options: ProfileOptions | None = None, **overrides: Any) -> None:
         self.options = ProfileOptions.resolve(options, overrides, "LocalProfiler")
         _resolve_device(self.options.device, "LocalProfiler")
 

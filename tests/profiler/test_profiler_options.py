@@ -76,6 +76,10 @@ def test_local_profiler_holds_one_options_object() -> None:
     assert len(cache) == 1
     with pytest.raises(AttributeError):
         _ = prof.nothing
+    import pickle
+
+    assert LocalProfiler(options=opts).options is opts
+    assert pickle.loads(pickle.dumps(LocalProfiler(opts.replace(cache=False)))).options == opts.replace(cache=False)
 
 
 @pytest.mark.parametrize(
