@@ -47,6 +47,7 @@ _LAZY: dict[str, str] = {
     "CostReport": "effobj.profiler",
     "Profiler": "effobj.profiler",
     "LocalProfiler": "effobj.profiler",
+    "ProfileOptions": "effobj.profiler",
     # applications (effobj.apps; import torch when run)
     "gradient_search": "effobj.apps",
     # errors
@@ -84,7 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from effobj.nn import EBetaLoss, EBetaScore, SoftEBetaScore, e_beta_loss
     from effobj.pareto import non_dominated_sort, pareto_front, stochastic_pareto
-    from effobj.profiler import CostReport, LocalProfiler, Profiler, profile_model
+    from effobj.profiler import CostReport, LocalProfiler, ProfileOptions, Profiler, profile_model
     from effobj.ratios import (
         accuracy_to_compute_ratio,
         cost_efficiency_ratio,

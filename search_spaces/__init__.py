@@ -79,7 +79,7 @@ _LAZY: dict[str, str] = {
     "Dataset": "search_spaces.data",
     "load_dataset": "search_spaces.data",
     "train_classifier": "search_spaces._training",
-    "flop_counter_mode": "search_spaces._flops",
+    "flop_counter_mode": "effobj.profiler",  # effobj's one FLOP registry
 }
 
 __all__ = [
@@ -127,7 +127,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from search_spaces._flops import flop_counter_mode
+    from effobj.profiler import flop_counter_mode
     from search_spaces._mlp import MLPSpace
     from search_spaces._mobilenet import MobileNetSpace
     from search_spaces._model_space import ModelSpace

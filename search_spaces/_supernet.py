@@ -44,7 +44,7 @@ from torch import nn
 
 from effobj._validation import check_choice, check_instance, check_real, refusal
 from effobj.errors import InputTypeError
-from search_spaces._flops import flop_counter_mode
+from effobj.profiler import flop_counter_mode
 from search_spaces._mobilenet import MBConv, conv_bn
 from search_spaces._model_space import ModelSpace
 from search_spaces._params import Categorical, training_params

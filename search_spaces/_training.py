@@ -117,7 +117,7 @@ def train_classifier(
     """
     import torch
 
-    from search_spaces._flops import flop_counter_mode
+    from effobj.profiler import flop_counter_mode
 
     seed = check_int(seed, "seed", "train", low=0)
     loss_fn = torch.nn.CrossEntropyLoss()

@@ -51,22 +51,24 @@ def run(args: argparse.Namespace) -> int:
     check_int(args.check, "--check", func, low=0)
     check_output_path(args.out, "--out", func, (".json",), create_folder=False)  # before measuring
     import search_spaces
-    from effobj.cost_models import build_latency_table, check_table
+    from effobj.cost_models import TABLE_PROFILE, build_latency_table, check_table
     from effobj.optuna import load_space_data
+    from effobj.profiler import ProfileOptions
 
     try:
         space = search_spaces.get(args.space)
     except KeyError as exc:
         raise InputError(str(exc).strip("'\"")) from None
     data = load_space_data(space, args.dataset) if args.dataset else None
-    table = build_latency_table(space, data=data, device=args.device, threads=args.threads,
-                                batch_size=args.batch_size, target_rel_spread=args.target_spread,
-                                max_time_s=args.max_time)
+    options = ProfileOptions.resolve(
+        TABLE_PROFILE, {"device": args.device, "threads": args.threads,
+                        "target_rel_spread": args.target_spread, "max_time_s": args.max_time},
+        "effobj latency-table",
+    )
+    table = build_latency_table(space, data=data, batch_size=args.batch_size, options=options)
     check = None
     if args.check:
-        check = check_table(table, space, n=args.check, seed=args.seed, data=data, device=args.device,
-                            threads=args.threads, target_rel_spread=args.target_spread,
-                            max_time_s=args.max_time)
+        check = check_table(table, space, n=args.check, seed=args.seed, data=data, options=options)
         table.meta["check"] = {
             "n": args.check, "mean_abs_rel_error": check.mean_abs_rel_error,
             "max_abs_rel_error": check.max_abs_rel_error, "mean_rel_error": check.mean_rel_error,

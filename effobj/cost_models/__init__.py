@@ -5,6 +5,8 @@ Import explicitly (``import effobj.cost_models``): it imports torch.
 - :class:`LatencyTable` and :func:`build_latency_table`: per-operator latency measured on
   your own device, each entry with its spread, saved as JSON (``effobj latency-table``);
   a missing entry raises :class:`MissingTableEntryError` naming layer and operation;
+  :data:`TABLE_PROFILE` is how entries are profiled by default (a
+  :class:`~effobj.profiler.ProfileOptions`);
 - :func:`check_table`: how well the summed table predicts end-to-end latency;
 - :func:`expected_latency` / :func:`expected_cost`: a supernet's expected cost under its
   softmax or Gumbel-softmax architecture distribution, differentiable;
@@ -19,6 +21,7 @@ from effobj.cost_models._expected import architecture_distribution, expected_cos
 from effobj.cost_models._gates import GatedLayer, gated_flops, gated_layers
 from effobj.cost_models._table import (
     FIXED_KEYS,
+    TABLE_PROFILE,
     LatencyEntry,
     LatencyTable,
     MissingTableEntryError,
@@ -32,6 +35,7 @@ __all__ = [
     "LatencyEntry",
     "LatencyTable",
     "MissingTableEntryError",
+    "TABLE_PROFILE",
     "TableCheck",
     "architecture_distribution",
     "build_latency_table",

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from effobj.cost_models._table import LatencyTable
+from effobj.cost_models._table import LatencyTable, check_space, table_options
+from effobj.profiler import ProfileOptions
 
 __all__ = ["TableCheck", "check_table"]
 
@@ -63,28 +64,29 @@ class TableCheck:
 
 def check_table(
     table: LatencyTable,
-    space: Any = "supernet",
+    space: Any,
     *,
     configs: Sequence[Mapping[str, Any]] | None = None,
     n: int = 8,
     seed: int = 0,
     data: Any = None,
-    device: str = "cpu",
-    threads: int | None = None,
-    target_rel_spread: float = 0.05,
-    max_time_s: float = 0.5,
+    options: ProfileOptions | None = None,
+    **overrides: Any,
 ) -> TableCheck:
     """Compare the table's summed prediction with end-to-end measurements.
 
     Args:
         table: the table to check.
-        space: the space it was built for (object or registered name).
+        space: the space object it was built for (``search_spaces.get(name)`` resolves a name).
         configs: architectures to check; default ``n`` random ones of the space
             (uniform over each layer's candidates).
         n, seed: size and seed of the random sample.
         data: the dataset (input shape); default the space's own.
-        device, threads, target_rel_spread, max_time_s: of the end-to-end profiling
-            (use the table's device and threads).
+        options: how the end-to-end runs are profiled
+            (:class:`~effobj.profiler.ProfileOptions`; use the table's device and threads);
+            default :data:`~effobj.cost_models.TABLE_PROFILE`.
+        **overrides: fields of :class:`~effobj.profiler.ProfileOptions` applied over
+            ``options`` (``device=``, ``threads=``, ``target_rel_spread=``, ``max_time_s=``...).
 
     Returns:
         The :class:`TableCheck`.
@@ -96,10 +98,8 @@ def check_table(
 
     from effobj.profiler import profile_model
 
-    if isinstance(space, str):
-        import search_spaces
-
-        space = search_spaces.get(space)
+    opts = table_options(options, overrides, "check_table")
+    check_space(space, "check_table")
     if configs is None:
         rng = np.random.default_rng(seed)
         base = space.default_config()
@@ -114,10 +114,10 @@ def check_table(
         p = table.predict(config)
         model = space.build(config, data).eval()
         x = space.example_input(config, data, batch_size=table.batch_size)
-        rep = profile_model(model, x, device=device, threads=threads, memory=False, cache=False,
-                            target_rel_spread=target_rel_spread, max_time_s=max_time_s)
+        measured = profile_model(model, x, opts).latency_ms
+        assert measured is not None  # table_options requires latency
         pred.append(float(p))
-        meas.append(float(rep.latency_ms))
+        meas.append(float(measured))
         used.append(dict(config))
     pa, ma = np.asarray(pred), np.asarray(meas)
     err = (pa - ma) / ma

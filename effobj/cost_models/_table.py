@@ -28,19 +28,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effobj.errors import FileFormatError, InputError
+from effobj.errors import FileFormatError, InputError, InputTypeError
+from effobj.profiler import ProfileOptions
 
 __all__ = [
     "FIXED_KEYS",
     "LatencyEntry",
     "LatencyTable",
     "MissingTableEntryError",
+    "TABLE_PROFILE",
     "build_latency_table",
     "entry_key",
 ]
 
 #: the fixed (not searched) parts of a supernet, profiled as entries of their own
 FIXED_KEYS: tuple[str, ...] = ("stem", "head")
+#: how a table's entries (and :func:`~effobj.cost_models.check_table`'s end-to-end runs) are
+#: profiled by default: latency only (no memory), never from the cache, to 5 % in 0.5 s
+TABLE_PROFILE = ProfileOptions(memory=False, cache=False, target_rel_spread=0.05, max_time_s=0.5)
 _FORMAT = "effobj-latency-table/1"
 _STATISTICS = ("median", "ci_high", "ci_low")
 
@@ -258,6 +263,25 @@ def _ops_of(ops: Sequence[str] | Mapping[str, Any], n_layers: int) -> list[str]:
     return names
 
 
+def table_options(options: ProfileOptions | None, overrides: dict[str, Any],
+                  where: str) -> ProfileOptions:
+    """The options of a function that times a table: ``options`` (default
+    :data:`TABLE_PROFILE`) with ``overrides``, latency required."""
+    opts = ProfileOptions.resolve(TABLE_PROFILE if options is None else options, overrides, where)
+    if not opts.latency:
+        raise InputError(f"The 'latency' option of {where} must be True: a latency table times "
+                         "what it profiles. Got False instead.")
+    return opts
+
+
+def check_space(space: Any, where: str) -> None:
+    """Refuse a space name: library functions take the space object, only the CLI resolves names."""
+    if isinstance(space, str):
+        raise InputTypeError(f"The 'space' parameter of {where} must be a search space object, not "
+                             f"a name (search_spaces.get({space!r}) resolves it). Got {space!r} "
+                             "instead.")
+
+
 def _entry(report: Any, shape: tuple[int, ...]) -> LatencyEntry:
     ci = report.latency_ci95_ms
     return LatencyEntry(
@@ -269,15 +293,13 @@ def _entry(report: Any, shape: tuple[int, ...]) -> LatencyEntry:
 
 
 def build_latency_table(
-    space: Any = "supernet",
+    space: Any,
     *,
     data: Any = None,
-    device: str = "cpu",
-    threads: int | None = None,
     batch_size: int = 1,
-    target_rel_spread: float = 0.05,
-    max_time_s: float = 0.5,
     supernet: Any = None,
+    options: ProfileOptions | None = None,
+    **overrides: Any,
 ) -> LatencyTable:
     """Profile every candidate operation of a supernet space on ``device``.
 
@@ -288,12 +310,14 @@ def build_latency_table(
     produces the same shape).
 
     Args:
-        space: a space object or registered name.
+        space: the space object (``search_spaces.get(name)`` resolves a name).
         data: the dataset (fixes input shape and classes); default the space's own.
-        device, threads, target_rel_spread, max_time_s: of
-            :func:`effobj.profiler.profile_model`, per entry.
         batch_size: batch size of the timed inputs (deployment batch).
         supernet: an already built supernet (skips ``build_supernet``).
+        options: how each entry is profiled (:class:`~effobj.profiler.ProfileOptions`);
+            default :data:`TABLE_PROFILE` (latency only, uncached, 5 % in 0.5 s).
+        **overrides: fields of :class:`~effobj.profiler.ProfileOptions` applied over
+            ``options`` (``device=``, ``threads=``, ``target_rel_spread=``, ``max_time_s=``...).
 
     Returns:
         The :class:`LatencyTable`.
@@ -306,10 +330,8 @@ def build_latency_table(
 
     from effobj.profiler import profile_model
 
-    if isinstance(space, str):
-        import search_spaces
-
-        space = search_spaces.get(space)
+    opts = table_options(options, overrides, "build_latency_table")
+    check_space(space, "build_latency_table")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(
             f"The 'batch_size' parameter of build_latency_table must be an int >= 1. Got {batch_size!r}."
@@ -329,13 +351,11 @@ def build_latency_table(
             "as SupernetSpace.build_supernet sets it."
         )
     shape = tuple(int(s) for s in net.input_shape)
-    opts = dict(device=device, threads=threads, memory=False, cache=False,
-                target_rel_spread=target_rel_spread, max_time_s=max_time_s)
     entries: dict[str, LatencyEntry] = {}
     info: dict[str, Any] = {}
 
     def timed(module: Any, x: torch.Tensor, key: str) -> torch.Tensor:
-        report = profile_model(module, x, **opts)
+        report = profile_model(module, x, opts)
         entries[key] = _entry(report, tuple(x.shape))
         info.update(report.device.to_dict())
         with torch.no_grad():
@@ -351,6 +371,7 @@ def build_latency_table(
         space=str(getattr(space, "name", "supernet")), device=info, batch_size=batch_size,
         candidate_ops=[list(ops) for ops in net.candidate_ops], entries=entries,
         meta={"torch": torch.__version__, "python": platform.python_version(),
-              "target_rel_spread": target_rel_spread, "max_time_s": max_time_s, "threads": threads,
+              "target_rel_spread": opts.target_rel_spread, "max_time_s": opts.max_time_s,
+              "threads": opts.threads,
               "input_shape": list(shape)},
     )

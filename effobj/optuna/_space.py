@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from effobj.errors import InputError
 from effobj.optuna import _attrs as K
 from effobj.optuna._objective import EfficiencyObjective
+from effobj.profiler._report import TIMED_INDICATORS
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -29,7 +30,7 @@ _NOT_COSTS = frozenset({K.PERF, K.TEST_PERF})
 #: the price of a tabular space's cost look-up, in trainings (see objective_from_space)
 TABULAR_LOOKUP_PRICE = 0.01
 #: indicators that need the model run (timed), not only counted on the meta device
-_TIMED = frozenset({"latency_ms", "latency_iqr_ms", "throughput", "energy_j"})
+_TIMED = frozenset(TIMED_INDICATORS)
 
 
 @dataclass
@@ -193,27 +194,15 @@ def _check_indicators(spec: EfficiencySpec, space: Any, kind: str, profiler: Any
             return
         available = sorted(k for k in record if k not in _NOT_COSTS)
     else:
-        from effobj.profiler import LocalProfiler
-        from effobj.profiler._report import ALWAYS_INDICATORS
+        from effobj.profiler import LocalProfiler, ProfileOptions
 
         if profiler is None:
-            latency, memory, device = True, True, "cpu"
+            options = ProfileOptions()
         elif isinstance(profiler, LocalProfiler):
-            latency, memory, device = profiler.latency, profiler.memory, profiler.device
+            options = profiler.options
         else:
             return
-        available = list(ALWAYS_INDICATORS)
-        if memory:
-            available.append("peak_activation_bytes")
-        if latency:
-            available += ["latency_ms", "throughput"]
-            import torch
-
-            from effobj.profiler._energy import energy_meter
-
-            dev = torch.device(device)
-            if energy_meter(dev.type, dev.index) is not None:
-                available.append("energy_j")
+        available = list(options.indicators())
     missing = [n for n in names if n not in available]
     if missing:
         what = "its table" if kind == "tabular" else "the profiler, as configured,"

@@ -94,7 +94,7 @@ class NvmlMeter:
     source = "nvml"
 
     def __init__(self, index: int) -> None:
-        import pynvml  # optional dependency
+        import pynvml  # type: ignore[import-not-found, unused-ignore]  # optional, untyped
 
         pynvml.nvmlInit()
         self._nvml = pynvml

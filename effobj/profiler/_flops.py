@@ -19,32 +19,65 @@ Bias additions, activations, normalization, softmax and pooling are not counted 
 convention as torch and fvcore). Attention is counted dense (a causal mask does not
 halve it), as torch counts it.
 
-torch 2.13 has no formula for the kernels CPU inference actually runs for attention:
-``_scaled_dot_product_flash_attention_for_cpu`` (what ``F.scaled_dot_product_attention``
-dispatches to on CPU), ``_native_multi_head_attention`` (the inference fast path of
-``nn.MultiheadAttention``) and ``_transformer_encoder_layer_fwd`` (the fast path of
-``nn.TransformerEncoderLayer``), so its counter reports 0 FLOPs for attention. This module
-registers them (and a few more matmul-family kernels, and the quantized linear and conv2d
-kernels, whose weights hide in packed parameters) through ``custom_mapping``, without
-touching torch's global registry.
+This module is effobj's one FLOP registry: torch's ``flop_registry`` plus
 
-Any operator that ran, has no formula and is not FLOP-free by the convention above is
-reported in ``unsupported_ops``; the total is then a lower bound.
+* the formulas torch 2.13 lacks for the kernels CPU inference actually runs for attention:
+  ``_scaled_dot_product_flash_attention_for_cpu`` (what ``F.scaled_dot_product_attention``
+  dispatches to on CPU) and its backward, ``_native_multi_head_attention`` (the inference
+  fast path of ``nn.MultiheadAttention``) and ``_transformer_encoder_layer_fwd`` (the fast
+  path of ``nn.TransformerEncoderLayer``), for which torch's counter reports 0 FLOPs; a few
+  more matmul-family kernels; the quantized linear and conv2d kernels, whose weights hide
+  in packed parameters;
+* a correction: torch counts the weight gradient of a grouped convolution's backward as a
+  dense convolution, ``groups`` times too high (a 48-channel 5x5 depthwise conv on 12x12:
+  16.9 MFLOPs instead of 0.69); here it is divided by ``groups``,
+
+  .. math::
+
+      F_{\nabla w} = \frac{2\, N\, |S_{out}|\, C_{in}\, C_{out}\, \prod_i k_i}{g};
+
+* what users register: :func:`register_flop_formula` for their own operators or
+  corrections, :func:`register_flop_free` for operators that carry no FLOPs by their
+  convention (:func:`unregister_flop_op` forgets either).
+
+All of it goes through ``FlopCounterMode(custom_mapping=...)``; torch's global registry is
+left untouched. :func:`count_flops` (the profiler's count) and :func:`flop_counter_mode`
+(plain torch counts, e.g. a training step's FLOPs in ``search_spaces``) both use it.
+
+Any operator that ran, has no formula and is not FLOP-free is reported in
+``unsupported`` (``CostReport.unsupported_ops``), with the module that ran it
+(``unsupported_by_module``, as fvcore's by-module report); the total is then a lower bound.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode, flop_registry
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, flop_registry
+from torch.utils.module_tracker import ModuleTracker
 
-__all__ = ["FlopCounts", "count_flops", "extra_flop_formulas", "is_flop_free"]
+from effobj.errors import InputError, InputTypeError
+
+__all__ = [
+    "FlopCounts",
+    "count_flops",
+    "flop_counter_mode",
+    "flop_formulas",
+    "is_flop_free",
+    "register_flop_formula",
+    "register_flop_free",
+    "registry_version",
+    "unregister_flop_op",
+]
 
 aten = torch.ops.aten
 Shape = Sequence[int]
@@ -146,45 +179,74 @@ _quantized_linear_flop._get_raw = True  # type: ignore[attr-defined]
 _quantized_conv_flop._get_raw = True  # type: ignore[attr-defined]
 
 
-def extra_flop_formulas() -> dict[Any, Callable[..., int]]:
-    """The formulas effobj adds to torch's registry (operator packet -> shape formula).
+def _conv_backward_flop(grad_out_shape: Shape, x_shape: Shape, w_shape: Shape, _bias: Any,
+                        _stride: Any, _padding: Any, _dilation: Any, transposed: bool,
+                        _output_padding: Any, groups: int, output_mask: Sequence[bool],
+                        out_shape: Any = None, **kwargs: Any) -> int:
+    """torch's ``conv_backward_flop`` with the weight-gradient term divided by ``groups``
+    (torch counts it as a dense convolution, ``groups`` times too high)."""
+    def t(shape: Shape) -> list[int]:
+        return [shape[1], shape[0], *shape[2:]]
 
-    Only operators that exist in the running torch and that torch does not already count
-    are returned, so torch's own formulas always win when both exist.
-    """
-    wanted: dict[str, Callable[..., int]] = {
-        "_scaled_dot_product_flash_attention_for_cpu": _sdpa_cpu_flop,
-        "_scaled_dot_product_flash_attention_for_cpu_backward": _sdpa_cpu_backward_flop,
-        "_scaled_dot_product_fused_attention_overrideable": _sdpa_cpu_flop,
-        "_scaled_dot_product_fused_attention_overrideable_backward": _sdpa_cpu_backward_flop,
-        "_scaled_dot_product_attention_math_for_mps": _sdpa_cpu_flop,
-        "_native_multi_head_attention": _native_mha_flop,
-        "_transformer_encoder_layer_fwd": _encoder_layer_flop,
-        "_addmm_activation": _addmm_activation_flop,
-        "mkldnn_convolution": _mkldnn_conv_flop,
-        "mv": _mv_flop,
-        "addmv": _addmv_flop,
-        "dot": _dot_flop,
-        "vdot": _dot_flop,
-        "addbmm": _addbmm_flop,
-        "_int_mm": _int_mm_flop,
-    }
+    flops = 0
+    if output_mask[0]:  # grad_input: a (transposed) convolution of grad_out with w
+        flops += conv_flop_count(list(grad_out_shape), list(w_shape), list(out_shape[0]),
+                                 not transposed)
+    if output_mask[1]:  # grad_weight: each group convolves only its own channels
+        gw = list(out_shape[1])
+        if transposed:
+            dense = conv_flop_count(t(grad_out_shape), t(x_shape), t(gw), False)
+        else:
+            dense = conv_flop_count(t(x_shape), t(grad_out_shape), t(gw), False)
+        flops += dense // max(int(groups), 1)
+    return int(flops)
+
+
+#: formulas effobj adds where torch has none (aten operator name -> shape formula)
+_ADDED: dict[str, Callable[..., int]] = {
+    "_scaled_dot_product_flash_attention_for_cpu": _sdpa_cpu_flop,
+    "_scaled_dot_product_flash_attention_for_cpu_backward": _sdpa_cpu_backward_flop,
+    "_scaled_dot_product_fused_attention_overrideable": _sdpa_cpu_flop,
+    "_scaled_dot_product_fused_attention_overrideable_backward": _sdpa_cpu_backward_flop,
+    "_scaled_dot_product_attention_math_for_mps": _sdpa_cpu_flop,
+    "_native_multi_head_attention": _native_mha_flop,
+    "_transformer_encoder_layer_fwd": _encoder_layer_flop,
+    "_addmm_activation": _addmm_activation_flop,
+    "mkldnn_convolution": _mkldnn_conv_flop,
+    "mv": _mv_flop,
+    "addmv": _addmv_flop,
+    "dot": _dot_flop,
+    "vdot": _dot_flop,
+    "addbmm": _addbmm_flop,
+    "_int_mm": _int_mm_flop,
+}
+#: the same for the quantized kernels (their formulas read the packed weights)
+_ADDED_QUANTIZED: dict[str, Callable[..., int]] = {
+    "linear": _quantized_linear_flop, "linear_dynamic": _quantized_linear_flop,
+    "linear_relu": _quantized_linear_flop, "linear_relu_dynamic": _quantized_linear_flop,
+    "conv2d": _quantized_conv_flop, "conv2d_relu": _quantized_conv_flop,
+}
+#: torch's formulas effobj replaces because they are wrong
+_CORRECTED: dict[Any, Callable[..., int]] = {aten.convolution_backward: _conv_backward_flop}
+
+
+@lru_cache(maxsize=1)
+def _builtin_formulas() -> dict[Any, Callable[..., int]]:
+    """effobj's own formulas: those torch lacks (only for operators this torch has), and
+    the corrections, which win over torch's."""
     out: dict[Any, Callable[..., int]] = {}
-    for name, formula in wanted.items():
+    for name, formula in _ADDED.items():
         packet = getattr(aten, name, None)
         if packet is not None and packet not in flop_registry:
             out[packet] = formula
-    quantized = torch.ops.quantized
-    for name, formula in (("linear", _quantized_linear_flop), ("linear_dynamic", _quantized_linear_flop),
-                          ("linear_relu", _quantized_linear_flop),
-                          ("linear_relu_dynamic", _quantized_linear_flop),
-                          ("conv2d", _quantized_conv_flop), ("conv2d_relu", _quantized_conv_flop)):
+    for name, formula in _ADDED_QUANTIZED.items():
         try:
-            packet = getattr(quantized, name)
+            packet = getattr(torch.ops.quantized, name)
         except (AttributeError, RuntimeError):  # a build without quantized kernels
             continue
         if packet not in flop_registry:
             out[packet] = formula
+    out.update(_CORRECTED)
     return out
 
 
@@ -227,8 +289,154 @@ _QUANTIZED_FLOP_FREE: frozenset[str] = frozenset(
 )
 
 
+# ---------------------------------------------------------------------------- the registry
+_lock = threading.Lock()
+_user_formulas: dict[Any, Callable[..., int]] = {}  # operator packet -> formula
+_user_flop_free: set[str] = set()  # qualified names, "aten::cdist"
+_version = 0  # bumped on every change, so that cached profiles of older counts are not served
+
+
+def _packet(op: Any, where: str) -> Any:
+    """The operator packet of an ``OpOverloadPacket``, an ``OpOverload`` or a name such as
+    ``"aten.cdist"`` / ``"aten::cdist"`` (how ``unsupported_ops`` prints it)."""
+    if isinstance(op, str):
+        namespace, sep, name = op.partition("::") if "::" in op else op.partition(".")
+        try:
+            packet = getattr(getattr(torch.ops, namespace), name) if sep and name else None
+        except (AttributeError, RuntimeError):
+            packet = None
+        if packet is None:
+            raise InputError(f"The 'op' parameter of {where} must name an operator torch has, such "
+                             f"as 'aten.cdist' or 'aten::cdist'. Got {op!r} instead.")
+        return packet
+    packet = getattr(op, "_overloadpacket", op)
+    if not hasattr(packet, "_qualified_op_name"):
+        raise InputTypeError(f"The 'op' parameter of {where} must be a torch operator "
+                             f"(torch.ops.aten.cdist) or its name ('aten.cdist'). "
+                             f"Got {type(op).__name__} instead.")
+    return packet
+
+
+def register_flop_formula(op: Any, formula: Callable[..., int] | None = None, *, raw: bool = False,
+                          override: bool = False) -> Any:
+    """Count operator ``op`` with ``formula`` in every count effobj makes.
+
+    :func:`~effobj.profiler.profile_model`, :func:`count_flops` and
+    :func:`flop_counter_mode` (training FLOPs of ``search_spaces``) use it from then on;
+    torch's global registry is left untouched. Usable as a decorator
+    (``@register_flop_formula("aten.cdist")``).
+
+    Args:
+        op: The operator: ``torch.ops.aten.cdist``, an overload of it, or its name
+            (``"aten.cdist"``, as ``unsupported_ops`` prints it, or ``"aten::cdist"``).
+        formula: Returns the FLOPs (2 per multiply-add) of one call. It receives the
+            operator's arguments with every tensor replaced by its shape, and the output's
+            shape as ``out_shape`` (torch's ``register_flop_formula`` convention); with
+            ``raw=True``, the arguments themselves and the output as ``out_val``.
+        raw: Pass tensors rather than shapes (for weights hidden in packed parameters).
+        override: Replace a formula torch or effobj already has (refused otherwise).
+
+    Returns:
+        ``formula`` (or, without it, a decorator that registers its function).
+
+    Raises:
+        InputError: ``op`` is not an operator, or already has a formula and not ``override``.
+
+    Example:
+        >>> import torch
+        >>> from effobj.profiler import count_flops, register_flop_formula, unregister_flop_op
+        >>> def cdist_flop(x1, x2, *args, out_shape=None, **kwargs):
+        ...     return 3 * x1[-2] * x2[-2] * x1[-1]   # a difference, a square, an add per element
+        >>> _ = register_flop_formula("aten._cdist_forward", cdist_flop)
+        >>> with count_flops() as c:
+        ...     _ = torch.cdist(torch.ones(4, 8), torch.ones(10, 8))
+        >>> c.flops, c.unsupported
+        (960, ())
+        >>> unregister_flop_op("aten._cdist_forward")
+    """
+    where = "register_flop_formula"
+    packet = _packet(op, where)
+    if formula is None:
+        return lambda fn: register_flop_formula(packet, fn, raw=raw, override=override)
+    if not callable(formula):
+        raise InputTypeError(f"The 'formula' parameter of {where} must be callable. "
+                             f"Got {type(formula).__name__} instead.")
+    if not override and (packet in flop_registry or packet in _builtin_formulas()
+                         or packet in _user_formulas):
+        raise InputError(f"The operator {packet} given to {where} already has a FLOP formula; "
+                         "pass override=True to replace it.")
+    if raw:
+        formula = _raw(formula)
+    _change(lambda: _user_formulas.__setitem__(packet, formula))
+    return formula
+
+
+def register_flop_free(*ops: Any) -> None:
+    """Count ``ops`` as carrying no FLOPs, by your convention, so that they are no longer
+    listed in ``unsupported_ops`` (a formula, torch's or a registered one, still wins).
+
+    Args:
+        ops: Operators or their names, as for :func:`register_flop_formula`.
+    """
+    names = [_packet(op, "register_flop_free")._qualified_op_name for op in ops]
+    _change(lambda: _user_flop_free.update(names))
+
+
+def unregister_flop_op(op: Any) -> None:
+    """Forget what :func:`register_flop_formula` or :func:`register_flop_free` said of ``op``."""
+    packet = _packet(op, "unregister_flop_op")
+
+    def forget() -> None:
+        _user_formulas.pop(packet, None)
+        _user_flop_free.discard(packet._qualified_op_name)
+
+    _change(forget)
+
+
+def _change(edit: Callable[[], object]) -> None:
+    global _version
+    with _lock:
+        edit()
+        _version += 1
+
+
+def _raw(formula: Callable[..., int]) -> Callable[..., int]:
+    def raw(*args: Any, **kwargs: Any) -> int:
+        return formula(*args, **kwargs)
+
+    raw._get_raw = True  # type: ignore[attr-defined]  # FlopCounterMode's flag for "no shape_wrapper"
+    return raw
+
+
+def registry_version() -> int:
+    """A number that changes whenever a formula or a flop-free operator is registered."""
+    return _version
+
+
+def flop_formulas() -> dict[Any, Callable[..., int]]:
+    """The formulas effobj counts with on top of torch's registry: its own (those torch
+    lacks, and the corrections of torch's wrong ones) and the registered ones, which win.
+
+    Returns:
+        A new dict, operator packet -> formula, for ``FlopCounterMode(custom_mapping=...)``.
+    """
+    with _lock:
+        return {**_builtin_formulas(), **_user_formulas}
+
+
+def flop_counter_mode() -> FlopCounterMode:
+    """torch's ``FlopCounterMode(display=False)`` with effobj's registry (see :func:`flop_formulas`).
+
+    For counts torch's API gives (``get_total_flops``, ``get_flop_counts``), such as the
+    FLOPs of a training step (forward and backward); :func:`count_flops` adds the
+    operators that ran without a formula, and where.
+    """
+    return FlopCounterMode(display=False, custom_mapping=flop_formulas())
+
+
 def is_flop_free(op: Any) -> bool:
-    """Whether an operator carries no multiply-adds by convention (view, pointwise, data movement, ...).
+    """Whether an operator carries no multiply-adds by convention (view, pointwise, data
+    movement, ...) or by :func:`register_flop_free`.
 
     Args:
         op: An ``OpOverload`` as seen by a ``TorchDispatchMode``.
@@ -241,7 +449,7 @@ def is_flop_free(op: Any) -> bool:
     packet = getattr(op, "_overloadpacket", op)
     qualified = getattr(packet, "_qualified_op_name", "")
     namespace, _, name = qualified.partition("::")
-    if namespace == "prim":
+    if namespace == "prim" or qualified in _user_flop_free:
         return True
     if namespace == "quantized":
         return name in _QUANTIZED_FLOP_FREE
@@ -251,31 +459,46 @@ def is_flop_free(op: Any) -> bool:
 # ---------------------------------------------------------------------------- counting
 @dataclass
 class FlopCounts:
-    """What one counted forward pass yields.
+    """What one counted block of code yields (as fvcore's ``FlopCountAnalysis`` reports it).
+
+    Module paths start with the root module's class name (``"ResNet.layer1.0.conv1"``);
+    code run outside any module is ``"Global"``.
 
     Attributes:
         flops: Total FLOPs (2 per multiply-add).
         by_module: FLOPs per module path (parents include children).
         by_op: FLOPs per operator name.
+        by_module_op: FLOPs per module path, then per operator name.
         unsupported: Operators that ran without a formula and are not FLOP-free.
+        unsupported_by_module: Where they ran: the innermost module path, then the operator
+            name and how many calls it made there.
     """
 
     flops: int = 0
     by_module: dict[str, int] = field(default_factory=dict)
     by_op: dict[str, int] = field(default_factory=dict)
+    by_module_op: dict[str, dict[str, int]] = field(default_factory=dict)
     unsupported: tuple[str, ...] = ()
+    unsupported_by_module: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class _OpLog(TorchDispatchMode):
-    """Records the operators that really execute (below FlopCounterMode's decompositions)."""
+    """Records the operators that really execute (below FlopCounterMode's decompositions),
+    each with the innermost module running it and how often."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: ModuleTracker) -> None:
         super().__init__()
-        self.seen: set[Any] = set()
+        self.modules = modules
+        self.calls: Counter[tuple[Any, str]] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        self.seen.add(func)
+        self.calls[func, max(self.modules.parents, key=_depth)] += 1
         return func(*args, **(kwargs or {}))
+
+
+def _depth(path: str) -> tuple[int, str]:
+    """Order module paths innermost last ("Global" is the outermost)."""
+    return (-1 if path == "Global" else path.count("."), path)
 
 
 @contextmanager
@@ -286,27 +509,34 @@ def count_flops() -> Iterator[FlopCounts]:
 
     Example:
         >>> import torch
-        >>> from effobj.profiler._flops import count_flops
-        >>> lin = torch.nn.Linear(4, 3)
+        >>> from effobj.profiler import count_flops
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
         >>> with count_flops() as c:
-        ...     _ = lin(torch.ones(2, 4))
-        >>> c.flops, c.unsupported
-        (48, ())
+        ...     _ = torch.cdist(net(torch.ones(2, 4)), torch.ones(5, 3))
+        >>> c.flops, c.by_module
+        (48, {'Sequential': 48, 'Sequential.0': 48})
+        >>> c.unsupported, c.unsupported_by_module
+        (('aten._cdist_forward',), {'Global': {'aten._cdist_forward': 1}})
     """
     result = FlopCounts()
-    counter = FlopCounterMode(display=False, custom_mapping=extra_flop_formulas())
-    log = _OpLog()
+    counter = flop_counter_mode()
+    log = _OpLog(counter.mod_tracker)
     with log, counter:
         yield result
     counts = counter.get_flop_counts()
     result.flops = int(counter.get_total_flops())
-    result.by_module = {
-        name: int(sum(ops.values())) for name, ops in counts.items() if name != "Global"
+    result.by_module_op = {
+        name: {str(op): int(n) for op, n in ops.items()} for name, ops in counts.items()
+        if name != "Global"
     }
+    result.by_module = {name: sum(ops.values()) for name, ops in result.by_module_op.items()}
     result.by_op = {str(op): int(n) for op, n in counts.get("Global", {}).items()}
     registry = counter.flop_registry
-    packets = {op: getattr(op, "_overloadpacket", op) for op in log.seen}
-    result.unsupported = tuple(sorted({
-        str(packet) for op, packet in packets.items()
-        if packet not in registry and not is_flop_free(op)
-    }))
+    where: dict[str, dict[str, int]] = {}
+    for (op, module), calls in sorted(log.calls.items(), key=lambda kv: (kv[0][1], str(kv[0][0]))):
+        packet = getattr(op, "_overloadpacket", op)
+        if packet not in registry and not is_flop_free(op):
+            ops = where.setdefault(module, {})
+            ops[str(packet)] = ops.get(str(packet), 0) + calls
+    result.unsupported_by_module = where
+    result.unsupported = tuple(sorted({op for ops in where.values() for op in ops}))

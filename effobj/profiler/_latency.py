@@ -1,7 +1,13 @@
 r"""Latency with its noise: :mod:`torch.utils.benchmark` timing, adaptive until precise enough.
 
-The forward pass is timed by :class:`torch.utils.benchmark.Timer` (which synchronizes
-accelerators around every block) at the thread count the model is deployed with,
+The forward pass is timed in blocks with :mod:`torch.utils.benchmark`'s public clock,
+:func:`torch.utils.benchmark.timer` (which synchronizes the accelerator before reading
+the time), driven by :class:`timeit.Timer` exactly as :class:`torch.utils.benchmark.Timer`
+drives it, and summarized by a :class:`torch.utils.benchmark.Measurement`. Not
+``Timer.timeit`` (it runs ``max(number // 100, 2)`` uncounted warm-up passes before every
+block: three times the cost of a one-pass block) nor ``blocked_autorange`` (its own block
+size, a power of ten reaching 10,000 times the timer's overhead, and no stopping rule of
+ours); the blocks run at the thread count the model is deployed with,
 after a warm-up, in blocks of ``number`` passes long enough (about 1 ms) that timer
 overhead is negligible. Blocks are added until the distribution-free 95 % confidence
 interval of the median is narrow enough,
@@ -35,11 +41,12 @@ from __future__ import annotations
 
 import math
 import time
+import timeit
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.utils.benchmark import Measurement, Timer
+from torch.utils.benchmark import Measurement, TaskSpec, timer
 
 from effobj.profiler._energy import EnergyMeter
 
@@ -157,7 +164,11 @@ def measure_latency(
     Returns:
         A :class:`LatencyResult`.
     """
-    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label="effobj")
+    block = timeit.Timer(stmt="fn()", globals={"fn": fn}, timer=timer)
+
+    def timed(number: int) -> float:  # seconds for ``number`` passes, as Timer's blocks are
+        return max(block.timeit(number), 1e-9)
+
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -165,7 +176,7 @@ def measure_latency(
         # Warm-up: first passes build kernels / caches; stop after 2 passes and 10 % of the budget.
         warm: list[float] = list(prior_runs)
         while len(warm) < 2 or (time.perf_counter() - t0 < 0.1 * max_time_s and len(warm) < 20):
-            warm.append(timer._timeit(1))
+            warm.append(timed(1))
         per_pass = min(warm[1:])
         number = max(1, math.ceil(_MIN_BLOCK_S / per_pass))
 
@@ -175,7 +186,7 @@ def measure_latency(
         ci: tuple[float, float] | None = None
         rel: float | None = None
         while True:
-            block_times.append(timer._timeit(number))
+            block_times.append(timed(number))
             per = [b / number for b in block_times]
             ci = median_interval(per)
             if ci is not None:
@@ -191,7 +202,8 @@ def measure_latency(
     finally:
         torch.set_num_threads(old_threads)
 
-    m = Measurement(number_per_run=number, raw_times=block_times, task_spec=timer._task_spec)
+    task = TaskSpec(stmt="fn()", setup="pass", label="effobj", num_threads=threads)
+    m = Measurement(number_per_run=number, raw_times=block_times, task_spec=task)
     runs = number * len(block_times)
     energy_j = None
     if energy is not None and e0 is not None and e1 is not None:

@@ -1,16 +1,24 @@
 """Profile a model for every cost indicator: :func:`profile_model`, :class:`LocalProfiler`, :class:`Profiler`.
 
-One profile runs these steps, in this order, and names the step in any error:
+One profile runs these stages, in this order, and names the step in any error:
 
-1. **validate** the arguments and the example inputs;
-2. **count** FLOPs and peak activation memory in *one* forward pass on the ``meta``
-   device (shapes only, no arithmetic: a ResNet-50 costs a few milliseconds); a model that
-   cannot run on ``meta`` (data-dependent control flow, tensors created on a fixed device,
-   operators without a meta kernel) is counted in one real forward pass instead;
-3. **size** the model: parameters, trainable parameters, state-dict bytes by dtype;
-4. **time** it (:mod:`effobj.profiler._latency`) in eval mode under
-   :func:`torch.inference_mode`, at the deployed thread count, reading the device's energy
-   counter around the timed blocks when there is one.
+1. **validate** the options (:class:`~effobj.profiler.ProfileOptions`), the model and the
+   example inputs;
+2. **place** the model in eval mode on the target device (:func:`_place`: a copy, never
+   the caller's model moved) at the deployed thread count;
+3. **count** FLOPs and peak activation memory (:func:`_count`) in *one* forward pass on
+   the ``meta`` device (shapes only, no arithmetic: a ResNet-50 costs a few milliseconds);
+   a model that cannot run on ``meta`` (data-dependent control flow, tensors created on a
+   fixed device, operators without a meta kernel) is counted in one real forward pass
+   instead; a second count with other input values shows input-dependent control flow
+   (:func:`_second_count`);
+4. **memory** on CUDA from the allocator, in one real pass that also checks the output and
+   warms up (:func:`_real_pass`);
+5. **time** it (:func:`_time`, :mod:`effobj.profiler._latency`) under
+   :func:`torch.inference_mode`, reading the device's energy counter around the timed
+   blocks when there is one;
+6. **assemble** the :class:`CostReport` (:func:`_assemble`), with the model's size
+   (parameters, trainable parameters, state-dict bytes by dtype: :func:`_sizes`).
 
 The model's train/eval flags, the thread count and the grad mode are restored whatever
 happens; a model on another device than ``device`` is copied, never moved.
@@ -19,22 +27,27 @@ happens; a model on another device than ``device`` is copied, never moved.
 from __future__ import annotations
 
 import copy
+import functools
 import gc
-import math
 import os
 import platform
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from effobj.errors import InputError, InputTypeError, ProfilingError
 from effobj.profiler._cache import ProfileCache, architecture_signature, default_cache
+from effobj.profiler._options import ProfileOptions
 from effobj.profiler._report import CostReport, DeviceInfo
 
 if TYPE_CHECKING:
     import torch
+
+    from effobj.profiler._flops import FlopCounts
+    from effobj.profiler._latency import LatencyResult
 
 __all__ = ["LocalProfiler", "Profiler", "profile_model"]
 
@@ -54,66 +67,52 @@ class Profiler(Protocol):
 
 
 class LocalProfiler:
-    """A :class:`Profiler` measuring on a device of this process, with fixed settings.
+    """A :class:`Profiler` measuring on a device of this process, with fixed options.
 
-    Args: the keyword arguments of :func:`profile_model`, validated here once.
+    Args:
+        options: The :class:`~effobj.profiler.ProfileOptions` (default: its defaults).
+        **overrides: Fields of :class:`~effobj.profiler.ProfileOptions` applied over
+            ``options`` (``LocalProfiler(latency=False)``). The options are validated, and
+            the device checked, here once.
+
+    The options' fields read as attributes (``profiler.device``, ``profiler.latency``...).
 
     Example:
         >>> import torch
-        >>> from effobj.profiler import LocalProfiler, Profiler
+        >>> from effobj.profiler import LocalProfiler, Profiler, ProfileOptions
         >>> prof = LocalProfiler(latency=False)
-        >>> isinstance(prof, Profiler)
-        True
+        >>> isinstance(prof, Profiler), prof.options == ProfileOptions(latency=False)
+        (True, True)
         >>> prof.profile(torch.nn.Linear(8, 4), torch.ones(2, 8)).macs
         64
     """
 
-    def __init__(
-        self,
-        device: str = "cpu",
-        threads: int | None = None,
-        latency: bool = True,
-        memory: bool = True,
-        target_rel_spread: float = 0.02,
-        max_time_s: float = 1.0,
-        cache: bool | ProfileCache = True,
-    ) -> None:
-        _validate_options("LocalProfiler", device, threads, latency, memory, target_rel_spread,
-                          max_time_s, cache)
-        _resolve_device(device, "LocalProfiler")
-        self.device = device
-        self.threads = threads
-        self.latency = latency
-        self.memory = memory
-        self.target_rel_spread = target_rel_spread
-        self.max_time_s = max_time_s
-        self.cache = cache
+    def __init__(self, options: ProfileOptions | None = None, **overrides: Any) -> None:
+        self.options = ProfileOptions.resolve(options, overrides, "LocalProfiler")
+        _resolve_device(self.options.device, "LocalProfiler")
 
     def profile(self, model: torch.nn.Module, example_inputs: Any) -> CostReport:
-        """Profile ``model`` with this profiler's settings (see :func:`profile_model`)."""
-        return profile_model(
-            model, example_inputs, device=self.device, threads=self.threads,
-            latency=self.latency, memory=self.memory, target_rel_spread=self.target_rel_spread,
-            max_time_s=self.max_time_s, cache=self.cache,
-        )
+        """Profile ``model`` with this profiler's options (see :func:`profile_model`)."""
+        return profile_model(model, example_inputs, self.options)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OPTION_NAMES:  # read-only views of the options
+            return getattr(object.__getattribute__(self, "options"), name)
+        raise AttributeError(f"'LocalProfiler' object has no attribute {name!r}")
 
     def __repr__(self) -> str:
-        return (f"LocalProfiler(device={self.device!r}, threads={self.threads!r}, "
-                f"latency={self.latency!r}, memory={self.memory!r}, "
-                f"target_rel_spread={self.target_rel_spread!r}, max_time_s={self.max_time_s!r})")
+        shown = ", ".join(f"{n}={getattr(self.options, n)!r}" for n in _OPTION_NAMES if n != "cache")
+        return f"LocalProfiler({shown})"
+
+
+_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ProfileOptions))
 
 
 def profile_model(
     model: torch.nn.Module,
     example_inputs: Any,
-    *,
-    device: str = "cpu",
-    threads: int | None = None,
-    latency: bool = True,
-    memory: bool = True,
-    target_rel_spread: float = 0.02,
-    max_time_s: float = 1.0,
-    cache: bool | ProfileCache = True,
+    options: ProfileOptions | None = None,
+    **overrides: Any,
 ) -> CostReport:
     r"""Measure every cost indicator of ``model`` for one inference at the inputs' batch size.
 
@@ -125,12 +124,14 @@ def profile_model(
         \mathrm{MACs}(\mathrm{Linear}_{d_{in}\to d_{out}}) = N\,d_{in}\,d_{out},\qquad
         \mathrm{MACs}(\mathrm{attention}) = B\,H\,L_q\,L_k\,(d_{qk} + d_v).
 
-    Operators without a formula are listed in ``unsupported_ops``, never counted as zero
-    silently. Latency is the median over timed blocks at ``threads`` threads, measured
-    until the 95 % interval of the median is within ``target_rel_spread`` of it, or until
-    ``max_time_s``; ``latency_converged`` says which. A profile needs at least two warm-up
-    passes and ten timed blocks to converge, so a model whose forward pass takes more than
-    about ``max_time_s / 12`` reports ``latency_converged=False``: raise ``max_time_s``.
+    Operators without a formula are listed in ``unsupported_ops`` (and where they ran in
+    ``unsupported_by_module``), never counted as zero silently; give them one with
+    :func:`~effobj.profiler.register_flop_formula`. Latency is the median over timed blocks
+    at ``threads`` threads, measured until the 95 % interval of the median is within
+    ``target_rel_spread`` of it, or until ``max_time_s``; ``latency_converged`` says which.
+    A profile needs at least two warm-up passes and ten timed blocks to converge, so a
+    model whose forward pass takes more than about ``max_time_s / 12`` reports
+    ``latency_converged=False``: raise ``max_time_s``.
 
     The intra-op thread count is process-wide in torch: profile from one thread at a time.
     The first profile in a process also pays a one-time import of ``torch._dynamo`` (about
@@ -140,21 +141,18 @@ def profile_model(
         model: The model (an ``nn.Module``); it is neither moved nor modified (a copy is
             made when it lives on another device than ``device``).
         example_inputs: A tensor, or a tuple/list of tensors passed positionally.
-        device: Target device as torch spells it (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
-        threads: Intra-op threads for timing; ``None`` means ``torch.get_num_threads()``
-            (note that ``torch.utils.benchmark.Timer`` alone would time at 1 thread).
-        latency: Measure latency (and energy where reported).
-        memory: Measure peak activation memory.
-        target_rel_spread: Precision the median latency must reach, in (0, 1).
-        max_time_s: Time cap of the latency measurement, in seconds, > 0.
-        cache: ``True`` uses the process-wide architecture-signature cache, ``False`` none,
-            or pass a :class:`~effobj.profiler.ProfileCache`.
+        options: How to profile (:class:`~effobj.profiler.ProfileOptions`: ``device``,
+            ``threads``, ``latency``, ``memory``, ``target_rel_spread``, ``max_time_s``,
+            ``cache``); default its defaults.
+        **overrides: Fields of :class:`~effobj.profiler.ProfileOptions` applied over
+            ``options``: ``profile_model(net, x, latency=False)``.
 
     Returns:
         A :class:`CostReport`.
 
     Raises:
-        TypeError: ``model`` is not an ``nn.Module`` or ``example_inputs`` are not tensors.
+        TypeError: ``model`` is not an ``nn.Module``, ``example_inputs`` are not tensors,
+            or an override is not an option.
         InputError: An option breaks its rule or the device is not available.
         ProfilingError: The model failed at a step (raised, returned no tensor, ran out of
             memory, did not accept the inputs); the message names the model and the step.
@@ -169,42 +167,43 @@ def profile_model(
     """
     import torch
 
+    from effobj.profiler._flops import registry_version
+
     t_start = time.perf_counter()
-    _validate_options("profile_model", device, threads, latency, memory, target_rel_spread,
-                      max_time_s, cache)
+    opts = ProfileOptions.resolve(options, overrides, "profile_model")
     if not isinstance(model, torch.nn.Module):
         raise InputTypeError(
             f"The 'model' parameter of profile_model must be a torch.nn.Module. "
             f"Got {type(model).__name__} instead."
         )
     inputs = _as_tensor_tuple(example_inputs)
-    dev = _resolve_device(device, "profile_model")
-    n_threads = torch.get_num_threads() if threads is None else int(threads)
+    dev = _resolve_device(opts.device, "profile_model")
+    n_threads = torch.get_num_threads() if opts.threads is None else int(opts.threads)
     name = type(model).__name__
     _materialize_lazy(model, inputs, name)
 
     store: ProfileCache | None
-    store = default_cache if cache is True else (cache if isinstance(cache, ProfileCache) else None)
+    store = default_cache if opts.cache is True else (opts.cache if isinstance(opts.cache, ProfileCache) else None)
     key = None
     if store is not None:
         key = architecture_signature(
             model, inputs, device=str(dev), threads=n_threads,
-            options=(latency, memory, float(target_rel_spread), float(max_time_s)),
+            options=(opts.latency, opts.memory, opts.target_rel_spread, opts.max_time_s,
+                     registry_version()),
         )
         hit = store.get(key)
         if hit is not None:
             return _replace(hit, from_cache=True, profile_time_s=time.perf_counter() - t_start)
 
     with _restored_state(model):
-        report = _profile(model, inputs, name=name, dev=dev, threads=n_threads, latency=latency,
-                          memory=memory, target_rel_spread=target_rel_spread,
-                          max_time_s=max_time_s, t_start=t_start)
+        run = _place(model, inputs, name=name, dev=dev, threads=n_threads, opts=opts)
+        report = _profile(run, model, t_start)
     if store is not None and key is not None and report.flops_range is None:
         store.put(key, report)  # a count that varies run to run is not pinned by the cache
     return report
 
 
-# ---------------------------------------------------------------------------- the steps
+# ---------------------------------------------------------------------------- the stages
 def _materialize_lazy(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], name: str) -> None:
     """Give lazy modules (``nn.LazyLinear``...) their shapes with one forward pass, as the
     model's first call would: neither the signature nor the counts can see an
@@ -226,135 +225,179 @@ def _materialize_lazy(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], 
     _step(name, "materializing its lazy modules with one forward pass", run)
 
 
-def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: str,
-             dev: torch.device, threads: int, latency: bool, memory: bool,
-             target_rel_spread: float, max_time_s: float, t_start: float) -> CostReport:
-    import torch
+@dataclass
+class _Run:
+    """What the stages of one profile share."""
 
-    from effobj.profiler._energy import energy_meter
-    from effobj.profiler._flops import count_flops
-    from effobj.profiler._latency import measure_latency
-    from effobj.profiler._memory import LiveTensorTracker, cuda_peak_bytes
+    name: str  # the model's class name, in every error
+    dev: torch.device
+    threads: int
+    opts: ProfileOptions
+    model: torch.nn.Module  # the model that runs: the caller's, or its copy on ``dev``
+    inputs: tuple[torch.Tensor, ...]  # as given: their shapes are counted
+    real_inputs: tuple[torch.Tensor, ...]  # on ``dev``; () for a model on meta
+    on_meta: bool  # the weights are on the meta device: counted, never run
+
+
+@dataclass
+class _Counted:
+    """The outcome of :func:`_count`."""
+
+    counts: FlopCounts
+    peak: int | None  # peak activation bytes, when tracked in the counting pass
+    device: str  # "meta", or the device of the real pass that was counted
+    pass_s: list[float] = field(default_factory=list)  # real forward passes run: the first warm-up
+
+
+def _profile(run: _Run, model: torch.nn.Module, t_start: float) -> CostReport:
+    """The stages after placement: count, real pass, time, assemble."""
+    counted = _count(run)
+    flops_range = _second_count(run.model, run.inputs, run.real_inputs, counted.counts,
+                                counted.device, run.name)
+    peak = _real_pass(run, counted)
+    lat = _time(run, counted.pass_s) if run.opts.latency and not run.on_meta else None
+    return _assemble(run, model, counted, flops_range, peak, lat, t_start)
+
+
+def _place(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: str,
+           dev: torch.device, threads: int, opts: ProfileOptions) -> _Run:
+    """Refuse what a model on meta cannot do, set the thread count (restored by the caller),
+    and put an eval-mode model and the inputs on ``dev`` (copies, never the caller's moved)."""
+    import torch
 
     model_devices = {t.device for t in _tensors_of(model)}
     on_meta = model_devices == {torch.device("meta")}
-    if on_meta and latency:
+    if on_meta and opts.latency:
         raise InputError(
             f"The model {name} has its weights on the meta device: it can be counted but not "
             f"timed. Pass latency=False, or materialize it on {dev}."
         )
-    if on_meta and memory and dev.type == "cuda":
+    if on_meta and opts.memory and dev.type == "cuda":
         raise InputError(
             f"The model {name} has its weights on the meta device: its CUDA memory cannot be "
             f"measured. Pass memory=False, or materialize it on {dev}."
         )
-
-    torch.set_num_threads(threads)  # real passes run at the deployed thread count (restored later)
-
-    # --- step: placement (copy, never move, the caller's model)
+    torch.set_num_threads(threads)  # real passes run at the deployed thread count
     run_model = model
     if not on_meta and model_devices - {dev}:
-        run_model = _step(name, f"copying the model to {dev}",
-                          lambda: copy.deepcopy(model).to(dev))
+        run_model = _step(name, f"copying the model to {dev}", lambda: copy.deepcopy(model).to(dev))
     run_model.eval()
     real_inputs: tuple[torch.Tensor, ...] = ()
     if not on_meta:
         real_inputs = _step(name, f"copying the example inputs to {dev}",
                             lambda: tuple(x.to(dev) for x in inputs))
+    return _Run(name, dev, threads, opts, run_model, inputs, real_inputs, on_meta)
 
-    # --- step: count FLOPs and activation memory (one meta pass, or one real pass)
-    track_memory_here = memory and dev.type != "cuda"
-    counts, peak, count_device = None, None, "meta"
-    meta_error: BaseException | None = None
+
+def _count(run: _Run) -> _Counted:
+    """FLOPs and (off CUDA) peak activation memory: one pass on meta, else one real pass."""
+    from effobj.profiler._flops import count_flops
+    from effobj.profiler._memory import LiveTensorTracker
+
+    track = run.opts.memory and run.dev.type != "cuda"
     try:
-        counts, peak = _count_on_meta(run_model, inputs, track_memory_here, count_flops, LiveTensorTracker)
+        counts, peak = _count_on_meta(run.model, run.inputs, track, count_flops, LiveTensorTracker)
+        return _Counted(counts, peak, "meta")
     except _NoTensorOutput as exc:
-        raise ProfilingError(f"Profiling {name} failed at step 'counting FLOPs': {exc}") from None
+        raise ProfilingError(f"Profiling {run.name} failed at step 'counting FLOPs': {exc}") from None
     except Exception as exc:  # the model cannot run on meta: count a real pass instead
-        meta_error = exc
-    if counts is None:
-        if on_meta:
+        if run.on_meta:
             raise ProfilingError(
-                f"Profiling {name} failed at step 'counting FLOPs on the meta device': "
-                f"{type(meta_error).__name__}: {meta_error}"
-            ) from meta_error
-        count_device = str(dev)
-        tracker = LiveTensorTracker(exclude=[*_tensors_of(run_model), *real_inputs])
+                f"Profiling {run.name} failed at step 'counting FLOPs on the meta device': "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    return _count_real(run, track)
 
-        def real_count() -> tuple[Any, Any]:
-            with ExitStack() as stack:
-                stack.enter_context(torch.inference_mode())
-                if track_memory_here:
-                    stack.enter_context(tracker)
-                fc = stack.enter_context(count_flops())
-                out = run_model(*real_inputs)
-            _check_output(out)
-            return fc, out
 
-        t_count = time.perf_counter()
-        counts, out = _step(name, f"counting FLOPs in a forward pass on {dev}", real_count)
-        t_count = time.perf_counter() - t_count
-        del out
-        peak = tracker.peak_bytes if track_memory_here else None
+def _count_real(run: _Run, track: bool) -> _Counted:
+    """Count one real forward pass on the target device (its time is the first warm-up)."""
+    import torch
 
-    flops_range = _second_count(run_model, inputs, real_inputs, counts, count_device, name)
+    from effobj.profiler._flops import count_flops
+    from effobj.profiler._memory import LiveTensorTracker
 
-    # --- step: static size
-    params, trainable, model_bytes, by_dtype = _sizes(model)
+    tracker = LiveTensorTracker(exclude=[*_tensors_of(run.model), *run.real_inputs])
 
-    # --- step: CUDA memory from the allocator, then latency (and energy)
-    lat = None
-    prior_runs: list[float] = [] if count_device == "meta" else [t_count]
-    need_pass = (memory and dev.type == "cuda") or (latency and not prior_runs)
-    if not on_meta and need_pass:
-        # one real pass: the allocator's peak on CUDA, the output check, the first warm-up
-        def once() -> Any:
-            with torch.inference_mode():
-                if memory and dev.type == "cuda":
-                    p, out = cuda_peak_bytes(lambda: run_model(*real_inputs), dev)
-                    return p, out
-                return None, run_model(*real_inputs)
+    def real_count() -> tuple[Any, Any]:
+        with ExitStack() as stack:
+            stack.enter_context(torch.inference_mode())
+            if track:
+                stack.enter_context(tracker)
+            fc = stack.enter_context(count_flops())
+            out = run.model(*run.real_inputs)
+        _check_output(out)
+        return fc, out
 
-        t_once = time.perf_counter()
-        cuda_peak, out = _step(name, f"forward pass on {dev}", once)
-        prior_runs.append(time.perf_counter() - t_once)
-        _step(name, f"checking the output of the forward pass on {dev}", lambda: _check_output(out))
-        del out
-        if cuda_peak is not None:
-            peak = cuda_peak
-    if not on_meta and latency:
-        meter = energy_meter(dev.type, dev.index)
+    t_count = time.perf_counter()
+    counts, out = _step(run.name, f"counting FLOPs in a forward pass on {run.dev}", real_count)
+    t_count = time.perf_counter() - t_count
+    del out
+    return _Counted(counts, tracker.peak_bytes if track else None, str(run.dev), [t_count])
 
-        def fn() -> Any:
-            return run_model(*real_inputs)
 
-        def timed() -> Any:
-            with torch.inference_mode():
-                return measure_latency(fn, threads=threads, target_rel_spread=target_rel_spread,
-                                       max_time_s=max_time_s, energy=meter, prior_runs=prior_runs)
+def _real_pass(run: _Run, counted: _Counted) -> int | None:
+    """One real forward pass when the counting ran none and one is needed: the CUDA
+    allocator's peak, the output check, the first warm-up (appended to ``counted.pass_s``).
 
-        lat = _step(name, f"measuring latency on {dev}", timed)
+    Returns:
+        The peak activation bytes (the allocator's on CUDA, else the counted one).
+    """
+    import torch
 
+    from effobj.profiler._memory import cuda_peak_bytes
+
+    cuda_memory = run.opts.memory and run.dev.type == "cuda"
+    if run.on_meta or not (cuda_memory or (run.opts.latency and not counted.pass_s)):
+        return counted.peak
+
+    def once() -> Any:
+        with torch.inference_mode():
+            if cuda_memory:
+                return cuda_peak_bytes(lambda: run.model(*run.real_inputs), run.dev)
+            return None, run.model(*run.real_inputs)
+
+    t_once = time.perf_counter()
+    cuda_peak, out = _step(run.name, f"forward pass on {run.dev}", once)
+    counted.pass_s.append(time.perf_counter() - t_once)
+    _step(run.name, f"checking the output of the forward pass on {run.dev}",
+          functools.partial(_check_output, out))
+    del out
+    return counted.peak if cuda_peak is None else cuda_peak
+
+
+def _time(run: _Run, prior_runs: list[float]) -> LatencyResult:
+    """Latency (and energy, where the device reports it) at the deployed thread count."""
+    import torch
+
+    from effobj.profiler._energy import energy_meter
+    from effobj.profiler._latency import measure_latency
+
+    meter = energy_meter(run.dev.type, run.dev.index)
+
+    def fn() -> Any:
+        return run.model(*run.real_inputs)
+
+    def timed() -> Any:
+        with torch.inference_mode():
+            return measure_latency(fn, threads=run.threads,
+                                   target_rel_spread=run.opts.target_rel_spread,
+                                   max_time_s=run.opts.max_time_s, energy=meter,
+                                   prior_runs=prior_runs)
+
+    return _step(run.name, f"measuring latency on {run.dev}", timed)
+
+
+def _assemble(run: _Run, model: torch.nn.Module, counted: _Counted,
+              flops_range: tuple[int, int] | None, peak: int | None,
+              lat: LatencyResult | None, t_start: float) -> CostReport:
+    """The :class:`CostReport` of the stages' results (sizes read off the caller's model)."""
+    inputs = run.inputs
     batch = int(inputs[0].shape[0]) if inputs[0].dim() > 0 else 1
-    info = _device_info(dev, threads)
-    kw: dict[str, Any] = {}
-    if lat is not None:
-        median_ms = lat.median_s * 1e3
-        kw = {
-            "latency_ms": median_ms,
-            "latency_iqr_ms": lat.iqr_s * 1e3,
-            "latency_ci95_ms": None if lat.ci95_s is None else (lat.ci95_s[0] * 1e3, lat.ci95_s[1] * 1e3),
-            "latency_rel_spread": lat.rel_spread,
-            "latency_samples": lat.samples,
-            "latency_runs": lat.runs,
-            "latency_converged": lat.converged,
-            "throughput": batch / lat.median_s,
-            "energy_j": lat.energy_j,
-            "energy_source": lat.energy_source,
-        }
+    params, trainable, model_bytes, by_dtype = _sizes(model)
+    counts = counted.counts
     flops = int(counts.flops)
     return CostReport(
-        model_name=name,
+        model_name=run.name,
         input_shapes=tuple(tuple(int(n) for n in x.shape) for x in inputs),
         input_dtypes=tuple(str(x.dtype) for x in inputs),
         batch_size=batch,
@@ -363,17 +406,34 @@ def _profile(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: 
         flops_by_module=dict(counts.by_module),
         flops_by_op=dict(counts.by_op),
         unsupported_ops=tuple(counts.unsupported),
-        count_device=count_device,
+        unsupported_by_module={m: dict(ops) for m, ops in counts.unsupported_by_module.items()},
+        count_device=counted.device,
         flops_range=flops_range,
         params=params,
         trainable_params=trainable,
         model_bytes=model_bytes,
         model_bytes_by_dtype=by_dtype,
-        peak_activation_bytes=None if not memory else (None if peak is None else int(peak)),
-        device=info,
+        peak_activation_bytes=None if not run.opts.memory or peak is None else int(peak),
+        device=_device_info(run.dev, run.threads),
         profile_time_s=time.perf_counter() - t_start,
-        **kw,
+        **({} if lat is None else _latency_fields(lat, batch)),
     )
+
+
+def _latency_fields(lat: LatencyResult, batch: int) -> dict[str, Any]:
+    """The report's latency, throughput and energy fields, in its units (ms, samples/s, J)."""
+    return {
+        "latency_ms": lat.median_s * 1e3,
+        "latency_iqr_ms": lat.iqr_s * 1e3,
+        "latency_ci95_ms": None if lat.ci95_s is None else (lat.ci95_s[0] * 1e3, lat.ci95_s[1] * 1e3),
+        "latency_rel_spread": lat.rel_spread,
+        "latency_samples": lat.samples,
+        "latency_runs": lat.runs,
+        "latency_converged": lat.converged,
+        "throughput": batch / lat.median_s,
+        "energy_j": lat.energy_j,
+        "energy_source": lat.energy_source,
+    }
 
 
 def _second_count(run_model: Any, inputs: tuple[Any, ...], real_inputs: tuple[Any, ...],
@@ -564,45 +624,6 @@ def _as_tensor_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
         "The 'example_inputs' parameter of profile_model must be a torch.Tensor or a non-empty "
         f"tuple of torch.Tensor. Got {got} instead."
     )
-
-
-def max_threads() -> int:
-    """The most intra-op threads a profile may ask for: 4x the cores, at least 256."""
-    return max(256, 4 * (os.cpu_count() or 1))
-
-
-def _validate_options(where: str, device: Any, threads: Any, latency: Any, memory: Any,
-                      target_rel_spread: Any, max_time_s: Any, cache: Any) -> None:
-    if not isinstance(device, str):
-        raise InputTypeError(f"The 'device' parameter of {where} must be a str such as 'cpu' or "
-                        f"'cuda:0'. Got {type(device).__name__} instead.")
-    top = max_threads()
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= top):
-        # torch.set_num_threads(1000000) crashes the process (SIGSEGV): bound it
-        raise InputError(f"The 'threads' parameter of {where} must be None or an int in the range "
-                         f"[1, {top}]. Got {threads!r} instead.")
-    cores = os.cpu_count() or 1
-    if threads is not None and threads > cores:
-        import warnings
-
-        warnings.warn(f"{where}: threads={threads} is more than the {cores} cores of this "
-                      "machine; latency measured so is not what a deployment would see.",
-                      stacklevel=3)
-    for pname, value in (("latency", latency), ("memory", memory)):
-        if not isinstance(value, bool):
-            raise InputTypeError(f"The '{pname}' parameter of {where} must be a bool. Got {value!r} instead.")
-    if (isinstance(target_rel_spread, bool) or not isinstance(target_rel_spread, int | float)
-            or not 0.0 < target_rel_spread < 1.0):
-        raise InputError(f"The 'target_rel_spread' parameter of {where} must be a float in the "
-                         f"range (0, 1). Got {target_rel_spread!r} instead.")
-    if (isinstance(max_time_s, bool) or not isinstance(max_time_s, int | float)
-            or not math.isfinite(max_time_s) or max_time_s <= 0):
-        raise InputError(f"The 'max_time_s' parameter of {where} must be a float in the range "
-                         f"(0, inf). Got {max_time_s!r} instead.")
-    if not isinstance(cache, bool | ProfileCache):
-        raise InputTypeError(f"The 'cache' parameter of {where} must be a bool or a ProfileCache. "
-                        f"Got {type(cache).__name__} instead.")
 
 
 def _resolve_device(device: str, where: str = "profile_model") -> torch.device:

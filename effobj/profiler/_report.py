@@ -56,9 +56,12 @@ class DeviceInfo:
 
 
 # Fields stored as tuples (JSON gives lists back).
-#: the indicators every report has, and those present only when measured (see ``indicators``)
-ALWAYS_INDICATORS = ("flops", "macs", "params", "trainable_params", "model_bytes")
-OPTIONAL_INDICATORS = ("peak_activation_bytes", "latency_ms", "throughput", "energy_j")
+#: indicators every report has: counted on the meta device, or read off the model
+COUNTED_INDICATORS: tuple[str, ...] = ("flops", "macs", "params", "trainable_params", "model_bytes")
+#: indicators of a profile that measured memory (``ProfileOptions.memory``)
+MEMORY_INDICATORS: tuple[str, ...] = ("peak_activation_bytes",)
+#: indicators of a profile that measured latency (``energy_j`` only where the device reports energy)
+TIMED_INDICATORS: tuple[str, ...] = ("latency_ms", "throughput", "energy_j")
 
 _TUPLE_FIELDS = ("input_shapes", "input_dtypes", "unsupported_ops", "latency_ci95_ms", "flops_range")
 
@@ -91,6 +94,8 @@ class CostReport:
             model's class name (``"ResNet.layer1.0.conv1"``); a parent includes its children.
         flops_by_op: FLOPs per aten operator (``"aten.convolution"``).
         unsupported_ops: Operators that ran and have no FLOP formula (sorted names).
+        unsupported_by_module: Where they ran: the innermost module's path, then each
+            such operator and its number of calls there (``"Global"`` outside any module).
         count_device: ``"meta"`` when FLOPs and memory were counted without computing
             (shapes only), else the device of the real forward pass that was counted.
         flops_range: ``(lowest, highest)`` when a second count (other input values)
@@ -149,6 +154,7 @@ class CostReport:
     flops_by_module: dict[str, int] = field(default_factory=dict)
     flops_by_op: dict[str, int] = field(default_factory=dict)
     unsupported_ops: tuple[str, ...] = ()
+    unsupported_by_module: dict[str, dict[str, int]] = field(default_factory=dict)
     count_device: str = "meta"
     flops_range: tuple[int, int] | None = None
     model_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
@@ -172,13 +178,14 @@ class CostReport:
 
         Always present: ``flops``, ``macs``, ``params``, ``trainable_params``,
         ``model_bytes``; present when measured: ``peak_activation_bytes``, ``latency_ms``,
-        ``throughput`` (higher is better, unlike the others) and ``energy_j``.
+        ``throughput`` (higher is better, unlike the others) and ``energy_j``. Which a
+        profile will have is known before profiling: ``ProfileOptions.indicators()``.
 
         Returns:
             A new dict mapping indicator name to its value as a float.
         """
-        out = {name: float(getattr(self, name)) for name in ALWAYS_INDICATORS}
-        for name in OPTIONAL_INDICATORS:
+        out = {name: float(getattr(self, name)) for name in COUNTED_INDICATORS}
+        for name in (*MEMORY_INDICATORS, *TIMED_INDICATORS):
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)
@@ -241,6 +248,8 @@ class CostReport:
             ("FLOPs (2 per FMA)", f"{_si(self.flops)}  ({self.flops:,})"),
             ("MACs", f"{_si(self.macs)}  ({self.macs:,})"),
             ("unsupported ops", ", ".join(self.unsupported_ops) or "none"),
+            *[(f"  in {module}", ", ".join(f"{op} x{n}" for op, n in ops.items()))
+              for module, ops in self.unsupported_by_module.items()],
             *([("FLOPs vary", f"{self.flops_range[0]:,} to {self.flops_range[1]:,} in two "
                 "passes: control flow depends on the input or on chance")]
               if self.flops_range is not None else []),

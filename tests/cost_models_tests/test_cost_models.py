@@ -166,3 +166,22 @@ def test_gated_flops_gradients_and_errors():
     with pytest.raises(InputError, match="'gates' parameter of gated_flops must be finite and in \\[0, 1\\]. Got nan"):
         gated_flops(layers, [torch.full((8,), float("nan")), None, None, None])
     assert GatedLayer("x", 1, 1, 1, 1).groups == 1
+
+
+def test_library_functions_take_space_objects_and_one_options_object(table, space, net):
+    from effobj.cost_models import TABLE_PROFILE
+    from effobj.profiler import ProfileOptions
+
+    with pytest.raises(TypeError, match=r"'space' parameter of build_latency_table must be a search space object"):
+        build_latency_table("supernet", supernet=net)
+    with pytest.raises(TypeError, match=r"'space' parameter of check_table .*search_spaces.get\('supernet'\)"):
+        check_table(table, "supernet")
+    with pytest.raises(InputError, match="'latency' option of check_table must be True"):
+        check_table(table, space, latency=False)
+    with pytest.raises(InputError, match="'max_time_s' parameter of build_latency_table"):
+        build_latency_table(space, supernet=net, max_time_s=0)
+    assert (TABLE_PROFILE.memory, TABLE_PROFILE.cache, TABLE_PROFILE.max_time_s) == (False, False, 0.5)
+    quick = TABLE_PROFILE.replace(threads=1, max_time_s=0.02, target_rel_spread=0.2)
+    chk = check_table(table, space, configs=[space.default_config()], options=quick)
+    assert len(chk.measured_ms) == 1 and chk.measured_ms[0] > 0
+    assert isinstance(quick, ProfileOptions)

@@ -1,0 +1,180 @@
+"""How a model is profiled: :class:`ProfileOptions`, the one owner of the profiler's settings.
+
+Every function that profiles (:func:`~effobj.profiler.profile_model`,
+:class:`~effobj.profiler.LocalProfiler`, :func:`~effobj.cost_models.build_latency_table`,
+:func:`~effobj.cost_models.check_table`) takes one :class:`ProfileOptions`, plus, for
+convenience, its fields as keyword arguments applied over it. The defaults and the rules
+live here only; a bad value is refused when the options are built, in the name of the
+function that was called.
+
+This module imports neither torch nor optuna.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import warnings
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from effobj._validation import check_real
+from effobj.errors import InputError, InputTypeError
+from effobj.profiler._cache import ProfileCache
+from effobj.profiler._report import COUNTED_INDICATORS, MEMORY_INDICATORS, TIMED_INDICATORS
+
+__all__ = ["ProfileOptions", "max_threads"]
+
+# the function whose arguments are being validated, named in the error messages
+_WHERE: ContextVar[str] = ContextVar("effobj_profile_options_where", default="ProfileOptions")
+
+
+def max_threads() -> int:
+    """The most intra-op threads a profile may ask for: 4x the cores, at least 256."""
+    return max(256, 4 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """The settings of a profile, validated once when built.
+
+    Attributes:
+        device: Target device as torch spells it (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+            ``"mps"``). Its availability is checked where the profile runs, not here, so
+            options can be built on a machine without that device.
+        threads: Intra-op threads for timing, an int in ``[1, max(256, 4 x cores)]``;
+            ``None`` means ``torch.get_num_threads()`` at profiling time (more threads than
+            cores warns: the latency would not be what a deployment sees).
+        latency: Measure latency (and energy where the device reports it).
+        memory: Measure peak activation memory.
+        target_rel_spread: Precision the median latency must reach, in (0, 1).
+        max_time_s: Time cap of the latency measurement, in seconds, in (0, inf).
+        cache: ``True`` uses the process-wide architecture-signature cache, ``False`` none,
+            or a :class:`~effobj.profiler.ProfileCache`.
+
+    Example:
+        >>> from effobj.profiler import ProfileOptions
+        >>> counts = ProfileOptions(latency=False)
+        >>> counts.indicators()
+        ('flops', 'macs', 'params', 'trainable_params', 'model_bytes', 'peak_activation_bytes')
+        >>> counts.replace(memory=False).memory
+        False
+        >>> ProfileOptions(max_time_s=0)
+        Traceback (most recent call last):
+        ...
+        effobj.errors.InputError: The 'max_time_s' parameter of ProfileOptions must be a float in the range (0, inf). Got 0 instead.
+    """
+
+    device: str = "cpu"
+    threads: int | None = None
+    latency: bool = True
+    memory: bool = True
+    target_rel_spread: float = 0.02
+    max_time_s: float = 1.0
+    cache: bool | ProfileCache = True
+
+    def __post_init__(self) -> None:
+        where = _WHERE.get()
+        if not isinstance(self.device, str):
+            raise InputTypeError(f"The 'device' parameter of {where} must be a str such as 'cpu' or "
+                                 f"'cuda:0'. Got {type(self.device).__name__} instead.")
+        _check_threads(self.threads, where)
+        for name in ("latency", "memory"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise InputTypeError(f"The '{name}' parameter of {where} must be a bool. "
+                                     f"Got {value!r} instead.")
+        spread = check_real(self.target_rel_spread, "target_rel_spread", where, low=0.0, high=1.0,
+                            low_open=True, high_open=True)
+        cap = check_real(self.max_time_s, "max_time_s", where, low=0.0, low_open=True)
+        object.__setattr__(self, "target_rel_spread", spread)
+        object.__setattr__(self, "max_time_s", cap)
+        if not isinstance(self.cache, bool | ProfileCache):
+            raise InputTypeError(f"The 'cache' parameter of {where} must be a bool or a "
+                                 f"ProfileCache. Got {type(self.cache).__name__} instead.")
+
+    @classmethod
+    def resolve(cls, options: ProfileOptions | None, overrides: Mapping[str, Any],
+                where: str) -> ProfileOptions:
+        """``options`` (default: :class:`ProfileOptions()`) with ``overrides`` applied.
+
+        What the functions that profile call on their ``options`` and keyword arguments;
+        a bad value is reported as a parameter of ``where``.
+
+        Raises:
+            InputTypeError: ``options`` is not a :class:`ProfileOptions`, or an override
+                is not one of its fields.
+            InputError: an override breaks its field's rule.
+        """
+        if options is not None and not isinstance(options, ProfileOptions):
+            raise InputTypeError(f"The 'options' parameter of {where} must be a ProfileOptions or "
+                                 f"None. Got {type(options).__name__} instead.")
+        unknown = sorted(set(overrides) - set(_FIELDS))
+        if unknown:
+            raise InputTypeError(f"{where} got unknown option(s) {unknown}: the options are the "
+                                 f"fields of ProfileOptions, {list(_FIELDS)}.")
+        if options is not None and not overrides:
+            return options
+        token = _WHERE.set(where)
+        try:
+            return cls(**overrides) if options is None else dataclasses.replace(options, **overrides)
+        finally:
+            _WHERE.reset(token)
+
+    def replace(self, **changes: Any) -> ProfileOptions:
+        """A copy with ``changes`` (field names) applied and validated."""
+        return ProfileOptions.resolve(self, changes, "ProfileOptions.replace")
+
+    def indicators(self) -> tuple[str, ...]:
+        """The cost indicators a profile with these options reports, in
+        :meth:`CostReport.indicators <effobj.profiler.CostReport.indicators>` order.
+
+        ``energy_j`` is included when latency is measured and ``device`` reports energy
+        in this process (checking it imports torch).
+        """
+        names = list(COUNTED_INDICATORS)
+        if self.memory:
+            names += MEMORY_INDICATORS
+        if self.latency:
+            import torch
+
+            from effobj.profiler._energy import energy_meter
+
+            dev = torch.device(self.device)
+            names += [n for n in TIMED_INDICATORS
+                      if n != "energy_j" or energy_meter(dev.type, dev.index) is not None]
+        return tuple(names)
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ProfileOptions))
+
+
+def _check_threads(threads: Any, where: str) -> None:
+    top = max_threads()
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= top):
+        # torch.set_num_threads(1000000) crashes the process (SIGSEGV): bound it
+        raise InputError(f"The 'threads' parameter of {where} must be None or an int in the range "
+                         f"[1, {top}]. Got {threads!r} instead.")
+    cores = os.cpu_count() or 1
+    if threads is not None and threads > cores:
+        warnings.warn(f"{where}: threads={threads} is more than the {cores} cores of this "
+                      "machine; latency measured so is not what a deployment would see.",
+                      stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """``stacklevel`` for a warning raised by this module's caller's caller: the first frame
+    outside the profiler and the dataclass machinery, i.e. the code that asked for the options."""
+    frame = sys._getframe(1)  # the function that will call warnings.warn: stacklevel 1
+    level = 1
+    while frame.f_back is not None and (
+        frame.f_globals.get("__name__", "").startswith("effobj.profiler")
+        or frame.f_code.co_filename in ("<string>", dataclasses.__file__)
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
