@@ -133,7 +133,7 @@ def paper_tables(
     A mismatch is ``(model, column, printed, computed-at-printed-precision)``. The tables
     are the shipped ones unless ``data_dir`` names another folder.
     """
-    from effobj.cli.score import score_rows
+    from effobj.score_table import score_rows
 
     out = []
     for fname, pref, cref, betas, caption in PAPER_TABLES:

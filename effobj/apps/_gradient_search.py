@@ -49,6 +49,7 @@ from typing import Any
 
 from effobj._validation import check_choice, check_real
 from effobj.errors import InputError
+from effobj.profiler._options import ProfileOptions
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -114,12 +115,11 @@ class GradientSearchResult:
         return self.derived_measured_ms <= self.budget_ms
 
 
-#: the profiler options of the table, its calibration and the end-to-end measurements:
-#: keywords of :func:`effobj.profiler.profile_model` (``device``, ``threads``,
-#: ``target_rel_spread``, ``max_time_s``)
-DEFAULT_PROFILE: Mapping[str, Any] = {"device": "cpu", "threads": 1, "max_time_s": 0.5}
-#: the options that the latency table and its calibration take from ``profile``
-_TABLE_PROFILE_KEYS = ("device", "threads", "target_rel_spread", "max_time_s")
+#: the profiler options of the end-to-end measurements (CPU, one thread, 0.5 s a
+#: measurement; always a new measurement: no memory pass, no cache); the latency table and
+#: its calibration take its ``device``, ``threads`` and ``max_time_s`` on top of
+#: :data:`effobj.cost_models.TABLE_PROFILE`
+DEFAULT_PROFILE = ProfileOptions(threads=1, max_time_s=0.5, memory=False, cache=False)
 
 
 @dataclass(frozen=True)
@@ -186,12 +186,12 @@ class GradientSearchConfig:
         seed: seeds the supernet, the batches and the retraining.
         loss_params: the losses' knobs (:class:`LossParams`).
         training: the search and retraining schedule (:class:`TrainingParams`).
-        profile: the profiler's options, keywords of
-            :func:`~effobj.profiler.profile_model` (default :data:`DEFAULT_PROFILE`: CPU,
-            one thread, 0.5 s a measurement). The table and its calibration take
-            ``device``, ``threads``, ``target_rel_spread`` and ``max_time_s``; the
-            end-to-end measurements take all of them, always with latency and without
-            memory or cache (each measurement must be a new one).
+        profile: the profiler's options (:class:`~effobj.profiler.ProfileOptions`,
+            default :data:`DEFAULT_PROFILE`: CPU, one thread, 0.5 s a measurement). The
+            end-to-end measurements use them, always with latency and without memory or
+            cache (each measurement must be a new one); the table and its calibration take
+            ``device``, ``threads`` and ``max_time_s`` on top of
+            :data:`~effobj.cost_models.TABLE_PROFILE`.
     """
 
     budget_ms: float
@@ -205,7 +205,7 @@ class GradientSearchConfig:
     seed: int = 0
     loss_params: LossParams = field(default_factory=LossParams)
     training: TrainingParams = field(default_factory=TrainingParams)
-    profile: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_PROFILE))
+    profile: ProfileOptions = DEFAULT_PROFILE
 
     def with_options(self, **options: Any) -> GradientSearchConfig:
         """A copy with fields replaced by flat keywords (:func:`gradient_search`'s options).
@@ -228,7 +228,7 @@ class GradientSearchConfig:
             new,
             loss_params=replace(new.loss_params, **loss_params),
             training=replace(new.training, **training),
-            profile={**new.profile, **profile},
+            profile=new.profile.replace(**profile) if profile else new.profile,
         )
 
 
@@ -329,9 +329,12 @@ def _checked_budget(cfg: GradientSearchConfig) -> float:
     return budget
 
 
-def _table_profile(profile: Mapping[str, Any]) -> dict[str, Any]:
-    """The profiler options that the latency table and its calibration take."""
-    return {k: profile[k] for k in _TABLE_PROFILE_KEYS if k in profile}
+def _table_profile(profile: ProfileOptions) -> ProfileOptions:
+    """The profiler options of the latency table and its calibration."""
+    from effobj.cost_models import TABLE_PROFILE
+
+    return TABLE_PROFILE.replace(device=profile.device, threads=profile.threads,
+                                 max_time_s=profile.max_time_s)
 
 
 def _prepare(cfg: GradientSearchConfig, budget: float, table: Any, space: Any, data: Any) -> _Problem:
@@ -345,11 +348,11 @@ def _prepare(cfg: GradientSearchConfig, budget: float, table: Any, space: Any, d
     if data is None:
         data = search_spaces.load_dataset("digits", layout="image")
     if table is None:
-        table = build_latency_table(space, data=data, **_table_profile(cfg.profile))
+        table = build_latency_table(space, data=data, options=_table_profile(cfg.profile))
     scale = cfg.scale
     if scale is None:
         scale = check_table(table, space, n=4, seed=cfg.seed, data=data,
-                            **_table_profile(cfg.profile)).scale
+                            options=_table_profile(cfg.profile)).scale
     s = check_real(scale, "scale", func, low=0.0, low_open=True)
     assert s is not None
     vecs = table.vectors(statistic=cfg.statistic)
@@ -524,7 +527,7 @@ def _measure(cfg: GradientSearchConfig, problem: _Problem, arch: Mapping[str, An
     space, data = problem.space, problem.data
     model = space.build(arch, data).eval()
     x = space.example_input(arch, data, batch_size=problem.table.batch_size)
-    return profile_model(model, x, **{**cfg.profile, "latency": True, "memory": False, "cache": False})
+    return profile_model(model, x, cfg.profile.replace(latency=True, memory=False, cache=False))
 
 
 def _confirmed(cfg: GradientSearchConfig, problem: _Problem, arch: Mapping[str, Any]) -> Any:
@@ -553,7 +556,7 @@ def _retrain(cfg: GradientSearchConfig, problem: _Problem, arch: Mapping[str, An
     recipe = dict(arch, epochs=tr.retrain_epochs, batch_size=tr.batch_size, lr=3e-3,
                   optimizer="adamw", weight_decay=1e-4)
     result = search_spaces.train_classifier(model, recipe, problem.data, seed=seed,
-                                            num_threads=cfg.profile.get("threads"))
+                                            num_threads=cfg.profile.threads)
     return float(result.perf), float(result.test_perf)
 
 

@@ -11,8 +11,6 @@ import argparse
 import json
 import sys
 
-from effobj.errors import InputError
-
 __all__ = ["add_parser", "run"]
 
 
@@ -55,10 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from effobj.optuna import load_space_data
     from effobj.profiler import ProfileOptions
 
-    try:
-        space = search_spaces.get(args.space)
-    except KeyError as exc:
-        raise InputError(str(exc).strip("'\"")) from None
+    space = search_spaces.get(args.space)
     data = load_space_data(space, args.dataset) if args.dataset else None
     options = ProfileOptions.resolve(
         TABLE_PROFILE, {"device": args.device, "threads": args.threads,

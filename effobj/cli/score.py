@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_parser", "run", "score_rows"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -36,64 +36,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _label(b: float) -> str:
-    return f"e_beta@{b:g}"
-
-
-def score_rows(
-    names: list[str],
-    perf: list[float],
-    cost: list[float],
-    *,
-    perf_ref: float,
-    cost_ref: float,
-    beta2s: list[float],
-    perf_min: float | None = None,
-    cost_max: float | None = None,
-) -> list[dict[str, Any]]:
-    """Rows of the score table (the command's output before formatting)."""
-    import numpy as np
-
-    from effobj.ratios import accuracy_to_compute_ratio, normalized_ratio
-    from effobj.spec import EfficiencySpec
-
-    specs = [
-        EfficiencySpec(b, perf_ref, cost_ref, perf_min=perf_min, cost_max=cost_max) for b in beta2s
-    ]
-    p = np.asarray(perf, dtype=float)
-    c = np.asarray(cost, dtype=float)
-    a, cn = specs[0].normalize(p, c)
-    feasible = specs[0].is_feasible(p, c)
-    # a cost of 0 has no finite ratio: that row's ratios are NaN ("-", JSON null); the
-    # others are scored as usual
-    pos = c > 0
-    ratio = np.full(p.shape, np.nan)
-    nratio = np.full(p.shape, np.nan)
-    if pos.any():
-        ratio[pos] = accuracy_to_compute_ratio(p[pos], c[pos])
-        with np.errstate(divide="ignore"):
-            nratio[pos] = normalized_ratio(np.asarray(a)[pos], np.asarray(cn)[pos])
-    scores = {_label(s.beta2): s.score(p, c) for s in specs}
-    rows = []
-    for i, name in enumerate(names):
-        row: dict[str, Any] = {
-            "name": name,
-            "perf": float(p[i]),
-            "cost": float(c[i]),
-            "A": float(a[i]),
-            "C": float(cn[i]),
-            "perf/cost": float(ratio[i]),
-            "A/C": float(nratio[i]),
-            "feasible": bool(feasible[i]),
-        }
-        row.update({k: float(v[i]) for k, v in scores.items()})
-        rows.append(row)
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
     from effobj._validation import refusal
     from effobj.cli._table import read_models, render
+    from effobj.score_table import score_label, score_rows
 
     if args.perf_col == args.cost_col:
         raise refusal("--cost-col", "effobj score", "name another column than '--perf-col'",
@@ -109,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         perf_ref=args.perf_ref, cost_ref=args.cost_ref, beta2s=beta2s,
         perf_min=args.perf_min, cost_max=args.cost_max,
     )
-    digits = {"perf": 1, "cost": 1, "perf/cost": 2, "A/C": 2} | {_label(b): 3 for b in beta2s}
+    digits = {"perf": 1, "cost": 1, "perf/cost": 2, "A/C": 2} | {score_label(b): 3 for b in beta2s}
     print(render(rows, args.format, digits))
     return 0

@@ -12,6 +12,7 @@ from effobj import EfficiencySpec, gradient_search
 from effobj.apps import DEFAULT_PROFILE, GradientSearchConfig, LossParams, TrainingParams
 from effobj.cost_models import build_latency_table
 from effobj.errors import InputError
+from effobj.profiler import ProfileOptions
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +91,12 @@ def test_flat_keywords_fill_the_config_groups():
     assert (cfg.budget_ms, cfg.loss, cfg.beta2) == (2.0, "fbnet", 4.0)
     assert cfg.loss_params == LossParams(fbnet_alpha=0.3)
     assert cfg.training == TrainingParams(epochs=2, max_steps_per_epoch=5)
-    assert dict(cfg.profile) == {"device": "cpu", "threads": 2, "max_time_s": 0.1}
+    assert cfg.profile == ProfileOptions(device="cpu", threads=2, max_time_s=0.1, memory=False,
+                                         cache=False)
     # the defaults are the function's former defaults; the base config is left alone
     base = GradientSearchConfig(budget_ms=2.0)
-    assert dict(base.profile) == dict(DEFAULT_PROFILE) == {"device": "cpu", "threads": 1, "max_time_s": 0.5}
+    assert base.profile == DEFAULT_PROFILE == ProfileOptions(
+        device="cpu", threads=1, max_time_s=0.5, memory=False, cache=False)
     assert base.with_options() == base
 
 
