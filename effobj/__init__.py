@@ -4,6 +4,11 @@ The metric layer (``e_beta``, ``soft_e_beta``, ``EfficiencySpec``, the compariso
 metrics and the Pareto tools) imports only numpy and scipy. Everything that needs torch
 or optuna (the profiler, the ``nn`` modules, the Optuna integration) is imported lazily
 on first access, so ``import effobj`` and scoring a CSV never pay for importing torch.
+
+A search is recorded trial by trial in Optuna's storage: the names and the typed record
+(:class:`~effobj.record.TrialRecord`) are :mod:`effobj.record`, which imports neither
+optuna nor torch; the Optuna integration is :mod:`effobj.optuna`, re-ranking a finished
+study :mod:`effobj.rerank`.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ _LAZY: dict[str, str] = {
     "CostReport": "effobj.profiler",
     "Profiler": "effobj.profiler",
     "LocalProfiler": "effobj.profiler",
+    # what a trial records (no optuna needed to read it)
+    "TrialRecord": "effobj.record",
     # errors
     "EffobjError": "effobj.errors",
     "InputError": "effobj.errors",
@@ -82,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from effobj.nn import EBetaLoss, EBetaScore, SoftEBetaScore, e_beta_loss
     from effobj.pareto import non_dominated_sort, pareto_front, stochastic_pareto
     from effobj.profiler import CostReport, LocalProfiler, Profiler, profile_model
+    from effobj.record import TrialRecord
     from effobj.ratios import (
         accuracy_to_compute_ratio,
         cost_efficiency_ratio,

@@ -17,13 +17,13 @@ from effobj import InputError
 from effobj.optuna import (
     IncumbentPruner,
     MaxTrainingsCallback,
-    Status,
     optimize,
     requeue_interrupted,
     resolve_storage,
     training_summary,
 )
-from effobj.optuna import attrs as K
+from effobj import record as K
+from effobj.record import Status
 from effobj.optuna._run import STALE_ATTR
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

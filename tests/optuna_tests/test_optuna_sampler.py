@@ -21,7 +21,7 @@ from effobj.optuna import (
     create_study,
     optimize,
 )
-from effobj.optuna import attrs as K
+from effobj import record as K
 from effobj.optuna._surrogate import Encoder, GaussianProcess, expected_improvement
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

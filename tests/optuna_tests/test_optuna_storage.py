@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from effobj import InputError
 from effobj.optuna import DEFAULT_STORAGE, create_study, resolve_storage
-from effobj.optuna import attrs as K
+from effobj import record as K
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

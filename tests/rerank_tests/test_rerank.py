@@ -13,10 +13,10 @@ from optuna.distributions import FloatDistribution
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
 from effobj import InputError, crossover_beta2
-from effobj.optuna import attrs as K
-from effobj.optuna import (
+from effobj import record as K
+from effobj.optuna import load_spec
+from effobj.rerank import (
     best_trials,
-    load_spec,
     rerank,
     sensitivity,
     trial_table,
