@@ -89,7 +89,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from effobj.nn import EBetaLoss, EBetaScore, SoftEBetaScore, e_beta_loss
     from effobj.pareto import non_dominated_sort, pareto_front, stochastic_pareto
     from effobj.profiler import CostReport, LocalProfiler, Profiler, profile_model
-    from effobj.record import TrialRecord
     from effobj.ratios import (
         accuracy_to_compute_ratio,
         cost_efficiency_ratio,
@@ -101,4 +100,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         performance_speed_ratio,
         time_efficiency_ratio,
     )
+    from effobj.record import TrialRecord
     from effobj.spec import CostIndicator, EfficiencySpec

@@ -277,13 +277,13 @@ class TrialRecord:
         pruned, repeat) also writes ``perf``, ``A`` and ``e_beta`` when they are unknown,
         as ``None``."""
         out: dict[str, Any] = dict(self.costs)
+        out.update(self.extras)  # a field that is set replaces what extras hold
         outcome = self.status in _OUTCOMES
         for name, key, _ in _FIELDS:
             value = getattr(self, name)
-            if value is None and not (outcome and name in _STATED):
+            if value is None and (key in self.extras or not (outcome and name in _STATED)):
                 continue
             out[key] = str(value) if isinstance(value, Status) else value
-        out.update(self.extras)
         return out
 
     @classmethod
@@ -299,7 +299,9 @@ class TrialRecord:
                 ``effobj_`` (effobj's own).
 
         Missing keys are ``None``; a value of a type its field does not take (a study
-        written by other code) stays in ``extras``, unparsed.
+        written by other code) stays in ``extras``, unparsed, and so does a ``None``
+        that :meth:`to_user_attrs` would not write: the record written back holds what
+        was read (plus, for an outcome, ``perf``, ``A`` and ``e_beta`` stated).
         """
         wanted = None if cost_names is None else frozenset(cost_names)
         values: dict[str, Any] = {}
@@ -318,6 +320,10 @@ class TrialRecord:
                 costs[key] = float(raw)
                 continue
             extras[key] = raw
+        outcome = values.get("status") in _OUTCOMES
+        for key, raw in attrs.items():
+            if raw is None and key in _BY_KEY and not (outcome and _BY_KEY[key][0] in _STATED):
+                extras[key] = None
         return cls(costs=costs, extras=extras, **values)
 
     # ------------------------------------------------------------------ outcomes

@@ -166,7 +166,6 @@ def run(args: argparse.Namespace) -> int:
         worker_seed,
     )
     from effobj.optuna._storage import check_writable, masked_url
-
     from effobj.record import Status, TrialRecord
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later

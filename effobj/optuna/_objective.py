@@ -50,13 +50,18 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import optuna
 
 from effobj import record as K
 from effobj.errors import EffobjError, InputError, InputTypeError
-from effobj.optuna._study import create_study, objective_names, weighted_cost_names
+from effobj.optuna._study import (
+    Direction,
+    create_study,
+    objective_names,
+    weighted_cost_names,
+)
 from effobj.optuna._write import write_record
 from effobj.record import Incumbent, Status, TrialRecord, incumbent
 
@@ -301,7 +306,7 @@ class EfficiencyObjective:
 
     # ------------------------------------------------------------------ study set-up
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         """Optuna directions of the objective values, in order."""
         return objective_names(self.spec, self.mode)[0]
 
@@ -423,7 +428,7 @@ class EfficiencyObjective:
             from effobj.optuna._costs import params_identity
 
             return params_identity(params)
-        return self._identity(self.build(optuna.trial.FixedTrial(dict(params))), params)
+        return self._identity(self.build(_fixed_trial(params)), params)
 
     def costs_of(self, params: Mapping[str, Any]) -> dict[str, float]:
         """The spec's cost indicators of the candidate ``params`` build, measured once.
@@ -437,7 +442,7 @@ class EfficiencyObjective:
             InputError: the measurement lacks an indicator of the spec or one is invalid.
         """
         params = dict(params)
-        candidate = self.build(optuna.trial.FixedTrial(params))
+        candidate = self.build(_fixed_trial(params))
         ident = self._identity(candidate, params)
         if self.cost_measure is not None and ident not in self._cost_cache:
             quick = self._quick_cache.get(ident)
@@ -709,6 +714,12 @@ def _check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> N
             f"The '{name}' parameter of {func} must be one of {list(choices)}. "
             f"Got {value!r} instead."
         )
+
+
+def _fixed_trial(params: Mapping[str, Any]) -> optuna.trial.Trial:
+    """A ``FixedTrial`` of ``params``, standing in for the trial ``build`` takes (it answers
+    the same ``suggest_*`` calls)."""
+    return cast(optuna.trial.Trial, optuna.trial.FixedTrial(dict(params)))
 
 
 def _is_tensor_like(x: Any) -> bool:

@@ -308,7 +308,7 @@ def _fail_stale(study: optuna.Study) -> list[int]:
     """
     if not _heartbeat_enabled(study):
         return []
-    storage = study._storage
+    storage: Any = study._storage  # a heartbeat storage (Optuna's BaseHeartbeat API)
     failed = []
     for trial_id in storage._get_stale_trial_ids(study._study_id):
         try:

@@ -589,8 +589,11 @@ def _random_value(dist: BaseDistribution, rng: np.random.Generator) -> Any:
     raise InputError(f"EfficiencySampler cannot sample the distribution {dist!r}.")
 
 
-def _nearby_value(dist: BaseDistribution, value: Any, rng: np.random.Generator) -> Any:
-    """A numeric value moved by a tenth of its range (log range where log), on its grid."""
+def _nearby_value(dist: Any, value: Any, rng: np.random.Generator) -> Any:
+    """A numeric value moved by a tenth of its range (log range where log), on its grid.
+
+    ``dist`` is an ``IntDistribution`` or a ``FloatDistribution``.
+    """
     from optuna.distributions import FloatDistribution, IntDistribution
 
     log = bool(getattr(dist, "log", False))

@@ -42,7 +42,10 @@ def weighted_cost_names(spec: EfficiencySpec) -> tuple[str, ...]:
     return names or tuple(spec.cost_names)
 
 
-def objective_names(spec: EfficiencySpec, mode: str) -> tuple[list[str], list[str]]:
+Direction = Literal["minimize", "maximize"]
+
+
+def objective_names(spec: EfficiencySpec, mode: str) -> tuple[list[Direction], list[str]]:
     """``(directions, metric names)`` of a study's objective values in ``mode``.
 
     ``"single"``: E_beta, maximized; ``"multi"``: the performance, maximized, and each
@@ -51,7 +54,9 @@ def objective_names(spec: EfficiencySpec, mode: str) -> tuple[list[str], list[st
     if mode == "single":
         return ["maximize"], [E_BETA]
     costs = weighted_cost_names(spec)
-    return ["maximize", *(["minimize"] * len(costs))], [PERF, *costs]
+    directions: list[Direction] = ["maximize"]
+    directions += ["minimize"] * len(costs)
+    return directions, [PERF, *costs]
 
 
 def worker_seed(seed: int, study_name: str, n_finished: int) -> int:

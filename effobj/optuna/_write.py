@@ -96,10 +96,9 @@ def _write_rdb(
 
 def _upsert(dialect: str, model_cls: Any, trial_id: int, items: Mapping[str, Any]) -> Any:
     """``INSERT ... ON CONFLICT (trial_id, key) DO UPDATE`` of several attributes at once."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
     rows = [
         {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
         for key, value in items.items()

@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 from optuna_toys import SizeTableSpace, size_perf
 
 import search_spaces
-from effobj.cli import main
 from effobj import record as K
+from effobj.cli import main
 from effobj.optuna import load_spec, resolve_storage
 from effobj.rerank import best_trials
 

@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
 from effobj import EfficiencySpec, InputError
+from effobj import record as K
 from effobj.optuna import (
     EfficiencyObjective,
     TrialFailed,
@@ -17,7 +18,6 @@ from effobj.optuna import (
     make_sampler,
     training_summary,
 )
-from effobj import record as K
 from effobj.record import Status
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
 from effobj import InputError
+from effobj import record as K
 from effobj.optuna import (
     IncumbentPruner,
     MaxTrainingsCallback,
@@ -22,9 +23,8 @@ from effobj.optuna import (
     resolve_storage,
     training_summary,
 )
-from effobj import record as K
-from effobj.record import Status
 from effobj.optuna._run import STALE_ATTR
+from effobj.record import Status
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
