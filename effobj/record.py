@@ -19,8 +19,8 @@ This module is the one owner of those names and of their meaning:
   progress bar all compare with;
 - :func:`rank_values`, the performance and costs a re-ranking reads from a trial.
 
-It imports neither optuna nor numpy, so the report, the command line and the metric
-layer can use it without importing Optuna. (Writing to a running trial in one storage
+It does not import optuna (``tests/test_imports.py`` checks), so the report, the
+command line and the metric layer can use it without importing Optuna. (Writing to a running trial in one storage
 transaction is Optuna's business: :mod:`effobj.optuna._write`.)
 
 Example:
