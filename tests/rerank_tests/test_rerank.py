@@ -251,3 +251,15 @@ def test_repeats_are_neither_ranked_twice_nor_contenders(tmp_path):
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_effobj_optuna_names_what_moved_here():
+    import effobj.optuna
+
+    assert "best_trials" not in effobj.optuna.__all__ and "rerank" not in effobj.optuna.__all__
+    with pytest.raises(AttributeError, match=r"effobj.optuna.best_trials moved to effobj.rerank"):
+        effobj.optuna.best_trials  # noqa: B018
+    with pytest.raises(AttributeError, match=r"moved to effobj.record"):
+        effobj.optuna.Status  # noqa: B018
+    with pytest.raises(AttributeError, match=r"has no attribute 'nothing'"):
+        effobj.optuna.nothing  # noqa: B018
