@@ -36,17 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _machine  # noqa: E402
 
 from effobj import EfficiencySpec  # noqa: E402
+from effobj import record as K  # noqa: E402
 from effobj.optuna import (  # noqa: E402
     EfficiencyObjective,
-    _record,
-    best_trials,
+    _write,
     create_study,
-    rerank,
     resolve_storage,
-    sensitivity,
-    trial_table,
 )
-from effobj.optuna import attrs as K  # noqa: E402
+from effobj.rerank import best_trials, rerank, sensitivity, trial_table  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 logging.getLogger("effobj.optuna").setLevel(logging.ERROR)
@@ -91,9 +88,9 @@ def overhead(storage: str, n: int, *, batched: bool = True) -> dict[str, float]:
         storage=resolve_storage(storage, heartbeat_interval=None), study_name="plain",
         sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize",
     )
-    saved = _record._rdb_backend
+    saved = _write._rdb_backend
     if not batched:
-        _record._rdb_backend = lambda storage: None  # the public calls, one by one
+        _write._rdb_backend = lambda storage: None  # the public calls, one by one
     t_plain, t_eff, own, t_asktell = [], [], [], []
     try:
         for i in range(n + 5):
@@ -115,7 +112,7 @@ def overhead(storage: str, n: int, *, batched: bool = True) -> dict[str, float]:
         for t in s_eff.get_trials(deepcopy=False)[5:]:
             own.append(t.user_attrs[K.OVERHEAD_S])
     finally:
-        _record._rdb_backend = saved
+        _write._rdb_backend = saved
     statuses = [t.user_attrs.get(K.STATUS) for t in s_eff.get_trials(deepcopy=False)]
     return {
         "plain": statistics.median(t_plain),

@@ -4,6 +4,11 @@ The metric layer (``e_beta``, ``soft_e_beta``, ``EfficiencySpec``, the compariso
 metrics and the Pareto tools) imports only numpy and scipy. Everything that needs torch
 or optuna (the profiler, the ``nn`` modules, the Optuna integration) is imported lazily
 on first access, so ``import effobj`` and scoring a CSV never pay for importing torch.
+
+A search is recorded trial by trial in Optuna's storage: the names and the typed record
+(:class:`~effobj.record.TrialRecord`) are :mod:`effobj.record`, which imports neither
+optuna nor torch; the Optuna integration is :mod:`effobj.optuna`, re-ranking a finished
+study :mod:`effobj.rerank`.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ _LAZY: dict[str, str] = {
     "Profiler": "effobj.profiler",
     "LocalProfiler": "effobj.profiler",
     "ProfileOptions": "effobj.profiler",
+    # what a trial records (no optuna needed to read it)
+    "TrialRecord": "effobj.record",
     # applications (effobj.apps; import torch when run)
     "gradient_search": "effobj.apps",
     # errors
@@ -97,4 +104,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         performance_speed_ratio,
         time_efficiency_ratio,
     )
+    from effobj.record import TrialRecord
     from effobj.spec import CostIndicator, EfficiencySpec

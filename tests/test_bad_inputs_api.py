@@ -51,7 +51,7 @@ def _failing_trial():
 
 
 def _rerank(perf, cost):
-    from effobj.optuna import rerank
+    from effobj.rerank import rerank
 
     trials = [_trial(0, perf=perf, lat=cost, status="trained", trained=True)]
     return rerank(trials, SPEC)
@@ -186,6 +186,8 @@ CASES = [
      InputError, "'objective'"),
     ("make_sampler-effobj-multi", lambda f: effobj.optuna.make_sampler("effobj", mode="multi"),
      InputError, "'name'"),
+    ("make_sampler-bad-mode", lambda f: effobj.optuna.make_sampler("tpe", mode="both"),
+     InputError, "'mode'"),
     ("create_study-spec-dict", lambda f: effobj.optuna.create_study({"beta2": 1}),
      InputTypeError, "'spec'"),
     ("worker_seed-negative", lambda f: effobj.optuna.worker_seed(-1, "s", 0), InputError, "'seed'"),
@@ -258,11 +260,12 @@ def test_float16_tensor_mixed_with_float64_keeps_a_valid_value() -> None:
 
 
 def test_reserved_names_are_the_trial_records_keys() -> None:
-    """Item 7: the metric layer's plain tuple equals the record's keys in _attrs.py."""
-    from effobj.optuna import _attrs as K
+    """Item 7: the metric layer's plain tuple equals the record's keys (effobj.record)."""
+    from effobj import record as K
     from effobj.spec import RESERVED_NAMES
 
     keys = {getattr(K, n) for n in K.__all__ if isinstance(getattr(K, n), str)}
+    assert keys == set(K.RESERVED_KEYS)
     assert set(RESERVED_NAMES) == keys
     assert len(RESERVED_NAMES) == len(set(RESERVED_NAMES))
 

@@ -52,59 +52,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _spec_for(args: argparse.Namespace, stored: Any) -> Any:
-    from effobj.spec import EfficiencySpec
-
-    if stored is None:
-        missing = [f"--{n}" for n in ("perf-ref", "cost-ref", "cost")
-                   if getattr(args, n.replace("-", "_")) is None]
-        if missing:
-            raise InputError(
-                f"The study {args.study_name!r} has no stored effobj spec; give {missing} "
-                "to rank it."
-            )
-        return EfficiencySpec(
-            beta2=1.0 if args.beta2 is None else args.beta2,
-            perf_ref=args.perf_ref,
-            cost_ref=args.cost_ref,
-            perf_min=args.perf_min,
-            cost_max=args.cost_max,
-            cost_name=args.cost,
-        )
-    spec = stored
-    changes: dict[str, Any] = {}
-    if args.perf_ref is not None:
-        changes["perf_ref"] = args.perf_ref
-    if args.beta2 is not None:
-        changes["beta2"] = args.beta2
-    if args.perf_min is not None:
-        changes["perf_min"] = args.perf_min
-    if args.cost_ref is not None or args.cost_max is not None or args.cost is not None:
-        if len(spec.costs) != 1:
-            raise InputError(
-                "--cost, --cost-ref and --cost-max apply to a study with one cost indicator; "
-                f"this one has {list(spec.cost_names)}."
-            )
-        one = spec.costs[0]
-        if args.cost is not None and args.cost != one.name and args.cost_ref is None:
-            # another indicator: the stored reference (and budget) belong to the old one
-            raise InputError(
-                f"The '--cost' option names another indicator ({args.cost!r}) than the "
-                f"study's ({one.name!r}); give its '--cost-ref' (and '--cost-max') too."
-            )
-        renamed = args.cost is not None and args.cost != one.name
-        spec = EfficiencySpec(
-            beta2=spec.beta2,
-            perf_ref=spec.perf_ref,
-            perf_min=spec.perf_min,
-            cost_ref=one.ref if args.cost_ref is None else args.cost_ref,
-            cost_max=(None if renamed else one.max) if args.cost_max is None else args.cost_max,
-            cost_name=one.name if args.cost is None else args.cost,
-            perf_above_ref=spec.perf_above_ref,
-        )
-    return spec.replace(**changes) if changes else spec
-
-
 def _clean(x: Any) -> Any:
     """JSON-safe: non-finite floats become None."""
     if isinstance(x, dict):
@@ -125,11 +72,12 @@ def run(args: argparse.Namespace) -> int:
     """Print the re-ranked winner; exit code 1 when no trained trial is feasible."""
     if args.top < 0:
         raise InputError(f"The '--top' option of effobj best must be >= 0. Got {args.top}.")
-    from effobj.cli.report import load_study
-    from effobj.optuna import load_spec, rerank, sensitivity
+    from effobj.cli._study import load_study, spec_for
+    from effobj.optuna import load_spec
+    from effobj.rerank import rerank, sensitivity
 
     study, url = load_study(args.storage, args.study_name)
-    spec = _spec_for(args, load_spec(study))
+    spec = spec_for(args, load_spec(study))
     ranking = rerank(study, spec)
     ranked = [t for t in ranking.top(args.top + 1) if t.feasible]
     best = ranked[0] if ranked and ranked[0].e_beta > 0 else None

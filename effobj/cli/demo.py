@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from effobj.optuna._storage import masked_url
     from effobj.profiler import LocalProfiler
+    from effobj.record import TrialRecord
     from effobj.report import write_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -156,8 +157,10 @@ def run(args: argparse.Namespace) -> int:
         objective,
         done + args.trials,
         max_trainings=None if args.max_trainings is None else
-        args.max_trainings + sum(1 for t in study.get_trials(deepcopy=False)
-                                 if t.user_attrs.get("trained") is True),
+        args.max_trainings + sum(
+            1 for t in study.get_trials(deepcopy=False)
+            if TrialRecord.from_user_attrs(t.user_attrs, ()).trained is True
+        ),
         timeout=args.minutes * 60.0,
         progress_bar=not args.no_progress,
     )

@@ -16,7 +16,7 @@ import argparse
 from typing import Any
 
 from effobj.cli._safe import check_out
-from effobj.errors import EffobjError, InputError, StorageError
+from effobj.errors import EffobjError
 
 __all__ = ["add_parser", "run"]
 
@@ -49,50 +49,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def load_study(storage: str | None, study_name: str) -> tuple[Any, str]:
-    """Open an existing study for reading; returns ``(study, storage URL, password masked)``.
-
-    Nothing is created or changed: a missing or empty SQLite file, or a missing journal
-    file, is an error rather than a new storage.
-
-    Raises:
-        InputError: the storage file or the study does not exist.
-        StorageError: the storage cannot be opened or read.
-    """
-    import optuna
-
-    from effobj.optuna._storage import masked_url, resolve_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = masked_url(storage)
-    store = resolve_storage(storage, heartbeat_interval=None, must_exist=True)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=store)
-        study.user_attrs  # noqa: B018  (read now: a corrupt file fails here, not later)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
-        raise InputError(f"The study {study_name!r} is not in {url}; it holds {names}.") from None
-    except Exception as exc:
-        import sqlalchemy.exc
-
-        if not isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
-            raise
-        raise StorageError(
-            f"The storage {url!r} cannot be read: {type(exc).__name__}: "
-            f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}"
-        ) from None
-    return study, url
-
-
 def run(args: argparse.Namespace) -> int:
     """Write the report; prints the files written."""
-    from effobj.cli.best import _spec_for
+    from effobj.cli._study import load_study, spec_for
     from effobj.optuna import load_spec
     from effobj.report import write_report
 
     check_out(args.out, "report", "--out")
     study, url = load_study(args.storage, args.study_name)
-    spec = _spec_for(args, load_spec(study))
+    spec = spec_for(args, load_spec(study))
     try:
         written = write_report(study, args.out, spec=spec, storage=url, png=not args.no_png)
     except OSError as exc:

@@ -166,12 +166,10 @@ def run(args: argparse.Namespace) -> int:
         worker_seed,
     )
     from effobj.optuna._storage import check_writable, masked_url
+    from effobj.record import Status, TrialRecord
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
-    try:
-        space = search_spaces.get(args.space)
-    except KeyError as exc:
-        raise InputError(str(exc)) from None
+    space = search_spaces.get(args.space)  # an unknown name: InputError
     profiler = None
     if getattr(space, "kind", None) == "model":
         from effobj.profiler import LocalProfiler
@@ -238,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         summary = training_summary(study)
         stopped = [t.number for t in study.get_trials(deepcopy=False)
-                   if t.user_attrs.get("status") == "interrupted"]
+                   if TrialRecord.from_user_attrs(t.user_attrs, ()).status == Status.INTERRUPTED]
         which = f"trial {stopped[-1]} was stopped and will be re-run; " if stopped else ""
         print(printable(
             f"\ninterrupted: {which}the study {name!r} in {url} is consistent; run the same command "
@@ -255,10 +253,10 @@ def run(args: argparse.Namespace) -> int:
     print(summary)
     if summary.best_number is not None:
         best = study.trials[summary.best_number]
-        ua = best.user_attrs
+        rec = TrialRecord.from_user_attrs(best.user_attrs, [args.cost])
         print(printable(
-            f"best: trial {best.number}  E_beta {ua.get('e_beta'):.4f}  perf {ua.get('perf'):.4g}"
-            f"  {args.cost} {ua.get(args.cost):.4g}  params {best.params}"
+            f"best: trial {best.number}  E_beta {rec.e_beta:.4f}  perf {rec.perf:.4g}"
+            f"  {args.cost} {rec.costs[args.cost]:.4g}  params {best.params}"
         ))
     print(printable(f"re-rank it for another beta2 or budget: {rerank}"))
     return 0

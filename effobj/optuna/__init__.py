@@ -5,7 +5,8 @@ metric layer of effobj never does.
 
 - :class:`EfficiencyObjective` (and :func:`objective_from_space` for a ``search_spaces``
   space): build, profile, gate, then train only what can count; everything recorded in
-  the trial (:mod:`effobj.optuna.attrs`) and its constraints (``trial.set_constraint``).
+  the trial (a :class:`~effobj.record.TrialRecord`, see :mod:`effobj.record`) and its
+  constraints (``trial.set_constraint``).
 - :class:`EfficiencySampler`: models the performance, takes each candidate's cost as
   known before training, proposes the best expected improvement of E_beta.
 - :class:`IncumbentPruner`: stops a training that cannot beat the incumbent any more.
@@ -13,13 +14,16 @@ metric layer of effobj never does.
   (default), any Optuna URL or a Journal file, with heartbeat and retry of dead workers.
 - :func:`optimize`: a resumable, shareable run to a study size, with a training budget and
   a progress bar; :func:`training_summary` says how much training was avoided.
-- :func:`best_trials`, :func:`rerank`, :func:`sensitivity`: re-rank a finished study for
-  any :math:`\beta^2` or budget, and find where the winner changes.
+
+Re-ranking a finished study for any :math:`\beta^2` or budget (``best_trials``,
+``rerank``, ``sensitivity``) is :mod:`effobj.rerank`; the names under which a trial is
+recorded, the record's type and the incumbent are :mod:`effobj.record`.
 
 Example:
     >>> import optuna
     >>> from effobj import EfficiencySpec
-    >>> from effobj.optuna import EfficiencyObjective, best_trials, optimize
+    >>> from effobj.optuna import EfficiencyObjective, optimize
+    >>> from effobj.rerank import best_trials
     >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
     >>> spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=10.0, cost_max=6.0,
     ...                       cost_name="size")
@@ -39,20 +43,11 @@ Example:
 
 from __future__ import annotations
 
-from effobj.optuna import _attrs as attrs
-from effobj.optuna._attrs import Status
+from typing import Any as _Any
+
 from effobj.optuna._costs import COST_LOOKUPS, CostRegistry
 from effobj.optuna._objective import EfficiencyObjective, Reporter, TrialFailed
 from effobj.optuna._pruner import IncumbentPruner
-from effobj.optuna._rerank import (
-    Contender,
-    RankedTrial,
-    Ranking,
-    TrialTable,
-    best_trials,
-    rerank,
-    trial_table,
-)
 from effobj.optuna._run import (
     MaxTrainingsCallback,
     TrainingSummary,
@@ -61,7 +56,6 @@ from effobj.optuna._run import (
     training_summary,
 )
 from effobj.optuna._sampler import EfficiencySampler
-from effobj.optuna._sensitivity import Sensitivity, SensitivityRow, WinnerChange, sensitivity
 from effobj.optuna._space import SpaceCandidate, load_space_data, objective_from_space
 from effobj.optuna._storage import DEFAULT_STORAGE, resolve_storage, storage_url
 from effobj.optuna._study import SAMPLERS, create_study, load_spec, make_sampler, worker_seed
@@ -70,25 +64,15 @@ __all__ = [
     "COST_LOOKUPS",
     "DEFAULT_STORAGE",
     "SAMPLERS",
-    "Contender",
     "CostRegistry",
     "EfficiencySampler",
     "EfficiencyObjective",
     "IncumbentPruner",
     "MaxTrainingsCallback",
-    "RankedTrial",
-    "Ranking",
     "Reporter",
-    "Sensitivity",
-    "SensitivityRow",
     "SpaceCandidate",
-    "Status",
     "TrainingSummary",
     "TrialFailed",
-    "TrialTable",
-    "WinnerChange",
-    "attrs",
-    "best_trials",
     "create_study",
     "load_space_data",
     "load_spec",
@@ -96,11 +80,26 @@ __all__ = [
     "objective_from_space",
     "optimize",
     "requeue_interrupted",
-    "rerank",
     "resolve_storage",
-    "sensitivity",
     "storage_url",
-    "trial_table",
     "training_summary",
     "worker_seed",
 ]
+
+#: names that moved out of effobj.optuna (issue 15) -> where they live now
+_MOVED = {
+    **dict.fromkeys(
+        ("Contender", "RankedTrial", "Ranking", "TrialTable", "best_trials", "rerank",
+         "trial_table", "Sensitivity", "SensitivityRow", "WinnerChange", "sensitivity"),
+        "effobj.rerank",
+    ),
+    "Status": "effobj.record",
+    "attrs": "effobj.record",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'effobj.optuna' has no attribute {name!r}")
+    raise AttributeError(f"effobj.optuna.{name} moved to {home}: import it from there.")

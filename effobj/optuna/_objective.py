@@ -11,7 +11,8 @@ One trial runs
         -> evaluate(candidate, trial, report) -> perf  (report(epoch, perf) -> pruners)
         -> spec.score(perf, costs) = E_beta, spec.constraints(perf, costs)
 
-and records everything in the trial (see :mod:`effobj.optuna._attrs`).
+and records everything in the trial as one :class:`~effobj.record.TrialRecord` (see
+:mod:`effobj.record`).
 
 **What an untrained trial tells the sampler.** An untrained trial has no measured
 performance; effobj records it *at its optimistic bound* :math:`A = 1`, the only value
@@ -48,15 +49,21 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import optuna
 
+from effobj import record as K
 from effobj.errors import EffobjError, InputError, InputTypeError
-from effobj.optuna import _attrs as K
-from effobj.optuna._attrs import Status
-from effobj.optuna._record import write_trial_attrs
+from effobj.optuna._study import (
+    Direction,
+    create_study,
+    objective_names,
+    weighted_cost_names,
+)
+from effobj.optuna._write import write_record
+from effobj.record import Incumbent, Status, TrialRecord, incumbent
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -262,7 +269,7 @@ class EfficiencyObjective:
         self.skip_hopeless = skip_hopeless
         self.hopeless_tolerance = float(hopeless_tolerance)
         self.incumbent_refresh_s = float(incumbent_refresh_s)
-        # (storage id, study id) -> [best value, its trial number, time of the last read]
+        # (storage id, study id) -> [the incumbent, time of the last read]
         self._incumbents: dict[tuple[int, int], list[Any]] = {}
         self.on_error = on_error
         if identity is not None and not callable(identity):
@@ -289,7 +296,7 @@ class EfficiencyObjective:
         self._cost_cache: dict[str, tuple[_Costs, float]] = {}
         self._evaluate_takes_reporter = _takes_reporter(evaluate)
         self._cost_names: tuple[str, ...] = tuple(spec.cost_names)
-        self._objective_costs: tuple[str, ...] = _weighted_cost_names(spec)
+        self._objective_costs: tuple[str, ...] = weighted_cost_names(spec)
         self._perf_ref = float(spec.perf_ref)
         # the order in which constraints are set, identical in every trial (GPSampler
         # stacks them per trial and needs the same count and order everywhere)
@@ -299,18 +306,14 @@ class EfficiencyObjective:
 
     # ------------------------------------------------------------------ study set-up
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         """Optuna directions of the objective values, in order."""
-        if self.mode == "single":
-            return ["maximize"]
-        return ["maximize", *(["minimize"] * len(self._objective_costs))]
+        return objective_names(self.spec, self.mode)[0]
 
     @property
     def metric_names(self) -> list[str]:
         """Names of the objective values, in order (``study.set_metric_names``)."""
-        if self.mode == "single":
-            return [K.E_BETA]
-        return [K.PERF, *self._objective_costs]
+        return objective_names(self.spec, self.mode)[1]
 
     @property
     def constraint_names(self) -> tuple[str, ...]:
@@ -319,8 +322,6 @@ class EfficiencyObjective:
 
     def create_study(self, **kwargs: Any) -> optuna.Study:
         """Create (or load) a study for this objective; see :func:`effobj.optuna.create_study`."""
-        from effobj.optuna._study import create_study
-
         kwargs.setdefault("objective", self)
         return create_study(self.spec, mode=self.mode, **kwargs)
 
@@ -336,59 +337,56 @@ class EfficiencyObjective:
                 ident = self._identity(candidate, trial.params)
             study = getattr(trial, "study", None)  # None for FixedTrial (debugging)
             if study is not None:
-                _safe_set(trial, K.IDENTITY, ident)  # visible to other workers at once
+                # visible to other workers at once
+                _safe_record(trial, TrialRecord(identity=ident))
             stage = "measure"
             with clock.user():
                 costs, profile_s = self._measure_once(candidate, ident)
             if study is not None:
                 _register(study, ident, trial.params, costs.indicators, self._cost_names)
             cost = self._check_costs(costs.indicators)
-            attrs: dict[str, Any] = {
-                name: v for name, v in costs.indicators.items() if math.isfinite(v)
-            }
-            if costs.report is not None:
-                attrs[K.COST_REPORT] = costs.report
-            attrs[K.PROFILE_TIME_S] = profile_s
             _, c_norm = self.spec.normalize(self._perf_ref, cost)
             bound = float(self.spec.upper_bound(cost))
-            attrs[K.C] = float(c_norm)
-            attrs[K.UPPER_BOUND] = bound
+            rec = TrialRecord(
+                costs={name: v for name, v in costs.indicators.items() if math.isfinite(v)},
+                cost_report=costs.report,
+                profile_time_s=profile_s,
+                C=float(c_norm),
+                upper_bound=bound,
+            )
             cost_violation = self.spec.cost_constraints(cost)
             over = {k: v for k, v in cost_violation.items() if v > 0.0}
 
             if over:
-                return self._skip_over_budget(trial, attrs, cost, over, clock)
+                return self._skip_over_budget(trial, rec, cost, over, clock)
 
             if self.mode == "single" and self.skip_hopeless and study is not None:
-                incumbent, inc_number = self._incumbent(study)
-                if incumbent is not None:
-                    attrs[K.INCUMBENT] = incumbent
-                    if bound < incumbent - self.hopeless_tolerance:
-                        return self._skip_hopeless(
-                            trial, attrs, cost, bound, incumbent, inc_number, clock
-                        )
+                inc = self._incumbent(study)
+                if inc is not None:
+                    rec = replace(rec, incumbent=inc.e_beta)
+                    if bound < inc.e_beta - self.hopeless_tolerance:
+                        return self._skip_hopeless(trial, rec, cost, bound, inc, clock)
 
             if study is not None and not self.repeats:
                 prior = _trained_twin(study, ident, trial.number)
                 if prior is not None:
-                    return self._repeat(trial, attrs, prior, clock)
+                    return self._repeat(trial, rec, cost, prior, clock)
                 # the claim: a twin that checks later waits for this trial whatever the
                 # numbers (one that checked before this trial published its identity)
-                _safe_set(trial, K.TRAINED, True)
+                _safe_record(trial, TrialRecord(trained=True))
 
             stage = "evaluate"
             trained = True
             # with a pruner, the costs are on record while the candidate trains (pruners
             # read C); constraints are set once, at the end
-            attrs[K.TRAINED] = True
-            attrs[K.STATUS] = Status.TRAINING
+            rec = replace(rec, trained=True, status=Status.TRAINING)
             if (
                 self.mode == "single"
                 and study is not None
                 and not isinstance(study.pruner, optuna.pruners.NopPruner)
             ):
-                write_trial_attrs(trial, attrs, {})
-            reporter = _EpochReporter(self, trial, cost, attrs)
+                write_record(trial, rec, {})
+            reporter = _EpochReporter(self, trial, cost, rec)
             with clock.user():
                 t0 = time.perf_counter()
                 if self._evaluate_takes_reporter:
@@ -397,16 +395,19 @@ class EfficiencyObjective:
                     result = self.evaluate(candidate, trial)
                 train_s = time.perf_counter() - t0
             perf, extras = _unpack_evaluation(result)
-            attrs.update(extras)
-            attrs.setdefault(K.TRAIN_TIME_S, train_s)
+            rec = rec.with_attrs(extras)
+            if rec.train_time_s is None:
+                rec = replace(rec, train_time_s=train_s)
             stage = "score"
-            return self._score(trial, attrs, perf, cost, clock)
+            return self._score(trial, rec, perf, cost, clock)
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:
-            _safe_set(trial, K.STATUS, Status.INTERRUPTED)
-            _safe_set(trial, K.TRAINED, trained)
-            _safe_set(trial, K.FAIL_REASON, f"interrupted during {stage} (KeyboardInterrupt)")
+            reason = f"interrupted during {stage} (KeyboardInterrupt)"
+            _safe_record(
+                trial,
+                TrialRecord(status=Status.INTERRUPTED, trained=trained, fail_reason=reason),
+            )
             raise
         except Exception as exc:  # any failure of the user's code or of the costs
             return self._fail(trial, stage, exc, trained)
@@ -427,7 +428,7 @@ class EfficiencyObjective:
             from effobj.optuna._costs import params_identity
 
             return params_identity(params)
-        return self._identity(self.build(optuna.trial.FixedTrial(dict(params))), params)
+        return self._identity(self.build(_fixed_trial(params)), params)
 
     def costs_of(self, params: Mapping[str, Any]) -> dict[str, float]:
         """The spec's cost indicators of the candidate ``params`` build, measured once.
@@ -441,7 +442,7 @@ class EfficiencyObjective:
             InputError: the measurement lacks an indicator of the spec or one is invalid.
         """
         params = dict(params)
-        candidate = self.build(optuna.trial.FixedTrial(params))
+        candidate = self.build(_fixed_trial(params))
         ident = self._identity(candidate, params)
         if self.cost_measure is not None and ident not in self._cost_cache:
             quick = self._quick_cache.get(ident)
@@ -467,34 +468,27 @@ class EfficiencyObjective:
     def _repeat(
         self,
         trial: optuna.trial.Trial,
-        attrs: dict[str, Any],
+        rec: TrialRecord,
+        cost: Mapping[str, float],
         prior: optuna.trial.FrozenTrial,
         clock: _Clock,
     ) -> float | list[float]:
         """Record a repeat of the trained trial ``prior``: its result, not trained again."""
-        source = prior.user_attrs.get(K.REPEAT_OF, prior.number)
-        for key in _TAKEN_OVER:
-            if key in prior.user_attrs:
-                attrs[key] = prior.user_attrs[key]
+        done = TrialRecord.from_user_attrs(prior.user_attrs)
+        source = prior.number if done.repeat_of is None else done.repeat_of
         pruned = prior.state == optuna.trial.TrialState.PRUNED
-        attrs.update(
-            {
-                K.TRAINED: False,
-                K.STATUS: Status.PRUNED if pruned else Status.REPEAT,
-                K.REPEAT_OF: source,
-                K.SKIP_REASON: f"repeat of trial {source}: its result recorded, not trained again",
-            }
+        rec = replace(
+            rec,
+            **{name: getattr(done, name) for name in _TAKEN_OVER},
+            trained=False,
+            status=Status.PRUNED if pruned else Status.REPEAT,
+            repeat_of=source,
+            skip_reason=f"repeat of trial {source}: its result recorded, not trained again",
         )
-        perf = prior.user_attrs.get(K.PERF)
-        cost = self._check_costs({k: attrs[k] for k in self._cost_names})
-        constraints = (
-            self._constraints_at(float(perf), cost)
-            if isinstance(perf, int | float)
-            else self._constraints_at(self._perf_ref, cost)
-        )
-        self._record(trial, attrs, constraints, clock)
+        perf = self._perf_ref if done.perf is None else done.perf
+        self._record(trial, rec, self._constraints_at(perf, cost), clock)
         if pruned:
-            raise optuna.TrialPruned(attrs[K.SKIP_REASON])
+            raise optuna.TrialPruned(rec.skip_reason)
         if self.mode == "single":
             return float(prior.value if prior.value is not None else 0.0)
         return list(prior.values or [])
@@ -544,7 +538,7 @@ class EfficiencyObjective:
     def _skip_over_budget(
         self,
         trial: optuna.trial.Trial,
-        attrs: dict[str, Any],
+        rec: TrialRecord,
         cost: Mapping[str, float],
         over: Mapping[str, float],
         clock: _Clock,
@@ -558,19 +552,10 @@ class EfficiencyObjective:
             else:
                 parts.append(f"{key} exceeded by {excess:.4g} (normalized)")
         why = ", ".join(parts)
-        attrs.update(
-            {
-                K.PERF: None,
-                K.A: None,
-                K.E_BETA: 0.0,
-                K.TRAINED: False,
-                K.STATUS: Status.OVER_BUDGET,
-                K.SKIP_REASON: f"over budget before training ({why})",
-            }
-        )
-        self._record(trial, attrs, self._constraints_at(self._perf_ref, cost), clock)
+        rec = rec.skipped(Status.OVER_BUDGET, f"over budget before training ({why})", e_beta=0.0)
+        self._record(trial, rec, self._constraints_at(self._perf_ref, cost), clock)
         if self.over_budget == "prune":
-            raise optuna.TrialPruned(attrs[K.SKIP_REASON])
+            raise optuna.TrialPruned(rec.skip_reason)
         if self.mode == "single":
             return 0.0
         return [0.0, *(cost[n] for n in self._objective_costs)]
@@ -578,50 +563,34 @@ class EfficiencyObjective:
     def _skip_hopeless(
         self,
         trial: optuna.trial.Trial,
-        attrs: dict[str, Any],
+        rec: TrialRecord,
         cost: Mapping[str, float],
         bound: float,
-        incumbent: float,
-        inc_number: int | None,
+        inc: Incumbent,
         clock: _Clock,
     ) -> float:
-        attrs.update(
-            {
-                K.PERF: None,
-                K.A: None,
-                K.E_BETA: None,
-                K.TRAINED: False,
-                K.STATUS: Status.HOPELESS,
-                K.SKIP_REASON: (
-                    f"hopeless: E_beta upper bound {bound:.6g} < incumbent {incumbent:.6g}"
-                    + (f" (trial {inc_number})" if inc_number is not None else "")
-                    + "; value recorded = the bound"
-                ),
-            }
+        reason = (
+            f"hopeless: E_beta upper bound {bound:.6g} < incumbent {inc.e_beta:.6g} "
+            f"(trial {inc.number}); value recorded = the bound"
         )
-        self._record(trial, attrs, self._constraints_at(self._perf_ref, cost), clock)
+        self._record(
+            trial, rec.skipped(Status.HOPELESS, reason), self._constraints_at(self._perf_ref, cost),
+            clock,
+        )
         return bound
 
     def _score(
         self,
         trial: optuna.trial.Trial,
-        attrs: dict[str, Any],
+        rec: TrialRecord,
         perf: float,
         cost: Mapping[str, float],
         clock: _Clock,
     ) -> float | list[float]:
         a_norm, _ = self.spec.normalize(perf, cost)
         e = float(self.spec.score(perf, cost))
-        attrs.update(
-            {
-                K.PERF: perf,
-                K.A: float(a_norm),
-                K.E_BETA: e,
-                K.TRAINED: True,
-                K.STATUS: Status.TRAINED,
-            }
-        )
-        self._record(trial, attrs, self._constraints_at(perf, cost), clock)
+        self._record(trial, rec.scored(perf, float(a_norm), e), self._constraints_at(perf, cost),
+                     clock)
         if self.mode == "single":
             study = getattr(trial, "study", None)
             if study is not None:
@@ -629,48 +598,45 @@ class EfficiencyObjective:
             return e
         return [perf, *(cost[n] for n in self._objective_costs)]
 
-    def _incumbent(self, study: optuna.Study) -> tuple[float | None, int | None]:
+    def _incumbent(self, study: optuna.Study) -> Incumbent | None:
         """The incumbent, from the storage at most every ``incumbent_refresh_s`` seconds."""
         key = (id(study._storage), study._study_id)
         entry = self._incumbents.get(key)
         now = time.monotonic()
-        if entry is None or now - entry[2] >= self.incumbent_refresh_s:
-            value, number = _incumbent(study)
-            if entry is not None and entry[0] is not None and (
-                value is None or entry[0] > value
-            ):
-                value, number = entry[0], entry[1]  # ours, not yet visible to the query
-            entry = [value, number, now]
+        if entry is None or now - entry[1] >= self.incumbent_refresh_s:
+            found = _stored_incumbent(study)
+            ours = None if entry is None else entry[0]
+            if ours is not None and (found is None or ours.e_beta > found.e_beta):
+                found = ours  # ours, not yet visible to the query
+            entry = [found, now]
             self._incumbents[key] = entry
-        return entry[0], entry[1]
+        inc: Incumbent | None = entry[0]
+        return inc
 
     def _note_score(self, study: optuna.Study, e: float, number: int) -> None:
         key = (id(study._storage), study._study_id)
         entry = self._incumbents.get(key)
         if entry is None:
             return  # skip_hopeless off or multi mode: nothing cached
-        if entry[0] is None or e > entry[0]:
-            entry[0], entry[1] = e, number
+        if entry[0] is None or e > entry[0].e_beta:
+            entry[0] = Incumbent(e, number)
 
     def _record(
         self,
         trial: optuna.trial.Trial,
-        attrs: Mapping[str, Any],
+        rec: TrialRecord,
         constraints: Mapping[str, float],
         clock: _Clock,
     ) -> None:
-        attrs = dict(attrs)
-        attrs[K.OVERHEAD_S] = clock.own()  # everything but this one write
-        write_trial_attrs(trial, attrs, constraints)
+        # everything but this one write
+        write_record(trial, replace(rec, overhead_s=clock.own()), constraints)
 
     def _fail(
         self, trial: optuna.trial.Trial, stage: str, exc: Exception, trained: bool
     ) -> float | list[float]:
         reason = f"{stage} failed: {type(exc).__name__}: {exc}"
-        _safe_set(trial, K.STATUS, Status.FAILED)
-        _safe_set(trial, K.TRAINED, trained)
-        _safe_set(trial, K.FAIL_REASON, reason)
-        _safe_set_system(trial, "fail_reason", reason)
+        _safe_record(trial, TrialRecord(status=Status.FAILED, trained=trained, fail_reason=reason))
+        _safe_set_system(trial, K.FAIL_REASON, reason)
         _log.warning("Trial %d failed: %s", trial.number, reason)
         if self.on_error == "raise":
             raise TrialFailed(f"Trial {trial.number} {reason}") from exc
@@ -686,12 +652,12 @@ class _EpochReporter:
         objective: EfficiencyObjective,
         trial: optuna.trial.Trial,
         cost: Mapping[str, float],
-        attrs: dict[str, Any],
+        rec: TrialRecord,
     ) -> None:
         self._obj = objective
         self._trial = trial
         self._cost = cost
-        self._attrs = attrs
+        self._rec = rec
         self.last_perf: float | None = None
 
     def __call__(self, epoch: int, perf: float) -> None:
@@ -705,20 +671,12 @@ class _EpochReporter:
         self._trial.report(e, epoch)
         if self._trial.should_prune():
             a_norm, _ = self._obj.spec.normalize(perf, self._cost)
-            attrs = dict(self._attrs)
-            attrs.update(
-                {
-                    K.PERF: perf,
-                    K.A: float(a_norm),
-                    K.E_BETA: e,
-                    K.TRAINED: True,
-                    K.STATUS: Status.PRUNED,
-                    K.EPOCHS_RUN: epoch + 1,
-                    K.SKIP_REASON: f"pruned after epoch {epoch} at E_beta {e:.6g}",
-                }
+            rec = self._rec.scored(
+                perf, float(a_norm), e, status=Status.PRUNED, epochs_run=epoch + 1,
+                skip_reason=f"pruned after epoch {epoch} at E_beta {e:.6g}",
             )
             self._obj._record(
-                self._trial, attrs, self._obj._constraints_at(perf, self._cost), _Clock()
+                self._trial, rec, self._obj._constraints_at(perf, self._cost), _Clock()
             )
             raise optuna.TrialPruned(f"pruned after epoch {epoch} at E_beta {e:.6g}")
 
@@ -758,13 +716,10 @@ def _check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> N
         )
 
 
-def _weighted_cost_names(spec: Any) -> tuple[str, ...]:
-    """The cost indicators with a non-zero weight (objectives in the multi mode)."""
-    costs = getattr(spec, "costs", None)
-    if not costs:
-        return tuple(spec.cost_names)
-    names = tuple(c.name for c in costs if float(getattr(c, "weight", 1.0)) != 0.0)
-    return names or tuple(spec.cost_names)
+def _fixed_trial(params: Mapping[str, Any]) -> optuna.trial.Trial:
+    """A ``FixedTrial`` of ``params``, standing in for the trial ``build`` takes (it answers
+    the same ``suggest_*`` calls)."""
+    return cast(optuna.trial.Trial, optuna.trial.FixedTrial(dict(params)))
 
 
 def _is_tensor_like(x: Any) -> bool:
@@ -845,35 +800,32 @@ def _unpack_evaluation(result: Any) -> tuple[float, dict[str, Any]]:
     return perf, extras
 
 
-def _incumbent(study: optuna.Study) -> tuple[float | None, int | None]:
-    """Best E_beta among trained, COMPLETE trials of a single-objective study."""
+def _stored_incumbent(study: optuna.Study) -> Incumbent | None:
+    """:func:`effobj.record.incumbent` of a single-objective study, read from its storage."""
     storage = study._storage
     try:
         best = storage.get_best_trial(study._study_id)
     except ValueError:  # no COMPLETE trial yet
-        return None, None
-    if best.user_attrs.get(K.TRAINED) is True and best.value is not None:
-        return float(best.value), best.number
-    # The top value is not a trained trial (values from another spec, or only untrained
-    # ones): scan the trained trials.
-    values = [
-        (t.value, t.number)
-        for t in storage.get_all_trials(
+        return None
+    top = incumbent([best])
+    if top is not None and best.value == top.e_beta:
+        return top  # the best value is a trained trial's: no trained one scores more
+    # The top value is not a trained trial (only untrained ones, whose value is a bound):
+    # scan the completed trials.
+    return incumbent(
+        storage.get_all_trials(
             study._study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
         )
-        if t.user_attrs.get(K.TRAINED) is True and t.value is not None
-    ]
-    if not values:
-        return None, None
-    v, n = max(values)
-    return float(v), n
+    )
 
 
-def _safe_set(trial: optuna.trial.Trial, key: str, value: Any) -> None:
-    try:
-        trial.set_user_attr(key, value)
-    except Exception:  # the storage itself failing: the trial ends FAIL anyway
-        _log.debug("could not record %s on trial %d", key, trial.number, exc_info=True)
+def _safe_record(trial: optuna.trial.Trial, rec: TrialRecord) -> None:
+    """Write ``rec`` attribute by attribute, each one that the storage refuses skipped."""
+    for key, value in rec.to_user_attrs().items():
+        try:
+            trial.set_user_attr(key, value)
+        except Exception:  # the storage itself failing: the trial ends FAIL anyway
+            _log.debug("could not record %s on trial %d", key, trial.number, exc_info=True)
 
 
 def _safe_set_system(trial: optuna.trial.Trial, key: str, value: Any) -> None:
@@ -883,8 +835,8 @@ def _safe_set_system(trial: optuna.trial.Trial, key: str, value: Any) -> None:
         _log.debug("could not record %s on trial %d", key, trial.number, exc_info=True)
 
 
-#: what a repeat takes over from the trial that trained its candidate
-_TAKEN_OVER = (K.PERF, K.A, K.E_BETA, K.TEST_PERF, K.EPOCHS_RUN, K.TRAIN_FLOPS)
+#: what a repeat takes over from the trial that trained its candidate (record fields)
+_TAKEN_OVER = ("perf", "A", "e_beta", "test_perf", "epochs_run", "train_flops")
 #: statuses of a finished trial whose result a repeat takes over
 _REUSABLE = (Status.TRAINED, Status.REPEAT, Status.PRUNED)
 _WAIT_POLL_S = 0.5
@@ -913,13 +865,14 @@ def _trained_twin(
             deepcopy=False,
             states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
         ):
-            if t.number == number or t.user_attrs.get(K.IDENTITY) != ident:
+            rec = TrialRecord.from_user_attrs(t.user_attrs)
+            if t.number == number or rec.identity != ident:
                 continue
             if t.state == TrialState.RUNNING:
                 # the earlier trial trains, the later one waits, and a trial that claimed
                 # the training is waited for: never two waiting on each other
-                running = running or t.number < number or t.user_attrs.get(K.TRAINED) is True
-            elif t.user_attrs.get(K.STATUS) in _REUSABLE:
+                running = running or t.number < number or rec.trained is True
+            elif rec.status in _REUSABLE:
                 return t
         if not running or not heartbeat:
             return None

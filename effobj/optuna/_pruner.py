@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from effobj.errors import InputError, InputTypeError
-from effobj.optuna import _attrs as K
+from effobj.record import TrialRecord, incumbent
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -28,7 +28,8 @@ class IncumbentPruner(optuna.pruners.BasePruner):
 
         E_\beta\bigl(\min(1, A_{\text{seen}} + \text{slack}),\, C\bigr) < E_\beta^{\text{inc}},
 
-    the best :math:`E_\beta` of a trained, completed trial. With ``slack = 1`` this is the
+    the best :math:`E_\beta` of a trained, completed trial (:func:`effobj.record.incumbent`).
+    With ``slack = 1`` this is the
     exact upper bound :math:`E_\beta(1, C)` (nothing is pruned that could win); smaller
     slacks assume, as the name says, that no candidate will beat the best performance seen
     by more than ``slack``, and prune more. The incumbent and :math:`A_{\text{seen}}` are
@@ -96,7 +97,7 @@ class IncumbentPruner(optuna.pruners.BasePruner):
         if self.wrapped is not None and self.wrapped.prune(study, trial):
             return True
         step = trial.last_step
-        c = trial.user_attrs.get(K.C)
+        c = TrialRecord.from_user_attrs(trial.user_attrs, ()).C
         if step is None or c is None:
             return False
         incumbent, best_a, n_trained = _study_state(study)
@@ -107,11 +108,11 @@ class IncumbentPruner(optuna.pruners.BasePruner):
             return False
         a_seen = best_a
         if own is not None and own > 0.0:
-            a_seen = max(a_seen, _a_from_e(own, float(c), self.spec.beta2))
+            a_seen = max(a_seen, _a_from_e(own, c, self.spec.beta2))
         a_cap = min(1.0, a_seen + self.slack)
         from effobj.metric import e_beta
 
-        reachable = e_beta(a_cap, min(max(float(c), 0.0), 1.0), beta2=self.spec.beta2)
+        reachable = e_beta(a_cap, min(max(c, 0.0), 1.0), beta2=self.spec.beta2)
         if reachable < incumbent:
             self.n_pruned += 1
             return True
@@ -132,18 +133,14 @@ def _study_state(study: optuna.Study) -> tuple[float | None, float, int]:
     trials: Any = study._storage.get_all_trials(
         study._study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
     )
-    incumbent: float | None = None
     best_a = 0.0
     n = 0
     for t in trials:
-        ua = t.user_attrs
-        if ua.get(K.TRAINED) is not True:
+        rec = TrialRecord.from_user_attrs(t.user_attrs, ())
+        if rec.trained is not True:
             continue
         n += 1
-        a = ua.get(K.A)
-        if a is not None and a > best_a:
-            best_a = float(a)
-        e = ua.get(K.E_BETA)
-        if e is not None and (incumbent is None or e > incumbent):
-            incumbent = float(e)
-    return incumbent, best_a, n
+        if rec.A is not None and rec.A > best_a:
+            best_a = rec.A
+    inc = incumbent(trials)
+    return (None if inc is None else inc.e_beta), best_a, n

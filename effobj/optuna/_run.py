@@ -15,8 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj.errors import InputError
-from effobj.optuna import _attrs as K
-from effobj.optuna._attrs import Status
+from effobj.record import FAIL_REASON, Status, TrialRecord, incumbent
 
 __all__ = [
     "MaxTrainingsCallback",
@@ -57,7 +56,8 @@ class TrainingSummary:
         profile_time_s: seconds spent measuring costs over all candidates.
         est_train_time_saved_s: ``trainings_avoided`` times the mean training time of the
             candidates trained to the end (an estimate: skipped candidates were not run).
-        best_e_beta: the best E_beta of a trained, completed trial (``None`` if none).
+        best_e_beta: the incumbent, the best E_beta of a trained, completed trial
+            (:func:`effobj.record.incumbent`; ``None`` if none).
         best_number: its trial number.
         n_stale_failed: trials failed because their worker stopped sending heartbeats
             (killed, crashed or hung): marked by :func:`optimize` (system attribute
@@ -150,11 +150,10 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         n = study.user_attrs.get(COST_LOOKUPS, 0)
         lookups = int(n) if isinstance(n, int) else 0
     by_state = {s: 0 for s in TrialState}
-    by_status = {s: 0 for s in Status.ALL}
+    by_status = {s: 0 for s in Status}
     train_time = 0.0
     full_train_times: list[float] = []
     profile_time = 0.0
-    best: tuple[float, int] | None = None
     retried_from: set[int] = set()  # trials a retry re-runs: failed for a stale heartbeat
     n_retried = 0
     for t in trials:
@@ -171,28 +170,18 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
     )
     for t in trials:
         by_state[t.state] += 1
-        ua = t.user_attrs
-        status = ua.get(K.STATUS)
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
             continue
-        if status in by_status:
-            by_status[status] += 1
-        tt = ua.get(K.TRAIN_TIME_S)
-        if ua.get(K.TRAINED) is True and isinstance(tt, int | float):
-            train_time += float(tt)
-            if status == Status.TRAINED:
-                full_train_times.append(float(tt))
-        pt = ua.get(K.PROFILE_TIME_S)
-        if isinstance(pt, int | float):
-            profile_time += float(pt)
-        e = ua.get(K.E_BETA)
-        if (
-            t.state == TrialState.COMPLETE
-            and status == Status.TRAINED
-            and isinstance(e, int | float)
-            and (best is None or e > best[0])
-        ):
-            best = (float(e), t.number)
+        rec = TrialRecord.from_user_attrs(t.user_attrs, ())
+        if rec.status in by_status:
+            by_status[Status(rec.status)] += 1
+        if rec.trained is True and rec.train_time_s is not None:
+            train_time += rec.train_time_s
+            if rec.status == Status.TRAINED:
+                full_train_times.append(rec.train_time_s)
+        if rec.profile_time_s is not None:
+            profile_time += rec.profile_time_s
+    best = incumbent(trials)
     avoided = (
         by_status[Status.OVER_BUDGET] + by_status[Status.HOPELESS] + by_status[Status.REPEAT]
     )
@@ -214,18 +203,22 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         train_time_s=train_time,
         profile_time_s=profile_time,
         est_train_time_saved_s=avoided * mean_train,
-        best_e_beta=None if best is None else best[0],
-        best_number=None if best is None else best[1],
+        best_e_beta=None if best is None else best.e_beta,
+        best_number=None if best is None else best.number,
         n_stale_failed=n_stale,
         n_retried=n_retried,
     )
+
+
+def _trained(trial: FrozenTrial) -> bool:
+    return TrialRecord.from_user_attrs(trial.user_attrs, ()).trained is True
 
 
 def _n_trained(study: optuna.Study) -> int:
     return sum(
         1
         for t in study.get_trials(deepcopy=False, states=_FINISHED + (TrialState.FAIL,))
-        if t.user_attrs.get(K.TRAINED) is True
+        if _trained(t)
     )
 
 
@@ -246,7 +239,7 @@ class MaxTrainingsCallback:
         self.max_trainings = max_trainings
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get(K.TRAINED) is True and _n_trained(study) >= self.max_trainings:
+        if _trained(trial) and _n_trained(study) >= self.max_trainings:
             study.stop()
 
 
@@ -258,16 +251,17 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
     trial carrying ``user_attrs["effobj_retry_of"]`` = the interrupted trial's number.
     """
     trials = study.get_trials(deepcopy=False)
-    done = {t.user_attrs.get(K.RETRY_OF) for t in trials}
+    records = [TrialRecord.from_user_attrs(t.user_attrs, ()) for t in trials]
+    done = {r.retry_of for r in records}
     out = []
-    for t in trials:
+    for t, rec in zip(trials, records, strict=True):
         if (
             t.state == TrialState.FAIL
-            and t.user_attrs.get(K.STATUS) == Status.INTERRUPTED
+            and rec.status == Status.INTERRUPTED
             and t.number not in done
             and t.params
         ):
-            study.enqueue_trial(t.params, user_attrs={K.RETRY_OF: t.number})
+            study.enqueue_trial(t.params, user_attrs=TrialRecord(retry_of=t.number).to_user_attrs())
             out.append(t.number)
     return out
 
@@ -314,7 +308,7 @@ def _fail_stale(study: optuna.Study) -> list[int]:
     """
     if not _heartbeat_enabled(study):
         return []
-    storage = study._storage
+    storage: Any = study._storage  # a heartbeat storage (Optuna's BaseHeartbeat API)
     failed = []
     for trial_id in storage._get_stale_trial_ids(study._study_id):
         try:
@@ -406,15 +400,15 @@ def _name_the_signal(trial: optuna.trial.Trial, exc: KeyboardInterrupt) -> None:
     if sig is None:
         return
     try:
-        attrs = trial.storage.get_trial(trial._trial_id).user_attrs
-        if attrs.get(K.STATUS) != Status.INTERRUPTED:
+        rec = TrialRecord.from_user_attrs(trial.storage.get_trial(trial._trial_id).user_attrs, ())
+        if rec.status != Status.INTERRUPTED:
             return
-        reason = attrs.get(K.FAIL_REASON)
-        if isinstance(reason, str) and "(KeyboardInterrupt)" in reason:
+        reason = rec.fail_reason
+        if reason is not None and "(KeyboardInterrupt)" in reason:
             reason = reason.replace("(KeyboardInterrupt)", f"({sig})")
         else:
             reason = f"interrupted by {sig}"
-        trial.set_user_attr(K.FAIL_REASON, reason)
+        trial.set_user_attr(FAIL_REASON, reason)
     except Exception:  # the storage is gone: the objective's own reason stays
         return
 
@@ -441,8 +435,8 @@ def _close_running(
             )
         else:
             status, reason = Status.FAILED, f"Optuna failed: {type(exc).__name__}: {exc}"
-        storage.set_trial_user_attr(trial_id, K.STATUS, status)
-        storage.set_trial_user_attr(trial_id, K.FAIL_REASON, reason)
+        for key, value in TrialRecord(status=status, fail_reason=reason).to_user_attrs().items():
+            storage.set_trial_user_attr(trial_id, key, value)
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except Exception:  # finished meanwhile, or the storage is gone: nothing to repair
         return
@@ -478,15 +472,14 @@ class _Progress:
         self._best, self._trained, self._skipped = best, trained, skipped
 
     def update(self, trial: FrozenTrial, finished: int) -> None:
-        ua = trial.user_attrs
-        status = ua.get(K.STATUS)
-        if ua.get(K.TRAINED) is True:
+        rec = TrialRecord.from_user_attrs(trial.user_attrs, ())
+        if rec.trained is True:
             self._trained += 1
-        elif status in (Status.OVER_BUDGET, Status.HOPELESS):
+        elif rec.status in (Status.OVER_BUDGET, Status.HOPELESS):
             self._skipped += 1
-        e = ua.get(K.E_BETA)
-        if status == Status.TRAINED and isinstance(e, int | float):
-            self._best = e if self._best is None else max(self._best, e)
+        found = incumbent([trial])
+        if found is not None:
+            self._best = found.e_beta if self._best is None else max(self._best, found.e_beta)
         if self._bar is not None:
             self._bar.update(max(0, finished - self._shown))
             self._shown = max(self._shown, finished)

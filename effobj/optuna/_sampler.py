@@ -45,7 +45,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import optuna
@@ -56,8 +56,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_real
 from effobj.errors import InputError, InputTypeError
-from effobj.optuna import _attrs as K
-from effobj.optuna._attrs import Status
 from effobj.optuna._costs import CostRegistry, params_identity
 from effobj.optuna._surrogate import (
     Encoder,
@@ -65,9 +63,9 @@ from effobj.optuna._surrogate import (
     LinearCostModel,
     expected_improvement,
 )
+from effobj.record import Status, TrialRecord, incumbent
 
 if TYPE_CHECKING:  # pragma: no cover
-    from effobj.optuna._objective import EfficiencyObjective
     from effobj.spec import EfficiencySpec
 
 __all__ = ["EfficiencySampler"]
@@ -77,6 +75,18 @@ _log = logging.getLogger("effobj.optuna")
 #: statuses whose candidates are never proposed again (their outcome is known)
 _SETTLED = (Status.TRAINED, Status.REPEAT, Status.OVER_BUDGET, Status.HOPELESS, Status.PRUNED)
 _OPTIMISM_SD = 2.0
+
+
+class CostSource(Protocol):
+    """What :meth:`EfficiencySampler.for_objective` takes from an objective (e.g. an
+    :class:`~effobj.optuna.EfficiencyObjective`): the spec, the costs and the identity
+    of the candidate that parameters describe, and optionally the price of a look-up."""
+
+    spec: EfficiencySpec
+
+    def costs_of(self, params: Mapping[str, Any]) -> dict[str, float]: ...
+
+    def identity_of(self, params: Mapping[str, Any]) -> str: ...
 
 
 class EfficiencySampler(BaseSampler):
@@ -192,9 +202,7 @@ class EfficiencySampler(BaseSampler):
         self.lookup_log: list[str] = []
 
     @classmethod
-    def for_objective(
-        cls, objective: EfficiencyObjective, **kwargs: Any
-    ) -> EfficiencySampler:
+    def for_objective(cls, objective: CostSource, **kwargs: Any) -> EfficiencySampler:
         """A sampler measuring costs through ``objective`` (its cache and identities)."""
         kwargs.setdefault("costs", objective.costs_of)
         kwargs.setdefault("identity", objective.identity_of)
@@ -311,11 +319,14 @@ class EfficiencySampler(BaseSampler):
     def _price(self, study: optuna.Study) -> float:
         if self.lookup_price != "auto":
             return float(self.lookup_price)
-        train = [
-            float(t.user_attrs[K.TRAIN_TIME_S])
+        records = (
+            TrialRecord.from_user_attrs(t.user_attrs, ())
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get(K.STATUS) == Status.TRAINED
-            and isinstance(t.user_attrs.get(K.TRAIN_TIME_S), int | float)
+        )
+        train = [
+            r.train_time_s
+            for r in records
+            if r.status == Status.TRAINED and r.train_time_s is not None
         ]
         if not train or not self._lookup_times:
             return 0.01
@@ -511,11 +522,12 @@ class _StudyState:
     ) -> _StudyState:
         st = cls()
         st.encoder = Encoder(space)
-        for t in study.get_trials(deepcopy=False):
+        trials = study.get_trials(deepcopy=False)
+        for t in trials:
             if not all(n in t.params for n in space):
                 continue
-            ua = t.user_attrs
-            ident = ua.get(K.IDENTITY)
+            rec = TrialRecord.from_user_attrs(t.user_attrs, ())
+            ident = rec.identity
             if ident is None:
                 try:
                     ident = sampler._identity(dict(t.params))
@@ -526,20 +538,20 @@ class _StudyState:
                 if t.state == TrialState.RUNNING:
                     st.pending_params.append(dict(t.params))
                 continue
-            status = ua.get(K.STATUS)
+            status = rec.status
             if status in _SETTLED:
                 st.excluded.add(str(ident))
-            perf = ua.get(K.PERF)
-            if status in (Status.TRAINED, Status.REPEAT) and isinstance(perf, int | float) \
+            perf = rec.perf
+            if status in (Status.TRAINED, Status.REPEAT) and perf is not None \
                     and math.isfinite(perf):
                 st.trained_params.append(dict(t.params))
-                st.trained_perf.append(float(perf))
-                e = ua.get(K.E_BETA)
-                st.trained_e.append(float(e) if isinstance(e, int | float) else 0.0)
+                st.trained_perf.append(perf)
+                st.trained_e.append(0.0 if rec.e_beta is None else rec.e_beta)
                 if status == Status.TRAINED:
                     st.n_trained += 1
-        if st.trained_e:
-            st.incumbent = max(st.trained_e)
+        best = incumbent(t for t in trials if all(n in t.params for n in space))
+        if best is not None:
+            st.incumbent = best.e_beta
         return st
 
     def best_params(self, k: int) -> list[dict[str, Any]]:
@@ -577,8 +589,11 @@ def _random_value(dist: BaseDistribution, rng: np.random.Generator) -> Any:
     raise InputError(f"EfficiencySampler cannot sample the distribution {dist!r}.")
 
 
-def _nearby_value(dist: BaseDistribution, value: Any, rng: np.random.Generator) -> Any:
-    """A numeric value moved by a tenth of its range (log range where log), on its grid."""
+def _nearby_value(dist: Any, value: Any, rng: np.random.Generator) -> Any:
+    """A numeric value moved by a tenth of its range (log range where log), on its grid.
+
+    ``dist`` is an ``IntDistribution`` or a ``FloatDistribution``.
+    """
     from optuna.distributions import FloatDistribution, IntDistribution
 
     log = bool(getattr(dist, "log", False))

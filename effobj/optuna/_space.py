@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from effobj.errors import InputError
-from effobj.optuna import _attrs as K
+from effobj import record as K
 from effobj.optuna._objective import EfficiencyObjective
 from effobj.profiler._report import TIMED_INDICATORS
 

@@ -8,17 +8,55 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
+from effobj._validation import check_choice
 from effobj.errors import InputError, InputTypeError
-from effobj.optuna import _attrs as K
 from effobj.optuna._storage import resolve_storage
+from effobj.record import E_BETA, PERF, STUDY_MODE, STUDY_SPEC, STUDY_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
 
-__all__ = ["SAMPLERS", "create_study", "load_spec", "make_sampler", "worker_seed"]
+__all__ = [
+    "MODES",
+    "SAMPLERS",
+    "create_study",
+    "load_spec",
+    "make_sampler",
+    "objective_names",
+    "weighted_cost_names",
+    "worker_seed",
+]
 
 #: sampler names accepted by :func:`make_sampler` and ``effobj search --sampler``
 SAMPLERS = ("effobj", "tpe", "gp", "nsga2", "random")
+#: what a study optimizes: E_beta alone, or the performance and each weighted cost
+MODES = ("single", "multi")
+
+
+def weighted_cost_names(spec: EfficiencySpec) -> tuple[str, ...]:
+    """The cost indicators with a non-zero weight (objectives in the multi mode)."""
+    costs = getattr(spec, "costs", None)
+    if not costs:
+        return tuple(spec.cost_names)
+    names = tuple(c.name for c in costs if float(getattr(c, "weight", 1.0)) != 0.0)
+    return names or tuple(spec.cost_names)
+
+
+Direction = Literal["minimize", "maximize"]
+
+
+def objective_names(spec: EfficiencySpec, mode: str) -> tuple[list[Direction], list[str]]:
+    """``(directions, metric names)`` of a study's objective values in ``mode``.
+
+    ``"single"``: E_beta, maximized; ``"multi"``: the performance, maximized, and each
+    weighted cost indicator, minimized (named as the trial record names them).
+    """
+    if mode == "single":
+        return ["maximize"], [E_BETA]
+    costs = weighted_cost_names(spec)
+    directions: list[Direction] = ["maximize"]
+    directions += ["minimize"] * len(costs)
+    return directions, [PERF, *costs]
 
 
 def worker_seed(seed: int, study_name: str, n_finished: int) -> int:
@@ -76,7 +114,9 @@ def make_sampler(
             ``objective``), ``"tpe"`` (TPESampler, multivariate), ``"gp"`` (GPSampler),
             ``"nsga2"`` (NSGAIISampler) or ``"random"`` (RandomSampler).
         seed: seed of the sampler.
-        mode: ``"single"`` or ``"multi"``; ``"effobj"`` is single-objective only.
+        mode: the mode of the study the sampler serves, ``"single"`` or ``"multi"``;
+            checked against the sampler: ``"effobj"`` is single-objective only (the
+            others serve either mode).
         objective: the :class:`~effobj.optuna.EfficiencyObjective` whose costs the
             ``"effobj"`` sampler looks up.
 
@@ -84,8 +124,12 @@ def make_sampler(
         A sampler. In Optuna 5 every one of them takes the constraints from
         ``trial.set_constraint`` (no ``constraints_func``).
 
+    Raises:
+        InputError: an unknown name or mode, the ``"effobj"`` sampler in the multi mode
+            or without ``objective``, or a bad seed.
+
     Example:
-        >>> type(make_sampler("nsga2", seed=0)).__name__
+        >>> type(make_sampler("nsga2", seed=0, mode="multi")).__name__
         'NSGAIISampler'
     """
     if name not in SAMPLERS:
@@ -93,6 +137,7 @@ def make_sampler(
             f"The 'name' parameter of make_sampler must be one of {list(SAMPLERS)}. "
             f"Got {name!r} instead."
         )
+    check_choice(mode, "mode", "make_sampler", MODES)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise InputError(
             f"The 'seed' parameter of make_sampler must be an int >= 0 or None. "
@@ -188,15 +233,7 @@ def create_study(
         grace_period=grace_period,
         max_retry=max_retry,
     )
-    from effobj.optuna._objective import _weighted_cost_names
-
-    if mode == "single":
-        directions = ["maximize"]
-        metric_names = [K.E_BETA]
-    else:
-        costs = _weighted_cost_names(spec)
-        directions = ["maximize", *(["minimize"] * len(costs))]
-        metric_names = [K.PERF, *costs]
+    directions, metric_names = objective_names(spec, mode)
     study = optuna.create_study(
         storage=store,
         study_name=study_name,
@@ -205,7 +242,7 @@ def create_study(
         directions=directions,
         load_if_exists=load_if_exists,
     )
-    stored = study.user_attrs.get(K.STUDY_SPEC)
+    stored = study.user_attrs.get(STUDY_SPEC)
     spec_dict = json.loads(json.dumps(spec.to_dict()))  # as the storage keeps it
     if stored is None:
         from effobj import __version__
@@ -213,17 +250,17 @@ def create_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(metric_names)
-        study.set_user_attr(K.STUDY_SPEC, spec_dict)
-        study.set_user_attr(K.STUDY_MODE, mode)
-        study.set_user_attr(K.STUDY_VERSION, __version__)
+        study.set_user_attr(STUDY_SPEC, spec_dict)
+        study.set_user_attr(STUDY_MODE, mode)
+        study.set_user_attr(STUDY_VERSION, __version__)
     else:
-        stored_mode = study.user_attrs.get(K.STUDY_MODE, "single")
+        stored_mode = study.user_attrs.get(STUDY_MODE, "single")
         if stored != spec_dict or stored_mode != mode:
             raise InputError(
                 f"The study {study.study_name!r} was created for mode {stored_mode!r} and "
                 f"spec {stored}; resuming it with mode {mode!r} and spec {spec_dict} would mix "
                 "two objectives. Re-rank it for another spec with `effobj best` "
-                "(effobj.optuna.best_trials) or start a study with another name."
+                "(effobj.rerank.best_trials) or start a study with another name."
             )
     return study
 
@@ -232,5 +269,5 @@ def load_spec(study: optuna.Study) -> EfficiencySpec | None:
     """The spec stored in an effobj study (``None`` for a study effobj did not create)."""
     from effobj.spec import EfficiencySpec
 
-    d: Any = study.user_attrs.get(K.STUDY_SPEC)
+    d: Any = study.user_attrs.get(STUDY_SPEC)
     return None if d is None else EfficiencySpec.from_dict(d)

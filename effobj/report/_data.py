@@ -2,8 +2,9 @@ r"""What a report shows, read once from a study: one row per trial, the ranking,
 
 Every number drawn in a report comes from :class:`ReportData`, so the figures, the HTML
 tables and the tests read the same values. The study is read through
-:func:`effobj.optuna.rerank` (scores under the report's spec, which may differ from the
-search's :math:`\beta^2`) and :func:`effobj.optuna.training_summary`.
+:func:`effobj.rerank.rerank` (scores under the report's spec, which may differ from the
+search's :math:`\beta^2`), :func:`effobj.optuna.training_summary` and each trial's
+:class:`~effobj.record.TrialRecord`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from effobj.errors import InputError
+from effobj.record import COST_REPORT, TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
 
-    from effobj.optuna import Ranking, Sensitivity, TrainingSummary
+    from effobj.optuna import TrainingSummary
+    from effobj.rerank import Ranking, Sensitivity
     from effobj.spec import EfficiencySpec
 
 __all__ = ["ReportData", "TrialRow", "collect", "latency_spread"]
@@ -134,7 +137,7 @@ def latency_spread(user_attrs: dict[str, Any]) -> float:
     (exact for a normal distribution; per-pass timings are roughly normal around the
     median once warm-up is excluded).
     """
-    report = user_attrs.get("cost_report")
+    report = user_attrs.get(COST_REPORT)
     iqr = report.get("latency_iqr_ms") if isinstance(report, dict) else None
     if iqr is None:
         iqr = user_attrs.get("latency_iqr_ms")
@@ -143,12 +146,8 @@ def latency_spread(user_attrs: dict[str, Any]) -> float:
     return math.nan
 
 
-def _status_of(t: optuna.trial.FrozenTrial) -> str:
-    ua = t.user_attrs
-    status = ua.get("status")
-    if isinstance(status, str):
-        return status
-    return t.state.name.lower()
+def _status_of(t: optuna.trial.FrozenTrial, rec: TrialRecord) -> str:
+    return t.state.name.lower() if rec.status is None else str(rec.status)
 
 
 def collect(
@@ -176,7 +175,8 @@ def collect(
     """
     from optuna.trial import TrialState
 
-    from effobj.optuna import load_spec, rerank, sensitivity, training_summary
+    from effobj.optuna import load_spec, training_summary
+    from effobj.rerank import rerank, sensitivity
 
     search_spec = load_spec(study)
     if spec is None:
@@ -196,6 +196,7 @@ def collect(
     names = spec.cost_names
     for i, t in enumerate(table.trials):
         ua = dict(t.user_attrs)
+        rec = TrialRecord.from_user_attrs(ua, ())
         costs = {n: float(table.costs[n][i]) for n in names}
         if all(math.isfinite(v) for v in costs.values()):
             c = float(spec.normalize(1.0, costs)[1]) if not math.isfinite(ranking.C[i]) else float(
@@ -204,12 +205,12 @@ def collect(
             bound = float(spec.upper_bound(costs))
         else:
             c, bound = math.nan, math.nan
-        trained = bool(ua.get("trained", math.isfinite(table.perf[i])))
-        tt = ua.get("train_time_s")
+        trained = math.isfinite(table.perf[i]) if rec.trained is None else rec.trained
+        tt = rec.train_time_s
         rows.append(
             TrialRow(
                 number=int(t.number),
-                status=_status_of(t),
+                status=_status_of(t, rec),
                 trained=trained,
                 perf=float(table.perf[i]),
                 A=float(ranking.A[i]),
@@ -217,8 +218,8 @@ def collect(
                 e_beta=float(ranking.e_beta[i]),
                 costs=costs,
                 upper_bound=bound,
-                train_time_s=float(tt) if trained and isinstance(tt, int | float) else 0.0,
-                skip_reason="" if trained else str(ua.get("skip_reason", "") or ""),
+                train_time_s=tt if trained and tt is not None else 0.0,
+                skip_reason="" if trained else (rec.skip_reason or ""),
                 latency_std=latency_spread(ua),
                 params=dict(t.params),
                 user_attrs=ua,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from effobj.record import Status
 from effobj.report._data import best_so_far
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,10 +42,10 @@ __all__ = [
 #: colours by trial status
 STATUS_STYLE: dict[str, tuple[str, str, str]] = {
     # status: (colour, marker, legend label)
-    "trained": ("tab:blue", "o", "trained"),
-    "pruned": ("tab:purple", "v", "pruned while training"),
-    "over_budget": ("tab:red", "x", "over budget (not trained)"),
-    "hopeless": ("tab:gray", "|", "hopeless (not trained)"),
+    Status.TRAINED: ("tab:blue", "o", "trained"),
+    Status.PRUNED: ("tab:purple", "v", "pruned while training"),
+    Status.OVER_BUDGET: ("tab:red", "x", "over budget (not trained)"),
+    Status.HOPELESS: ("tab:gray", "|", "hopeless (not trained)"),
 }
 
 
@@ -148,7 +149,7 @@ def _draw_plane(data: ReportData, ax: Any, *, zoomed: bool) -> None:
     # trials by status
     placed: set[str] = set()
     for r in rows:
-        key = r.status if r.status in STATUS_STYLE else "trained"
+        key = r.status if r.status in STATUS_STYLE else Status.TRAINED
         colour, marker, label = STATUS_STYLE[key]
         if math.isfinite(r.perf):
             y = r.A
@@ -235,11 +236,11 @@ def plot_progress(data: ReportData) -> Figure:
         rs = [r for r in data.rows if r.status == key]
         if not rs:
             continue
-        if key in ("trained",):
+        if key == Status.TRAINED:
             ys = [r.e_beta for r in rs]
         else:  # untrained: drawn at their upper bound, which is what the sampler saw
             ys = [r.upper_bound if math.isfinite(r.upper_bound) else 0.0 for r in rs]
-            label = label + " at its bound" if key == "hopeless" else label
+            label = label + " at its bound" if key == Status.HOPELESS else label
         ax.scatter([r.number for r in rs], ys, c=colour, marker=marker, s=22, label=label,
                    zorder=3)
     ax.step(numbers, best, where="post", color="black", lw=1.6, label="best E_beta so far")
@@ -249,7 +250,9 @@ def plot_progress(data: ReportData) -> Figure:
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.25)
     trained = np.cumsum([1 if r.trained else 0 for r in data.rows])
-    skipped = np.cumsum([1 if r.status in ("over_budget", "hopeless") else 0 for r in data.rows])
+    skipped = np.cumsum(
+        [1 if r.status in (Status.OVER_BUDGET, Status.HOPELESS) else 0 for r in data.rows]
+    )
     ax2.step(numbers, trained, where="post", color="tab:blue", label="trained")
     ax2.step(numbers, skipped, where="post", color="tab:red", label="skipped (not trained)")
     s = data.summary
@@ -329,7 +332,7 @@ FIGURES = {
     "sensitivity": (
         plot_sensitivity,
         "The winner for each beta^2 of a log grid and the exact beta^2 values where it changes "
-        "(effobj.optuna.sensitivity).",
+        "(effobj.rerank.sensitivity).",
     ),
     "progress": (
         plot_progress,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effobj.errors import InputError
+from effobj.record import Status, TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -71,7 +72,7 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
         why = "" if rt.feasible else "fails a gate: " + ", ".join(
             k for k, v in data.spec.constraints(rt.perf, rt.costs).items() if v > 0
         )
-        row = {"rank": rt.rank if rt.feasible else None, "trial": rt.number,
+        row: dict[str, Any] = {"rank": rt.rank if rt.feasible else None, "trial": rt.number,
                "e_beta": rt.e_beta, "perf": rt.perf, **rt.costs}
         row |= {k: r.user_attrs.get(k) for k in extra}
         row |= {"trained": True, "why": why}
@@ -88,12 +89,12 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
 
 def skip_why(data: ReportData, row: TrialRow) -> str:
     """Why a trial was not trained, in a few words with its numbers."""
-    ua = row.user_attrs
-    if row.status == "hopeless":
-        bound, inc = ua.get("e_beta_upper_bound"), ua.get("incumbent_e_beta")
-        if isinstance(bound, int | float) and isinstance(inc, int | float):
+    rec = TrialRecord.from_user_attrs(row.user_attrs, ())
+    if row.status == Status.HOPELESS:
+        bound, inc = rec.upper_bound, rec.incumbent
+        if bound is not None and inc is not None:
             return f"hopeless: bound {bound:.4f} < incumbent {inc:.4f}"
-    if row.status == "over_budget":
+    if row.status == Status.OVER_BUDGET:
         over = [
             f"{c.name} {_fmt(row.costs.get(c.name))} > {_fmt(c.max)}"
             for c in data.spec.costs

@@ -162,8 +162,8 @@ def run_reinforce(
     """
     import optuna
 
-    from effobj.optuna import _attrs as K
     from effobj.optuna import objective_from_space
+    from effobj.record import STUDY_MODE, Status, TrialRecord
 
     func = "run_reinforce"
     n = _check_n(n_samples, "n_samples", func)
@@ -183,7 +183,7 @@ def run_reinforce(
             f"The 'reward' parameter of {func} must be 'e_beta', 'soft_e_beta' or a callable. "
             f"Got {reward!r} instead."
         )
-    okw = {"skip_hopeless": False, "mode": study.user_attrs.get(K.STUDY_MODE, "single")}
+    okw = {"skip_hopeless": False, "mode": study.user_attrs.get(STUDY_MODE, "single")}
     okw.update(objective_kwargs or {})
     objective = objective_from_space(spec, space, data=data, dataset=dataset, seed=seed,
                                      profiler=profiler, **okw)
@@ -198,14 +198,12 @@ def run_reinforce(
     def trial_reward(t: Any) -> float | None:
         if t.state != optuna.trial.TrialState.COMPLETE and t.state != optuna.trial.TrialState.PRUNED:
             return None
-        ua = t.user_attrs
-        if ua.get(K.STATUS) == K.Status.HOPELESS:
-            return float(ua[K.UPPER_BOUND])
-        costs = {name: ua[name] for name in spec.cost_names if name in ua}
-        if len(costs) != len(spec.cost_names):
+        rec = TrialRecord.from_user_attrs(t.user_attrs, spec.cost_names)
+        if rec.status == Status.HOPELESS and rec.upper_bound is not None:
+            return rec.upper_bound
+        if len(rec.costs) != len(spec.cost_names):
             return None
-        perf = ua.get(K.PERF)
-        return float(reward_fn(None if perf is None else float(perf), costs))
+        return float(reward_fn(rec.perf, dict(rec.costs)))
 
     t0 = time.perf_counter()
     worst = 0.0

@@ -17,9 +17,10 @@ from optuna.trial import TrialState
 from optuna_toys import SizeTableSpace, size_perf
 
 import search_spaces
+from effobj import record as K
 from effobj.cli import main
-from effobj.optuna import attrs as K
-from effobj.optuna import best_trials, load_spec, resolve_storage
+from effobj.optuna import load_spec, resolve_storage
+from effobj.rerank import best_trials
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 HERE = Path(__file__).parent

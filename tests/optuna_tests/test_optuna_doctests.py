@@ -10,8 +10,6 @@ import pytest
 MODULES = [
     "effobj.optuna",
     "effobj.optuna._objective",
-    "effobj.optuna._rerank",
-    "effobj.optuna._sensitivity",
     "effobj.optuna._storage",
     "effobj.optuna._study",
     "effobj.optuna._pruner",

@@ -10,15 +10,15 @@ from optuna.trial import TrialState
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
 from effobj import EfficiencySpec, InputError
+from effobj import record as K
 from effobj.optuna import (
     EfficiencyObjective,
-    Status,
     TrialFailed,
     create_study,
     make_sampler,
     training_summary,
 )
-from effobj.optuna import attrs as K
+from effobj.record import Status
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -14,17 +14,17 @@ from optuna.trial import TrialState
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
 from effobj import InputError
+from effobj import record as K
 from effobj.optuna import (
     IncumbentPruner,
     MaxTrainingsCallback,
-    Status,
     optimize,
     requeue_interrupted,
     resolve_storage,
     training_summary,
 )
-from effobj.optuna import attrs as K
 from effobj.optuna._run import STALE_ATTR
+from effobj.record import Status
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

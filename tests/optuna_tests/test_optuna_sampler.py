@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
 from effobj import EfficiencySpec
+from effobj import record as K
 from effobj.errors import InputError
 from effobj.optuna import (
     COST_LOOKUPS,
@@ -21,7 +22,6 @@ from effobj.optuna import (
     create_study,
     optimize,
 )
-from effobj.optuna import attrs as K
 from effobj.optuna._surrogate import Encoder, GaussianProcess, expected_improvement
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

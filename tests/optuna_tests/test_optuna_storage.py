@@ -15,8 +15,8 @@ import pytest
 from optuna.trial import TrialState
 
 from effobj import InputError
+from effobj import record as K
 from effobj.optuna import DEFAULT_STORAGE, create_study, resolve_storage
-from effobj.optuna import attrs as K
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from effobj.cli import main
 from effobj.errors import InputError
 from effobj.metric import e_beta
-from effobj.optuna import best_trials, create_study, objective_from_space, optimize
+from effobj.optuna import create_study, objective_from_space, optimize
 from effobj.report import collect, iso_curve, leaderboard_rows, render_figures, write_report
+from effobj.rerank import best_trials
 from effobj.spec import EfficiencySpec
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -8,9 +8,10 @@ import torch
 
 import search_spaces
 from effobj import EfficiencySpec, mnasnet_reward
+from effobj import record as K
 from effobj.errors import InputError
-from effobj.optuna import attrs as K
-from effobj.optuna import best_trials, create_study
+from effobj.optuna import create_study
+from effobj.rerank import best_trials
 from effobj.rl import (
     Controller,
     EBetaReward,

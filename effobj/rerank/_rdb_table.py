@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,11 +21,11 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj.optuna import _attrs as K
+from effobj.record import PERF, STATUS, STUDY_SPEC, rank_values
 
 __all__ = ["LazyTrials", "rdb_trial_arrays"]
 
-_log = logging.getLogger("effobj.optuna")
+_log = logging.getLogger("effobj.rerank")
 
 
 class LazyTrials(Sequence):
@@ -61,13 +60,13 @@ def rdb_trial_arrays(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], LazyTrials] | None:
     """(numbers, perf, costs, lazy trials) read with one query, or None when not applicable."""
     rdb = _rdb(study._storage)
-    if rdb is None or K.STUDY_SPEC not in study.user_attrs:
+    if rdb is None or STUDY_SPEC not in study.user_attrs:
         return None
     try:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
 
-        names = list(dict.fromkeys([K.PERF, K.STATUS, *cost_names]))
+        names = list(dict.fromkeys([PERF, STATUS, *cost_names]))
         t, a = models.TrialModel, models.TrialUserAttributeModel
         with _create_scoped_session(rdb.scoped_session) as session:
             rows = (
@@ -100,14 +99,8 @@ def rdb_trial_arrays(
     perf = np.full(n, np.nan)
     costs = {name: np.full(n, np.nan) for name in cost_names}
     for i, (state, v) in enumerate(zip(states, values, strict=True)):
-        p = v.get(K.PERF)
-        if state == TrialState.COMPLETE and p is not None and v.get(K.STATUS) in (
-            None,
-            K.Status.TRAINED,
-        ):
-            perf[i] = K.as_number(p, numbers[i], K.PERF)
-        repeat = v.get(K.STATUS) == K.Status.REPEAT  # its source trial's candidate
-        for name in cost_names:
-            c = v.get(name)
-            costs[name][i] = math.nan if repeat else K.as_number(c, numbers[i], name)
+        complete = state == TrialState.COMPLETE
+        perf[i], row = rank_values(v, numbers[i], complete, cost_names)
+        for name, c in zip(cost_names, row, strict=True):
+            costs[name][i] = c
     return np.asarray(numbers, dtype=np.int64), perf, costs, LazyTrials(study._storage, ids)

@@ -14,7 +14,6 @@ winner are listed as *contenders*: the candidates worth training next.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj.errors import InputError, InputTypeError
-from effobj.optuna import _attrs as K
+from effobj.record import PERF, rank_values
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -93,9 +92,10 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
     (``"perf"`` and the cost names). Only COMPLETE and PRUNED trials are read; the
     performance of a trial pruned during training is partial and counts as unknown.
 
-    For a study effobj created on an RDB storage the arrays are read with one query (see
-    :mod:`effobj.optuna._rdb_table`), and the frozen trials are loaded only when a
-    ranking shows them.
+    Which values count is :func:`effobj.record.rank_values`'s rule (the performance of a
+    trial trained to the end; a repeat's costs not twice). For a study effobj created on
+    an RDB storage the arrays are read with one query (see :mod:`effobj.rerank._rdb_table`),
+    and the frozen trials are loaded only when a ranking shows them.
 
     Args:
         source: a study or its frozen trials.
@@ -105,7 +105,7 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
         A :class:`TrialTable`.
     """
     if isinstance(source, optuna.Study):
-        from effobj.optuna._rdb_table import rdb_trial_arrays
+        from effobj.rerank._rdb_table import rdb_trial_arrays
 
         fast = rdb_trial_arrays(source, list(cost_names))
         if fast is not None:
@@ -118,26 +118,15 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
     perf = np.full(n, np.nan)
     costs = {name: np.full(n, np.nan) for name in names}
     numbers = np.empty(n, dtype=np.int64)
-    perf_idx = index.get(K.PERF)
-    cost_idx = [(name, index.get(name)) for name in names]
-    nan = math.nan
+    by_value = [(name, index[name]) for name in (PERF, *names) if name in index]
     for i, t in enumerate(trials):
         numbers[i] = t.number
-        ua = t.user_attrs
-        values = t.values if t.state == TrialState.COMPLETE else None
-        if t.state == TrialState.COMPLETE:
-            p = ua.get(K.PERF, nan if perf_idx is None or values is None else values[perf_idx])
-            if p is not None and ua.get(K.STATUS) not in (None, K.Status.TRAINED):
-                p = None  # a placeholder value of an untrained trial
-            perf[i] = K.as_number(p, t.number, K.PERF)
-        for name, j in cost_idx:
-            v = ua.get(name)
-            if v is None and j is not None and values is not None:
-                v = values[j]
-            # a repeat is its source trial's candidate: neither ranked twice nor a contender
-            costs[name][i] = (
-                nan if ua.get(K.STATUS) == K.Status.REPEAT else K.as_number(v, t.number, name)
-            )
+        complete = t.state == TrialState.COMPLETE
+        values = t.values if complete else None
+        fallback = None if values is None else {name: values[j] for name, j in by_value}
+        perf[i], row = rank_values(t.user_attrs, t.number, complete, names, fallback)
+        for name, v in zip(names, row, strict=True):
+            costs[name][i] = v
     return TrialTable(numbers, perf, costs, trials)
 
 

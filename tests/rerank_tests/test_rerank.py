@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import time
 
 import numpy as np
@@ -12,11 +13,14 @@ from hypothesis import strategies as st
 from optuna.distributions import FloatDistribution
 from optuna_toys import Counter, size_objective, size_perf, size_spec
 
+import effobj.rerank
 from effobj import InputError, crossover_beta2
-from effobj.optuna import attrs as K
-from effobj.optuna import (
+from effobj import record as K
+from effobj.optuna import load_spec
+from effobj.rerank import (
+    _ranking,
+    _sensitivity,
     best_trials,
-    load_spec,
     rerank,
     sensitivity,
     trial_table,
@@ -241,3 +245,21 @@ def test_repeats_are_neither_ranked_twice_nor_contenders(tmp_path):
         assert not {t.number for t in repeats} & {c.number for c in ranking.contenders()}
         sizes = [study.trials[n].params["size"] for n in ranked]
         assert len(sizes) == len(set(sizes))
+
+
+@pytest.mark.parametrize("module", [effobj.rerank, _ranking, _sensitivity])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_effobj_optuna_names_what_moved_here():
+    import effobj.optuna
+
+    assert "best_trials" not in effobj.optuna.__all__ and "rerank" not in effobj.optuna.__all__
+    with pytest.raises(AttributeError, match=r"effobj.optuna.best_trials moved to effobj.rerank"):
+        effobj.optuna.best_trials  # noqa: B018
+    with pytest.raises(AttributeError, match=r"moved to effobj.record"):
+        effobj.optuna.Status  # noqa: B018
+    with pytest.raises(AttributeError, match=r"has no attribute 'nothing'"):
+        effobj.optuna.nothing  # noqa: B018

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from effobj.errors import InputError
-from effobj.optuna._rerank import StudyOrTrials, TrialTable, rerank, trial_table
+from effobj.rerank._ranking import StudyOrTrials, TrialTable, rerank, trial_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -98,7 +98,7 @@ def sensitivity(
     r"""The winner of a study for each :math:`\beta^2` of a log grid, and where it changes.
 
     Args:
-        source: a study, its frozen trials, or a :class:`~effobj.optuna.TrialTable`.
+        source: a study, its frozen trials, or a :class:`~effobj.rerank.TrialTable`.
         spec: budgets and references (its own :math:`\beta^2` is not used).
         beta2_grid: increasing positive values; default :math:`10^{-2} \dots 10^{2}`,
             four per decade. The change points are searched between its ends.

@@ -6,6 +6,9 @@ RDB storage a commit costs milliseconds (an fsync on SQLite), and a trial of
 in one transaction through the RDB storage's own per-attribute upsert (the same rows the
 public calls write). Storages other than RDB, or an Optuna whose internals moved, use the
 public calls one by one; the result in the storage is the same.
+
+What is written is a :class:`~effobj.record.TrialRecord` (:func:`write_record`); the
+record module owns the names and values, this one only the transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from typing import Any
 
 import optuna
 
-__all__ = ["write_trial_attrs"]
+from effobj.record import TrialRecord
+
+__all__ = ["write_record", "write_trial_attrs"]
 
 _log = logging.getLogger("effobj.optuna")
 _CONSTRAINTS_PREFIX = "constraints:"
@@ -28,6 +33,13 @@ def _rdb_backend(storage: Any) -> Any:
     if isinstance(storage, optuna.storages._CachedStorage):
         storage = storage._backend
     return storage if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
+def write_record(
+    trial: optuna.trial.Trial, record: TrialRecord, constraints: Mapping[str, float]
+) -> None:
+    """Record ``record`` (its ``user_attrs``) and Optuna constraints on a running trial."""
+    write_trial_attrs(trial, record.to_user_attrs(), constraints)
 
 
 def write_trial_attrs(
@@ -84,10 +96,9 @@ def _write_rdb(
 
 def _upsert(dialect: str, model_cls: Any, trial_id: int, items: Mapping[str, Any]) -> Any:
     """``INSERT ... ON CONFLICT (trial_id, key) DO UPDATE`` of several attributes at once."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
     rows = [
         {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
         for key, value in items.items()

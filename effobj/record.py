@@ -1,0 +1,447 @@
+r"""The trial record: what effobj writes in a trial's ``user_attrs``, and how it is read back.
+
+Every trial of an :class:`~effobj.optuna.EfficiencyObjective` carries the keys below as
+``user_attrs`` (they show up in optuna-dashboard and in ``study.trials_dataframe()``),
+plus one ``user_attr`` per cost indicator, named after it (``"macs"``, ``"params"``,
+``"latency_ms"``, ...), and one Optuna constraint per gate of the spec
+(``trial.set_constraint``; a value <= 0 is feasible). A study effobj created carries the
+three ``STUDY_*`` keys.
+
+This module is the one owner of those names and of their meaning:
+
+- the key constants (``PERF``, ``E_BETA``, ``STATUS``, ...) and :class:`Status`;
+- :class:`TrialRecord`, the typed record: ``to_user_attrs()`` is what the objective
+  writes, ``TrialRecord.from_user_attrs(trial.user_attrs)`` what every reader parses
+  (tolerant of missing keys and of values of another type, e.g. a study written by other
+  code or by an older effobj);
+- :func:`incumbent`, the incumbent of a study (the best :math:`E_\beta` of a trained,
+  completed trial), which the objective, the pruner, the sampler, the run summary and the
+  progress bar all compare with;
+- :func:`rank_values`, the performance and costs a re-ranking reads from a trial.
+
+It does not import optuna (``tests/test_imports.py`` checks), so the report, the
+command line and the metric layer can use it without importing Optuna. (Writing to a running trial in one storage
+transaction is Optuna's business: :mod:`effobj.optuna._write`.)
+
+Example:
+    >>> rec = TrialRecord(costs={"size": 3.0}, C=0.3, upper_bound=0.82)
+    >>> rec = rec.skipped(Status.HOPELESS, "hopeless: bound 0.82 < incumbent 0.9")
+    >>> attrs = rec.to_user_attrs()
+    >>> attrs["status"], attrs["trained"], attrs["e_beta"], attrs["size"]
+    ('hopeless', False, None, 3.0)
+    >>> TrialRecord.from_user_attrs(attrs) == rec
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "A",
+    "C",
+    "COST_REPORT",
+    "E_BETA",
+    "EPOCHS_RUN",
+    "FAIL_REASON",
+    "IDENTITY",
+    "INCUMBENT",
+    "OVERHEAD_S",
+    "PERF",
+    "PROFILE_TIME_S",
+    "REPEAT_OF",
+    "RESERVED_KEYS",
+    "RETRY_OF",
+    "SKIP_REASON",
+    "STATUS",
+    "STUDY_KEYS",
+    "STUDY_MODE",
+    "STUDY_SPEC",
+    "STUDY_VERSION",
+    "TEST_PERF",
+    "TRAIN_FLOPS",
+    "TRAIN_TIME_S",
+    "TRAINED",
+    "TRIAL_KEYS",
+    "UPPER_BOUND",
+    "Incumbent",
+    "Status",
+    "TrialRecord",
+    "as_number",
+    "incumbent",
+    "rank_values",
+]
+
+#: raw performance returned by ``evaluate`` (``None`` when not trained)
+PERF = "perf"
+#: normalized performance ``perf / perf_ref`` (``None`` when not trained)
+A = "A"
+#: normalized (weighted) cost, known before training
+C = "C"
+#: the hard E_beta of the trial (``0.0`` when over budget: the gate; ``None`` when unknown)
+E_BETA = "e_beta"
+#: E_beta(A=1, C): the most the candidate could score, known before training
+UPPER_BOUND = "e_beta_upper_bound"
+#: whether the candidate was trained (``True`` also for trials pruned during training)
+TRAINED = "trained"
+#: one of :class:`Status`
+STATUS = "status"
+#: why training was skipped (over budget, hopeless), in words
+SKIP_REASON = "skip_reason"
+#: why the trial failed (build, profile, evaluate raised; non-finite performance)
+FAIL_REASON = "fail_reason"
+#: the incumbent E_beta this trial was compared with before training
+INCUMBENT = "incumbent_e_beta"
+#: the full cost report (``CostReport.to_dict()``) or the raw cost mapping
+COST_REPORT = "cost_report"
+#: seconds spent measuring the cost (profiling or a table look-up)
+PROFILE_TIME_S = "profile_time_s"
+#: seconds spent in ``evaluate`` (training and validation)
+TRAIN_TIME_S = "train_time_s"
+#: seconds of effobj's own work on the trial (everything but build, measure and evaluate)
+OVERHEAD_S = "effobj_overhead_s"
+#: optional extras an evaluation may return
+TEST_PERF = "test_perf"
+EPOCHS_RUN = "epochs_run"
+TRAIN_FLOPS = "train_flops"
+#: the candidate's identity: trials with one identity are one training run
+IDENTITY = "identity"
+#: number of the trial whose result a repeat of the same candidate took over
+REPEAT_OF = "repeat_of"
+#: number of the interrupted trial this one re-runs (set on re-queued trials)
+RETRY_OF = "effobj_retry_of"
+
+#: study ``user_attrs``: the spec the study optimizes, its mode, the effobj version
+STUDY_SPEC = "effobj_spec"
+STUDY_MODE = "effobj_mode"
+STUDY_VERSION = "effobj_version"
+
+
+class Status(StrEnum):
+    """Values of the ``status`` user attribute (each member is its plain string)."""
+
+    #: being trained now (the costs are recorded; the score is not yet)
+    TRAINING = "training"
+    #: trained and scored
+    TRAINED = "trained"
+    #: cost over budget: not trained, E_beta 0 by the cost gate
+    OVER_BUDGET = "over_budget"
+    #: E_beta(A=1, C) below the incumbent: not trained, cannot win
+    HOPELESS = "hopeless"
+    #: stopped by a pruner during training
+    PRUNED = "pruned"
+    #: build, profile or evaluate raised, or the performance was not finite
+    FAILED = "failed"
+    #: stopped by Ctrl-C (KeyboardInterrupt); re-queued when the search resumes
+    INTERRUPTED = "interrupted"
+    #: a candidate already trained in the study: its result taken over, not trained again
+    REPEAT = "repeat"
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _as_float(x: Any) -> float | None:
+    return float(x) if _is_real(x) else None
+
+
+def _as_int(x: Any) -> int | None:
+    return int(x) if isinstance(x, numbers.Integral) and not isinstance(x, bool) else None
+
+
+def _as_bool(x: Any) -> bool | None:
+    return x if isinstance(x, bool) else None
+
+
+def _as_str(x: Any) -> str | None:
+    return x if isinstance(x, str) else None
+
+
+_STATUSES = {s.value: s for s in Status}
+
+
+def _as_status(x: Any) -> str | None:
+    # a status effobj does not know (another tool's) is kept as its string
+    return _STATUSES.get(x, x) if isinstance(x, str) else None
+
+
+def _as_report(x: Any) -> dict[str, Any] | None:
+    return dict(x) if isinstance(x, Mapping) else None
+
+
+#: (record field, user_attr key, parser of a stored value: None when of another type)
+_FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("perf", PERF, _as_float),
+    ("A", A, _as_float),
+    ("C", C, _as_float),
+    ("e_beta", E_BETA, _as_float),
+    ("upper_bound", UPPER_BOUND, _as_float),
+    ("trained", TRAINED, _as_bool),
+    ("status", STATUS, _as_status),
+    ("skip_reason", SKIP_REASON, _as_str),
+    ("fail_reason", FAIL_REASON, _as_str),
+    ("incumbent", INCUMBENT, _as_float),
+    ("cost_report", COST_REPORT, _as_report),
+    ("profile_time_s", PROFILE_TIME_S, _as_float),
+    ("train_time_s", TRAIN_TIME_S, _as_float),
+    ("overhead_s", OVERHEAD_S, _as_float),
+    ("test_perf", TEST_PERF, _as_float),
+    ("epochs_run", EPOCHS_RUN, _as_int),
+    ("train_flops", TRAIN_FLOPS, _as_float),
+    ("identity", IDENTITY, _as_str),
+    ("repeat_of", REPEAT_OF, _as_int),
+    ("retry_of", RETRY_OF, _as_int),
+)
+_BY_KEY = {key: (name, parse) for name, key, parse in _FIELDS}
+
+#: every key of a trial record, in the order :meth:`TrialRecord.to_user_attrs` writes them
+TRIAL_KEYS: tuple[str, ...] = tuple(key for _, key, _ in _FIELDS)
+#: the keys of a study's record
+STUDY_KEYS: tuple[str, ...] = (STUDY_SPEC, STUDY_MODE, STUDY_VERSION)
+#: names a cost indicator cannot take (it is recorded under its own name beside them)
+RESERVED_KEYS: tuple[str, ...] = TRIAL_KEYS + STUDY_KEYS
+
+#: statuses that state the outcome of a candidate: they write ``perf``, ``A`` and
+#: ``e_beta`` even when unknown (``None``), as effobj always has
+_OUTCOMES = frozenset({Status.TRAINED, Status.OVER_BUDGET, Status.HOPELESS, Status.PRUNED,
+                       Status.REPEAT})
+_STATED = frozenset({"perf", "A", "e_beta"})
+#: attribute names in the effobj namespace that are not cost indicators (e.g. RL's)
+_OWN_PREFIX = "effobj_"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    r"""What effobj records about one trial, typed; ``None`` is unknown or not recorded.
+
+    Attributes:
+        costs: the measured cost indicators, each stored under its own name.
+        perf: raw performance (``"perf"``); ``None`` when not trained.
+        A: normalized performance; ``None`` when not trained.
+        C: normalized (weighted) cost, known before training.
+        e_beta: the hard :math:`E_\beta` (0 when over budget; ``None`` when unknown).
+        upper_bound: :math:`E_\beta(A{=}1, C)` (``"e_beta_upper_bound"``).
+        trained: whether the candidate was trained (also while training, and when
+            pruned or failed during training).
+        status: a :class:`Status` (another tool's string is kept as it is).
+        skip_reason: why training was skipped or stopped, in words.
+        fail_reason: why the trial failed or was interrupted.
+        incumbent: the incumbent :math:`E_\beta` the candidate was compared with
+            (``"incumbent_e_beta"``).
+        cost_report: ``CostReport.to_dict()`` when the costs came as a report.
+        profile_time_s: seconds spent measuring the costs.
+        train_time_s: seconds spent in ``evaluate``.
+        overhead_s: seconds of effobj's own work (``"effobj_overhead_s"``).
+        test_perf, epochs_run, train_flops: extras an evaluation returned.
+        identity: the candidate's identity (one identity, one training).
+        repeat_of: the trial whose result a repeat took over.
+        retry_of: the interrupted trial this one re-runs (``"effobj_retry_of"``).
+        extras: every other attribute (the user's, another tool's, or a value of a type
+            its field does not take), kept so that a record read and written back is
+            unchanged.
+    """
+
+    costs: Mapping[str, float] = field(default_factory=dict)
+    perf: float | None = None
+    A: float | None = None
+    C: float | None = None
+    e_beta: float | None = None
+    upper_bound: float | None = None
+    trained: bool | None = None
+    status: str | None = None
+    skip_reason: str | None = None
+    fail_reason: str | None = None
+    incumbent: float | None = None
+    cost_report: dict[str, Any] | None = None
+    profile_time_s: float | None = None
+    train_time_s: float | None = None
+    overhead_s: float | None = None
+    test_perf: float | None = None
+    epochs_run: int | None = None
+    train_flops: float | None = None
+    identity: str | None = None
+    repeat_of: int | None = None
+    retry_of: int | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ storage form
+    def to_user_attrs(self) -> dict[str, Any]:
+        """The record as Optuna ``user_attrs``: the cost indicators, every field that is
+        set, and the extras. A record stating an outcome (trained, over budget, hopeless,
+        pruned, repeat) also writes ``perf``, ``A`` and ``e_beta`` when they are unknown,
+        as ``None``."""
+        out: dict[str, Any] = dict(self.costs)
+        out.update(self.extras)  # a field that is set replaces what extras hold
+        outcome = self.status in _OUTCOMES
+        for name, key, _ in _FIELDS:
+            value = getattr(self, name)
+            if value is None and (key in self.extras or not (outcome and name in _STATED)):
+                continue
+            out[key] = str(value) if isinstance(value, Status) else value
+        return out
+
+    @classmethod
+    def from_user_attrs(
+        cls, attrs: Mapping[str, Any], cost_names: Iterable[str] | None = None
+    ) -> TrialRecord:
+        """Parse a trial's ``user_attrs``; never raises.
+
+        Args:
+            attrs: the trial's ``user_attrs``.
+            cost_names: the cost indicators to read into ``costs``; ``None``: every
+                other attribute holding a real number, except names starting with
+                ``effobj_`` (effobj's own).
+
+        Missing keys are ``None``; a value of a type its field does not take (a study
+        written by other code) stays in ``extras``, unparsed, and so does a ``None``
+        that :meth:`to_user_attrs` would not write: the record written back holds what
+        was read (plus, for an outcome, ``perf``, ``A`` and ``e_beta`` stated).
+        """
+        wanted = None if cost_names is None else frozenset(cost_names)
+        values: dict[str, Any] = {}
+        costs: dict[str, float] = {}
+        extras: dict[str, Any] = {}
+        for key, raw in attrs.items():
+            known = _BY_KEY.get(key)
+            if known is not None:
+                parsed = known[1](raw)
+                if parsed is not None or raw is None:
+                    values[known[0]] = parsed
+                    continue
+            elif _is_real(raw) and (
+                key in wanted if wanted is not None else not key.startswith(_OWN_PREFIX)
+            ):
+                costs[key] = float(raw)
+                continue
+            extras[key] = raw
+        outcome = values.get("status") in _OUTCOMES
+        for key, raw in attrs.items():
+            if raw is None and key in _BY_KEY and not (outcome and _BY_KEY[key][0] in _STATED):
+                extras[key] = None
+        return cls(costs=costs, extras=extras, **values)
+
+    # ------------------------------------------------------------------ outcomes
+    def skipped(self, status: Status, reason: str, *, e_beta: float | None = None) -> TrialRecord:
+        """The record of a candidate not trained (over budget, hopeless): no performance."""
+        return replace(self, perf=None, A=None, e_beta=e_beta, trained=False, status=status,
+                       skip_reason=reason)
+
+    def scored(
+        self, perf: float, a: float, e_beta: float, *, status: Status = Status.TRAINED,
+        **changes: Any,
+    ) -> TrialRecord:
+        """The record of a trained candidate with its (final or last) score."""
+        return replace(self, perf=perf, A=a, e_beta=e_beta, trained=True, status=status,
+                       **changes)
+
+    def with_attrs(self, attrs: Mapping[str, Any]) -> TrialRecord:
+        """This record with the fields named by the user_attr keys of ``attrs`` replaced."""
+        return replace(self, **{_BY_KEY[k][0]: v for k, v in attrs.items()})
+
+
+def as_number(value: object, trial: int, key: str) -> float:
+    """A recorded value as a float; ``None`` is NaN (unknown).
+
+    A study written by other code may hold anything under ``perf`` or a cost's name: a
+    value that is not a real number is refused with the trial and the key named,
+    rather than failing deep inside numpy.
+
+    Raises:
+        InputError: ``value`` is not a real number.
+    """
+    from effobj.errors import InputError
+
+    if value is None:
+        return math.nan
+    if not _is_real(value):
+        raise InputError(
+            f"Trial {trial} records {key!r} as {value!r} ({type(value).__name__}); effobj "
+            "needs a number there (was the study written by other code?)."
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+def rank_values(
+    attrs: Mapping[str, Any],
+    number: int,
+    complete: bool,
+    cost_names: Sequence[str],
+    fallback: Mapping[str, Any] | None = None,
+) -> tuple[float, list[float]]:
+    """``(perf, costs)`` of one trial as re-ranking reads them (NaN: unknown).
+
+    The performance counts only for a completed trial that was trained to the end (an
+    untrained trial's value is a placeholder, a pruned one's partial); the costs of a
+    repeat are NaN (it is its source trial's candidate: neither ranked twice nor a
+    contender). ``fallback`` gives values missing from ``attrs`` (a study effobj did not
+    run: its objective values by metric name): the performance when ``perf`` is absent,
+    a cost when it is absent or ``None``.
+
+    Raises:
+        InputError: a value is not a real number (the trial and the key named).
+    """
+    fb = fallback or {}
+    status = attrs.get(STATUS)
+    perf = math.nan
+    if complete:
+        p = attrs.get(PERF, fb.get(PERF))
+        if p is not None and status not in (None, Status.TRAINED):
+            p = None  # a placeholder value of an untrained trial
+        perf = as_number(p, number, PERF)
+    if status == Status.REPEAT:
+        return perf, [math.nan] * len(cost_names)
+    costs = []
+    for name in cost_names:
+        v = attrs.get(name)
+        costs.append(as_number(fb.get(name) if v is None else v, number, name))
+    return perf, costs
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    r"""The incumbent of a study: its best :math:`E_\beta` and the trial that scored it."""
+
+    e_beta: float
+    number: int
+
+
+def incumbent(trials: Iterable[Any]) -> Incumbent | None:
+    r"""The incumbent: the best :math:`E_\beta` of a trained, completed trial (``None``: none).
+
+    The one definition every part of effobj compares with: the objective (hopeless
+    candidates), :class:`~effobj.optuna.IncumbentPruner`, the sampler's expected
+    improvement, :func:`~effobj.optuna.training_summary` and the progress bar.
+
+    A trial counts when its state is COMPLETE, it recorded ``trained`` True and a finite
+    ``e_beta``: not a skipped candidate (its value is a bound), not a repeat (its source
+    counts), not one pruned during training. Ties go to the lower trial number.
+
+    Args:
+        trials: Optuna ``FrozenTrial`` objects (anything with ``number``, ``state`` and
+            ``user_attrs``), in any order.
+
+    Example:
+        >>> from types import SimpleNamespace as T
+        >>> trials = [T(number=0, state="COMPLETE", user_attrs={"trained": True, "e_beta": 0.6}),
+        ...           T(number=1, state="COMPLETE", user_attrs={"trained": False, "e_beta": 0.9}),
+        ...           T(number=2, state="PRUNED", user_attrs={"trained": True, "e_beta": 0.8})]
+        >>> incumbent(trials)
+        Incumbent(e_beta=0.6, number=0)
+    """
+    best: Incumbent | None = None
+    for t in trials:
+        if getattr(t.state, "name", t.state) != "COMPLETE":
+            continue
+        ua = t.user_attrs
+        e = ua.get(E_BETA)
+        if ua.get(TRAINED) is not True or not _is_real(e) or not math.isfinite(e):
+            continue
+        if best is None or e > best.e_beta or (e == best.e_beta and t.number < best.number):
+            best = Incumbent(float(e), int(t.number))
+    return best
