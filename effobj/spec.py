@@ -39,7 +39,7 @@ from effobj.metric import _soft_kernel, e_beta, e_beta_upper_bound
 __all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec"]
 
 #: names a cost indicator cannot take: the keys under which effobj records a trial and a
-#: study (``effobj/optuna/_attrs.py``; a test keeps the two equal). A cost is recorded
+#: study (``effobj/record.py``; a test keeps the two equal). A cost is recorded
 #: under its own name beside them, so a cost named ``perf`` would overwrite the
 #: performance. Kept here as plain strings: the metric layer does not import optuna.
 RESERVED_NAMES: tuple[str, ...] = (
