@@ -18,7 +18,7 @@ from effobj import (
     soft_e_beta,
 )
 from effobj.errors import InputError
-from effobj.metric import _e_beta_kernel
+from effobj._metric.kernels import e_beta_kernel
 
 unit = st.floats(0.0, 1.0, allow_nan=False)
 cost = st.floats(0.0, 2.0, allow_nan=False)
@@ -271,7 +271,7 @@ def test_numpy_stream_path_matches_kernel_and_keeps_dtype():
         a[:3] = 0.0
         c[:3] = 1.0  # 0/0 corners in the stream
         got = e_beta(a, c, beta2=0.7, a_min=0.2, c_max=0.8)
-        ref = _e_beta_kernel(a, c, 0.7, 0.2, 0.8, np.where)
+        ref = e_beta_kernel(a, c, 0.7, 0.2, 0.8, np.where)
         assert got.dtype == dtype and got.shape == a.shape
         np.testing.assert_allclose(got, ref, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=0)
         assert not np.isnan(got).any()
