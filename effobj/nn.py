@@ -39,7 +39,27 @@ __all__ = [
 ]
 
 
-class EBetaScore(nn.Module):
+class _MetricModule(nn.Module):
+    """Base of the module faces: the checked parameters kept as plain attributes
+    (``beta2``, ``a_min``, ``c_max``, and the surrogate's ``temperature`` and ``leak``),
+    read back into the dispatcher's :class:`~effobj._metric.dispatch.Params` per call."""
+
+    def _keep(self, p: Params) -> None:
+        self.beta2, self.a_min, self.c_max = p.beta2, p.a_min, p.c_max
+        if p.tau is not None:
+            self.temperature, self.leak = p.tau, p.leak
+
+    def _params(self) -> Params:
+        return Params(self.beta2, self.a_min, self.c_max, getattr(self, "temperature", None),
+                      getattr(self, "leak", 0.0))
+
+    def extra_repr(self) -> str:
+        p = self._params()
+        soft = "" if p.tau is None else f", temperature={p.tau}, leak={p.leak}"
+        return f"beta2={p.beta2}, a_min={p.a_min}, c_max={p.c_max}{soft}"
+
+
+class EBetaScore(_MetricModule):
     r"""Hard :math:`E_\beta` as a module: ``forward(a, c) -> E`` (higher is better).
 
     Args: as :func:`effobj.e_beta`.
@@ -54,19 +74,14 @@ class EBetaScore(nn.Module):
         self, *, beta2: float = 1.0, a_min: float = 0.0, c_max: float = 1.0, validate_args: bool = True
     ) -> None:
         super().__init__()
-        p = hard_params("EBetaScore", beta2, a_min, c_max)
-        self.beta2, self.a_min, self.c_max = p.beta2, p.a_min, p.c_max
+        self._keep(hard_params("EBetaScore", beta2, a_min, c_max))
         self.validate_args = validate_args
 
     def forward(self, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        p = Params(self.beta2, self.a_min, self.c_max)
-        return evaluate(a, c, p, "EBetaScore", validate=self.validate_args)
-
-    def extra_repr(self) -> str:
-        return f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}"
+        return evaluate(a, c, self._params(), "EBetaScore", validate=self.validate_args)
 
 
-class SoftEBetaScore(nn.Module):
+class SoftEBetaScore(_MetricModule):
     r"""The smooth surrogate :math:`S_\tau` as a module (see :func:`effobj.soft_e_beta`).
 
     Args:
@@ -96,23 +111,16 @@ class SoftEBetaScore(nn.Module):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        p = soft_params("SoftEBetaScore", beta2, a_min, c_max, temperature, leak)
-        assert p.tau is not None
-        self.beta2, self.a_min, self.c_max, self.temperature, self.leak = (
-            p.beta2, p.a_min, p.c_max, p.tau, p.leak
-        )
+        self._keep(soft_params("SoftEBetaScore", beta2, a_min, c_max, temperature, leak))
         self.validate_args = validate_args
         self.compiled = compile
 
     def forward(self, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        p = Params(self.beta2, self.a_min, self.c_max, self.temperature, self.leak)
-        return evaluate(a, c, p, "SoftEBetaScore", validate=self.validate_args, compiled=self.compiled)
+        return evaluate(a, c, self._params(), "SoftEBetaScore", validate=self.validate_args,
+                        compiled=self.compiled)
 
     def extra_repr(self) -> str:
-        return (
-            f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}, "
-            f"temperature={self.temperature}, leak={self.leak}, compile={self.compiled}"
-        )
+        return f"{super().extra_repr()}, compile={self.compiled}"
 
 
 # --------------------------------------------------------------------------- the loss
@@ -247,7 +255,7 @@ def _loss(
     return _reduce(1.0 - s, reduction)
 
 
-class EBetaLoss(nn.Module):
+class EBetaLoss(_MetricModule):
     r"""Module face of :func:`e_beta_loss`: ``forward(perf, cost) -> 1 - S_tau(A, C)``.
 
     Args: as :func:`e_beta_loss`.
@@ -276,10 +284,7 @@ class EBetaLoss(nn.Module):
         p, self.cost_ref = _check_loss_params(
             "EBetaLoss", beta2, a_min, c_max, temperature, leak, cost_ref, reduction
         )
-        assert p.tau is not None
-        self.beta2, self.a_min, self.c_max, self.temperature, self.leak = (
-            p.beta2, p.a_min, p.c_max, p.tau, p.leak
-        )
+        self._keep(p)
         self.reduction = reduction
         self.validate_args = validate_args
 
@@ -315,15 +320,11 @@ class EBetaLoss(nn.Module):
                    leak=leak, cost_ref=ind.ref, reduction=reduction, validate_args=validate_args)
 
     def forward(self, perf: torch.Tensor | float, cost: torch.Tensor | float) -> torch.Tensor:
-        p = Params(self.beta2, self.a_min, self.c_max, self.temperature, self.leak)
-        return _loss(perf, cost, p, self.cost_ref, self.reduction, self.validate_args, "EBetaLoss")
+        return _loss(perf, cost, self._params(), self.cost_ref, self.reduction, self.validate_args,
+                     "EBetaLoss")
 
     def extra_repr(self) -> str:
-        return (
-            f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}, "
-            f"temperature={self.temperature}, leak={self.leak}, cost_ref={self.cost_ref}, "
-            f"reduction={self.reduction!r}"
-        )
+        return f"{super().extra_repr()}, cost_ref={self.cost_ref}, reduction={self.reduction!r}"
 
 
 # --------------------------------------------------------------------------- proxies
