@@ -42,6 +42,11 @@ implements that meaning: :math:`C \le C_{\max}`, i.e. :math:`C' \ge 1 - C_{\max}
    any training (:func:`e_beta_upper_bound`).
 4. Two models swap rank at most once in :math:`\beta^2`, at the closed form of
    :func:`crossover_beta2`.
+
+**Where the work is done.** These functions check their parameters and call the one
+dispatcher of ``effobj._metric`` (kernels <- numpy stream <- torch fused paths <-
+dispatcher), which :class:`effobj.EfficiencySpec` and the modules of :mod:`effobj.nn`
+call too; large same-shape inputs are streamed in cache-sized blocks over the cores.
 """
 
 from __future__ import annotations

@@ -267,7 +267,7 @@ class EfficiencySpec:
     def combine_costs(self, c: Mapping[str, Any]) -> Any:
         """The traded-off cost :math:`C` from the normalized indicators."""
         live = [ind for ind in self.costs if ind.weight > 0.0]
-        if self.combine == "max":
+        if self.combine == "max" or len(live) == 1:  # one live indicator: C is its C_i
             total = c[live[0].name]
             for ind in live[1:]:
                 other = c[ind.name]
@@ -319,9 +319,9 @@ class EfficiencySpec:
     def _gates(self, c: Mapping[str, Any]) -> tuple[float, tuple[tuple[Any, float], ...] | None]:
         r"""The cost gates for the dispatcher: ``(c_max, budgets)``.
 
-        One indicator gates the traded-off cost itself, which equals its :math:`C_1` bit
-        for bit (a weighted mean of one term is :math:`0 + 1 \cdot C_1`), so the streamed
-        and fused paths apply; several gate each :math:`C_i` (``budgets``).
+        One indicator gates the traded-off cost itself, which is its :math:`C_1`
+        (:meth:`combine_costs`), so the streamed and fused paths apply; several gate each
+        :math:`C_i` (``budgets``).
         """
         if len(self.costs) == 1:
             return self.costs[0].c_max, None
