@@ -6,14 +6,14 @@ Every face (:func:`effobj.e_beta`, :func:`effobj.soft_e_beta`,
 :func:`effobj.nn.e_beta_loss`) checks its parameters into a :class:`Params` and calls
 :func:`evaluate`, which converts and aligns the inputs, checks them, and picks the path:
 
-==========================  =================================  ============================
-input                        hard :math:`E_\beta`               surrogate :math:`S_\tau`
-==========================  =================================  ============================
-numpy, one shape, large      ``stream.stream_e_beta``           ``stream.soft_forward``
-torch CPU, one shape, large  ``kernels.e_beta_kernel``          ``fused.fused_soft``
-``compiled=True`` (torch)    (not offered)                      ``fused.compiled_soft``
-anything else                ``kernels.e_beta_kernel``          ``kernels.soft_kernel``
-==========================  =================================  ============================
+===========================  =========================  ========================
+input                        hard :math:`E_\beta`       surrogate :math:`S_\tau`
+===========================  =========================  ========================
+numpy, one shape, large      ``stream.stream_e_beta``   ``stream.soft_forward``
+torch CPU, one shape, large  ``kernels.e_beta_kernel``  ``fused.fused_soft``
+``compiled=True`` (torch)    (not offered)              ``fused.compiled_soft``
+anything else                ``kernels.e_beta_kernel``  ``kernels.soft_kernel``
+===========================  =========================  ========================
 
 "Large" is at least ``stream.STREAM_MIN`` elements. The cost gates are one budget
 ``c_max`` on the traded-off cost ``c`` unless ``budgets`` gives one ``(C_i, C_max_i)``
