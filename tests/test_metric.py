@@ -277,6 +277,18 @@ def test_numpy_stream_path_matches_kernel_and_keeps_dtype():
         assert not np.isnan(got).any()
 
 
+def test_stream_path_gives_plus_zero_over_budget_checked_or_not():
+    # C > 1 makes C' < 0: the stream clamps it as the kernel does, so no -0.0 comes out
+    rng = np.random.default_rng(1)
+    a, c = rng.random(200_000), rng.random(200_000) * 1.5
+    for kw in ({}, {"c_max": 0.8}, {"a_min": 0.3, "c_max": 0.9}):
+        checked = e_beta(a, c, **kw)
+        assert not np.signbit(checked).any()
+        assert checked.tobytes() == e_beta(a, c, validate_args=False, **kw).tobytes()
+        np.testing.assert_array_equal(checked == 0.0, e_beta_kernel(a, c, 1.0, kw.get("a_min", 0.0),
+                                                                    kw.get("c_max", 1.0), np.where) == 0.0)
+
+
 def test_stream_path_rejects_nan_with_its_index():
     a = np.full(200_000, 0.5)
     a[123_456] = np.nan

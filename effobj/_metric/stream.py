@@ -106,8 +106,9 @@ def stream_e_beta(
     With ``validate``, each block's values are checked while it is in cache (four
     reductions); returns ``None`` if any block breaks a rule, so that the caller can
     raise the precise error. :math:`C'` is clamped at 0, which is the gate
-    :math:`C \\le 1` (and keeps an infeasible value a plain +0); the other gates multiply
-    by a mask.
+    :math:`C \\le 1` (and keeps an infeasible value a plain +0, as the kernel gives); the
+    other gates multiply by a mask, so a gated block skips the clamp when no C in it
+    exceeds 1 (its largest C is one reduction, done anyway when validating).
     """
     dtype = np.result_type(a, c)
     a = np.ascontiguousarray(a, dtype=dtype).reshape(-1)
@@ -119,12 +120,14 @@ def stream_e_beta(
 
     def work(s: int, e: int, scratch: _Scratch) -> bool:
         ab, cb, o = a[s:e], c[s:e], out[s:e]
+        c_top = cb.max() if validate or gated else inf
         # NaN fails every comparison, so these four also catch NaN
-        if validate and not (ab.min() >= 0.0 and ab.max() <= 1.0 and cb.min() >= 0.0 and cb.max() < inf):
+        if validate and not (ab.min() >= 0.0 and ab.max() <= 1.0 and cb.min() >= 0.0 and c_top < inf):
             return False
         (tmp,), (mask, mask2) = scratch.views(e - s)
-        np.subtract(1.0, cb, out=tmp)
-        np.maximum(tmp, 0.0, out=tmp)  # C' (np.maximum propagates NaN)
+        np.subtract(1.0, cb, out=tmp)  # C'
+        if not gated or c_top > 1.0:  # skipped where the mask alone gates every C <= 1
+            np.maximum(tmp, 0.0, out=tmp)  # (np.maximum propagates NaN)
         np.multiply(ab, tmp, out=o)  # A C'
         tmp *= beta2
         tmp += ab
