@@ -17,8 +17,8 @@ from effobj import (
     e_beta_upper_bound,
     soft_e_beta,
 )
-from effobj.errors import InputError
 from effobj._metric.kernels import e_beta_kernel
+from effobj.errors import InputError
 
 unit = st.floats(0.0, 1.0, allow_nan=False)
 cost = st.floats(0.0, 2.0, allow_nan=False)
