@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from effobj._metric.dispatch import evaluate, hard_params, soft_params
 from effobj._validation import check_choice, check_real, check_values, is_torch, to_numeric
 from effobj.errors import InputError
-from effobj.metric import _soft_kernel, e_beta, e_beta_upper_bound
+from effobj.metric import e_beta_upper_bound
 
 __all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec"]
 
@@ -266,7 +267,7 @@ class EfficiencySpec:
     def combine_costs(self, c: Mapping[str, Any]) -> Any:
         """The traded-off cost :math:`C` from the normalized indicators."""
         live = [ind for ind in self.costs if ind.weight > 0.0]
-        if self.combine == "max":
+        if self.combine == "max" or len(live) == 1:  # one live indicator: C is its C_i
             total = c[live[0].name]
             for ind in live[1:]:
                 other = c[ind.name]
@@ -315,17 +316,25 @@ class EfficiencySpec:
         return ok & (a >= self.a_min) if self.perf_min is not None else ok
 
     # ------------------------------------------------------------------ scores
+    def _gates(self, c: Mapping[str, Any]) -> tuple[float, tuple[tuple[Any, float], ...] | None]:
+        r"""The cost gates for the dispatcher: ``(c_max, budgets)``.
+
+        One indicator gates the traded-off cost itself, which is its :math:`C_1`
+        (:meth:`combine_costs`), so the streamed and fused paths apply; several gate each
+        :math:`C_i` (``budgets``).
+        """
+        if len(self.costs) == 1:
+            return self.costs[0].c_max, None
+        return 1.0, tuple((c[ind.name], ind.c_max) for ind in self.costs)
+
     def score(self, perf: Any, cost: Any) -> Any:
         r"""Hard :math:`E_\beta` of raw ``(perf, cost)``, every gate applied."""
+        func = "EfficiencySpec.score"
         c = self.normalize_costs(cost)
         a = self.normalize_perf(perf)
-        e = e_beta(a, self.combine_costs(c), beta2=self.beta2, a_min=self.a_min, c_max=1.0)
-        if len(self.costs) == 1:  # the common case: let e_beta apply the one budget
-            ind = self.costs[0]
-            if ind.c_max < 1.0:
-                e = e * (c[ind.name] <= ind.c_max)
-            return _plain(e)
-        return _plain(e * self._cost_feasible(c))
+        c_max, budgets = self._gates(c)
+        p = hard_params(func, self.beta2, self.a_min, c_max)
+        return _plain(evaluate(a, self.combine_costs(c), p, func, validate=True, budgets=budgets))
 
     def upper_bound(self, cost: Any) -> Any:
         r"""The best :math:`E_\beta` reachable at this cost (:math:`A = 1`); 0 if a budget fails."""
@@ -339,24 +348,17 @@ class EfficiencySpec:
     ) -> Any:
         r"""The smooth surrogate of :meth:`score` (see :func:`effobj.soft_e_beta`).
 
-        Every budget and the performance floor get their own smoothstep gate and leak.
+        Every budget and the performance floor get their own smoothstep gate and leak;
+        with one cost indicator it is :func:`effobj.soft_e_beta` of the normalized
+        ``(A, C)`` (same values, same fast paths).
         """
         func = "EfficiencySpec.soft_score"
-        tau = check_real(temperature, "temperature", func, low=0.0, high=1.0, low_open=True)
-        lam = check_real(leak, "leak", func, low=0.0, allow_none=True)
-        assert tau is not None
+        p = soft_params(func, self.beta2, self.a_min, 1.0, temperature, leak)
         c = self.normalize_costs(cost)
         a = self.normalize_perf(perf)
-        margins = [ind.c_max - c[ind.name] for ind in self.costs]
-        if self.perf_min is not None and self.a_min > 0.0:
-            margins.append(a - self.a_min)
-        combined = self.combine_costs(c)
-        if is_torch(a) or is_torch(combined):
-            import torch as xp
-        else:
-            xp = np  # type: ignore[assignment]
-        s = _soft_kernel(a, combined, self.beta2, margins, tau, tau if lam is None else lam, xp)
-        return _plain(s)
+        c_max, budgets = self._gates(c)
+        p = dataclasses.replace(p, c_max=c_max)
+        return _plain(evaluate(a, self.combine_costs(c), p, func, validate=False, budgets=budgets))
 
     # ------------------------------------------------------------------ (de)serialization
     def replace(self, **changes: Any) -> EfficiencySpec:
