@@ -197,7 +197,7 @@ def e_beta_loss(
     feasibility; its gradients are finite everywhere, including :math:`A = 0` and
     :math:`C \ge 1`. Note that over budget (and in the :math:`\tau` band) the gate scales
     the gradient in :math:`A` down to zero: the cost must come back first, which is why
-    :func:`effobj.gradient_search.gradient_search` warms the weights up with cross-entropy.
+    :func:`effobj.gradient_search` warms the weights up with cross-entropy.
 
     **Cost: raw or normalized.** By default ``cost`` is the normalized :math:`C` (cost over
     the largest acceptable cost, as everywhere in effobj) and ``c_max`` the normalized

@@ -36,19 +36,14 @@ from effobj._metric.dispatch import evaluate, hard_params, soft_params
 from effobj._validation import check_choice, check_real, check_values, is_torch, to_numeric
 from effobj.errors import InputError
 from effobj.metric import e_beta_upper_bound
+from effobj.record import RESERVED_KEYS
 
 __all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec"]
 
 #: names a cost indicator cannot take: the keys under which effobj records a trial and a
-#: study (``effobj/record.py``; a test keeps the two equal). A cost is recorded
-#: under its own name beside them, so a cost named ``perf`` would overwrite the
-#: performance. Kept here as plain strings: the metric layer does not import optuna.
-RESERVED_NAMES: tuple[str, ...] = (
-    "perf", "A", "C", "e_beta", "e_beta_upper_bound", "trained", "status", "skip_reason",
-    "fail_reason", "incumbent_e_beta", "cost_report", "profile_time_s", "train_time_s",
-    "effobj_overhead_s", "test_perf", "epochs_run", "train_flops", "identity", "repeat_of",
-    "effobj_retry_of", "effobj_spec", "effobj_mode", "effobj_version",
-)
+#: study (:data:`effobj.record.RESERVED_KEYS`). A cost is recorded under its own name beside
+#: them, so a cost named ``perf`` would overwrite the performance.
+RESERVED_NAMES: tuple[str, ...] = RESERVED_KEYS
 
 
 def _plain(x: Any) -> Any:
