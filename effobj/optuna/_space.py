@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from effobj.errors import InputError
 from effobj import record as K
+from effobj.errors import InputError
 from effobj.optuna._objective import EfficiencyObjective
 from effobj.profiler._report import TIMED_INDICATORS
 
