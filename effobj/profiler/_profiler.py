@@ -627,8 +627,8 @@ def _resolve_device(device: str, where: str = "profile_model") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise InputError(f"The 'device' parameter of {where} must be a device torch knows "
-                         f"('cpu', 'cuda', 'cuda:1', 'mps'). Got {device!r} instead.") from None
+        raise refusal("device", where, "be a device torch knows ('cpu', 'cuda', 'cuda:1', 'mps')",
+                      repr(device)) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise InputError(f"The 'device' parameter of {where} names {device!r}, but CUDA "
@@ -642,8 +642,8 @@ def _resolve_device(device: str, where: str = "profile_model") -> torch.device:
         raise InputError(f"The 'device' parameter of {where} names {device!r}, but MPS is "
                          f"not available on this machine.")
     if dev.type == "meta":
-        raise InputError(f"The 'device' parameter of {where} must be a device that computes; "
-                         "got 'meta' (FLOPs are already counted on meta without asking).")
+        raise refusal("device", where, "be a device that computes", repr(device),
+                      hint="FLOPs are already counted on meta without asking.")
     if dev.type not in ("cpu", "cuda", "mps", "xpu"):
         module = getattr(torch, dev.type, None)
         if module is None or not getattr(module, "is_available", lambda: False)():
