@@ -158,7 +158,7 @@ def resolve_storage(
             raise refusal("storage", func, "name a file after 'journal:'", repr(url))
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        _check_file(url, journal, must_exist)
+        _require_storage_file(url, journal, must_exist)
         return JournalStorage(JournalFileBackend(journal))
     if "://" not in url:
         raise refusal(
@@ -169,7 +169,7 @@ def resolve_storage(
         )
     path = sqlite_path(url)
     if path is not None:
-        _check_file(url, path, must_exist)
+        _require_storage_file(url, path, must_exist)
         if must_exist:
             _check_sqlite_study_file(url, path)
     read_only_uri = False
@@ -218,7 +218,7 @@ def resolve_storage(
     return rdb
 
 
-def _check_file(url: str, path: str, must_exist: bool) -> None:
+def _require_storage_file(url: str, path: str, must_exist: bool) -> None:
     """The file of an SQLite or Journal storage: its folder exists, and the file too when
     the storage is only read."""
     parent = os.path.dirname(os.path.abspath(path))
