@@ -201,7 +201,7 @@ CASES = [
      "evaluate failed"),
     # -- the report's output
     ("write_report-out-txt", lambda f: __import__("effobj.report", fromlist=["x"]).write_report(
-        None, "x.txt"), InputError, "'out'"),
+        None, "x.txt"), InputError, "The 'out' parameter of write_report must end in .html or .htm. Got 'x.txt'"),
 ]
 
 

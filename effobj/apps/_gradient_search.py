@@ -47,8 +47,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from effobj._validation import check_choice, check_real
-from effobj.errors import InputError
+from effobj._validation import check_choice, check_int, check_real, refusal
 from effobj.profiler._options import ProfileOptions
 
 __all__ = [
@@ -314,18 +313,11 @@ def _checked_budget(cfg: GradientSearchConfig) -> float:
     check_choice(cfg.loss, "loss", func, LOSSES)
     check_choice(cfg.loss_params.proxy, "proxy", func, _PROXIES)
     budget = check_real(cfg.budget_ms, "budget_ms", func, low=0.0, low_open=True)
-    assert budget is not None
     tr = cfg.training
     for name, v in (("epochs", tr.epochs), ("warmup_epochs", tr.warmup_epochs),
                     ("retrain_epochs", tr.retrain_epochs), ("max_repairs", cfg.max_repairs)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise InputError(f"The {name!r} parameter of {func} must be an int >= 0. Got {v!r} instead.")
-    steps = tr.max_steps_per_epoch
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise InputError(
-            f"The 'max_steps_per_epoch' parameter of {func} must be None or an int >= 1. "
-            f"Got {steps!r} instead."
-        )
+        check_int(v, name, func, low=0)
+    check_int(tr.max_steps_per_epoch, "max_steps_per_epoch", func, low=1, allow_none=True)
     return budget
 
 
@@ -354,18 +346,14 @@ def _prepare(cfg: GradientSearchConfig, budget: float, table: Any, space: Any, d
         scale = check_table(table, space, n=4, seed=cfg.seed, data=data,
                             options=_table_profile(cfg.profile)).scale
     s = check_real(scale, "scale", func, low=0.0, low_open=True)
-    assert s is not None
     vecs = table.vectors(statistic=cfg.statistic)
     fastest = s * (table.fixed(cfg.statistic) + sum(min(v) for v in vecs))
     slowest = s * (table.fixed(cfg.statistic) + sum(max(v) for v in vecs))
     if budget < fastest:
-        raise InputError(
-            f"The 'budget_ms' parameter of {func} is below the fastest architecture of the space "
-            f"on this device ({fastest:.4g} ms predicted). Got {budget:g} instead."
-        )
+        raise refusal("budget_ms", func, "be at least the fastest architecture of the space on this "
+                      f"device ({fastest:.4g} ms predicted)", f"{budget:g}")
     ref = slowest if cfg.cost_ref_ms is None else check_real(cfg.cost_ref_ms, "cost_ref_ms", func,
                                                              low=budget)
-    assert ref is not None
     return _Problem(space=space, data=data, table=table, budget=budget, scale=s, cost_ref=ref)
 
 

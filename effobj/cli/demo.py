@@ -25,7 +25,6 @@ paper's Tables 1 and 2 (shipped with effobj) and checks every printed value.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from typing import Any
 
@@ -83,22 +82,15 @@ def _run_paper_tables() -> int:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from effobj.errors import InputError
+    from effobj._validation import check_int, check_output_path, check_real
 
-    if args.trials < 1:
-        raise InputError(f"The '--trials' option of effobj demo must be >= 1. Got {args.trials}.")
-    if not (math.isfinite(args.minutes) and args.minutes > 0):
-        raise InputError(f"The '--minutes' option of effobj demo must be > 0. Got {args.minutes}.")
-    if args.max_trainings is not None and args.max_trainings < 1:
-        raise InputError(
-            f"The '--max-trainings' option of effobj demo must be >= 1. Got {args.max_trainings}."
-        )
-    if args.top < 1:
-        raise InputError(f"The '--top' option of effobj demo must be >= 1. Got {args.top}.")
+    func = "effobj demo"
+    check_int(args.trials, "--trials", func, low=1)
+    check_real(args.minutes, "--minutes", func, low=0.0, low_open=True)
+    check_int(args.max_trainings, "--max-trainings", func, low=1, allow_none=True)
+    check_int(args.top, "--top", func, low=1)
     # outputs are checked before the search, not after its minutes
-    from effobj.cli._safe import check_out
-
-    check_out(args.report, "demo", "--report")
+    check_output_path(args.report, "--report", func, (".html", ".htm"))
     from effobj.optuna._storage import check_writable
 
     check_writable(args.storage)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effobj.cli._safe import check_out
+from effobj._validation import check_output_path
 from effobj.errors import EffobjError
 
 __all__ = ["add_parser", "run"]
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from effobj.optuna import load_spec
     from effobj.report import write_report
 
-    check_out(args.out, "report", "--out")
+    check_output_path(args.out, "--out", "effobj report", (".html", ".htm"))
     study, url = load_study(args.storage, args.study_name)
     spec = spec_for(args, load_spec(study))
     try:

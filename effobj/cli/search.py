@@ -20,7 +20,6 @@ import sys
 from typing import Any
 
 from effobj.cli._safe import printable, quiet_interrupts
-from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
 
@@ -95,24 +94,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.trials < 0:
-        raise InputError(f"The '--trials' option of effobj search must be >= 0. Got {args.trials}.")
-    if args.max_trainings is not None and args.max_trainings < 1:
-        raise InputError(
-            f"The '--max-trainings' option of effobj search must be >= 1. Got {args.max_trainings}."
-        )
-    if args.seed < 0:
-        raise InputError(f"The '--seed' option of effobj search must be >= 0. Got {args.seed}.")
+    from effobj._validation import check_int, check_real, refusal
+
+    func = "effobj search"
+    check_int(args.trials, "--trials", func, low=0)
+    check_int(args.max_trainings, "--max-trainings", func, low=1, allow_none=True)
+    check_int(args.seed, "--seed", func, low=0)
     if args.method == "reinforce" and args.max_trainings is not None:
         # refused before the study is created: it would otherwise be left empty
-        raise InputError(
-            "The '--max-trainings' option of effobj search applies to --method optuna; "
-            "with --method reinforce give the number of samples with --trials."
-        )
-    if not args.latency_time >= 0:
-        raise InputError(
-            f"The '--latency-time' option of effobj search must be >= 0. Got {args.latency_time}."
-        )
+        raise refusal("--max-trainings", func, "be given with --method optuna only",
+                      f"{args.max_trainings} with --method reinforce",
+                      hint="With --method reinforce give the number of samples with --trials.")
+    check_real(args.latency_time, "--latency-time", func, low=0.0)
 
 
 def _study_name(args: argparse.Namespace) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from effobj._validation import check_int
 from effobj.cost_models._table import LatencyTable, check_space, table_options
 from effobj.profiler import ProfileOptions
 
@@ -100,6 +101,8 @@ def check_table(
 
     opts = table_options(options, overrides, "check_table")
     check_space(space, "check_table")
+    n = check_int(n, "n", "check_table", low=1)
+    seed = check_int(seed, "seed", "check_table", low=0)
     if configs is None:
         rng = np.random.default_rng(seed)
         base = space.default_config()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +13,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj.errors import InputError
+from effobj._validation import check_int, check_real
 from effobj.record import FAIL_REASON, Status, TrialRecord, incumbent
 
 __all__ = [
@@ -231,12 +230,7 @@ class MaxTrainingsCallback:
     """
 
     def __init__(self, max_trainings: int) -> None:
-        if isinstance(max_trainings, bool) or not isinstance(max_trainings, int) or max_trainings < 1:
-            raise InputError(
-                "The 'max_trainings' parameter of MaxTrainingsCallback must be an int >= 1. "
-                f"Got {max_trainings!r} instead."
-            )
-        self.max_trainings = max_trainings
+        self.max_trainings = check_int(max_trainings, "max_trainings", "MaxTrainingsCallback", low=1)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if _trained(trial) and _n_trained(study) >= self.max_trainings:
@@ -553,19 +547,8 @@ def optimize(
             ``effobj``'s command line raises on SIGTERM) is recorded the same way, its
             reason naming the signal.
     """
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
-        raise InputError(
-            f"The 'n_trials' parameter of optimize must be an int >= 0. Got {n_trials!r} instead."
-        )
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise InputError(
-            f"The 'timeout' parameter of optimize must be a number > 0 or None. Got {timeout!r}."
-        )
+    n_trials = check_int(n_trials, "n_trials", "optimize", low=0)
+    timeout = check_real(timeout, "timeout", "optimize", low=0.0, low_open=True, allow_none=True)
     cbs = list(callbacks)
     if max_trainings is not None:
         cbs.append(MaxTrainingsCallback(max_trainings))

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from effobj.errors import InputError
 from effobj import record as K
+from effobj._validation import refusal
+from effobj.errors import InputError
 from effobj.optuna._objective import EfficiencyObjective
 from effobj.profiler._report import TIMED_INDICATORS
 
@@ -91,11 +92,9 @@ def objective_from_space(
     """
     kind = getattr(space, "kind", None)
     if kind not in ("model", "tabular"):
-        raise InputError(
-            "The 'space' parameter of objective_from_space must follow the search_spaces "
-            f"protocol with kind 'model' or 'tabular'. Got kind {kind!r} "
-            f"({type(space).__name__}) instead."
-        )
+        raise refusal("space", "objective_from_space",
+                      "follow the search_spaces protocol with kind 'model' or 'tabular'",
+                      f"kind {kind!r} ({type(space).__name__})")
 
     space_identity: Callable[[Any], Any] | None = getattr(space, "identity", None)
     if not callable(space_identity):
@@ -118,11 +117,11 @@ def objective_from_space(
         return SpaceCandidate(config, space.build(config, data))
 
     if kind == "tabular":
-        if data is not None or dataset is not None:
-            raise InputError(
-                f"The tabular space {getattr(space, 'name', space)!r} has its own table; "
-                "'data' and 'dataset' must be None."
-            )
+        for pname, value in (("data", data), ("dataset", dataset)):
+            if value is not None:
+                raise refusal(pname, "objective_from_space",
+                              f"be None for the tabular space {getattr(space, 'name', space)!r} "
+                              "(it has its own table)", type(value).__name__)
 
         def lookup_costs(cand: SpaceCandidate) -> dict[str, float]:
             record = space.lookup(cand.config)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from effobj._validation import check_choice
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_choice, check_int, check_spec, check_str, refusal
+from effobj.errors import InputError
 from effobj.optuna._storage import resolve_storage
 from effobj.record import E_BETA, PERF, STUDY_MODE, STUDY_SPEC, STUDY_VERSION
 
@@ -78,21 +78,13 @@ def worker_seed(seed: int, study_name: str, n_finished: int) -> int:
 
     import numpy as np
 
-    for name, value in (("seed", seed), ("n_finished", n_finished)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(
-                f"The {name!r} parameter of worker_seed must be an int >= 0. "
-                f"Got {value!r} instead."
-            )
-    if not isinstance(study_name, str):
-        raise InputTypeError(
-            "The 'study_name' parameter of worker_seed must be a str. "
-            f"Got {study_name!r} of type {type(study_name).__name__} instead."
-        )
+    seed = check_int(seed, "seed", "worker_seed", low=0)
+    n_finished = check_int(n_finished, "n_finished", "worker_seed", low=0)
+    study_name = check_str(study_name, "study_name", "worker_seed")
     parts = [
-        int(seed),
+        seed,
         zlib.crc32(study_name.encode()),
-        int(n_finished),
+        n_finished,
         zlib.crc32(socket.gethostname().encode()),
         os.getpid(),
     ]
@@ -132,29 +124,17 @@ def make_sampler(
         >>> type(make_sampler("nsga2", seed=0, mode="multi")).__name__
         'NSGAIISampler'
     """
-    if name not in SAMPLERS:
-        raise InputError(
-            f"The 'name' parameter of make_sampler must be one of {list(SAMPLERS)}. "
-            f"Got {name!r} instead."
-        )
+    check_choice(name, "name", "make_sampler", SAMPLERS)
     check_choice(mode, "mode", "make_sampler", MODES)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise InputError(
-            f"The 'seed' parameter of make_sampler must be an int >= 0 or None. "
-            f"Got {seed!r} instead."
-        )
+    seed = check_int(seed, "seed", "make_sampler", low=0, allow_none=True)
     if name == "effobj":
         if mode != "single":
-            raise InputError(
-                "The 'name' parameter of make_sampler must not be 'effobj' in mode "
-                f"{mode!r}: the effobj sampler maximizes the single E_beta objective."
-            )
+            raise refusal("name", "make_sampler", f"not be 'effobj' in mode {mode!r}", repr(name),
+                          hint="The effobj sampler maximizes the single E_beta objective.")
         if objective is None:
-            raise InputError(
-                "The 'objective' parameter of make_sampler must be an EfficiencyObjective "
-                "for the 'effobj' sampler (it looks up the candidates' costs through it). "
-                "Got None instead."
-            )
+            raise refusal("objective", "make_sampler",
+                          "be an EfficiencyObjective for the 'effobj' sampler (it looks up the "
+                          "candidates' costs through it)", "None")
         from effobj.optuna._sampler import EfficiencySampler
 
         return EfficiencySampler.for_objective(objective, seed=seed)
@@ -213,18 +193,8 @@ def create_study(
     Raises:
         InputError: the stored study optimizes another spec or mode, or a bad argument.
     """
-    from effobj.spec import EfficiencySpec
-
-    if not isinstance(spec, EfficiencySpec):
-        raise InputTypeError(
-            "The 'spec' parameter of create_study must be an effobj.EfficiencySpec. "
-            f"Got {type(spec).__name__} instead."
-        )
-    if mode not in ("single", "multi"):
-        raise InputError(
-            f"The 'mode' parameter of create_study must be one of ['single', 'multi']. "
-            f"Got {mode!r} instead."
-        )
+    spec = check_spec(spec, "spec", "create_study")
+    check_choice(mode, "mode", "create_study", MODES)
     if isinstance(sampler, str) or sampler is None:
         sampler = make_sampler(sampler or "tpe", seed=seed, mode=mode, objective=objective)
     store = resolve_storage(

@@ -65,6 +65,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, flop_registry
 from torch.utils.module_tracker import ModuleTracker
 
+from effobj._validation import check_callable, refusal
 from effobj.errors import InputError, InputTypeError
 
 __all__ = [
@@ -306,14 +307,13 @@ def _packet(op: Any, where: str) -> Any:
         except (AttributeError, RuntimeError):
             packet = None
         if packet is None:
-            raise InputError(f"The 'op' parameter of {where} must name an operator torch has, such "
-                             f"as 'aten.cdist' or 'aten::cdist'. Got {op!r} instead.")
+            raise refusal("op", where, "name an operator torch has, such as 'aten.cdist' or "
+                          "'aten::cdist'", repr(op))
         return packet
     packet = getattr(op, "_overloadpacket", op)
     if not hasattr(packet, "_qualified_op_name"):
-        raise InputTypeError(f"The 'op' parameter of {where} must be a torch operator "
-                             f"(torch.ops.aten.cdist) or its name ('aten.cdist'). "
-                             f"Got {type(op).__name__} instead.")
+        raise refusal("op", where, "be a torch operator (torch.ops.aten.cdist) or its name "
+                      "('aten.cdist')", type(op).__name__, error=InputTypeError)
     return packet
 
 
@@ -358,9 +358,7 @@ def register_flop_formula(op: Any, formula: Callable[..., int] | None = None, *,
     packet = _packet(op, where)
     if formula is None:
         return lambda fn: register_flop_formula(packet, fn, raw=raw, override=override)
-    if not callable(formula):
-        raise InputTypeError(f"The 'formula' parameter of {where} must be callable. "
-                             f"Got {type(formula).__name__} instead.")
+    check_callable(formula, "formula", where)
     if not override and (packet in flop_registry or packet in _builtin_formulas()
                          or packet in _user_formulas):
         raise InputError(f"The operator {packet} given to {where} already has a FLOP formula; "

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_instance
+from effobj.errors import InputError
 
 __all__ = ["CostReport", "DeviceInfo"]
 
@@ -207,8 +208,7 @@ class CostReport:
         Raises:
             InputError: If ``d`` lacks a required key or has an unknown one.
         """
-        if not isinstance(d, dict):
-            raise InputTypeError(f"CostReport.from_dict expects a dict. Got {type(d).__name__} instead.")
+        check_instance(d, "d", "CostReport.from_dict", dict, "a dict")
         _check_keys("CostReport", d, cls)
         kw = dict(d)
         kw["device"] = (

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from effobj.errors import InputError
+from effobj._validation import check_output_path
 from effobj.record import Status, TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -241,17 +241,14 @@ def write_report(
         ``{"html": path, "<figure>": png path, ...}``.
 
     Raises:
-        InputError: ``out`` does not end in ``.html``/``.htm``, or see
+        InputError: ``out`` does not end in ``.html``/``.htm``, is a folder or lies in a
+            folder that cannot be written, or see
             :func:`effobj.report.collect`.
     """
     from effobj.report._data import collect
     from effobj.report._figures import render_figures
 
-    path = Path(out)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise InputError(
-            f"The 'out' parameter of write_report must be a path ending in .html. Got {str(out)!r}."
-        )
+    path = Path(check_output_path(str(out), "out", "write_report", (".html", ".htm")))
     data = collect(study, spec, storage=storage)
     figures = render_figures(data)
     path.parent.mkdir(parents=True, exist_ok=True)

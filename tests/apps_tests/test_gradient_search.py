@@ -59,7 +59,7 @@ def test_tiny_search_meets_the_budget_when_measured(setup):
     [
         (dict(loss="ce"), "'loss' parameter of gradient_search"),
         (dict(budget_ms=-1.0), "'budget_ms'"),
-        (dict(budget_ms=1e-6), "below the fastest architecture"),
+        (dict(budget_ms=1e-6), "'budget_ms' parameter of gradient_search must be at least the fastest architecture"),
         (dict(epochs=-1), "'epochs'"),
         (dict(max_steps_per_epoch=0), "'max_steps_per_epoch'"),
         (dict(proxy="accuracy"), "'proxy'"),

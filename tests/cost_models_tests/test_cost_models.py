@@ -176,8 +176,12 @@ def test_library_functions_take_space_objects_and_one_options_object(table, spac
         build_latency_table("supernet", supernet=net)
     with pytest.raises(TypeError, match=r"'space' parameter of check_table .*search_spaces.get\('supernet'\)"):
         check_table(table, "supernet")
-    with pytest.raises(InputError, match="'latency' option of check_table must be True"):
+    with pytest.raises(InputError, match="'latency' parameter of check_table must be True"):
         check_table(table, space, latency=False)
+    with pytest.raises(InputError, match=r"'n' parameter of check_table must be an int in the range \[1, inf\). Got 0"):
+        check_table(table, space, n=0)
+    with pytest.raises(InputError, match=r"'batch_size' parameter of build_latency_table must be an int in the range \[1, inf\). Got 0"):
+        build_latency_table(space, supernet=net, batch_size=0)
     with pytest.raises(InputError, match="'max_time_s' parameter of build_latency_table"):
         build_latency_table(space, supernet=net, max_time_s=0)
     assert (TABLE_PROFILE.memory, TABLE_PROFILE.cache, TABLE_PROFILE.max_time_s) == (False, False, 0.5)

@@ -58,7 +58,7 @@ def test_from_dict_rejects_unknown_and_missing_keys() -> None:
     d.pop("flops")
     with pytest.raises(InputError, match="lacks the required keys"):
         CostReport.from_dict(d)
-    with pytest.raises(TypeError, match="expects a dict"):
+    with pytest.raises(TypeError, match="'d' parameter of CostReport.from_dict must be a dict. Got list instead"):
         CostReport.from_dict([1, 2])  # type: ignore[arg-type]
 
 

@@ -165,7 +165,7 @@ def test_iso_curve_lies_on_its_level(e: float, beta2: float, c: float) -> None:
 
 def test_bad_output_path_and_missing_study(cora_study, tmp_path: Path, capsys) -> None:
     study, url, spec = cora_study
-    with pytest.raises(InputError, match="'out' parameter of write_report"):
+    with pytest.raises(InputError, match="'out' parameter of write_report must end in .html or .htm. Got '.*report.pdf'"):
         write_report(study, tmp_path / "report.pdf")
     assert main(["report", "--storage", url, "--study-name", "nope",
                  "--out", str(tmp_path / "x.html")]) == 2

@@ -112,7 +112,7 @@ def test_run_reinforce_records_trials_like_a_search():
     assert best.e_beta == max(t.user_attrs[K.E_BETA] for t in trials)
     with pytest.raises(InputError, match="'reward' parameter of run_reinforce"):
         run_reinforce(space, spec, study=study, n_samples=1, reward="accuracy")
-    with pytest.raises(InputError, match="'n_samples'"):
+    with pytest.raises(InputError, match=r"'n_samples' parameter of run_reinforce must be an int in the range \[1, inf\). Got 0"):
         run_reinforce(space, spec, study=study, n_samples=0)
     # a library function takes the space object; only the command line resolves names
     with pytest.raises(InputError, match="'space' parameter of run_reinforce"):
