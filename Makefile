@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/effobj demo
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)

@@ -33,12 +33,19 @@ from typing import Any
 import numpy as np
 
 from effobj._metric.dispatch import evaluate, hard_params, soft_params
-from effobj._validation import check_choice, check_real, check_values, is_torch, to_numeric
+from effobj._validation import (
+    check_choice,
+    check_instance,
+    check_real,
+    check_values,
+    is_torch,
+    to_numeric,
+)
 from effobj.errors import InputError
 from effobj.metric import e_beta_upper_bound
 from effobj.record import RESERVED_KEYS
 
-__all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec"]
+__all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec", "check_spec"]
 
 #: names a cost indicator cannot take: the keys under which effobj records a trial and a
 #: study (:data:`effobj.record.RESERVED_KEYS`). A cost is recorded under its own name beside
@@ -439,3 +446,12 @@ class EfficiencySpec:
             )
         except TypeError as exc:  # a field of the wrong type (a string for a number, ...)
             raise InputError(f"{func}: {exc}") from None
+
+
+def check_spec(value: Any, name: str, func: str) -> EfficiencySpec:
+    """Check that ``value`` is an :class:`EfficiencySpec` (the one wording of that check).
+
+    Raises:
+        InputTypeError: ``... must be an effobj.EfficiencySpec. Got dict instead.``
+    """
+    return check_instance(value, name, func, EfficiencySpec, "an effobj.EfficiencySpec")

@@ -61,7 +61,6 @@ from effobj._validation import (
     check_choice,
     check_int,
     check_real,
-    check_spec,
     refusal,
 )
 from effobj.errors import EffobjError, InputError, InputTypeError
@@ -73,6 +72,7 @@ from effobj.optuna._study import (
 )
 from effobj.optuna._write import write_record
 from effobj.record import Incumbent, Status, TrialRecord, incumbent
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from effobj._validation import check_instance, check_int, check_real, check_spec
+from effobj._validation import check_instance, check_int, check_real
 from effobj.record import TrialRecord, incumbent
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec

@@ -54,7 +54,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj._validation import check_callable, check_int, check_real, check_spec
+from effobj._validation import check_callable, check_int, check_real
 from effobj.errors import InputError
 from effobj.optuna._costs import CostRegistry, params_identity
 from effobj.optuna._surrogate import (
@@ -64,6 +64,7 @@ from effobj.optuna._surrogate import (
     expected_improvement,
 )
 from effobj.record import Status, TrialRecord, incumbent
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec

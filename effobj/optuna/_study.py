@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from effobj._validation import check_choice, check_int, check_spec, check_str, refusal
+from effobj._validation import check_choice, check_int, check_str, refusal
 from effobj.errors import InputError
 from effobj.optuna._storage import resolve_storage
 from effobj.record import E_BETA, PERF, STUDY_MODE, STUDY_SPEC, STUDY_VERSION
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec

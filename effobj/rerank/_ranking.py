@@ -22,9 +22,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj._validation import check_int, check_spec, refusal
+from effobj._validation import check_int, refusal
 from effobj.errors import InputError, InputTypeError
 from effobj.record import PERF, rank_values
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec

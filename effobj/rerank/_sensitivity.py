@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from effobj._validation import check_spec, refusal
+from effobj._validation import refusal
 from effobj.rerank._ranking import StudyOrTrials, TrialTable, _rerank, _trial_table
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
