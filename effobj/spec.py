@@ -43,7 +43,7 @@ from effobj._validation import (
     refusal,
     to_numeric,
 )
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.metric import e_beta_upper_bound
 from effobj.record import RESERVED_KEYS
 
@@ -233,26 +233,23 @@ class EfficiencySpec:
         if isinstance(cost, Mapping):
             missing = [n for n in self.cost_names if n not in cost]
             if missing:
-                raise InputError(
-                    f"The 'cost' parameter of {func} must give every indicator of the spec "
-                    f"{list(self.cost_names)}. Missing {missing}; got keys {sorted(cost)}."
+                raise refusal(
+                    "cost", func, f"give every indicator of the spec {list(self.cost_names)}",
+                    f"keys {sorted(cost)}", hint=f"Missing {missing}.",
                 )
             raw = {n: cost[n] for n in self.cost_names}
         elif len(self.costs) == 1:
             raw = {self.costs[0].name: cost}
         else:
-            raise InputError(
-                f"The 'cost' parameter of {func} must be a mapping of the indicators "
-                f"{list(self.cost_names)} for a spec with several. Got {type(cost).__name__}."
+            raise refusal(
+                "cost", func, f"be a mapping of the indicators {list(self.cost_names)} for a spec with several",
+                type(cost).__name__, error=InputTypeError,
             )
         out: dict[str, Any] = {}
         for ind in self.costs:
             value = raw[ind.name]
             if value is None:
-                raise InputError(
-                    f"The cost indicator {ind.name!r} given to {func} must be a number. "
-                    "Got None (was it measured on this device?)."
-                )
+                raise refusal(ind.name, func, "be a number", "None", hint="Was it measured on this device?")
             arr, scalar = to_numeric(value, ind.name, func)
             check_values(arr, ind.name, func, low=0.0, hint="Costs cannot be negative.")
             c = arr / ind.ref
@@ -404,7 +401,7 @@ class EfficiencySpec:
         d = dict(check_instance(d, "d", func, Mapping, "a mapping (a spec's to_dict())"))
         for key in ("perf_ref", "costs"):
             if key not in d:
-                raise InputError(f"The 'd' parameter of {func} has no {key!r} field. Got keys {sorted(map(str, d))}.")
+                raise refusal("d", func, f"have a {key!r} field", f"keys {sorted(map(str, d))}")
         costs = d.pop("costs")
         if not isinstance(costs, list | tuple) or not all(
             isinstance(c, Mapping | CostIndicator) for c in costs
@@ -420,9 +417,10 @@ class EfficiencySpec:
                     f"The 'costs' field of {func} must hold dicts with 'name', 'ref' and "
                     f"optionally 'max', 'weight'. Got {dict(c)!r} instead."
                 )
-        unknown = set(d) - {"beta2", "perf_ref", "perf_min", "combine", "perf_above_ref"}
+        fields = {"beta2", "perf_ref", "perf_min", "combine", "perf_above_ref", "costs"}
+        unknown = set(d) - fields
         if unknown:
-            raise InputError(f"The 'd' parameter of {func} has unknown fields {sorted(map(str, unknown))}.")
+            raise refusal("d", func, f"have only the fields {sorted(fields)}", f"unknown fields {sorted(map(str, unknown))}")
         try:
             return cls(
                 beta2=d.pop("beta2", 1.0),

@@ -145,6 +145,14 @@ def test_bad_spec_is_refused_with_its_reason(kwargs, match):
          r"^The 'costs' parameter of EfficiencySpec must not be empty\. Got no indicator instead\.$"),
         (lambda: EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("x", 1.0), CostIndicator("x", 2.0)]),
          InputError, r"^The 'costs' parameter of EfficiencySpec must name each indicator once\. Got names \['x', 'x'\]"),
+        (lambda: EfficiencySpec.from_dict({"perf_ref": 1.0}), InputError,
+         r"^The 'd' parameter of EfficiencySpec.from_dict must have a 'costs' field\. Got keys \['perf_ref'\] instead\.$"),
+        (lambda: EfficiencySpec(perf_ref=1.0, cost_ref=1.0).score(0.5, {"cost": None}), InputError,
+         r"^The 'cost' parameter of EfficiencySpec.normalize must be a number\. Got None instead\. "
+         r"Was it measured on this device\?$"),
+        (lambda: EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("x", 1.0), CostIndicator("y", 1.0)]).score(0.5, 1.0),
+         InputTypeError, r"^The 'cost' parameter of EfficiencySpec.normalize must be a mapping of the indicators "
+         r"\['x', 'y'\] for a spec with several\. Got float instead\.$"),
         (lambda: EfficiencySpec.from_dict([1, 2]), InputTypeError,
          r"^The 'd' parameter of EfficiencySpec.from_dict must be a mapping \(a spec's to_dict\(\)\)\. Got list instead\.$"),
     ],
