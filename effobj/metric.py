@@ -291,7 +291,6 @@ def crossover_beta2(a1: float, c1: float, a2: float, c2: float) -> float | None:
     for name, v, hi in (("a1", a1, 1.0), ("c1", c1, None), ("a2", a2, 1.0), ("c2", c2, None)):
         vals.append(check_real(v, name, func, low=0.0, high=hi))
     x1, y1, x2, y2 = vals
-    assert x1 is not None and y1 is not None and x2 is not None and y2 is not None
     for name, a_, c_ in (("1", x1, y1), ("2", x2, y2)):
         if a_ <= 0.0 or c_ >= 1.0:
             raise InputError(

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from effobj._metric.dispatch import Params, evaluate, hard_params, soft_params
-from effobj._validation import check_broadcast, check_choice, check_real, check_values
+from effobj._validation import check_broadcast, check_choice, check_real, check_values, refusal
 from effobj.errors import InputError, InputTypeError
 
 __all__ = [
@@ -146,10 +146,7 @@ def _as_tensor(x: Any, name: str, func: str, like: torch.Tensor | None = None) -
     if isinstance(x, torch.Tensor):
         return x if x.dtype.is_floating_point else x.double()
     if isinstance(x, bool) or not isinstance(x, int | float):
-        raise InputTypeError(
-            f"The {name!r} parameter of {func} must be a torch tensor or a real number. "
-            f"Got {type(x).__name__} instead."
-        )
+        raise refusal(name, func, "be a torch tensor or a real number", type(x).__name__, error=InputTypeError)
     if like is not None:
         return torch.tensor(float(x), dtype=like.dtype, device=like.device)
     return torch.tensor(float(x))
@@ -303,18 +300,12 @@ class EBetaLoss(_MetricModule):
         Raises:
             InputError: the spec has several cost indicators.
         """
-        from effobj.spec import EfficiencySpec
+        from effobj.spec import check_spec
 
-        if not isinstance(spec, EfficiencySpec):
-            raise InputTypeError(
-                "The 'spec' parameter of EBetaLoss.from_spec must be an effobj.EfficiencySpec. "
-                f"Got {type(spec).__name__} instead."
-            )
+        func = "EBetaLoss.from_spec"
+        spec = check_spec(spec, "spec", func)
         if len(spec.costs) != 1:
-            raise InputError(
-                "The 'spec' parameter of EBetaLoss.from_spec must have exactly one cost "
-                f"indicator. Got {list(spec.cost_names)} instead."
-            )
+            raise refusal("spec", func, "have exactly one cost indicator", repr(list(spec.cost_names)))
         ind = spec.costs[0]
         return cls(beta2=spec.beta2, a_min=spec.a_min, c_max=ind.c_max, temperature=temperature,
                    leak=leak, cost_ref=ind.ref, reduction=reduction, validate_args=validate_args)
@@ -328,31 +319,29 @@ class EBetaLoss(_MetricModule):
 
 
 # --------------------------------------------------------------------------- proxies
+_LOGITS_RULE = "be a 2-d tensor (batch, classes)"
+
+
 def _check_logits(logits: Any, target: Any, func: str) -> None:
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-        raise InputError(
-            f"The 'logits' parameter of {func} must be a 2-d tensor (batch, classes). "
-            f"Got {getattr(logits, 'shape', type(logits).__name__)} instead."
-        )
-    if not isinstance(target, torch.Tensor) or target.shape != logits.shape[:1] or target.dtype.is_floating_point:
-        raise InputError(
-            f"The 'target' parameter of {func} must be an integer tensor of shape "
-            f"({logits.shape[0]},). Got {getattr(target, 'shape', type(target).__name__)} instead."
-        )
-    if logits.shape[1] < 2:
-        raise InputError(
-            f"The 'logits' parameter of {func} needs at least 2 classes. Got {logits.shape[1]}."
-        )
-    if logits.shape[0] == 0:
-        raise InputError(f"The 'logits' parameter of {func} holds no example (batch of 0).")
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= logits.shape[1]):
-        bad = int(target.min()) if int(target.min()) < 0 else int(target.max())
-        raise InputError(
-            f"The 'target' parameter of {func} must hold class indices in [0, "
-            f"{logits.shape[1] - 1}]. Got {bad} instead."
-        )
-    if logits.dtype.is_floating_point and not bool(torch.isfinite(logits.detach()).all()):
-        raise InputError(f"The 'logits' parameter of {func} must be finite. Got NaN or inf.")
+    if not isinstance(logits, torch.Tensor):
+        raise refusal("logits", func, _LOGITS_RULE, type(logits).__name__, error=InputTypeError)
+    if logits.ndim != 2:
+        raise refusal("logits", func, _LOGITS_RULE, f"shape {tuple(logits.shape)}")
+    batch, classes = logits.shape
+    rule = f"be an integer tensor of shape ({batch},)"
+    if not isinstance(target, torch.Tensor):
+        raise refusal("target", func, rule, type(target).__name__, error=InputTypeError)
+    if target.shape != (batch,) or target.dtype.is_floating_point:
+        raise refusal("target", func, rule, f"{str(target.dtype).replace('torch.', '')} of shape {tuple(target.shape)}")
+    if classes < 2:
+        raise refusal("logits", func, "have at least 2 classes (columns)", f"{classes}")
+    if batch == 0:
+        raise refusal("logits", func, "hold at least one example", "a batch of 0")
+    low, high = int(target.min()), int(target.max())
+    if low < 0 or high >= classes:
+        raise refusal("target", func, f"hold class indices in [0, {classes - 1}]", repr(low if low < 0 else high))
+    if logits.dtype.is_floating_point:
+        check_values(logits, "logits", func)
 
 
 def true_class_probability(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

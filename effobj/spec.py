@@ -37,11 +37,13 @@ from effobj._validation import (
     check_choice,
     check_instance,
     check_real,
+    check_str,
     check_values,
     is_torch,
+    refusal,
     to_numeric,
 )
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.metric import e_beta_upper_bound
 from effobj.record import RESERVED_KEYS
 
@@ -79,24 +81,21 @@ class CostIndicator:
 
     def __post_init__(self) -> None:
         func = "CostIndicator"
-        if not isinstance(self.name, str) or not self.name:
-            raise InputError(
-                f"The 'name' parameter of {func} must be a non-empty string. Got {self.name!r} instead."
-            )
+        check_str(self.name, "name", func, nonempty=True)
         if self.name in RESERVED_NAMES:
-            raise InputError(
-                f"The 'name' parameter of {func} must not be one of the names effobj records "
-                f"a trial under ({', '.join(RESERVED_NAMES)}): the cost would overwrite it. "
-                f"Got {self.name!r} instead; name the indicator after what it measures."
+            raise refusal(
+                "name", func,
+                f"not be one of the names effobj records a trial under ({', '.join(RESERVED_NAMES)}): "
+                "the cost would overwrite it",
+                repr(self.name), hint="Name the indicator after what it measures.",
             )
         ref = check_real(self.ref, "ref", func, low=0.0, low_open=True)
         hi = check_real(self.max, "max", func, low=0.0, allow_none=True)
         w = check_real(self.weight, "weight", func, low=0.0)
-        assert ref is not None
         if hi is not None and hi > ref:
-            raise InputError(
-                f"The 'max' parameter of {func} {self.name!r} must be at most its 'ref' "
-                f"({ref:g}): the reference is the largest acceptable cost. Got {hi:g} instead."
+            raise refusal(
+                "max", f"{func} {self.name!r}",
+                f"be at most its 'ref' ({ref:g}): the reference is the largest acceptable cost", f"{hi:g}",
             )
         object.__setattr__(self, "ref", ref)
         object.__setattr__(self, "max", hi)
@@ -161,12 +160,8 @@ class EfficiencySpec:
         b = check_real(beta2, "beta2", func, low=0.0, low_open=True)
         ref = check_real(perf_ref, "perf_ref", func, low=0.0, low_open=True)
         pmin = check_real(perf_min, "perf_min", func, low=0.0, allow_none=True)
-        assert b is not None and ref is not None
         if pmin is not None and pmin > ref:
-            raise InputError(
-                f"The 'perf_min' parameter of {func} must be at most 'perf_ref' ({ref:g}). "
-                f"Got {pmin:g} instead."
-            )
+            raise refusal("perf_min", func, f"be at most 'perf_ref' ({ref:g})", f"{pmin:g}")
         if (cost_ref is None) == (costs is None):
             raise InputError(
                 f"{func} needs exactly one of 'cost_ref' (a single cost indicator) or 'costs' "
@@ -176,24 +171,22 @@ class EfficiencySpec:
             items: tuple[CostIndicator, ...] = (CostIndicator(cost_name, cost_ref, cost_max),)  # type: ignore[arg-type]
         else:
             if cost_max is not None:
-                raise InputError(
-                    f"The 'cost_max' parameter of {func} applies to a single indicator; with "
-                    f"'costs' give each CostIndicator its own 'max'. Got cost_max={cost_max!r}."
+                raise refusal(
+                    "cost_max", func, "be None with 'costs': it applies to a single indicator",
+                    repr(cost_max), hint="Give each CostIndicator its own 'max'.",
                 )
             items = tuple(
                 c if isinstance(c, CostIndicator) else CostIndicator(**dict(c)) for c in costs
             )
             if not items:
-                raise InputError(f"The 'costs' parameter of {func} must not be empty.")
+                raise refusal("costs", func, "not be empty", "no indicator")
             names = [c.name for c in items]
             if len(set(names)) != len(names):
-                raise InputError(
-                    f"The 'costs' parameter of {func} must name each indicator once. Got {names}."
-                )
+                raise refusal("costs", func, "name each indicator once", f"names {names}")
             if max(c.weight for c in items) <= 0.0:
-                raise InputError(
-                    f"The 'costs' parameter of {func} needs at least one indicator with a "
-                    f"positive weight. Got weights {[c.weight for c in items]}."
+                raise refusal(
+                    "costs", func, "have at least one indicator with a positive weight",
+                    f"weights {[c.weight for c in items]}",
                 )
         check_choice(combine, "combine", func, ("mean", "max"))
         check_choice(perf_above_ref, "perf_above_ref", func, ("clip", "raise"))
@@ -240,26 +233,23 @@ class EfficiencySpec:
         if isinstance(cost, Mapping):
             missing = [n for n in self.cost_names if n not in cost]
             if missing:
-                raise InputError(
-                    f"The 'cost' parameter of {func} must give every indicator of the spec "
-                    f"{list(self.cost_names)}. Missing {missing}; got keys {sorted(cost)}."
+                raise refusal(
+                    "cost", func, f"give every indicator of the spec {list(self.cost_names)}",
+                    f"keys {sorted(cost)}", hint=f"Missing {missing}.",
                 )
             raw = {n: cost[n] for n in self.cost_names}
         elif len(self.costs) == 1:
             raw = {self.costs[0].name: cost}
         else:
-            raise InputError(
-                f"The 'cost' parameter of {func} must be a mapping of the indicators "
-                f"{list(self.cost_names)} for a spec with several. Got {type(cost).__name__}."
+            raise refusal(
+                "cost", func, f"be a mapping of the indicators {list(self.cost_names)} for a spec with several",
+                type(cost).__name__, error=InputTypeError,
             )
         out: dict[str, Any] = {}
         for ind in self.costs:
             value = raw[ind.name]
             if value is None:
-                raise InputError(
-                    f"The cost indicator {ind.name!r} given to {func} must be a number. "
-                    "Got None (was it measured on this device?)."
-                )
+                raise refusal(ind.name, func, "be a number", "None", hint="Was it measured on this device?")
             arr, scalar = to_numeric(value, ind.name, func)
             check_values(arr, ind.name, func, low=0.0, hint="Costs cannot be negative.")
             c = arr / ind.ref
@@ -408,15 +398,10 @@ class EfficiencySpec:
                 study by other code); the message names the field.
         """
         func = "EfficiencySpec.from_dict"
-        if not isinstance(d, Mapping):
-            raise InputError(
-                f"The 'd' parameter of {func} must be a mapping (a spec's to_dict()). "
-                f"Got {type(d).__name__} instead."
-            )
-        d = dict(d)
+        d = dict(check_instance(d, "d", func, Mapping, "a mapping (a spec's to_dict())"))
         for key in ("perf_ref", "costs"):
             if key not in d:
-                raise InputError(f"The 'd' parameter of {func} has no {key!r} field. Got keys {sorted(map(str, d))}.")
+                raise refusal("d", func, f"have a {key!r} field", f"keys {sorted(map(str, d))}")
         costs = d.pop("costs")
         if not isinstance(costs, list | tuple) or not all(
             isinstance(c, Mapping | CostIndicator) for c in costs
@@ -432,9 +417,10 @@ class EfficiencySpec:
                     f"The 'costs' field of {func} must hold dicts with 'name', 'ref' and "
                     f"optionally 'max', 'weight'. Got {dict(c)!r} instead."
                 )
-        unknown = set(d) - {"beta2", "perf_ref", "perf_min", "combine", "perf_above_ref"}
+        fields = {"beta2", "perf_ref", "perf_min", "combine", "perf_above_ref", "costs"}
+        unknown = set(d) - fields
         if unknown:
-            raise InputError(f"The 'd' parameter of {func} has unknown fields {sorted(map(str, unknown))}.")
+            raise refusal("d", func, f"have only the fields {sorted(fields)}", f"unknown fields {sorted(map(str, unknown))}")
         try:
             return cls(
                 beta2=d.pop("beta2", 1.0),

@@ -32,8 +32,14 @@ import numpy as np
 from effobj._metric.fused import compiled_soft, fused_soft
 from effobj._metric.kernels import e_beta_kernel, gate_margins, soft_kernel
 from effobj._metric.stream import STREAM_MIN, soft_forward, stream_e_beta
-from effobj._validation import check_broadcast, check_real, check_values, is_torch, to_numeric
-from effobj.errors import InputError
+from effobj._validation import (
+    check_broadcast,
+    check_real,
+    check_values,
+    is_torch,
+    refusal,
+    to_numeric,
+)
 
 __all__ = [
     "Params", "hard_params", "soft_params", "prepare", "check_ac", "check_beta2_fits",
@@ -63,7 +69,6 @@ def hard_params(func: str, beta2: Any, a_min: Any, c_max: Any) -> Params:
     b = check_real(beta2, "beta2", func, low=0.0, low_open=True)
     lo = check_real(a_min, "a_min", func, low=0.0, high=1.0)
     hi = check_real(c_max, "c_max", func, low=0.0, high=1.0)
-    assert b is not None and lo is not None and hi is not None
     return Params(b, lo, hi)
 
 
@@ -72,7 +77,6 @@ def soft_params(func: str, beta2: Any, a_min: Any, c_max: Any, temperature: Any,
     p = hard_params(func, beta2, a_min, c_max)
     tau = check_real(temperature, "temperature", func, low=0.0, high=1.0, low_open=True)
     lam = check_real(leak, "leak", func, low=0.0, allow_none=True)
-    assert tau is not None
     return dataclasses.replace(p, tau=tau, leak=tau if lam is None else lam)
 
 
@@ -135,10 +139,11 @@ def check_beta2_fits(b: float, a: Any, c: Any, func: str) -> None:
             return
         top = float(np.finfo(dtype).max)
     if (1.0 + b) * 4.0 > top:
-        raise InputError(
-            f"The 'beta2' parameter of {func} must be below {top / 4.0 - 1.0:.3g} for "
-            f"{str(dtype).replace('torch.', '')} inputs: (1 + beta2) would overflow that "
-            f"precision. Got {b!r} instead. Pass float64 inputs for a larger beta2."
+        raise refusal(
+            "beta2", func,
+            f"be below {top / 4.0 - 1.0:.3g} for {str(dtype).replace('torch.', '')} inputs: "
+            "(1 + beta2) would overflow that precision",
+            repr(b), hint="Pass float64 inputs for a larger beta2.",
         )
 
 
