@@ -167,8 +167,8 @@ class EfficiencySampler(BaseSampler):
             )
         )
         if lookup_price != "auto":
-            check_real(lookup_price, "lookup_price", name, low=0.0)
-        check_real(lookup_share, "lookup_share", name, low=0.0, low_open=True)
+            lookup_price = check_real(lookup_price, "lookup_price", name, low=0.0)
+        lookup_share = check_real(lookup_share, "lookup_share", name, low=0.0, low_open=True)
         self.spec = spec
         self.costs = costs
         self.identity = identity
@@ -177,7 +177,7 @@ class EfficiencySampler(BaseSampler):
         self.n_candidates = n_candidates
         self.n_initial_lookups = n_initial_lookups
         self.lookup_price = lookup_price
-        self.lookup_share = float(lookup_share)
+        self.lookup_share = lookup_share
         self.max_lookups_per_trial = max_lookups_per_trial
         self._cost_names = tuple(spec.cost_names)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
