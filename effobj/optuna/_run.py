@@ -407,6 +407,25 @@ def _name_the_signal(trial: optuna.trial.Trial, exc: KeyboardInterrupt) -> None:
         return
 
 
+def _unentered_trial(study: optuna.Study, last_id: int, waiting: set[int]) -> int | None:
+    """The trial this worker's Optuna created (or popped from the queue) but never handed to
+    the objective: a Ctrl-C inside ``study.ask`` leaves it RUNNING with no parameters.
+
+    It is the one RUNNING trial that holds no parameter yet and is newer than ``last_id``
+    (the newest trial before this worker asked) or was ``waiting`` in the queue then. When other workers created trials in the
+    same instant there may be several: none is chosen, and the stale-heartbeat repair of
+    :func:`optimize` ends ours later (a trial of another worker is never touched).
+    """
+    try:
+        fresh = [
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if (t._trial_id > last_id or t._trial_id in waiting) and not t.params
+        ]
+    except Exception:  # the storage is gone: nothing to repair
+        return None
+    return fresh[0]._trial_id if len(fresh) == 1 else None
+
+
 def _close_running(
     study: optuna.Study, trial_id: int | None, interrupted: bool, exc: BaseException
 ) -> None:
@@ -593,6 +612,9 @@ def optimize(
                 break
             holder: list[FrozenTrial] = []
             tracked = _Tracked(objective)
+            asked_after = study.get_trials(deepcopy=False)
+            last_id = max((t._trial_id for t in asked_after), default=-1)
+            waiting = {t._trial_id for t in asked_after if t.state == TrialState.WAITING}
             try:
                 study.optimize(
                     tracked,
@@ -603,7 +625,10 @@ def optimize(
                 )
             except BaseException as exc:  # Ctrl-C, or an error of the storage itself
                 interrupt = _interrupt_in(exc)
-                _close_running(study, tracked.trial_id, interrupt is not None, exc)
+                trial_id = tracked.trial_id
+                if trial_id is None:  # stopped inside Optuna's ask, before the objective
+                    trial_id = _unentered_trial(study, last_id, waiting)
+                _close_running(study, trial_id, interrupt is not None, exc)
                 if interrupt is not None and interrupt is not exc:
                     # Optuna 5 turns a Ctrl-C inside `tell` into an UnboundLocalError
                     raise KeyboardInterrupt(*interrupt.args) from exc
