@@ -29,7 +29,8 @@ This module is effobj's one FLOP registry: torch's ``flop_registry`` plus
   more matmul-family kernels (``mv``, ``dot``, ``addbmm``, ``_trilinear`` of ``nn.Bilinear``);
   the recurrent kernels real passes run instead of the matmuls of their decomposition
   (``mkldnn_rnn_layer`` for ``nn.LSTM`` on the CPU, ``_cudnn_rnn``, ``miopen_rnn``,
-  ``_lstm_mps``): every token through every weight matrix of every layer and direction,
+  ``_lstm_mps``): every token through every weight matrix of every layer and direction
+  (their backward twice that: the data and the weight gradients),
 
   .. math::
 
@@ -213,6 +214,17 @@ def _mkldnn_rnn_layer_flop(input: Shape, weight0: Shape, weight1: Shape, *args: 
     return _rnn_matrices_flop(input, (weight0, weight1))
 
 
+def _cudnn_rnn_backward_flop(input: Shape, weight: Sequence[Shape], *args: Any, **kwargs: Any) -> int:
+    """Backward of a recurrent kernel: the data gradient through every weight matrix and the
+    weight gradient, each one forward's matmuls."""
+    return 2 * _rnn_matrices_flop(input, weight)
+
+
+def _mkldnn_rnn_layer_backward_flop(input: Shape, weight1: Shape, weight2: Shape, *args: Any,
+                                    **kwargs: Any) -> int:
+    return 2 * _rnn_matrices_flop(input, (weight1, weight2))
+
+
 def _lstm_mps_flop(input: Shape, hx: Any, params: Sequence[Shape], *args: Any, **kwargs: Any) -> int:
     return _rnn_matrices_flop(input, params)
 
@@ -281,6 +293,9 @@ _ADDED: dict[str, Callable[..., int]] = {
     "miopen_rnn": _cudnn_rnn_flop,
     "mkldnn_rnn_layer": _mkldnn_rnn_layer_flop,
     "_lstm_mps": _lstm_mps_flop,
+    "_cudnn_rnn_backward": _cudnn_rnn_backward_flop,
+    "miopen_rnn_backward": _cudnn_rnn_backward_flop,
+    "mkldnn_rnn_layer_backward": _mkldnn_rnn_layer_backward_flop,
 }
 #: the same for the quantized kernels (their formulas read the packed weights)
 _ADDED_QUANTIZED: dict[str, Callable[..., int]] = {
@@ -326,7 +341,7 @@ _FLOP_FREE: frozenset[str] = frozenset(
     dropout
     cat stack select_scatter index_put _index_put_impl _unsafe_index_put index index_select
     _unsafe_index gather scatter scatter_add scatter_reduce index_add index_copy index_fill
-    masked_select embedding embedding_renorm _embedding_bag _embedding_bag_forward_only
+    masked_select embedding embedding_dense_backward embedding_renorm _embedding_bag _embedding_bag_forward_only
     embedding_bag masked_scatter roll flip repeat repeat_interleave tile unsafe_split
     unsafe_split_with_sizes unsafe_chunk constant_pad_nd reflection_pad1d reflection_pad2d
     reflection_pad3d replication_pad1d replication_pad2d replication_pad3d _local_scalar_dense
@@ -401,12 +416,27 @@ def _inplace_variant(packet: Any) -> Any:
 
 
 @cache
+def _forward(packet: Any) -> Any:
+    """The forward operator of a backward one (``aten.hardswish_backward`` ->
+    ``aten.hardswish``, ``aten._softmax_backward_data`` -> ``aten._softmax``), or None."""
+    name = getattr(packet, "__name__", "")
+    for suffix in ("_backward", "_backward_data"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            try:
+                return getattr(_namespace(packet), name[: -len(suffix)], None)
+            except (AttributeError, RuntimeError):
+                return None
+    return None
+
+
+@cache
 def _tagged_flop_free(packet: Any) -> bool:
-    """Whether torch tags one of the functional overloads of ``packet`` pointwise, view_copy
-    or reduction (the in-place and ``.out`` overloads carry other tags, or none)."""
+    """Whether one of the functional overloads of ``packet`` is a view or is tagged
+    pointwise, view_copy or reduction by torch (in-place and ``.out`` overloads carry other
+    tags, or none)."""
     for overload in packet.overloads():
         op = getattr(packet, overload)
-        if not op._schema.is_mutable and any(tag in op.tags for tag in _FLOP_FREE_TAGS):
+        if not op._schema.is_mutable and (op.is_view or any(tag in op.tags for tag in _FLOP_FREE_TAGS)):
             return True
     return False
 
@@ -570,7 +600,8 @@ def is_flop_free(op: Any) -> bool:
     The rule, in order: a view or an in-place change of sizes and strides only (torch's
     ``inplace_view`` tag: ``as_strided_``, ``t_``, ``unsqueeze_``) is free; an in-place
     variant is judged as its functional operator (``hardswish_`` as ``hardswish``), and an
-    ``.out`` overload as its operator; an operator is free when it is registered free,
+    ``.out`` overload as its operator, and a backward operator (``X_backward``,
+    ``X_backward_data``) as its forward ``X``; an operator is free when it is registered free,
     is a ``prim``, is tagged ``pointwise``, ``view_copy`` or ``reduction`` by torch, or
     is in effobj's list of the remaining data-movement, normalization, pooling and
     resampling operators. A formula (torch's, effobj's or a registered one, found the same
@@ -586,10 +617,18 @@ def is_flop_free(op: Any) -> bool:
     if torch.Tag.inplace_view in tags or any(tag in tags for tag in _FLOP_FREE_TAGS):
         return True  # inplace_view: changes sizes and strides only
     own = getattr(op, "_overloadpacket", op)
+    if getattr(own, "_qualified_op_name", "") in _user_flop_free:
+        return True
     packet = _functional(own)
+    forward = _forward(packet)
+    return _packet_flop_free(packet) or (forward is not None and _packet_flop_free(forward))
+
+
+def _packet_flop_free(packet: Any) -> bool:
+    """:func:`is_flop_free`'s rule for a functional operator packet."""
     qualified = getattr(packet, "_qualified_op_name", "")
     namespace, _, name = qualified.partition("::")
-    if namespace == "prim" or {qualified, getattr(own, "_qualified_op_name", "")} & _user_flop_free:
+    if namespace == "prim" or qualified in _user_flop_free:
         return True
     if hasattr(packet, "overloads") and _tagged_flop_free(packet):
         return True
