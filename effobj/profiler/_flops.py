@@ -601,7 +601,8 @@ def is_flop_free(op: Any) -> bool:
     ``inplace_view`` tag: ``as_strided_``, ``t_``, ``unsqueeze_``) is free; an in-place
     variant is judged as its functional operator (``hardswish_`` as ``hardswish``), and an
     ``.out`` overload as its operator, and a backward operator (``X_backward``,
-    ``X_backward_data``) as its forward ``X``; an operator is free when it is registered free,
+    ``X_backward_data``) as its forward ``X`` unless ``X`` has a formula; an operator is
+    free when it is registered free,
     is a ``prim``, is tagged ``pointwise``, ``view_copy`` or ``reduction`` by torch, or
     is in effobj's list of the remaining data-movement, normalization, pooling and
     resampling operators. A formula (torch's, effobj's or a registered one, found the same
@@ -620,8 +621,12 @@ def is_flop_free(op: Any) -> bool:
     if getattr(own, "_qualified_op_name", "") in _user_flop_free:
         return True
     packet = _functional(own)
+    if _packet_flop_free(packet):
+        return True
+    # the backward of a forward that has a formula (a registered one for ``gelu``) costs too
     forward = _forward(packet)
-    return _packet_flop_free(packet) or (forward is not None and _packet_flop_free(forward))
+    return (forward is not None and _packet_flop_free(forward)
+            and not (forward in flop_registry or forward in _builtin_formulas() or forward in _user_formulas))
 
 
 def _packet_flop_free(packet: Any) -> bool:

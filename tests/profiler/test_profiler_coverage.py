@@ -379,6 +379,24 @@ def test_a_formula_for_a_pointwise_operator_counts_its_inplace_and_out_variants(
     assert c.flops == 0 and c.unsupported == ()
 
 
+def test_the_backward_of_an_operator_given_a_formula_is_not_free() -> None:
+    """The backward of a free forward is free; once the forward has a cost, its backward is
+    reported (it needs its own formula) rather than free by its forward's convention."""
+    x = torch.randn(3, 4, requires_grad=True)
+    with count_flops() as free:
+        F.hardswish(x).sum().backward()
+    assert free.unsupported == ()
+    register_flop_formula("aten.hardswish", lambda self, *a, out_shape=None, **k: 5 * self[0] * self[1])
+    try:
+        assert not is_flop_free(aten.hardswish_backward.default)
+        with count_flops() as counted:
+            F.hardswish(x).sum().backward()
+        assert counted.by_op == {"aten.hardswish": 60} and counted.unsupported == ("aten.hardswish_backward",)
+    finally:
+        unregister_flop_op("aten.hardswish")
+    assert is_flop_free(aten.hardswish_backward.default)
+
+
 def test_registering_a_functional_operator_free_frees_its_inplace_variant() -> None:
     x = torch.rand(2, 3, 4)
     with count_flops() as before:
