@@ -77,10 +77,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{table.space}: {len(table.entries)} entries on {table.device.get('device', args.device)} ({table.device.get('cpu_model', '?')}) "
           f"(batch {table.batch_size}) -> {args.out}")
+    from effobj.profiler._report import iqr_text
+
     width = max(len(k) for k in table.entries)
     for key, e in table.entries.items():
         spread = "" if e.ci95_ms is None else f"  95% CI [{e.ci95_ms[0]:.4f}, {e.ci95_ms[1]:.4f}]"
-        print(f"  {key:<{width}}  {e.median_ms:.4f} ms  IQR {e.iqr_ms:.4f}{spread}")
+        print(f"  {key:<{width}}  {e.median_ms:.4f} ms  IQR {iqr_text(e.iqr_ms, e.samples, digits=4, unit='')}{spread}")
     if check is not None:
         print(f"check: {check.to_text()}")
     return 0
