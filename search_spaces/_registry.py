@@ -8,7 +8,7 @@ from typing import Any
 
 from effobj._validation import check_choice, check_str, refusal
 from effobj.errors import InputTypeError
-from search_spaces._protocol import SearchSpace
+from effobj.spaces._protocol import SearchSpace
 
 __all__ = ["get", "names", "register", "unregister"]
 
@@ -29,16 +29,16 @@ def register(name: str, factory: Callable[[], Any] | SearchSpace, *, replace: bo
     """Register a search space under ``name``.
 
     Args:
-        name: the name ``search_spaces.get`` and ``effobj search --space`` take.
+        name: the name ``effobj.spaces.get`` and ``effobj search --space`` take.
         factory: a zero-argument callable returning the space, or a space object itself
-            (anything following :class:`~search_spaces.SearchSpace`).
+            (anything following :class:`~effobj.spaces.SearchSpace`).
         replace: allow replacing a space already registered under ``name``.
 
     Raises:
         InputError: ``name`` is empty or taken (and ``replace`` is false).
         TypeError: ``factory`` is neither callable nor a space.
     """
-    func = "search_spaces.register"
+    func = "effobj.spaces.register"
     check_str(name, "name", func, nonempty=True)
     if name in _FACTORIES and not replace:
         raise refusal("name", func, "not be registered already (pass replace=True to replace it)",
@@ -71,7 +71,7 @@ def get(name: str) -> Any:
         InputError: no space is registered under ``name``.
         TypeError: the factory returned something that is not a search space.
     """
-    factory = _FACTORIES.get(check_choice(name, "name", "search_spaces.get", names()))
+    factory = _FACTORIES.get(check_choice(name, "name", "effobj.spaces.get", names()))
     assert factory is not None  # a registered name
     space = factory()
     if not isinstance(space, SearchSpace):
@@ -84,16 +84,16 @@ def get(name: str) -> Any:
 
 
 def _register_builtins() -> None:
-    from search_spaces._nas_bench_graph import DATASETS
+    from effobj.spaces._nas_bench_graph import DATASETS
 
-    register("mlp", _lazy("search_spaces._mlp", "MLPSpace"))
-    register("mobilenet", _lazy("search_spaces._mobilenet", "MobileNetSpace"))
-    register("transformer", _lazy("search_spaces._transformer", "TransformerSpace"))
-    register("supernet", _lazy("search_spaces._supernet", "SupernetSpace"))
+    register("mlp", _lazy("effobj.spaces._mlp", "MLPSpace"))
+    register("mobilenet", _lazy("effobj.spaces._mobilenet", "MobileNetSpace"))
+    register("transformer", _lazy("effobj.spaces._transformer", "TransformerSpace"))
+    register("supernet", _lazy("effobj.spaces._supernet", "SupernetSpace"))
     for dataset in DATASETS:
         register(
             f"nas-bench-graph:{dataset}",
-            _lazy("search_spaces._nas_bench_graph", "NasBenchGraphSpace", dataset),
+            _lazy("effobj.spaces._nas_bench_graph", "NasBenchGraphSpace", dataset),
         )
 
 

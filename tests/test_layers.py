@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "effobj.rerank": 4,
     "effobj.cost_models": 4,
     "effobj.nn": 4,
-    "search_spaces": 3,
+    "effobj.spaces": 3,
     "effobj.profiler": 2,
     "effobj.metric": 1,
     "effobj._metric": 1,
@@ -42,7 +42,7 @@ LAYERS: dict[str, int] = {
 
 def _modules() -> dict[str, Path]:
     found = {}
-    for top in ("effobj", "search_spaces"):
+    for top in ("effobj", "effobj.spaces"):
         for path in sorted((ROOT / top).rglob("*.py")):
             parts = list(path.relative_to(ROOT).with_suffix("").parts)
             if parts[-1] == "__init__":

@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
     func = "effobj latency-table"
     check_int(args.check, "--check", func, low=0)
     check_output_path(args.out, "--out", func, (".json",), create_folder=False)  # before measuring
-    import search_spaces
+    import effobj.spaces
     from effobj.cost_models import TABLE_PROFILE, build_latency_table, check_table
     from effobj.optuna import load_space_data
     from effobj.profiler import ProfileOptions
 
-    space = search_spaces.get(args.space)
+    space = effobj.spaces.get(args.space)
     data = load_space_data(space, args.dataset) if args.dataset else None
     options = ProfileOptions.resolve(
         TABLE_PROFILE, {"device": args.device, "threads": args.threads,

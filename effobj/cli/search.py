@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     )
     import optuna
 
-    import search_spaces
+    import effobj.spaces
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from effobj.record import Status, TrialRecord
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
-    space = search_spaces.get(args.space)  # an unknown name: InputError
+    space = effobj.spaces.get(args.space)  # an unknown name: InputError
     profiler = None
     if getattr(space, "kind", None) == "model":
         from effobj.profiler import LocalProfiler

@@ -42,7 +42,7 @@ This module is effobj's one FLOP registry: torch's ``flop_registry`` plus
 
 All of it goes through ``FlopCounterMode(custom_mapping=...)``; torch's global registry is
 left untouched. :func:`count_flops` (the profiler's count) and :func:`flop_counter_mode`
-(plain torch counts, e.g. a training step's FLOPs in ``search_spaces``) both use it.
+(plain torch counts, e.g. a training step's FLOPs in ``effobj.spaces``) both use it.
 
 Any operator that ran, has no formula and is not FLOP-free is reported in
 ``unsupported`` (``CostReport.unsupported_ops``), with the module that ran it
@@ -322,7 +322,7 @@ def register_flop_formula(op: Any, formula: Callable[..., int] | None = None, *,
     """Count operator ``op`` with ``formula`` in every count effobj makes.
 
     :func:`~effobj.profiler.profile_model`, :func:`count_flops` and
-    :func:`flop_counter_mode` (training FLOPs of ``search_spaces``) use it from then on;
+    :func:`flop_counter_mode` (training FLOPs of ``effobj.spaces``) use it from then on;
     torch's global registry is left untouched. Usable as a decorator
     (``@register_flop_formula("aten.cdist")``).
 

@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for package in ("effobj", "search_spaces"):
+    for package in ("effobj", "effobj.spaces"):
         shutil.copytree(ROOT / package, src / package, ignore=ignore)
     for top in ("pyproject.toml", "README.md", *(p.name for p in ROOT.glob("LICEN[CS]E*"))):
         shutil.copy2(ROOT / top, src / top)
