@@ -37,6 +37,12 @@ can be registered and then searched like the built-in ones::
     effobj.spaces.register("my-cnn", MyCNNSpace(), replace=True)   # or an instance
     space = effobj.spaces.get("my-cnn")
 
+The command line takes it without registering: ``effobj search --space
+my_space.py:MyCNNSpace`` (a file) or ``--space my_package.spaces:MyCNNSpace`` (a module),
+the name a class, a space or a zero-argument factory. An installed package provides
+spaces by name through the entry-point group ``effobj.spaces``
+(:data:`ENTRY_POINT_GROUP`); :func:`names` and :func:`get` include them.
+
 The easiest way to write one is to subclass :class:`ModelSpace`, list its parameters
 (:class:`Categorical`, :class:`Int`, :class:`Float`, :func:`training_params`) and write
 ``_build(config, info) -> nn.Module``: sampling, validation, the RL encoding, the
@@ -66,7 +72,7 @@ from effobj.spaces._protocol import (
     TabularSearchSpace,
     TrainResult,
 )
-from effobj.spaces._registry import get, names, register, unregister
+from effobj.spaces._registry import ENTRY_POINT_GROUP, as_space, get, names, register, unregister
 
 _LAZY: dict[str, str] = {
     "ModelSpace": "effobj.spaces._model_space",
@@ -83,6 +89,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Categorical",
     "Float",
     "Int",
@@ -92,6 +99,7 @@ __all__ = [
     "SpaceFactory",
     "TabularSearchSpace",
     "TrainResult",
+    "as_space",
     "config_identity",
     "get",
     "names",
