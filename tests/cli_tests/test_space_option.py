@@ -213,3 +213,8 @@ def test_every_command_with_space_resolves_it_alike(user_dir: Path,
     assert main(["latency-table", "--space", "nosuch", "--out", "t.json"]) == 2
     err = capsys.readouterr().err
     assert "The '--space' option of effobj latency-table must be a registered name" in err
+    assert main(["space-range", "--space", "tmp/my_space.py:Nope"]) == 2
+    assert "'--space' option of effobj space-range names the file" in capsys.readouterr().err
+    assert main(["space-range", "--space", "tmp/my_space.py:MySpace", "--samples", "1",
+                 "--latency-time", "0"]) == 0
+    assert capsys.readouterr().out.startswith("my-space (model, dataset wine): 1 random candidates")
