@@ -13,52 +13,9 @@ from pathlib import Path
 
 import optuna
 import pytest
+from user_space import write_user_space
 
 from effobj.cli import main
-
-#: the user's own space, as the README shows it: a small network on their data
-MY_SPACE = '''
-import torch
-from effobj.spaces import Int, ModelSpace, training_params
-
-from my_layers import hidden_block  # a neighbour of this file
-
-
-class MySpace(ModelSpace):
-    name = "my-space"
-    default_dataset = "wine"
-    layouts = ("flat",)
-    params = (Int("hidden", 2, 16), *training_params(epochs=(1, 2)))
-
-    def _build(self, config, info):
-        return torch.nn.Sequential(
-            hidden_block(info.input_shape[0], config["hidden"]),
-            torch.nn.Linear(config["hidden"], info.num_classes),
-        )
-
-
-def make_space():
-    return MySpace()
-
-
-SPACE = MySpace()
-NOT_A_SPACE = 3
-
-
-def make_int():
-    return 3
-
-
-def boom():
-    raise RuntimeError("no GPU here")
-'''
-MY_LAYERS = '''
-import torch
-
-
-def hidden_block(n_in, n_out):
-    return torch.nn.Sequential(torch.nn.Linear(n_in, n_out), torch.nn.ReLU())
-'''
 
 
 def _search(trials: int) -> list[str]:
@@ -70,10 +27,7 @@ def _search(trials: int) -> list[str]:
 def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A folder with the user's space file and a module it imports; the loader's additions
     to ``sys.path`` and ``sys.modules`` are undone after the test."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    (folder / "my_space.py").write_text(MY_SPACE)
-    (folder / "my_layers.py").write_text(MY_LAYERS)
+    folder = write_user_space(tmp_path / "tmp")
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(tmp_path)
     before = set(sys.modules)
@@ -117,10 +71,7 @@ def test_a_factory_or_an_instance_in_the_file(user_dir: Path, capsys: pytest.Cap
 
 
 def test_module_colon_class_from_pythonpath(tmp_path: Path) -> None:
-    folder = tmp_path / "lib"
-    folder.mkdir()
-    (folder / "my_space.py").write_text(MY_SPACE)
-    (folder / "my_layers.py").write_text(MY_LAYERS)
+    folder = write_user_space(tmp_path / "lib")
     url = f"sqlite:///{tmp_path / 'my.db'}"
     out = subprocess.run(
         [sys.executable, "-m", "effobj.cli", "search", "--space", "my_space:MySpace",
@@ -143,8 +94,7 @@ def _install_dist(site: Path) -> None:
         "[console_scripts]\n"
         "unrelated = my_space:make_space\n"
     )
-    (site / "my_space.py").write_text(MY_SPACE)
-    (site / "my_layers.py").write_text(MY_LAYERS)
+    write_user_space(site)
 
 
 def test_an_installed_package_provides_spaces_by_name(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from user_space import write_user_space
 
 import effobj.spaces
 from effobj.cli import main
@@ -83,29 +84,26 @@ def test_a_tabular_space_reads_its_whole_table(capsys: pytest.CaptureFixture[str
 @pytest.fixture
 def odd_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A user's space file whose odd widths cannot be built."""
+    write_user_space(tmp_path)
     (tmp_path / "odd_space.py").write_text('''
-import torch
 from effobj.errors import InputError
-from effobj.spaces import Int, ModelSpace, training_params
+from my_space import MySpace
 
 
-class OddSpace(ModelSpace):
+class OddSpace(MySpace):
     name = "odd"
-    default_dataset = "wine"
-    layouts = ("flat",)
-    params = (Int("hidden", 2, 9), *training_params(epochs=(1, 1)))
 
     def _build(self, config, info):
         if config["hidden"] % 2:
             raise InputError(f"hidden {config['hidden']} is odd")
-        return torch.nn.Linear(info.input_shape[0], info.num_classes)
+        return super()._build(config, info)
 ''')
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(tmp_path)
     before = set(sys.modules)
     yield tmp_path
     for name in set(sys.modules) - before:
-        if name.startswith("_effobj_user_"):
+        if name.startswith(("_effobj_user_", "my_")):
             del sys.modules[name]
 
 
