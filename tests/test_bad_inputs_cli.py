@@ -212,6 +212,16 @@ CASES = [
      "'--out'"),
     ("latency-space", ["latency-table", "--space", "nosuch", "--out", "{d}/t.json"], 2, "nosuch"),
     ("latency-check", ["latency-table", "--out", "{d}/t.json", "--check", "-1"], 2, "'--check'"),
+    # ---------------------------------------------------------------- space-range (issue 14)
+    ("space-range-space", ["space-range", "--space", "nosuch"], 2,
+     "The '--space' option of effobj space-range must be a registered name"),
+    ("space-range-samples", ["space-range", "--space", "mlp", "--samples", "0"], 2, "'--samples'"),
+    ("space-range-quantile", ["space-range", "--space", "mlp", "--budget-quantile", "0"], 2,
+     "'--budget-quantile' option of effobj space-range must be a float in the range (0, 1]"),
+    ("space-range-tabular-dataset", ["space-range", "--space", "nas-bench-graph:cora", "--dataset",
+                                     "wine"], 2, "'--dataset' option of effobj space-range must be omitted"),
+    ("space-range-dataset", ["space-range", "--space", "mlp", "--dataset", "mnist"], 2, "'mnist'"),
+    ("space-range-device", ["space-range", "--space", "mlp", "--device", "tpu:9"], 2, "tpu:9"),
     # ---------------------------------------------------------------- demo (items 12)
     ("demo-report-txt", ["demo", "--report", "{d}/x.txt", "--storage", "sqlite:///{d}/demo.db"], 2,
      "'--report'"),

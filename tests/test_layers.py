@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "effobj.rerank": 4,
     "effobj.cost_models": 4,
     "effobj.nn": 4,
-    "search_spaces": 3,
+    "effobj.spaces": 3,
     "effobj.profiler": 2,
     "effobj.metric": 1,
     "effobj._metric": 1,
@@ -40,14 +40,20 @@ LAYERS: dict[str, int] = {
 }
 
 
+#: package -> its folder (effobj.spaces is installed from search_spaces/, pyproject.toml)
+PACKAGES: dict[str, Path] = {"effobj": ROOT / "effobj", "effobj.spaces": ROOT / "search_spaces"}
+
+
 def _modules() -> dict[str, Path]:
     found = {}
-    for top in ("effobj", "search_spaces"):
-        for path in sorted((ROOT / top).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    for package, folder in PACKAGES.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = list(path.relative_to(folder).with_suffix("").parts)
+            if package == "effobj" and parts[0] == "spaces":
+                continue  # effobj/spaces links to search_spaces/ (read as effobj.spaces)
             if parts[-1] == "__init__":
                 parts.pop()
-            found[".".join(parts)] = path
+            found[".".join([package, *parts])] = path
     return found
 
 

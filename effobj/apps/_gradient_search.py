@@ -1,6 +1,6 @@
 r"""Gradient architecture search under a latency budget, with :math:`E_\beta` as the loss.
 
-The ``supernet`` space (``search_spaces.get("supernet")``) is trained on digits with two
+The ``supernet`` space (``effobj.spaces.get("supernet")``) is trained on digits with two
 alternating first-order steps per batch, as in DARTS and FBNet: the operations' weights
 :math:`w` on a training batch, the architecture parameters :math:`\alpha` on a
 validation batch. Its latency is the expected latency under the architecture
@@ -273,9 +273,9 @@ def gradient_search(
             ``options``, which must then give ``budget_ms``.
         table: a :class:`~effobj.cost_models.LatencyTable` of the space on this device;
             ``None`` builds one (a few seconds).
-        space: the supernet space; ``None`` is ``search_spaces.get("supernet")`` (a name
+        space: the supernet space; ``None`` is ``effobj.spaces.get("supernet")`` (a name
             is resolved the same way: this is an application, not a library function).
-        data: a ``search_spaces.data.Dataset``; default digits as 8x8 images.
+        data: a ``effobj.spaces.data.Dataset``; default digits as 8x8 images.
         **options: flat keywords that replace fields of ``config``
             (:meth:`GradientSearchConfig.with_options`): ``budget_ms``, ``loss``,
             ``beta2``, ``epochs``, ``max_steps_per_epoch``, ``proxy``, ``threads``,
@@ -331,14 +331,14 @@ def _table_profile(profile: ProfileOptions) -> ProfileOptions:
 
 def _prepare(cfg: GradientSearchConfig, budget: float, table: Any, space: Any, data: Any) -> _Problem:
     """Resolve the space, data and table, calibrate, and check the budget is reachable."""
-    import search_spaces
+    import effobj.spaces
     from effobj.cost_models import build_latency_table, check_table
 
     func = "gradient_search"
     if space is None or isinstance(space, str):
-        space = search_spaces.get(space or "supernet")
+        space = effobj.spaces.get(space or "supernet")
     if data is None:
-        data = search_spaces.load_dataset("digits", layout="image")
+        data = effobj.spaces.load_dataset("digits", layout="image")
     if table is None:
         table = build_latency_table(space, data=data, options=_table_profile(cfg.profile))
     scale = cfg.scale
@@ -533,7 +533,7 @@ def _retrain(cfg: GradientSearchConfig, problem: _Problem, arch: Mapping[str, An
     """Retrain ``arch`` from scratch with cross-entropy; its validation and test accuracy."""
     import torch
 
-    import search_spaces
+    import effobj.spaces
 
     tr, seed = cfg.training, cfg.seed
     if tr.retrain_epochs <= 0:
@@ -543,7 +543,7 @@ def _retrain(cfg: GradientSearchConfig, problem: _Problem, arch: Mapping[str, An
         model = problem.space.build(arch, problem.data)
     recipe = dict(arch, epochs=tr.retrain_epochs, batch_size=tr.batch_size, lr=3e-3,
                   optimizer="adamw", weight_decay=1e-4)
-    result = search_spaces.train_classifier(model, recipe, problem.data, seed=seed,
+    result = effobj.spaces.train_classifier(model, recipe, problem.data, seed=seed,
                                             num_threads=cfg.profile.threads)
     return float(result.perf), float(result.test_perf)
 

@@ -37,8 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "recorded without training. Re-run the same command to resume."
         ),
     )
-    p.add_argument("--space", required=True, help="search space name, e.g. mlp, mobilenet, "
-                   "nas-bench-graph:cora")
+    p.add_argument("--space", required=True, help="the search space: a registered name (mlp, "
+                   "mobilenet, transformer, supernet, nas-bench-graph:cora, ...), your own "
+                   "FILE.py:Class or module:Class (or a function returning a space), or a name "
+                   "an installed package provides (entry points 'effobj.spaces')")
     p.add_argument("--trials", type=int, required=True,
                    help="finished trials the study should hold (a resumed study tops up)")
     p.add_argument("--beta2", type=float, default=1.0, help="beta^2 of E_beta (default 1)")
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     )
     import optuna
 
-    import search_spaces
+    from effobj.cli._load import load_space
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     from effobj.record import Status, TrialRecord
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
-    space = search_spaces.get(args.space)  # an unknown name: InputError
+    space = load_space(args.space, "effobj search")  # an unknown one: InputError
     profiler = None
     if getattr(space, "kind", None) == "model":
         from effobj.profiler import LocalProfiler

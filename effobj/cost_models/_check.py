@@ -78,7 +78,7 @@ def check_table(
 
     Args:
         table: the table to check.
-        space: the space object it was built for (``search_spaces.get(name)`` resolves a name).
+        space: the space object it was built for (``effobj.spaces.get(name)`` resolves a name).
         configs: architectures to check; default ``n`` random ones of the space
             (uniform over each layer's candidates).
         n, seed: size and seed of the random sample.

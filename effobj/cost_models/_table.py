@@ -269,7 +269,7 @@ def table_options(options: ProfileOptions | None, overrides: dict[str, Any],
 def check_space(space: Any, where: str) -> None:
     """Refuse a space name: library functions take the space object, only the CLI resolves names."""
     if isinstance(space, str):
-        raise refusal("space", where, f"be a search space object, not a name (search_spaces.get({space!r}) "
+        raise refusal("space", where, f"be a search space object, not a name (effobj.spaces.get({space!r}) "
                       "resolves it)", repr(space), error=InputTypeError)
 
 
@@ -296,12 +296,12 @@ def build_latency_table(
 
     The space must offer ``build_supernet(data)`` returning a network with ``stem``,
     ``layers`` (each with ``ops``, in the order of ``candidate_ops``) and ``head``, as
-    ``search_spaces.get("supernet")`` does. Each operation is timed on the input it
+    ``effobj.spaces.get("supernet")`` does. Each operation is timed on the input it
     gets inside the network (the output of the layer before; every candidate of a layer
     produces the same shape).
 
     Args:
-        space: the space object (``search_spaces.get(name)`` resolves a name).
+        space: the space object (``effobj.spaces.get(name)`` resolves a name).
         data: the dataset (fixes input shape and classes); default the space's own.
         batch_size: batch size of the timed inputs (deployment batch).
         supernet: an already built supernet (skips ``build_supernet``).

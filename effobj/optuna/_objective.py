@@ -138,7 +138,7 @@ class EfficiencyObjective:
             third argument it gets ``report(epoch, perf)``, which records the epoch's
             :math:`E_\beta` for Optuna's pruners and raises :class:`optuna.TrialPruned` when
             one says stop. It may return a number, a mapping with ``"perf"`` or an object
-            with a ``perf`` attribute (e.g. ``search_spaces.TrainResult``); the extras
+            with a ``perf`` attribute (e.g. ``effobj.spaces.TrainResult``); the extras
             ``test_perf``, ``epochs_run``, ``train_time_s`` and ``train_flops`` are recorded.
         example_inputs: inputs of the model's ``forward`` for the profiler: a tensor, a
             tuple of tensors, or ``callable(candidate) -> inputs``. Not needed with ``measure``.

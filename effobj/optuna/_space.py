@@ -1,4 +1,4 @@
-"""An :class:`EfficiencyObjective` for a search space of the ``search_spaces`` package.
+"""An :class:`EfficiencyObjective` for a search space of the ``effobj.spaces`` package.
 
 A *model* space suggests a config, builds a torch model, is profiled on this machine and
 trained on its dataset (``space.train`` reports each epoch's validation accuracy). A
@@ -44,7 +44,7 @@ class SpaceCandidate:
 
 def load_space_data(space: Any, dataset: str | None = None, *, seed: int = 0) -> Any:
     """Load ``dataset`` (default: the space's own) in a layout the space accepts."""
-    from search_spaces.data import load_dataset
+    from effobj.spaces.data import load_dataset
 
     name = dataset or space.default_dataset
     data = load_dataset(name, seed=seed)
@@ -71,11 +71,11 @@ def objective_from_space(
             (a model space: the profiler's ``CostReport.indicators()``, e.g.
             ``"latency_ms"``, ``"macs"``, ``"params"``; a tabular space: its table's, e.g.
             ``"latency"``, ``"params"``).
-        space: an object following ``search_spaces``' protocol (a name is resolved by the
-            caller, e.g. ``search_spaces.get(name)``).
-        data: the dataset of a model space (a ``search_spaces.data.Dataset``); default
+        space: an object following ``effobj.spaces``' protocol (a name is resolved by the
+            caller, e.g. ``effobj.spaces.get(name)``).
+        data: the dataset of a model space (a ``effobj.spaces.data.Dataset``); default
             ``dataset`` loaded with :func:`load_space_data`.
-        dataset: a dataset name for ``search_spaces.data.load_dataset``.
+        dataset: a dataset name for ``effobj.spaces.data.load_dataset``.
         seed: seed of the training runs and of the data split.
         profiler: the profiler of a model space (default
             :func:`effobj.profiler.profile_model`).
@@ -93,12 +93,12 @@ def objective_from_space(
     kind = getattr(space, "kind", None)
     if kind not in ("model", "tabular"):
         raise refusal("space", "objective_from_space",
-                      "follow the search_spaces protocol with kind 'model' or 'tabular'",
+                      "follow the effobj.spaces protocol with kind 'model' or 'tabular'",
                       f"kind {kind!r} ({type(space).__name__})")
 
     space_identity: Callable[[Any], Any] | None = getattr(space, "identity", None)
     if not callable(space_identity):
-        from search_spaces import config_identity
+        from effobj.spaces import config_identity
 
         space_identity = config_identity
 

@@ -53,7 +53,7 @@ This module is effobj's one FLOP registry: torch's ``flop_registry`` plus
 
 All of it goes through ``FlopCounterMode(custom_mapping=...)``; torch's global registry is
 left untouched. :func:`count_flops` (the profiler's count) and :func:`flop_counter_mode`
-(plain torch counts, e.g. a training step's FLOPs in ``search_spaces``) both use it.
+(plain torch counts, e.g. a training step's FLOPs in ``effobj.spaces``) both use it.
 
 An in-place variant (``aten.addmm_``, ``aten.hardswish_``) is counted as its functional
 operator: with its formula when that has one, free when that is free; an ``.out``
@@ -473,7 +473,7 @@ def register_flop_formula(op: Any, formula: Callable[..., int] | None = None, *,
     """Count operator ``op`` with ``formula`` in every count effobj makes.
 
     :func:`~effobj.profiler.profile_model`, :func:`count_flops` and
-    :func:`flop_counter_mode` (training FLOPs of ``search_spaces``) use it from then on;
+    :func:`flop_counter_mode` (training FLOPs of ``effobj.spaces``) use it from then on;
     torch's global registry is left untouched. Usable as a decorator
     (``@register_flop_formula("aten.cdist")``).
 

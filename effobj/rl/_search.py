@@ -131,8 +131,8 @@ def run_reinforce(
     goes to the architecture that was really evaluated.
 
     Args:
-        space: a ``search_spaces`` space object with ``encoding()`` and ``decode()`` (a
-            name is resolved by the caller, e.g. ``search_spaces.get(name)``).
+        space: a ``effobj.spaces`` space object with ``encoding()`` and ``decode()`` (a
+            name is resolved by the caller, e.g. ``effobj.spaces.get(name)``).
         spec: the :class:`~effobj.EfficiencySpec`.
         study: an Optuna study, e.g. from :func:`effobj.optuna.create_study` (its mode,
             single or multi, is respected).
@@ -163,7 +163,7 @@ def run_reinforce(
     func = "run_reinforce"
     n = check_int(n_samples, "n_samples", func, low=1)
     if not callable(getattr(space, "encoding", None)) or not callable(getattr(space, "decode", None)):
-        raise refusal("space", func, "have encoding() and decode() (the search_spaces protocol)",
+        raise refusal("space", func, "have encoding() and decode() (the effobj.spaces protocol)",
                       type(space).__name__, error=InputTypeError)
     if reward == "e_beta":
         reward_fn: Callable[[Any, Mapping[str, Any]], Any] = EBetaReward(spec)
