@@ -78,9 +78,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="Optuna storage URL, journal:PATH, or :memory: (default "
                    "sqlite:///effobj.db in the working folder)")
     p.add_argument("--study-name", default=None,
-                   help="study name (default: derived from space, cost and beta2)")
+                   help="study name (default: derived from space, cost and beta2); a new "
+                   "name starts a new study, e.g. for another budget")
     p.add_argument("--max-trainings", type=int, default=None,
-                   help="stop after this many candidates were actually trained")
+                   help="stop once the study holds this many trained candidates (a study "
+                   "total, like --trials)")
     p.add_argument("--dataset", default=None, help="dataset of a model space (default: the "
                    "space's own)")
     p.add_argument("--method", choices=("optuna", "reinforce"), default="optuna",
