@@ -33,7 +33,8 @@ def study_url(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, s
     spec = EfficiencySpec.for_budget(6.0, perf_ref=1.0, perf_min=0.75, cost_name="size")
     url = f"sqlite:///{tmp_path_factory.mktemp('plane')}/s.db"
     objective = EfficiencyObjective(spec, build=_build, evaluate=_perf,
-                                    measure=lambda size: {"size": float(size)},
+                                    measure=lambda size: {"size": float(size),
+                                                          "size2": 2.0 * size},
                                     skip_hopeless=False)
     study = objective.create_study(storage=url, study_name="plane", sampler="random", seed=1)
     for size in range(1, 10):  # every candidate once: each group of the plane is present
@@ -100,3 +101,16 @@ def test_no_interactive_leaves_plotly_out(study_url, tmp_path: Path, capsys) -> 
     page = out.read_text()
     assert COST_PLANE_DIV not in page and "plotly.js" not in page
     assert len(page.encode()) < 1_000_000
+
+
+def test_several_indicators_plot_the_combined_cost_without_a_single_budget_line(study_url) -> None:
+    from effobj import CostIndicator
+
+    study, _ = study_url
+    spec = EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("size", ref=12.0, max=6.0),
+                                               CostIndicator("size2", ref=24.0, weight=0.0)])
+    fig = cost_plane_figure(collect(study, spec))
+    assert fig["layout"]["shapes"] == []
+    assert "C = mean of normalized (size, size2)" in fig["layout"]["xaxis"]["title"]["text"]
+    xs = sorted(x for t in fig["data"] if not t["name"].startswith("winner") for x in t["x"])
+    assert xs == pytest.approx(sorted(t.params["size"] / 12.0 for t in study.trials))
