@@ -47,12 +47,16 @@ from effobj.errors import InputError, InputTypeError
 from effobj.metric import e_beta_upper_bound
 from effobj.record import RESERVED_KEYS
 
-__all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec", "check_spec"]
+__all__ = ["BUDGET_C", "RESERVED_NAMES", "CostIndicator", "EfficiencySpec", "check_spec"]
 
 #: names a cost indicator cannot take: the keys under which effobj records a trial and a
 #: study (:data:`effobj.record.RESERVED_KEYS`). A cost is recorded under its own name beside
 #: them, so a cost named ``perf`` would overwrite the performance.
 RESERVED_NAMES: tuple[str, ...] = RESERVED_KEYS
+
+#: the normalized cost :math:`C` of a model exactly at its budget in
+#: :meth:`EfficiencySpec.for_budget`: ``cost_ref = budget / BUDGET_C = 2 * budget``.
+BUDGET_C: float = 0.5
 
 
 def _plain(x: Any) -> Any:
@@ -432,6 +436,72 @@ class EfficiencySpec:
             )
         except TypeError as exc:  # a field of the wrong type (a string for a number, ...)
             raise InputError(f"{func}: {exc}") from None
+
+    @classmethod
+    def for_budget(
+        cls,
+        budget: float,
+        *,
+        beta2: float = 1.0,
+        perf_ref: float = 1.0,
+        perf_min: float | None = None,
+        cost_name: str = "cost",
+        c_at_budget: float = BUDGET_C,
+        perf_above_ref: str = "clip",
+    ) -> EfficiencySpec:
+        r"""The spec of one cost budget: ``cost_max = budget``, ``cost_ref = budget / c_at_budget``.
+
+        The common case in one argument. A model exactly at the budget is feasible and has
+        :math:`C = c_{b}` (``c_at_budget``), so it scores
+        :math:`E_\beta = (1+\beta^2) A (1-c_b) / (\beta^2 (1-c_b) + A) > 0`; the gate
+        ``cost <= budget``, not the formula, is what excludes a model.
+
+        **The rule,** :math:`c_b = 1/2`, i.e. ``cost_ref = 2 * budget``: with
+        :math:`C' = 1 - \text{cost}/\text{cost}_{ref}`, the relative change of the compute
+        term per relative change of the cost is
+
+        .. math::
+
+            \frac{d \ln C'}{d \ln \text{cost}} = -\frac{C}{1 - C},
+
+        which is :math:`-1` at the budget exactly when :math:`C = 1/2`: there 1 % more cost
+        costs 1 % of :math:`C'` (and less everywhere below the budget). ``cost_ref =
+        budget`` (:math:`c_b = 1`) makes it infinite: near the budget :math:`E_\beta
+        \approx (1+\beta^2) C'` falls to 0 whatever the performance, so any saving
+        outweighs any accuracy and :math:`\beta^2` loses its meaning; :math:`c_b \to 0`
+        makes it 0: every feasible model has :math:`C' \approx 1` and the cost no longer
+        counts. :math:`1/2` is the neutral point between the two, and puts the budget in
+        the middle of the normalized cost scale (feasible models span
+        :math:`C' \in [1/2, 1]`). It depends on the metric only, not on any data.
+
+        Args:
+            budget: the largest acceptable cost, raw units (> 0); a model above it scores 0.
+            beta2, perf_ref, perf_min, cost_name, perf_above_ref: as in :class:`EfficiencySpec`.
+            c_at_budget: the normalized cost :math:`C` of a model at the budget, in
+                ``(0, 1]`` (default :data:`BUDGET_C` = 1/2); 1 is the paper's literal
+                ``cost_ref = budget``, where the model at the budget scores 0.
+
+        Example:
+            >>> spec = EfficiencySpec.for_budget(8.0, perf_ref=0.99, cost_name="latency_ms")
+            >>> spec.costs[0].ref, spec.costs[0].max
+            (16.0, 8.0)
+            >>> round(spec.score(0.99, 8.0), 4)       # at the budget: feasible, > 0
+            0.6667
+            >>> spec.score(0.99, 8.01)                # over it: 0
+            0.0
+        """
+        func = "EfficiencySpec.for_budget"
+        b = check_real(budget, "budget", func, low=0.0, low_open=True)
+        c = check_real(c_at_budget, "c_at_budget", func, low=0.0, high=1.0, low_open=True)
+        return cls(
+            beta2=beta2,
+            perf_ref=perf_ref,
+            cost_ref=b / c,
+            perf_min=perf_min,
+            cost_max=b,
+            cost_name=cost_name,
+            perf_above_ref=perf_above_ref,
+        )
 
 
 def check_spec(value: Any, name: str, func: str) -> EfficiencySpec:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -14,9 +15,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_int, check_real
-from effobj.record import FAIL_REASON, Status, TrialRecord, incumbent
+from effobj.record import FAIL_REASON, STUDY_SPEC, Status, TrialRecord, incumbent
 
 __all__ = [
+    "CheapestCost",
     "MaxTrainingsCallback",
     "TrainingSummary",
     "optimize",
@@ -35,6 +37,27 @@ _RETRY_OF_STALE = "failed_trial"
 _RETRY_HISTORY = "retry_history"
 #: seconds between two looks at the RUNNING trials while waiting for them
 _POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class CheapestCost:
+    """The lowest value of one cost indicator seen in a study, beside its budget.
+
+    Attributes:
+        name: the indicator.
+        cost: the lowest value any finished candidate had, raw units.
+        trial: the trial that had it.
+        budget: the indicator's budget (``None`` if it has none).
+    """
+
+    name: str
+    cost: float
+    trial: int
+    budget: float | None
+
+    def __str__(self) -> str:
+        over = "" if self.budget is None else f", budget {self.budget:.4g}"
+        return f"{self.name} {self.cost:.4g} (trial {self.trial}{over})"
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,10 @@ class TrainingSummary:
         cost_lookups: distinct candidates whose costs were measured (by trials or by
             :class:`~effobj.optuna.EfficiencySampler` while choosing), the study's
             ``cost_lookups`` attribute.
+        cheapest_seen: when every finished candidate was over budget (none trained), the
+            cheapest value seen of each cost indicator of the study's spec, with its
+            budget (:class:`CheapestCost`): how far the budget is from the space. Empty
+            otherwise.
     """
 
     n_trials: int
@@ -94,6 +121,7 @@ class TrainingSummary:
     n_running_unresolved: int = 0
     n_repeats: int = 0
     cost_lookups: int = 0
+    cheapest_seen: tuple[CheapestCost, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -119,6 +147,10 @@ class TrainingSummary:
             f"{self.profile_time_s:.1f} s, about {self.est_train_time_saved_s:.1f} s of "
             f"training saved; best {best}"
         )
+        if self.cheapest_seen:
+            text += "; every candidate was over budget, the cheapest seen: " + ", ".join(
+                str(c) for c in self.cheapest_seen
+            )
         if self.n_stale_failed:
             n = self.n_stale_failed
             dead = "trial of a dead worker" if n == 1 else "trials of dead workers"
@@ -206,7 +238,37 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         best_number=None if best is None else best.number,
         n_stale_failed=n_stale,
         n_retried=n_retried,
+        cheapest_seen=_cheapest_seen(study, trials)
+        if best is None and by_status[Status.OVER_BUDGET] and not by_status[Status.TRAINED]
+        + by_status[Status.PRUNED] else (),
     )
+
+
+def _cheapest_seen(
+    study: optuna.Study | Sequence[FrozenTrial], trials: Sequence[FrozenTrial]
+) -> tuple[CheapestCost, ...]:
+    """The lowest recorded value of each cost indicator of the study's stored spec."""
+    stored = study.user_attrs.get(STUDY_SPEC) if isinstance(study, optuna.Study) else None
+    costs = stored.get("costs") if isinstance(stored, dict) else None
+    out: list[CheapestCost] = []
+    for c in costs if isinstance(costs, list) else ():
+        name = c.get("name") if isinstance(c, dict) else None
+        if not isinstance(name, str):
+            continue
+        seen = [
+            (float(v), t.number)
+            for t in trials
+            if t.state in _FINISHED
+            and isinstance(v := t.user_attrs.get(name), int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+        ]
+        if seen:
+            cost, number = min(seen)
+            budget = c.get("max")
+            out.append(CheapestCost(name, cost, number,
+                                    float(budget) if isinstance(budget, int | float) else None))
+    return tuple(out)
 
 
 def _trained(trial: FrozenTrial) -> bool:

@@ -24,6 +24,7 @@ __all__ = [
     "load_spec",
     "make_sampler",
     "objective_names",
+    "spec_diff",
     "weighted_cost_names",
     "worker_seed",
 ]
@@ -227,13 +228,58 @@ def create_study(
     else:
         stored_mode = study.user_attrs.get(STUDY_MODE, "single")
         if stored != spec_dict or stored_mode != mode:
+            changed = spec_diff({**_as_dict(stored), "mode": stored_mode},
+                                {**spec_dict, "mode": mode})
             raise InputError(
-                f"The study {study.study_name!r} was created for mode {stored_mode!r} and "
-                f"spec {stored}; resuming it with mode {mode!r} and spec {spec_dict} would mix "
-                "two objectives. Re-rank it for another spec with `effobj best` "
-                "(effobj.rerank.best_trials) or start a study with another name."
+                f"The study {study.study_name!r} was created for another objective; resuming "
+                f"it would mix two objectives. Changed (stored -> given): {'; '.join(changed)}. "
+                "Start a new study under another name (study_name; on the command line "
+                "--study-name NAME), or re-rank this one for the new spec with `effobj best` "
+                "(effobj.rerank.best_trials)."
             )
     return study
+
+
+def _as_dict(d: Any) -> dict[str, Any]:
+    return dict(d) if isinstance(d, dict) else {"spec": d}
+
+
+def spec_diff(stored: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """The fields where two specs' dicts (:meth:`EfficiencySpec.to_dict`, plus ``mode``)
+    differ, one ``"field: stored -> given"`` each, in the order of the fields.
+
+    The cost indicators are compared by name (``costs[latency_ms].max: 8.0 -> 6.0``);
+    indicators present on one side only are named as such.
+
+    Example:
+        >>> spec_diff({"beta2": 1.0, "costs": [{"name": "t", "ref": 10.0, "max": 6.0}]},
+        ...           {"beta2": 1.0, "costs": [{"name": "t", "ref": 10.0, "max": 5.0}]})
+        ['costs[t].max: 6.0 -> 5.0']
+    """
+    out: list[str] = []
+    for key in [*stored, *(k for k in given if k not in stored)]:
+        a, b = stored.get(key), given.get(key)
+        if a == b:
+            continue
+        if key == "costs" and isinstance(a, list) and isinstance(b, list) and all(
+            isinstance(c, dict) and "name" in c for c in [*a, *b]
+        ):
+            old = {c["name"]: c for c in a}
+            new = {c["name"]: c for c in b}
+            sub: list[str] = []
+            for name in [*old, *(n for n in new if n not in old)]:
+                if name not in new:
+                    sub.append(f"costs[{name}]: {old[name]} -> (none)")
+                elif name not in old:
+                    sub.append(f"costs[{name}]: (none) -> {new[name]}")
+                else:
+                    sub += [f"costs[{name}].{f}: {old[name].get(f)!r} -> {new[name].get(f)!r}"
+                            for f in [*old[name], *(f for f in new[name] if f not in old[name])]
+                            if old[name].get(f) != new[name].get(f)]
+            out += sub or [f"costs order: {list(old)} -> {list(new)}"]
+            continue
+        out.append(f"{key}: {a!r} -> {b!r}")
+    return out
 
 
 def load_spec(study: optuna.Study) -> EfficiencySpec | None:
