@@ -27,8 +27,6 @@ __all__ = ["QUANTILES", "add_parser", "run"]
 _FUNC = "effobj space-range"
 #: the quantiles printed between the min and the max
 QUANTILES: tuple[float, ...] = (0.10, 0.25, 0.50, 0.75, 0.90)
-#: cost_ref per unit of budget: a candidate at the budget has C = 1/2 (EfficiencySpec.for_budget)
-REF_PER_BUDGET = 2.0
 #: indicators of a profile that are not costs (more is better)
 _NOT_COSTS = frozenset({"throughput"})
 
@@ -159,6 +157,8 @@ def _summary(space: Any, args: argparse.Namespace, values: dict[str, list[float]
              errors: list[str], source: str) -> dict[str, Any]:
     import numpy as np
 
+    from effobj.spec import BUDGET_C  # the rule of EfficiencySpec.for_budget and --budget
+
     q = args.budget_quantile
     indicators: dict[str, dict[str, float]] = {}
     for name, vals in values.items():
@@ -169,7 +169,7 @@ def _summary(space: Any, args: argparse.Namespace, values: dict[str, list[float]
         budget = float(np.quantile(a, q))
         if budget > 0:  # a zero budget (a cost no candidate has) suggests nothing
             stats["cost_max"] = budget
-            stats["cost_ref"] = REF_PER_BUDGET * budget
+            stats["cost_ref"] = budget / BUDGET_C
             stats["fit"] = float(np.mean(a <= budget))
         indicators[name] = stats
     return {
@@ -212,12 +212,12 @@ def _to_text(r: dict[str, Any]) -> str:
     lines += ["", f"budget settings for effobj search, the budget at the {pct} quantile:"]
     for name, s in r["indicators"].items():
         if "cost_max" in s:
-            options = f"--cost {name:<{width}} --cost-max {s['cost_max']:<9.4g} --cost-ref {s['cost_ref']:<9.4g}"
+            options = f"--cost {name:<{width}} --budget {s['cost_max']:<9.4g}"
             lines.append(f"  {options}  ({s['fit'] * 100:.0f} % of the candidates fit)")
     lines += [
-        "--cost-max is the budget: a candidate over it scores 0 and is not trained. --cost-ref",
-        "is twice the budget (what --budget sets), so a candidate exactly at the budget is",
-        "feasible and scores E_beta > 0; --cost-ref equal to the budget would score it 0.",
+        "--budget B sets --cost-max B (a candidate over it scores 0 and is not trained) and",
+        "--cost-ref 2B, so a candidate exactly at the budget is feasible and scores E_beta > 0;",
+        "--cost-ref equal to the budget would score it 0 (EfficiencySpec.for_budget, README).",
         "Set the budget your deployment allows; the quantiles show how much of the space it keeps.",
     ]
     return "\n".join(lines)

@@ -77,8 +77,8 @@ def test_a_tabular_space_reads_its_whole_table(capsys: pytest.CaptureFixture[str
     lat = r["indicators"]["latency"]
     assert text.startswith("nas-bench-graph:cora (tabular): 26206 candidates: every row of its table")
     assert "indicator        min        10%        25%        50%        75%        90%        max" in text
-    assert f"--cost latency   --cost-max {lat['cost_max']:<9.4g} --cost-ref {lat['cost_ref']:<9.4g}" in text
-    assert "so a candidate exactly at the budget is\nfeasible and scores E_beta > 0" in text
+    assert f"--cost latency   --budget {lat['cost_max']:<9.4g}" in text
+    assert "--cost-ref 2B, so a candidate exactly at the budget is feasible and scores E_beta > 0" in text
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna_toys import SizeTableSpace
 
-import search_spaces
+import effobj.spaces as search_spaces
 from effobj.cli import main
 from effobj.optuna import create_study, load_spec
 from effobj.optuna._study import spec_diff
