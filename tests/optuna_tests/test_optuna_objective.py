@@ -222,10 +222,20 @@ def test_missing_or_bad_cost_indicator_fails_with_its_name():
         measure=lambda s: {"latency_ms": 1.0},
     )
     study = obj.create_study(storage=":memory:")
-    study.optimize(obj, n_trials=1)
+    # the first measurement lacks the indicator: a configuration error stops the study
+    with pytest.raises(InputError, match=r"\['size'\] are not among .*\['latency_ms'\]"):
+        study.optimize(obj, n_trials=3)
+    assert len(study.trials) == 1 and study.trials[0].state == TrialState.FAIL
     assert "['size']" in study.trials[0].user_attrs[K.FAIL_REASON]
-    for n, bad in enumerate([-1.0, float("nan"), float("inf")], start=1):
+    obj.measure = lambda s: {"size": float(s)} if s != 5 else {"latency_ms": 1.0}
+    study.enqueue_trial({"size": 4})
+    study.enqueue_trial({"size": 5})  # after a good first measurement: this trial only
+    study.optimize(obj, n_trials=2)
+    assert study.trials[2].state == TrialState.FAIL
+    assert "['size']" in study.trials[2].user_attrs[K.FAIL_REASON]
+    for n, bad in enumerate([-1.0, float("nan"), float("inf")], start=3):
         obj.measure = lambda s, bad=bad: {"size": bad}
+        study.enqueue_trial({"size": 3 + n})  # 6, 7, 8: not measured (and kept) before
         study.optimize(obj, n_trials=1)
         reason = study.trials[n].user_attrs[K.FAIL_REASON]
         assert "'size' must be a finite number >= 0" in reason
@@ -431,10 +441,45 @@ def test_a_refused_measurement_is_not_cached_for_the_same_candidate():
                               evaluate=lambda s, t: 0.5, measure=lambda s: {"latency_ms": 1.0})
     study = obj.create_study(storage=":memory:")
     study.enqueue_trial({"size": 4})
-    study.optimize(obj, n_trials=1)
+    with pytest.raises(InputError, match="not among those the measure function provides"):
+        study.optimize(obj, n_trials=1)
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
     obj.measure = lambda s: {"size": float(s)}
     study.enqueue_trial({"size": 4})  # the same candidate, measured again
     study.optimize(obj, n_trials=1)
     assert study.trials[1].state == optuna.trial.TrialState.COMPLETE
     assert study.trials[1].user_attrs["size"] == 4.0
+
+
+@pytest.mark.parametrize("runner", ["study.optimize", "effobj.optimize"])
+def test_a_misnamed_indicator_stops_the_study_at_the_first_trial(runner):
+    """The user's own build with the real profiler and cost_name "latency" (the profiler's
+    indicator is "latency_ms"): one InputError naming it and the available ones, no loop of
+    failed trials and no "The value nan is not acceptable"."""
+    import torch
+
+    from effobj.optuna import optimize
+    from effobj.profiler import LocalProfiler
+
+    built = []
+
+    def build(trial):
+        built.append(trial.number)
+        return torch.nn.Linear(8, trial.suggest_int("width", 2, 16))
+
+    spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=2.0, cost_max=1.0,
+                          cost_name="latency")
+    obj = EfficiencyObjective(spec, build, lambda m, t: 0.5, torch.zeros(1, 8),
+                              profiler=LocalProfiler(latency=False, memory=False))
+    study = obj.create_study(storage=":memory:")
+    with pytest.raises(InputError) as info:
+        if runner == "study.optimize":
+            study.optimize(obj, n_trials=5)
+        else:
+            optimize(study, obj, n_trials=5)
+    msg = str(info.value)
+    assert "['latency'] are not among those the profiler's CostReport.indicators()" in msg
+    assert "'macs'" in msg and "'model_bytes'" in msg
+    assert built == [0]  # stopped at the first trial
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL and "['latency']" in t.user_attrs[K.FAIL_REASON]
