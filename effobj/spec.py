@@ -27,6 +27,7 @@ feasible), in normalized units: ``perf_min`` is :math:`A_{\min} - A` and ``NAME_
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ from effobj._validation import (
 )
 from effobj.errors import InputError
 from effobj.metric import e_beta_upper_bound
-from effobj.record import RESERVED_KEYS
+from effobj.record import N_PARAMS, OLD_N_PARAMS, RESERVED_KEYS
 
 __all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec", "check_spec"]
 
@@ -66,7 +67,9 @@ class CostIndicator:
 
     Attributes:
         name: the indicator's key, as in :meth:`effobj.CostReport.indicators`
-            (e.g. ``"latency_ms"``, ``"macs"``, ``"params"``, ``"peak_activation_bytes"``).
+            (e.g. ``"latency_ms"``, ``"macs"``, ``"n_params"``, ``"peak_activation_bytes"``).
+            The parameter count's old name ``"params"`` (beside Optuna's ``params``, the
+            hyper-parameters) is read as ``"n_params"``, with a ``DeprecationWarning``.
         ref: the normalizer, in raw units (> 0): the paper's "largest acceptable cost".
         max: the budget in raw units, ``0 <= max <= ref``; ``None`` means ``ref``.
         weight: the indicator's share in the traded-off cost :math:`C` (>= 0).
@@ -83,6 +86,13 @@ class CostIndicator:
             raise InputError(
                 f"The 'name' parameter of {func} must be a non-empty string. Got {self.name!r} instead."
             )
+        if self.name == OLD_N_PARAMS:  # a spec written before effobj 0.2
+            warnings.warn(
+                f"The cost indicator {OLD_N_PARAMS!r} is now named {N_PARAMS!r} (a parameter "
+                "count, not Optuna's params); the spec uses 'n_params'.",
+                DeprecationWarning, stacklevel=4,
+            )
+            object.__setattr__(self, "name", N_PARAMS)
         if self.name in RESERVED_NAMES:
             raise InputError(
                 f"The 'name' parameter of {func} must not be one of the names effobj records "

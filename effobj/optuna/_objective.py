@@ -296,7 +296,9 @@ class EfficiencyObjective:
 
     @property
     def constraint_names(self) -> tuple[str, ...]:
-        """The constraints every trial sets, in the order it sets them."""
+        """The constraints every trial sets, in the order it sets them: the order of the
+        list in ``system_attrs["constraints"]`` (Optuna's ``FrozenTrial.constraints``
+        keys ``"0"``, ``"1"``, ...); ``user_attrs["constraints"]`` has them by name."""
         return self._constraint_names
 
     def create_study(self, **kwargs: Any) -> optuna.Study:
@@ -364,7 +366,7 @@ class EfficiencyObjective:
                 and study is not None
                 and not isinstance(study.pruner, optuna.pruners.NopPruner)
             ):
-                write_record(trial, rec, {})
+                write_record(trial, rec)
             reporter = _EpochReporter(self, trial, cost, rec)
             with clock.user():
                 t0 = time.perf_counter()
@@ -655,7 +657,7 @@ class EfficiencyObjective:
         clock: _Clock,
     ) -> None:
         # everything but this one write
-        write_record(trial, replace(rec, overhead_s=clock.own()), constraints)
+        write_record(trial, replace(rec, overhead_s=clock.own(), constraints=dict(constraints)))
 
     def _fail(
         self, trial: optuna.trial.Trial, stage: str, exc: Exception, trained: bool
@@ -756,6 +758,9 @@ def _as_costs(raw: Any) -> _Costs:
             "The cost measurement must be a CostReport (with indicators()) or a mapping "
             f"name -> value. Got {type(raw).__name__} instead."
         )
+    if K.OLD_N_PARAMS in indicators and K.N_PARAMS not in indicators:
+        # a measure written before effobj 0.2 names the parameter count "params"
+        indicators = {(K.N_PARAMS if k == K.OLD_N_PARAMS else k): v for k, v in indicators.items()}
     out: dict[str, float] = {}
     for k, v in indicators.items():
         if v is None or isinstance(v, bool | str | bytes):
