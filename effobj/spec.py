@@ -19,8 +19,9 @@ in 64 MB, but below that I don't care"). A budget cannot exceed its reference (t
 paper normalizes by the *largest acceptable* cost), so every feasible :math:`C_i \le 1`
 and :math:`E_\beta \in [0, 1]`.
 
-Constraints come in Optuna's form (``trial.set_constraint(name, value)``: value <= 0 is
-feasible), in normalized units: ``perf_min`` is :math:`A_{\min} - A` and ``NAME_max`` is
+Constraints come in Optuna's form (name -> value, value <= 0 feasible; an
+:class:`~effobj.optuna.EfficiencyObjective` records them where Optuna's samplers and
+optuna-dashboard read them, see :mod:`effobj.record`), in normalized units: ``perf_min`` is :math:`A_{\min} - A` and ``NAME_max`` is
 :math:`C_i - C_{\max,i}`.
 """
 

@@ -47,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--cost-ref", type=float, required=True,
                    help="cost normalizer, the largest acceptable cost (C = cost / cost-ref)")
     p.add_argument("--cost", required=True,
-                   help="cost indicator, e.g. latency_ms, macs, params (tabular: latency)")
+                   help="cost indicator, e.g. latency_ms, macs, n_params (tabular: latency)")
     p.add_argument("--perf-min", type=float, default=None, help="minimum performance (raw)")
     p.add_argument("--cost-max", type=float, default=None, help="cost budget (raw, <= cost-ref)")
     p.add_argument("--sampler", choices=_SAMPLERS, default="effobj",

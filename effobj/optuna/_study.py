@@ -114,8 +114,8 @@ def make_sampler(
             ``"effobj"`` sampler looks up.
 
     Returns:
-        A sampler. In Optuna 5 every one of them takes the constraints from
-        ``trial.set_constraint`` (no ``constraints_func``).
+        A sampler. In Optuna 5 every one of them takes the constraints from the trials
+        (``FrozenTrial.constraints``, which the objective records; no ``constraints_func``).
 
     Raises:
         InputError: an unknown name or mode, the ``"effobj"`` sampler in the multi mode
