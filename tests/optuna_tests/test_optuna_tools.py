@@ -60,38 +60,39 @@ def dashboard(tmp_path):
     pytest.importorskip("optuna_dashboard")
     url = f"sqlite:///{tmp_path / 'dash.db'}"
     optuna.create_study(storage=url, study_name="warm-up")  # the schema, before the server
-    last_error: Exception | None = None
-    for _ in range(3):  # another process may take the port between the probe and the bind
+    last_error: Exception | str | None = None
+    for attempt in range(3):  # another process may take the port between probe and bind
         port = _free_port()
-        proc = subprocess.Popen(
-            [*_command("optuna-dashboard", "optuna_dashboard._cli.main"), url,
-             "--host", "127.0.0.1", "--port", str(port), "--quiet"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
+        log = tmp_path / f"dashboard-{attempt}.log"
+        with open(log, "w") as err:
+            proc = subprocess.Popen(
+                [*_command("optuna-dashboard", "optuna_dashboard._cli.main"), url,
+                 "--host", "127.0.0.1", "--port", str(port), "--quiet"],
+                stdout=subprocess.DEVNULL, stderr=err,
+            )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60.0
-        while time.monotonic() < deadline and proc.poll() is None:
+        serving = False
+        while not serving and time.monotonic() < deadline and proc.poll() is None:
             try:
                 _get_json(f"{base}/api/meta")
-                break
+                serving = True
             except OSError as exc:
                 last_error = exc
                 time.sleep(0.2)
-        if proc.poll() is None and time.monotonic() < deadline:
-            try:
+        try:
+            if serving:
                 yield url, base
-            finally:
+                return
+        finally:
+            if proc.poll() is None:
                 proc.terminate()
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            return
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        last_error = RuntimeError(f"optuna-dashboard did not start: {proc.stderr.read()[-2000:]}")
+        last_error = f"{last_error}; its log: {log.read_text()[-2000:]}"
     raise AssertionError(f"optuna-dashboard did not serve: {last_error}")
 
 
