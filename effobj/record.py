@@ -202,9 +202,12 @@ def _as_report(x: Any) -> dict[str, Any] | None:
 
 
 def _as_constraints(x: Any) -> dict[str, float] | None:
-    if not isinstance(x, Mapping) or not all(_is_real(v) for v in x.values()):
+    # values as stored (a read record written back is unchanged)
+    if not isinstance(x, Mapping) or not all(
+        isinstance(k, str) and _is_real(v) for k, v in x.items()
+    ):
         return None
-    return {str(k): float(v) for k, v in x.items()}
+    return dict(x)
 
 
 #: (record field, user_attr key, parser of a stored value: None when of another type)
