@@ -54,7 +54,7 @@ SPEC = EfficiencySpec(
     perf_min=0.3,
     costs=[
         {"name": "latency_ms", "ref": 10.0, "max": 8.0},
-        {"name": "params", "ref": 1e6, "max": 8e5, "weight": 0.0},
+        {"name": "n_params", "ref": 1e6, "max": 8e5, "weight": 0.0},
     ],
 )
 
@@ -65,7 +65,7 @@ def build(trial: optuna.trial.Trial) -> tuple[float, float]:
 
 def measure(c: tuple[float, float]) -> dict[str, float]:
     x, y = c
-    return {"latency_ms": 10.0 * x, "params": 1e6 * y, "macs": 5e5 * x, "flops": 1e6 * x}
+    return {"latency_ms": 10.0 * x, "n_params": 1e6 * y, "macs": 5e5 * x, "flops": 1e6 * x}
 
 
 def evaluate(c: tuple[float, float], trial: optuna.trial.Trial) -> float:
@@ -137,7 +137,7 @@ def big_trials(n: int, seed: int = 0) -> list[optuna.trial.FrozenTrial]:
         ua = {
             K.PERF: float(perf[i]) if trained[i] else None,
             "latency_ms": float(lat[i]),
-            "params": float(1e6 * y[i]),
+            "n_params": float(1e6 * y[i]),
             K.TRAINED: bool(trained[i]),
             K.STATUS: "trained" if trained[i] else "over_budget",
         }

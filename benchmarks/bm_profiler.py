@@ -61,12 +61,12 @@ HAND = {
 # ------------------------------------------------------------------------------ the counters
 def c_effobj(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
     r = profile_model(model, x, latency=False, memory=False, cache=False)
-    return r.macs, r.params
+    return r.macs, r.n_params
 
 
 def c_effobj_mem(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
     r = profile_model(model, x, latency=False, memory=True, cache=False)
-    return r.macs, r.params
+    return r.macs, r.n_params
 
 
 def c_fvcore(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:

@@ -1,19 +1,31 @@
-r"""The trial record: what effobj writes in a trial's ``user_attrs``, and how it is read back.
+r"""The trial record: what effobj writes in a trial's attributes, and how it is read back.
 
 Every trial of an :class:`~effobj.optuna.EfficiencyObjective` carries the keys below as
-``user_attrs`` (they show up in optuna-dashboard and in ``study.trials_dataframe()``),
-plus one ``user_attr`` per cost indicator, named after it (``"macs"``, ``"params"``,
-``"latency_ms"``, ...), and one Optuna constraint per gate of the spec
-(``trial.set_constraint``; a value <= 0 is feasible). A study effobj created carries the
-three ``STUDY_*`` keys.
+``user_attrs`` (they show up in optuna-dashboard, in ``optuna trials`` and in
+``study.trials_dataframe()``), plus one ``user_attr`` per cost indicator, named after it
+(``"macs"``, ``"n_params"``, ``"latency_ms"``, ...). Two things go in the trial's
+``system_attrs`` instead:
+
+- ``"constraints"``: the list of constraint values (one per gate of the spec, in the
+  order of ``EfficiencyObjective.constraint_names``; a value <= 0 is feasible), the form
+  Optuna's samplers read (``FrozenTrial.constraints``, keys ``"0"``, ``"1"``, ...) and
+  optuna-dashboard reads to show a trial as infeasible. The same values by name are the
+  ``user_attr`` ``"constraints"`` (``{"perf_min": ..., "latency_ms_max": ...}``).
+- ``"effobj:cost_report"``: the full cost report (``CostReport.to_dict()``, tens of
+  kilobytes with the per-module FLOPs), kept out of the ``user_attrs`` that Optuna's
+  command line and the dashboard print; :meth:`TrialRecord.from_trial` reads it back.
+
+A study effobj created carries the three ``STUDY_*`` keys.
 
 This module is the one owner of those names and of their meaning:
 
 - the key constants (``PERF``, ``E_BETA``, ``STATUS``, ...) and :class:`Status`;
-- :class:`TrialRecord`, the typed record: ``to_user_attrs()`` is what the objective
-  writes, ``TrialRecord.from_user_attrs(trial.user_attrs)`` what every reader parses
-  (tolerant of missing keys and of values of another type, e.g. a study written by other
-  code or by an older effobj);
+- :class:`TrialRecord`, the typed record: ``to_user_attrs()`` and ``to_system_attrs()``
+  are what the objective writes, ``TrialRecord.from_trial(trial)`` (or
+  ``from_user_attrs(trial.user_attrs)``) what every reader parses (tolerant of missing
+  keys and of values of another type, e.g. a study written by other code or by an older
+  effobj: its ``"params"`` attribute is read as ``n_params``, its ``"cost_report"``
+  user_attr as the report, its per-name ``"constraints:NAME"`` keys by Optuna);
 - :func:`incumbent`, the incumbent of a study (the best :math:`E_\beta` of a trained,
   completed trial), which the objective, the pruner, the sampler, the run summary and the
   progress bar all compare with;
@@ -45,12 +57,14 @@ from typing import Any
 __all__ = [
     "A",
     "C",
+    "CONSTRAINTS",
     "COST_REPORT",
     "E_BETA",
     "EPOCHS_RUN",
     "FAIL_REASON",
     "IDENTITY",
     "INCUMBENT",
+    "OPTUNA_CONSTRAINTS",
     "OVERHEAD_S",
     "PERF",
     "PROFILE_TIME_S",
@@ -97,7 +111,9 @@ SKIP_REASON = "skip_reason"
 FAIL_REASON = "fail_reason"
 #: the incumbent E_beta this trial was compared with before training
 INCUMBENT = "incumbent_e_beta"
-#: the full cost report (``CostReport.to_dict()``) or the raw cost mapping
+#: the constraint values by name (``{"perf_min": ..., "latency_ms_max": ...}``; <= 0 feasible)
+CONSTRAINTS = "constraints"
+#: where an older effobj recorded the full cost report (a ``user_attr``); read, not written
 COST_REPORT = "cost_report"
 #: seconds spent measuring the cost (profiling or a table look-up)
 PROFILE_TIME_S = "profile_time_s"
@@ -115,6 +131,16 @@ IDENTITY = "identity"
 REPEAT_OF = "repeat_of"
 #: number of the interrupted trial this one re-runs (set on re-queued trials)
 RETRY_OF = "effobj_retry_of"
+
+#: trial ``system_attrs``: the constraint values as a list, in the order of the names
+#: (Optuna's own key, read by its samplers and by optuna-dashboard)
+OPTUNA_CONSTRAINTS = "constraints"
+#: trial ``system_attrs``: the full cost report (``CostReport.to_dict()``)
+SYSTEM_COST_REPORT = "effobj:cost_report"
+#: the parameter count of a model (a cost indicator), beside Optuna's ``params``
+N_PARAMS = "n_params"
+#: its name before effobj 0.2 (``"params"``), read as ``n_params`` from older studies
+OLD_N_PARAMS = "params"
 
 #: study ``user_attrs``: the spec the study optimizes, its mode, the effobj version
 STUDY_SPEC = "effobj_spec"
@@ -175,6 +201,15 @@ def _as_report(x: Any) -> dict[str, Any] | None:
     return dict(x) if isinstance(x, Mapping) else None
 
 
+def _as_constraints(x: Any) -> dict[str, float] | None:
+    # values as stored (a read record written back is unchanged)
+    if not isinstance(x, Mapping) or not all(
+        isinstance(k, str) and _is_real(v) for k, v in x.items()
+    ):
+        return None
+    return dict(x)
+
+
 #: (record field, user_attr key, parser of a stored value: None when of another type)
 _FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("perf", PERF, _as_float),
@@ -187,6 +222,7 @@ _FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("skip_reason", SKIP_REASON, _as_str),
     ("fail_reason", FAIL_REASON, _as_str),
     ("incumbent", INCUMBENT, _as_float),
+    ("constraints", CONSTRAINTS, _as_constraints),
     ("cost_report", COST_REPORT, _as_report),
     ("profile_time_s", PROFILE_TIME_S, _as_float),
     ("train_time_s", TRAIN_TIME_S, _as_float),
@@ -200,7 +236,8 @@ _FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
 )
 _BY_KEY = {key: (name, parse) for name, key, parse in _FIELDS}
 
-#: every key of a trial record, in the order :meth:`TrialRecord.to_user_attrs` writes them
+#: every key of a trial record's ``user_attrs``, in the order
+#: :meth:`TrialRecord.to_user_attrs` writes them (``cost_report``: read from older studies)
 TRIAL_KEYS: tuple[str, ...] = tuple(key for _, key, _ in _FIELDS)
 #: the keys of a study's record
 STUDY_KEYS: tuple[str, ...] = (STUDY_SPEC, STUDY_MODE, STUDY_VERSION)
@@ -234,7 +271,12 @@ class TrialRecord:
         fail_reason: why the trial failed or was interrupted.
         incumbent: the incumbent :math:`E_\beta` the candidate was compared with
             (``"incumbent_e_beta"``).
-        cost_report: ``CostReport.to_dict()`` when the costs came as a report.
+        constraints: the constraint values by name, in the order the objective sets
+            them (<= 0 feasible); written as the ``user_attr`` ``"constraints"`` and, as a
+            list, the ``system_attr`` Optuna and optuna-dashboard read.
+        cost_report: ``CostReport.to_dict()`` when the costs came as a report; written
+            as the ``system_attr`` ``"effobj:cost_report"`` (an older effobj: the
+            ``user_attr`` ``"cost_report"``).
         profile_time_s: seconds spent measuring the costs.
         train_time_s: seconds spent in ``evaluate``.
         overhead_s: seconds of effobj's own work (``"effobj_overhead_s"``).
@@ -258,6 +300,7 @@ class TrialRecord:
     skip_reason: str | None = None
     fail_reason: str | None = None
     incumbent: float | None = None
+    constraints: dict[str, float] | None = None
     cost_report: dict[str, Any] | None = None
     profile_time_s: float | None = None
     train_time_s: float | None = None
@@ -273,18 +316,40 @@ class TrialRecord:
     # ------------------------------------------------------------------ storage form
     def to_user_attrs(self) -> dict[str, Any]:
         """The record as Optuna ``user_attrs``: the cost indicators, every field that is
-        set, and the extras. A record stating an outcome (trained, over budget, hopeless,
-        pruned, repeat) also writes ``perf``, ``A`` and ``e_beta`` when they are unknown,
-        as ``None``."""
+        set (but the cost report: :meth:`to_system_attrs`), and the extras. A record
+        stating an outcome (trained, over budget, hopeless, pruned, repeat) also writes
+        ``perf``, ``A`` and ``e_beta`` when they are unknown, as ``None``."""
         out: dict[str, Any] = dict(self.costs)
         out.update(self.extras)  # a field that is set replaces what extras hold
         outcome = self.status in _OUTCOMES
         for name, key, _ in _FIELDS:
+            if name == "cost_report":
+                continue  # a system attribute
             value = getattr(self, name)
             if value is None and (key in self.extras or not (outcome and name in _STATED)):
                 continue
             out[key] = str(value) if isinstance(value, Status) else value
         return out
+
+    def to_system_attrs(self) -> dict[str, Any]:
+        """What the record keeps in the trial's ``system_attrs``: the constraint values as
+        Optuna's list (``"constraints"``) and the cost report (``"effobj:cost_report"``),
+        each when set."""
+        out: dict[str, Any] = {}
+        if self.constraints is not None:
+            out[OPTUNA_CONSTRAINTS] = [float(v) for v in self.constraints.values()]
+        if self.cost_report is not None:
+            out[SYSTEM_COST_REPORT] = self.cost_report
+        return out
+
+    @classmethod
+    def from_trial(cls, trial: Any, cost_names: Iterable[str] | None = None) -> TrialRecord:
+        """Parse a trial (an Optuna ``FrozenTrial`` or ``Trial``): its ``user_attrs``
+        (:meth:`from_user_attrs`) and the cost report of its ``system_attrs``; never raises.
+        """
+        rec = cls.from_user_attrs(getattr(trial, "user_attrs", {}) or {}, cost_names)
+        report = _as_report((getattr(trial, "system_attrs", None) or {}).get(SYSTEM_COST_REPORT))
+        return rec if report is None else replace(rec, cost_report=report)
 
     @classmethod
     def from_user_attrs(
@@ -296,7 +361,9 @@ class TrialRecord:
             attrs: the trial's ``user_attrs``.
             cost_names: the cost indicators to read into ``costs``; ``None``: every
                 other attribute holding a real number, except names starting with
-                ``effobj_`` (effobj's own).
+                ``effobj_`` (effobj's own). A study of an older effobj recorded the
+                parameter count as ``"params"``: it is read as ``n_params`` (when the
+                trial has no ``n_params``).
 
         Missing keys are ``None``; a value of a type its field does not take (a study
         written by other code) stays in ``extras``, unparsed, and so does a ``None``
@@ -304,6 +371,8 @@ class TrialRecord:
         was read (plus, for an outcome, ``perf``, ``A`` and ``e_beta`` stated).
         """
         wanted = None if cost_names is None else frozenset(cost_names)
+        if OLD_N_PARAMS in attrs and N_PARAMS not in attrs and _is_real(attrs[OLD_N_PARAMS]):
+            attrs = {(N_PARAMS if k == OLD_N_PARAMS else k): v for k, v in attrs.items()}
         values: dict[str, Any] = {}
         costs: dict[str, float] = {}
         extras: dict[str, Any] = {}
@@ -311,6 +380,13 @@ class TrialRecord:
             known = _BY_KEY.get(key)
             if known is not None:
                 parsed = known[1](raw)
+                if key == COST_REPORT:
+                    # an older effobj's user_attr: read as the report, and kept where it
+                    # was (to_user_attrs writes the field to the system_attrs)
+                    if parsed is not None:
+                        values[known[0]] = parsed
+                    extras[key] = raw
+                    continue
                 if parsed is not None or raw is None:
                     values[known[0]] = parsed
                     continue
@@ -379,7 +455,8 @@ def rank_values(
     The performance counts only for a completed trial that was trained to the end (an
     untrained trial's value is a placeholder, a pruned one's partial); the costs of a
     repeat are NaN (it is its source trial's candidate: neither ranked twice nor a
-    contender). ``fallback`` gives values missing from ``attrs`` (a study effobj did not
+    contender). ``n_params`` is read from ``params`` where an older effobj recorded it
+    there. ``fallback`` gives values missing from ``attrs`` (a study effobj did not
     run: its objective values by metric name): the performance when ``perf`` is absent,
     a cost when it is absent or ``None``.
 
@@ -399,6 +476,8 @@ def rank_values(
     costs = []
     for name in cost_names:
         v = attrs.get(name)
+        if v is None and name == N_PARAMS:
+            v = attrs.get(OLD_N_PARAMS)  # a study of an older effobj
         costs.append(as_number(fb.get(name) if v is None else v, number, name))
     return perf, costs
 

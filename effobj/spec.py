@@ -19,14 +19,16 @@ in 64 MB, but below that I don't care"). A budget cannot exceed its reference (t
 paper normalizes by the *largest acceptable* cost), so every feasible :math:`C_i \le 1`
 and :math:`E_\beta \in [0, 1]`.
 
-Constraints come in Optuna's form (``trial.set_constraint(name, value)``: value <= 0 is
-feasible), in normalized units: ``perf_min`` is :math:`A_{\min} - A` and ``NAME_max`` is
+Constraints come in Optuna's form (name -> value, value <= 0 feasible; an
+:class:`~effobj.optuna.EfficiencyObjective` records them where Optuna's samplers and
+optuna-dashboard read them, see :mod:`effobj.record`), in normalized units: ``perf_min`` is :math:`A_{\min} - A` and ``NAME_max`` is
 :math:`C_i - C_{\max,i}`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,7 +47,7 @@ from effobj._validation import (
 )
 from effobj.errors import InputError, InputTypeError
 from effobj.metric import e_beta_upper_bound
-from effobj.record import RESERVED_KEYS
+from effobj.record import N_PARAMS, OLD_N_PARAMS, RESERVED_KEYS
 
 __all__ = ["BUDGET_C", "RESERVED_NAMES", "CostIndicator", "EfficiencySpec", "check_spec"]
 
@@ -72,7 +74,9 @@ class CostIndicator:
 
     Attributes:
         name: the indicator's key, as in :meth:`effobj.CostReport.indicators`
-            (e.g. ``"latency_ms"``, ``"macs"``, ``"params"``, ``"peak_activation_bytes"``).
+            (e.g. ``"latency_ms"``, ``"macs"``, ``"n_params"``, ``"peak_activation_bytes"``).
+            The parameter count's old name ``"params"`` (beside Optuna's ``params``, the
+            hyper-parameters) is read as ``"n_params"``, with a ``DeprecationWarning``.
         ref: the normalizer, in raw units (> 0): the paper's "largest acceptable cost".
         max: the budget in raw units, ``0 <= max <= ref``; ``None`` means ``ref``.
         weight: the indicator's share in the traded-off cost :math:`C` (>= 0).
@@ -86,6 +90,13 @@ class CostIndicator:
     def __post_init__(self) -> None:
         func = "CostIndicator"
         check_str(self.name, "name", func, nonempty=True)
+        if self.name == OLD_N_PARAMS:  # a spec written before effobj 0.2
+            warnings.warn(
+                f"The cost indicator {OLD_N_PARAMS!r} is now named {N_PARAMS!r} (a parameter "
+                "count, not Optuna's params); the spec uses 'n_params'.",
+                DeprecationWarning, stacklevel=4,
+            )
+            object.__setattr__(self, "name", N_PARAMS)
         if self.name in RESERVED_NAMES:
             raise refusal(
                 "name", func,

@@ -20,7 +20,7 @@ Example:
     >>> trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     >>> config = space.suggest(trial)
     >>> sorted(space.lookup(config))
-    ['latency', 'params', 'perf', 'test_perf']
+    ['latency', 'n_params', 'perf', 'test_perf']
 
 **Your own data.** Wrap tensors or DataLoaders in a :class:`effobj.spaces.data.Dataset`
 and pass it as ``data`` to ``build``, ``example_input`` and ``train``::

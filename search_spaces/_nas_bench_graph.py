@@ -18,7 +18,7 @@ operations, but the table is keyed by the default nine-operation hash, which is 
 
 "Training" is a table look-up: ``perf`` is the benchmark's ``valid_perf`` and
 ``test_perf`` its ``perf`` (test accuracy). Cost indicators: ``latency`` in seconds per
-inference of the whole graph as the benchmark measured it, and ``params`` as a count
+inference of the whole graph as the benchmark measured it, and ``n_params`` as a count
 (the table's ``para`` is in millions). Tables are read once per dataset and kept as
 numpy arrays, so :meth:`NasBenchGraphSpace.exhaustive_optimum` scores all 26,206
 architectures in one vectorized call (a scalar fallback calls the score function per
@@ -54,7 +54,7 @@ DATASETS: tuple[str, ...] = (
 )
 
 #: cost indicator -> unit
-COST_UNITS: dict[str, str] = {"latency": "s", "params": "count"}
+COST_UNITS: dict[str, str] = {"latency": "s", "n_params": "count"}
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class NasBenchGraphSpace(ParamSpace):
             "perf": float(t.perf[row]),
             "test_perf": float(t.test_perf[row]),
             "latency": float(t.latency[row]),
-            "params": float(t.params[row]),
+            "n_params": float(t.params[row]),
         }
 
     def _config_of_key(self, key: int) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class NasBenchGraphSpace(ParamSpace):
         return f"{self.name} [{nodes}]"
 
     def lookup(self, config: Mapping[str, Any]) -> dict[str, float]:
-        """``{"perf", "test_perf", "latency", "params"}`` of the config's architecture.
+        """``{"perf", "test_perf", "latency", "n_params"}`` of the config's architecture.
 
         Raises:
             InputError: the config is outside the space (or all ``skip``).
@@ -191,9 +191,9 @@ class NasBenchGraphSpace(ParamSpace):
         return self._record(self._row(config))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Read-only arrays ``perf``, ``test_perf``, ``latency``, ``params`` aligned with :meth:`table`."""
+        """Read-only arrays ``perf``, ``test_perf``, ``latency``, ``n_params`` aligned with :meth:`table`."""
         t = _table(self.dataset)
-        return {"perf": t.perf, "test_perf": t.test_perf, "latency": t.latency, "params": t.params}
+        return {"perf": t.perf, "test_perf": t.test_perf, "latency": t.latency, "n_params": t.params}
 
     def table(self) -> list[tuple[dict[str, Any], dict[str, float]]]:
         """Every architecture as ``(canonical config, record)``, in hash order."""
@@ -205,7 +205,7 @@ class NasBenchGraphSpace(ParamSpace):
         return self._config_of_key(int(_table(self.dataset).keys[row]))
 
     def scores(self, score_fn: Callable[[Any, dict[str, Any]], Any]) -> np.ndarray:
-        """``score_fn(perf, {"latency": ..., "params": ...})`` of every row of :meth:`arrays`.
+        """``score_fn(perf, {"latency": ..., "n_params": ...})`` of every row of :meth:`arrays`.
 
         ``score_fn`` is first called once with whole arrays; if it raises or does not
         return one score per row, it is called row by row with floats instead.
@@ -218,7 +218,7 @@ class NasBenchGraphSpace(ParamSpace):
         scores: np.ndarray | None = None
         try:
             out = np.asarray(
-                score_fn(a["perf"], {"latency": a["latency"], "params": a["params"]}),
+                score_fn(a["perf"], {"latency": a["latency"], "n_params": a["n_params"]}),
                 dtype=np.float64,
             )
             if out.shape == (n,):
@@ -228,7 +228,7 @@ class NasBenchGraphSpace(ParamSpace):
         if scores is None:
             scores = np.fromiter(
                 (
-                    float(score_fn(float(a["perf"][i]), {"latency": float(a["latency"][i]), "params": float(a["params"][i])}))
+                    float(score_fn(float(a["perf"][i]), {"latency": float(a["latency"][i]), "n_params": float(a["n_params"][i])}))
                     for i in range(n)
                 ),
                 dtype=np.float64,
@@ -249,7 +249,7 @@ class NasBenchGraphSpace(ParamSpace):
         """The architecture maximizing ``score_fn(perf, costs)`` over the whole table.
 
         Args:
-            score_fn: higher is better; called as ``score_fn(perf, {"latency", "params"})``
+            score_fn: higher is better; called as ``score_fn(perf, {"latency", "n_params"})``
                 with ``perf`` the validation accuracy, e.g.
                 ``lambda p, c: spec.score(p, c)`` for an effobj ``EfficiencySpec``.
 

@@ -197,8 +197,15 @@ class SuperNet(nn.Module):
         return self.head(x)
 
     def expected_cost(self, indicator: str = "flops") -> torch.Tensor:
-        """Differentiable expected ``"flops"`` or ``"params"`` of the sampled network."""
-        check_choice(indicator, "indicator", "SuperNet.expected_cost", ("flops", "params"))
+        """Differentiable expected ``"flops"`` or ``"n_params"`` of the sampled network
+        (``"params"``, its name before effobj 0.2, is accepted with a DeprecationWarning)."""
+        if indicator == "params":
+            import warnings
+
+            warnings.warn("SuperNet.expected_cost('params') is now expected_cost('n_params')",
+                          DeprecationWarning, stacklevel=2)
+            indicator = "n_params"
+        check_choice(indicator, "indicator", "SuperNet.expected_cost", ("flops", "n_params"))
         table = self.op_flops if indicator == "flops" else self.op_params
         fixed = self.fixed_flops if indicator == "flops" else self.fixed_params
         total = torch.tensor(fixed, dtype=torch.float32)

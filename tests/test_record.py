@@ -31,7 +31,7 @@ def test_public_from_effobj():
 
 def test_keys_are_the_single_list():
     assert K.RESERVED_KEYS == K.TRIAL_KEYS + K.STUDY_KEYS
-    assert len(set(K.RESERVED_KEYS)) == len(K.RESERVED_KEYS) == 23
+    assert len(set(K.RESERVED_KEYS)) == len(K.RESERVED_KEYS) == 24
     assert [s.value for s in Status] == [
         "training", "trained", "over_budget", "hopeless", "pruned", "failed", "interrupted",
         "repeat",
@@ -148,3 +148,38 @@ def test_rank_values():
     assert rank_values({"perf": None}, 0, True, names, {"perf": 0.7})[0] != 0.7
     with pytest.raises(InputError, match=r"Trial 4 records 'size' as 'big'"):
         rank_values({"perf": 0.5, "size": "big"}, 4, True, names)
+
+
+def test_constraints_and_the_cost_report_in_storage_form():
+    """Named constraints in the user_attrs; Optuna's list and the report in system_attrs."""
+    rec = TrialRecord(costs={"size": 3.0}, constraints={"perf_min": -0.1, "size_max": 0.2},
+                      cost_report={"macs": 3, "flops_by_module": {"M": 6}})
+    ua, sa = rec.to_user_attrs(), rec.to_system_attrs()
+    assert ua == {"size": 3.0, "constraints": {"perf_min": -0.1, "size_max": 0.2}}
+    assert sa == {"constraints": [-0.1, 0.2],
+                  "effobj:cost_report": {"macs": 3, "flops_by_module": {"M": 6}}}
+    trial = SimpleNamespace(user_attrs=ua, system_attrs=sa)
+    assert TrialRecord.from_trial(trial) == rec
+    assert TrialRecord.from_user_attrs(ua) == TrialRecord(costs={"size": 3.0},
+                                                          constraints=rec.constraints)
+
+
+def test_an_older_effobjs_trial_is_still_read():
+    """Before 0.2: the parameter count as "params", the report in the user_attrs."""
+    old = {"perf": 0.9, "status": "trained", "trained": True, "macs": 10.0, "params": 36.0,
+           "cost_report": {"macs": 10, "params": 36}}
+    rec = TrialRecord.from_trial(SimpleNamespace(user_attrs=old, system_attrs={}))
+    assert rec.costs == {"macs": 10.0, "n_params": 36.0}
+    assert rec.cost_report == {"macs": 10, "params": 36}
+    assert rank_values(old, 0, True, ["n_params", "macs"]) == (0.9, [36.0, 10.0])
+    from effobj.profiler import CostReport
+
+    report = CostReport(model_name="M", input_shapes=((1, 4),), input_dtypes=("torch.float32",),
+                        batch_size=1, flops=16, macs=8, n_params=20, trainable_params=20,
+                        model_bytes=80, device=__import__("effobj.profiler", fromlist=["x"])
+                        .DeviceInfo("cpu", "c", 1, 1, "2"))
+    d = report.to_dict()
+    d["params"] = d.pop("n_params")
+    assert CostReport.from_dict(d) == report
+    with pytest.warns(DeprecationWarning):
+        assert report.params == 20

@@ -45,11 +45,11 @@ def test_budget_and_floor_gates_and_constraint_signs():
 def test_several_indicators_weighted_mean_and_max():
     costs = [
         CostIndicator("latency_ms", ref=10.0, max=8.0, weight=3.0),
-        CostIndicator("params", ref=1e6, weight=1.0),
+        CostIndicator("n_params", ref=1e6, weight=1.0),
         CostIndicator("peak_activation_bytes", ref=64e6, max=32e6, weight=0.0),
     ]
     spec = EfficiencySpec(perf_ref=1.0, costs=costs)
-    report = {"latency_ms": 4.0, "params": 2e5, "peak_activation_bytes": 1e6, "flops": 1e9}
+    report = {"latency_ms": 4.0, "n_params": 2e5, "peak_activation_bytes": 1e6, "flops": 1e9}
     a, c = spec.normalize(0.9, report)
     assert c == pytest.approx((3 * 0.4 + 1 * 0.2) / 4)  # weight 0 does not count
     assert spec.score(0.9, report) == pytest.approx(e_beta(0.9, c))
@@ -90,7 +90,7 @@ def test_arrays_and_tensors_through_the_spec():
 def test_round_trip_and_replace():
     spec = EfficiencySpec(
         beta2=4.0, perf_ref=0.99, perf_min=0.5,
-        costs=[CostIndicator("latency_ms", 5.0, 4.0), {"name": "params", "ref": 1e6, "weight": 0.0}],
+        costs=[CostIndicator("latency_ms", 5.0, 4.0), {"name": "n_params", "ref": 1e6, "weight": 0.0}],
     )
     again = EfficiencySpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again == spec
@@ -163,14 +163,29 @@ def test_spec_refusals_use_the_uniform_wording(make, error, match):
 
 
 def test_bad_costs_at_scoring_time():
-    spec = EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("latency_ms", 5.0), CostIndicator("params", 1e6)])
-    with pytest.raises(InputError, match=r"Missing \['params'\]"):
+    spec = EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("latency_ms", 5.0), CostIndicator("n_params", 1e6)])
+    with pytest.raises(InputError, match=r"Missing \['n_params'\]"):
         spec.score(0.9, {"latency_ms": 1.0})
     with pytest.raises(InputError, match="must be a mapping"):
         spec.score(0.9, 1.0)
     with pytest.raises(InputError, match=r"'latency_ms'.*Got -1.0"):
-        spec.score(0.9, {"latency_ms": -1.0, "params": 1.0})
+        spec.score(0.9, {"latency_ms": -1.0, "n_params": 1.0})
     with pytest.raises(InputError, match=r"'latency_ms'.*None"):
-        spec.score(0.9, {"latency_ms": None, "params": 1.0})
+        spec.score(0.9, {"latency_ms": None, "n_params": 1.0})
     with pytest.raises(InputError, match=r"'perf'.*Got nan"):
-        spec.score(float("nan"), {"latency_ms": 1.0, "params": 1.0})
+        spec.score(float("nan"), {"latency_ms": 1.0, "n_params": 1.0})
+
+
+def test_the_old_indicator_name_params_is_read_as_n_params_with_a_warning():
+    """effobj's parameter count was "params", beside Optuna's params (the hyper-parameters):
+    specs and stored spec dicts that use the old name keep working, as n_params."""
+    with pytest.warns(DeprecationWarning, match="'params' is now named 'n_params'"):
+        spec = EfficiencySpec(perf_ref=1.0, cost_ref=1e6, cost_max=5e5, cost_name="params")
+    assert spec.cost_names == ("n_params",)
+    with pytest.warns(DeprecationWarning):
+        assert CostIndicator("params", ref=1e6).name == "n_params"
+    stored = {"beta2": 1.0, "perf_ref": 1.0, "perf_min": None, "combine": "mean",
+              "costs": [{"name": "params", "ref": 1e6, "max": 5e5, "weight": 1.0}]}
+    with pytest.warns(DeprecationWarning):
+        assert EfficiencySpec.from_dict(stored) == spec
+    assert spec.score(0.9, {"n_params": 2e5}) > 0

@@ -78,7 +78,7 @@ def demo_space() -> Any:
 
 
 def leaderboard(study: Any, spec: Any, *, top: int = 10) -> list[dict[str, Any]]:
-    """The demo's leaderboard rows: rank, E_beta, accuracy, latency, MACs, params, trained, why.
+    """The demo's leaderboard rows: rank, E_beta, accuracy, latency, MACs, n_params, trained, why.
 
     Trained trials come first, by E_beta under ``spec`` (feasible ones ranked), then
     the best-bounded untrained ones with the reason they were skipped.
@@ -97,7 +97,7 @@ def leaderboard(study: Any, spec: Any, *, top: int = 10) -> list[dict[str, Any]]
             else round(float(r["perf"]), 4),
             "latency_ms": "-" if lat is None else round(float(lat), 3),
             "MACs": int(r["macs"]) if r.get("macs") is not None else "-",
-            "params": int(r["params"]) if r.get("params") is not None else "-",
+            "n_params": int(r["n_params"]) if r.get("n_params") is not None else "-",
             "trained": "yes" if r["trained"] else "no",
             "why": r["why"] or "",
         })

@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "cost", None) == "params":  # the parameter count's name before 0.2
+        print("effobj: '--cost params' is now '--cost n_params'", file=sys.stderr)
+        args.cost = "n_params"
     with terminate_as_interrupt() as received:
         try:
             code = int(args._run(args) or 0)

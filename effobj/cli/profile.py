@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register the ``profile`` subcommand."""
     p = subparsers.add_parser(
         "profile",
-        help="profile a model: FLOPs/MACs, params, bytes, peak memory, latency, energy",
+        help="profile a model: FLOPs/MACs, n_params, bytes, peak memory, latency, energy",
         description=(
             "Profile the model built by FACTORY in FILE.py on example inputs of the given shapes. "
             "FLOPs count a fused multiply-add as 2 (MACs = FLOPs / 2)."

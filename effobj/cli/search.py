@@ -60,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="cost normalizer (C = cost / cost-ref; a model at cost-ref scores 0); "
                    "with --budget, overrides its 2 x budget")
     p.add_argument("--cost", required=True,
-                   help="cost indicator, e.g. latency_ms, macs, params (tabular: latency)")
+                   help="cost indicator, e.g. latency_ms, macs, n_params (tabular: latency)")
     p.add_argument("--perf-min", type=float, default=None, help="minimum performance (raw)")
     p.add_argument("--cost-max", type=float, default=None,
                    help="cost budget (raw, <= --cost-ref); over it a candidate scores 0 and "

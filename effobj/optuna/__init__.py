@@ -5,8 +5,8 @@ metric layer of effobj never does.
 
 - :class:`EfficiencyObjective` (and :func:`objective_from_space` for a ``effobj.spaces``
   space): build, profile, gate, then train only what can count; everything recorded in
-  the trial (a :class:`~effobj.record.TrialRecord`, see :mod:`effobj.record`) and its
-  constraints (``trial.set_constraint``).
+  the trial (a :class:`~effobj.record.TrialRecord`, see :mod:`effobj.record`), its
+  constraints where Optuna's samplers and optuna-dashboard read them.
 - :class:`EfficiencySampler`: models the performance, takes each candidate's cost as
   known before training, proposes the best expected improvement of E_beta.
 - :class:`IncumbentPruner`: stops a training that cannot beat the incumbent any more.

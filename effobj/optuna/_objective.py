@@ -91,6 +91,15 @@ class TrialFailed(EffobjError, RuntimeError):
     """Raised by the objective (``on_error="raise"``) when a stage of the trial failed."""
 
 
+class _Misconfigured(Exception):
+    """Carries a configuration error past the trial's failure handling: the objective
+    records it on the trial, then raises ``error`` so that the study stops."""
+
+    def __init__(self, error: InputError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass
 class _Costs:
     """The measured costs of one candidate."""
@@ -173,7 +182,11 @@ class EfficiencyObjective:
             worker that is training it right now; ``True`` trains every trial.
 
     Raises:
-        InputError: a bad argument, named, before any trial runs.
+        InputError: a bad argument, named, before any trial runs; and, from the first
+            trial (out of ``study.optimize`` and :func:`~effobj.optuna.optimize`, which
+            stop), a spec naming a cost indicator the first measurement lacks: the message
+            names the missing indicator(s) and the available ones. Unlike a failure of a
+            stage of one trial (recorded, the study goes on), it would fail every trial.
 
     Example:
         >>> import optuna
@@ -256,6 +269,8 @@ class EfficiencyObjective:
         #: measured)
         self.lookup_price: float | None = None
         self._quick_cache: dict[str, dict[str, float]] = {}
+        # whether a measurement provided every indicator of the spec (checked once)
+        self._indicators_checked = False
         # identity -> measured costs, shared by the trials and the sampler of this process
         self._cost_cache: dict[str, tuple[_Costs, float]] = {}
         self._evaluate_takes_reporter = _takes_reporter(evaluate)
@@ -281,7 +296,9 @@ class EfficiencyObjective:
 
     @property
     def constraint_names(self) -> tuple[str, ...]:
-        """The constraints every trial sets, in the order it sets them."""
+        """The constraints every trial sets, in the order it sets them: the order of the
+        list in ``system_attrs["constraints"]`` (Optuna's ``FrozenTrial.constraints``
+        keys ``"0"``, ``"1"``, ...); ``user_attrs["constraints"]`` has them by name."""
         return self._constraint_names
 
     def create_study(self, **kwargs: Any) -> optuna.Study:
@@ -349,7 +366,7 @@ class EfficiencyObjective:
                 and study is not None
                 and not isinstance(study.pruner, optuna.pruners.NopPruner)
             ):
-                write_record(trial, rec, {})
+                write_record(trial, rec)
             reporter = _EpochReporter(self, trial, cost, rec)
             with clock.user():
                 t0 = time.perf_counter()
@@ -366,6 +383,12 @@ class EfficiencyObjective:
             return self._score(trial, rec, perf, cost, clock)
         except optuna.TrialPruned:
             raise
+        except _Misconfigured as stop:
+            # a configuration error: every trial would fail the same way, so the study stops
+            reason = f"{stage} failed: {stop.error}"
+            _safe_record(trial, TrialRecord(status=Status.FAILED, trained=False,
+                                            fail_reason=reason))
+            raise stop.error from None
         except KeyboardInterrupt:
             reason = f"interrupted during {stage} (KeyboardInterrupt)"
             _safe_record(
@@ -414,17 +437,26 @@ class EfficiencyObjective:
                 quick = self._check_costs(_as_costs(self.cost_measure(candidate)).indicators)
                 self._quick_cache[ident] = quick
             return dict(quick)
-        costs, _ = self._measure_once(candidate, ident)
+        try:
+            costs, _ = self._measure_once(candidate, ident)
+        except _Misconfigured as stop:
+            raise stop.error from None
         return self._check_costs(costs.indicators)
 
     def _measure_once(self, candidate: Any, ident: str) -> tuple[_Costs, float]:
-        """(costs, seconds it took): measured, or from this process's cache by identity."""
+        """(costs, seconds it took): measured, or from this process's cache by identity.
+
+        Raises:
+            _Misconfigured: the first measurement lacks an indicator the spec names.
+        """
         hit = self._cost_cache.get(ident)
         if hit is not None:
             return hit
         t0 = time.perf_counter()
         costs = self._measure(candidate)
         out = (costs, time.perf_counter() - t0)
+        if not self._indicators_checked:
+            self._check_indicators(costs.indicators)
         self._check_costs(costs.indicators)  # a measurement the spec refuses is not kept
         self._cost_cache[ident] = out
         return out
@@ -476,6 +508,38 @@ class EfficiencyObjective:
 
                 raw = profile_model(candidate, inputs)
         return _as_costs(raw)
+
+    def _check_indicators(self, indicators: Mapping[str, float]) -> None:
+        """Check the first measurement's indicator names against the spec's, once.
+
+        A spec naming an indicator the measurement does not provide (``"latency"`` for the
+        profiler's ``"latency_ms"``) is a configuration error: every trial would measure a
+        candidate and fail the same way. Later measurements lacking an indicator (a
+        ``measure`` mapping without a value for one candidate) fail their trial only.
+        """
+        missing = [n for n in self._cost_names if n not in indicators]
+        if not missing:
+            self._indicators_checked = True
+            return
+        import difflib
+
+        available = sorted(indicators)
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, available, n=1, cutoff=0.5)
+            if close:
+                hints.append(f"{name!r} -> {close[0]!r}?")
+        source = ("the measure function" if self.measure is not None
+                  else "the profiler's CostReport.indicators()")
+        raise _Misconfigured(InputError(
+            f"The spec's cost indicator(s) {missing} are not among those {source} "
+            f"provides: {available}."
+            + (f" Did you mean {', '.join(hints)}" if hints else "")
+            + (" latency_ms needs latency measured (the profiler's latency settings)."
+               if "latency_ms" in missing and self.measure is None else "")
+            + " Correct the spec's cost names (EfficiencySpec cost_name / costs); the "
+            "study was stopped at its first measurement."
+        ))
 
     def _check_costs(self, indicators: Mapping[str, float]) -> dict[str, float]:
         missing = [n for n in self._cost_names if n not in indicators]
@@ -593,7 +657,7 @@ class EfficiencyObjective:
         clock: _Clock,
     ) -> None:
         # everything but this one write
-        write_record(trial, replace(rec, overhead_s=clock.own()), constraints)
+        write_record(trial, replace(rec, overhead_s=clock.own(), constraints=dict(constraints)))
 
     def _fail(
         self, trial: optuna.trial.Trial, stage: str, exc: Exception, trained: bool
@@ -694,6 +758,9 @@ def _as_costs(raw: Any) -> _Costs:
             "The cost measurement must be a CostReport (with indicators()) or a mapping "
             f"name -> value. Got {type(raw).__name__} instead."
         )
+    if K.OLD_N_PARAMS in indicators and K.N_PARAMS not in indicators:
+        # a measure written before effobj 0.2 names the parameter count "params"
+        indicators = {(K.N_PARAMS if k == K.OLD_N_PARAMS else k): v for k, v in indicators.items()}
     out: dict[str, float] = {}
     for k, v in indicators.items():
         if v is None or isinstance(v, bool | str | bytes):

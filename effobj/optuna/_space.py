@@ -69,8 +69,8 @@ def objective_from_space(
     Args:
         spec: what to optimize; its cost indicators must be ones the space provides
             (a model space: the profiler's ``CostReport.indicators()``, e.g.
-            ``"latency_ms"``, ``"macs"``, ``"params"``; a tabular space: its table's, e.g.
-            ``"latency"``, ``"params"``).
+            ``"latency_ms"``, ``"macs"``, ``"n_params"``; a tabular space: its table's, e.g.
+            ``"latency"``, ``"n_params"``).
         space: an object following ``effobj.spaces``' protocol (a name is resolved by the
             caller, e.g. ``effobj.spaces.get(name)``).
         data: the dataset of a model space (a ``effobj.spaces.data.Dataset``); default

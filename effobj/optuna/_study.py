@@ -115,8 +115,8 @@ def make_sampler(
             ``"effobj"`` sampler looks up.
 
     Returns:
-        A sampler. In Optuna 5 every one of them takes the constraints from
-        ``trial.set_constraint`` (no ``constraints_func``).
+        A sampler. In Optuna 5 every one of them takes the constraints from the trials
+        (``FrozenTrial.constraints``, which the objective records; no ``constraints_func``).
 
     Raises:
         InputError: an unknown name or mode, the ``"effobj"`` sampler in the multi mode
@@ -226,6 +226,7 @@ def create_study(
         study.set_user_attr(STUDY_MODE, mode)
         study.set_user_attr(STUDY_VERSION, __version__)
     else:
+        stored = _current_form(stored)
         stored_mode = study.user_attrs.get(STUDY_MODE, "single")
         if stored != spec_dict or stored_mode != mode:
             changed = spec_diff({**_as_dict(stored), "mode": stored_mode},
@@ -282,9 +283,26 @@ def spec_diff(stored: dict[str, Any], given: dict[str, Any]) -> list[str]:
     return out
 
 
+def _current_form(stored: Any) -> Any:
+    """A stored spec dict as this effobj writes it (an older one's indicator "params" is
+    "n_params" now); as stored when it does not parse."""
+    from effobj.spec import EfficiencySpec
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return json.loads(json.dumps(EfficiencySpec.from_dict(stored).to_dict()))
+    except Exception:
+        return stored
+
+
 def load_spec(study: optuna.Study) -> EfficiencySpec | None:
     """The spec stored in an effobj study (``None`` for a study effobj did not create)."""
     from effobj.spec import EfficiencySpec
 
     d: Any = study.user_attrs.get(STUDY_SPEC)
-    return None if d is None else EfficiencySpec.from_dict(d)
+    if d is None:
+        return None
+    with warnings.catch_warnings():  # an older effobj's "params": stored, not the user's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return EfficiencySpec.from_dict(d)

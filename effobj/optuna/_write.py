@@ -1,4 +1,4 @@
-"""Writing a trial's attributes and constraints in one storage transaction.
+"""Writing a trial's record in one storage transaction.
 
 ``trial.set_user_attr`` and ``trial.set_constraint`` each commit one transaction. On an
 RDB storage a commit costs milliseconds (an fsync on SQLite), and a trial of
@@ -7,8 +7,12 @@ in one transaction through the RDB storage's own per-attribute upsert (the same 
 public calls write). Storages other than RDB, or an Optuna whose internals moved, use the
 public calls one by one; the result in the storage is the same.
 
-What is written is a :class:`~effobj.record.TrialRecord` (:func:`write_record`); the
-record module owns the names and values, this one only the transaction.
+What is written is a :class:`~effobj.record.TrialRecord` (:func:`write_record`): its
+``user_attrs`` and its ``system_attrs``, the constraints among them as the list under
+Optuna's ``"constraints"`` key (read by Optuna's samplers and by optuna-dashboard, which
+does not read Optuna 5's per-name ``"constraints:NAME"`` keys; writing both would make
+Optuna count every constraint twice). The record module owns the names and values, this
+one only the transaction.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from effobj.record import TrialRecord
 __all__ = ["write_record", "write_trial_attrs"]
 
 _log = logging.getLogger("effobj.optuna")
-_CONSTRAINTS_PREFIX = "constraints:"
 
 
 def _rdb_backend(storage: Any) -> Any:
@@ -35,46 +38,55 @@ def _rdb_backend(storage: Any) -> Any:
     return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
-def write_record(
-    trial: optuna.trial.Trial, record: TrialRecord, constraints: Mapping[str, float]
-) -> None:
-    """Record ``record`` (its ``user_attrs``) and Optuna constraints on a running trial."""
-    write_trial_attrs(trial, record.to_user_attrs(), constraints)
+def write_record(trial: optuna.trial.Trial, record: TrialRecord) -> None:
+    """Record ``record`` on a running trial: its ``user_attrs`` and ``system_attrs``
+    (constraints, <= 0 feasible, and the cost report), in one transaction where it can."""
+    for key, value in (record.constraints or {}).items():
+        if not isinstance(value, int | float) or math.isnan(value):
+            raise ValueError(f"The constraint {key!r} must be a number, not NaN. Got {value!r}.")
+    write_trial_attrs(trial, record.to_user_attrs(), record.to_system_attrs())
 
 
 def write_trial_attrs(
     trial: optuna.trial.Trial,
     user_attrs: Mapping[str, Any],
-    constraints: Mapping[str, float],
+    system_attrs: Mapping[str, Any],
 ) -> None:
-    """Record ``user_attrs`` and Optuna constraints (<= 0 feasible) on a running trial."""
-    for key, value in constraints.items():
-        if not isinstance(value, int | float) or math.isnan(value):
-            raise ValueError(f"The constraint {key!r} must be a number, not NaN. Got {value!r}.")
-    rdb = _rdb_backend(getattr(trial, "storage", None))
+    """Record ``user_attrs`` and ``system_attrs`` on a running trial."""
+    storage = getattr(trial, "storage", None)
+    rdb = _rdb_backend(storage)
     if rdb is not None and hasattr(trial, "_cached_frozen_trial"):
         try:
-            _write_rdb(rdb, trial, user_attrs, constraints)
+            _write_rdb(rdb, trial, user_attrs, system_attrs)
             return
         except (AttributeError, ImportError, TypeError) as exc:  # internals changed
             _log.debug("batched attribute write unavailable (%s); writing one by one", exc)
     for key, value in user_attrs.items():
         trial.set_user_attr(key, value)
-    for key, value in constraints.items():
-        trial.set_constraint(key, float(value))
+    if not system_attrs:
+        return
+    if storage is None:  # a FixedTrial (debugging outside a study) keeps its own
+        own = getattr(trial, "_system_attrs", None)
+        if isinstance(own, dict):
+            own.update(system_attrs)
+        return
+    for key, value in system_attrs.items():
+        storage.set_trial_system_attr(trial._trial_id, key, value)
+    cached = getattr(trial, "_cached_frozen_trial", None)
+    if cached is not None:
+        cached.system_attrs.update(system_attrs)
 
 
 def _write_rdb(
     rdb: Any,
     trial: optuna.trial.Trial,
     user_attrs: Mapping[str, Any],
-    constraints: Mapping[str, float],
+    system: Mapping[str, Any],
 ) -> None:
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
     trial_id = trial._trial_id
-    system = {f"{_CONSTRAINTS_PREFIX}{k}": float(v) for k, v in constraints.items()}
     tables = ((models.TrialUserAttributeModel, user_attrs), (models.TrialSystemAttributeModel, system))
     dialect = rdb.engine.name
     with _create_scoped_session(rdb.scoped_session, True) as session:

@@ -3,7 +3,7 @@
 >>> import torch
 >>> from effobj.profiler import profile_model
 >>> r = profile_model(torch.nn.Linear(8, 4), torch.ones(1, 8), latency=False)
->>> (r.flops, r.macs, r.params)
+>>> (r.flops, r.macs, r.n_params)
 (64, 32, 36)
 
 Convention: a fused multiply-add is 2 FLOPs = 1 MAC (torch's ``FlopCounterMode``).

@@ -59,7 +59,7 @@ class ProfileOptions:
         >>> from effobj.profiler import ProfileOptions
         >>> counts = ProfileOptions(latency=False)
         >>> counts.indicators()
-        ('flops', 'macs', 'params', 'trainable_params', 'model_bytes', 'peak_activation_bytes')
+        ('flops', 'macs', 'n_params', 'trainable_params', 'model_bytes', 'peak_activation_bytes')
         >>> counts.replace(memory=False).memory
         False
         >>> ProfileOptions(max_time_s=0)

@@ -163,7 +163,7 @@ def profile_model(
         >>> from effobj.profiler import profile_model
         >>> net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
         >>> r = profile_model(net, torch.randn(4, 16), latency=False)
-        >>> r.macs == 4 * (16 * 32 + 32 * 2), r.flops == 2 * r.macs, r.params
+        >>> r.macs == 4 * (16 * 32 + 32 * 2), r.flops == 2 * r.macs, r.n_params
         (True, True, 610)
     """
     import torch
@@ -406,7 +406,7 @@ def _assemble(run: _Run, model: torch.nn.Module, counted: _Counted,
         unsupported_by_module={m: dict(ops) for m, ops in counts.unsupported_by_module.items()},
         count_device=counted.device,
         flops_range=flops_range,
-        params=params,
+        n_params=params,
         trainable_params=trainable,
         model_bytes=model_bytes,
         model_bytes_by_dtype=by_dtype,

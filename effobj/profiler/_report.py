@@ -58,7 +58,7 @@ class DeviceInfo:
 
 # Fields stored as tuples (JSON gives lists back).
 #: indicators every report has: counted on the meta device, or read off the model
-COUNTED_INDICATORS: tuple[str, ...] = ("flops", "macs", "params", "trainable_params", "model_bytes")
+COUNTED_INDICATORS: tuple[str, ...] = ("flops", "macs", "n_params", "trainable_params", "model_bytes")
 #: indicators of a profile that measured memory (``ProfileOptions.memory``)
 MEMORY_INDICATORS: tuple[str, ...] = ("peak_activation_bytes",)
 #: indicators of a profile that measured latency (``energy_j`` only where the device reports energy)
@@ -102,8 +102,10 @@ class CostReport:
         flops_range: ``(lowest, highest)`` when a second count (other input values)
             differed from the first: the model's control flow depends on its input or on
             chance, and ``flops`` is one of the counts; ``None`` when they agree.
-        params: Number of parameters (shared parameters counted once; the weights and biases
-            of quantized modules included).
+        n_params: Number of parameters (shared parameters counted once; the weights and
+            biases of quantized modules included). Named ``params`` before effobj 0.2 (beside
+            Optuna's ``params``, the hyper-parameters): :meth:`from_dict` reads the old key,
+            and the ``params`` property answers with a ``DeprecationWarning``.
         trainable_params: Parameters with ``requires_grad``.
         model_bytes: Bytes of the model's state dict (parameters and persistent buffers,
             quantized weights included), shared storage counted once.
@@ -134,7 +136,7 @@ class CostReport:
         >>> from effobj.profiler import CostReport, DeviceInfo
         >>> dev = DeviceInfo("cpu", "some cpu", 2, 2, "2.13.0")
         >>> r = CostReport(model_name="M", input_shapes=((1, 4),), input_dtypes=("torch.float32",),
-        ...                batch_size=1, flops=16, macs=8, params=20, trainable_params=20,
+        ...                batch_size=1, flops=16, macs=8, n_params=20, trainable_params=20,
         ...                model_bytes=80, device=dev)
         >>> r.indicators()["macs"]
         8.0
@@ -148,7 +150,7 @@ class CostReport:
     batch_size: int
     flops: int
     macs: int
-    params: int
+    n_params: int
     trainable_params: int
     model_bytes: int
     device: DeviceInfo
@@ -177,7 +179,7 @@ class CostReport:
     def indicators(self) -> dict[str, float]:
         """Every numeric cost indicator by name, for objectives that read costs by name.
 
-        Always present: ``flops``, ``macs``, ``params``, ``trainable_params``,
+        Always present: ``flops``, ``macs``, ``n_params``, ``trainable_params``,
         ``model_bytes``; present when measured: ``peak_activation_bytes``, ``latency_ms``,
         ``throughput`` (higher is better, unlike the others) and ``energy_j``. Which a
         profile will have is known before profiling: ``ProfileOptions.indicators()``.
@@ -191,6 +193,15 @@ class CostReport:
             if value is not None:
                 out[name] = float(value)
         return out
+
+    @property
+    def params(self) -> int:
+        """Deprecated name of :attr:`n_params` (a parameter count, not Optuna's params)."""
+        import warnings
+
+        warnings.warn("CostReport.params is now CostReport.n_params", DeprecationWarning,
+                      stacklevel=2)
+        return self.n_params
 
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +220,8 @@ class CostReport:
             InputError: If ``d`` lacks a required key or has an unknown one.
         """
         check_instance(d, "d", "CostReport.from_dict", dict, "a dict")
+        if "params" in d and "n_params" not in d:  # written before effobj 0.2
+            d = {("n_params" if k == "params" else k): v for k, v in d.items()}
         _check_keys("CostReport", d, cls)
         kw = dict(d)
         kw["device"] = (
@@ -254,7 +267,7 @@ class CostReport:
                 "passes: control flow depends on the input or on chance")]
               if self.flops_range is not None else []),
             ("counted on", self.count_device),
-            ("params", f"{self.params:,}  (trainable {self.trainable_params:,})"),
+            ("n_params", f"{self.n_params:,}  (trainable {self.trainable_params:,})"),
             ("model size", f"{_bytes(self.model_bytes)}  "
              + ", ".join(f"{k}: {_bytes(v)}" for k, v in sorted(self.model_bytes_by_dtype.items()))),
             ("peak activations", "not measured" if self.peak_activation_bytes is None

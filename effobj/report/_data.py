@@ -127,7 +127,7 @@ class ReportData:
         return sum(1 for r in self.trained if math.isfinite(r.latency_std)) >= 2
 
 
-def latency_spread(user_attrs: dict[str, Any]) -> float:
+def latency_spread(user_attrs: dict[str, Any], report: dict[str, Any] | None = None) -> float:
     r"""Standard deviation of a trial's latency, from the IQR of its cost report (NaN if none).
 
     .. math::
@@ -135,9 +135,12 @@ def latency_spread(user_attrs: dict[str, Any]) -> float:
         \hat\sigma = \mathrm{IQR} / 1.349
 
     (exact for a normal distribution; per-pass timings are roughly normal around the
-    median once warm-up is excluded).
+    median once warm-up is excluded). ``report`` is the trial's cost report
+    (:meth:`TrialRecord.from_trial`); ``None``: the one an older effobj kept in the
+    ``user_attrs``.
     """
-    report = user_attrs.get(COST_REPORT)
+    if report is None:
+        report = user_attrs.get(COST_REPORT)
     iqr = report.get("latency_iqr_ms") if isinstance(report, dict) else None
     if iqr is None:
         iqr = user_attrs.get("latency_iqr_ms")
@@ -196,7 +199,7 @@ def collect(
     names = spec.cost_names
     for i, t in enumerate(table.trials):
         ua = dict(t.user_attrs)
-        rec = TrialRecord.from_user_attrs(ua, ())
+        rec = TrialRecord.from_trial(t, ())
         costs = {n: float(table.costs[n][i]) for n in names}
         if all(math.isfinite(v) for v in costs.values()):
             c = float(spec.normalize(1.0, costs)[1]) if not math.isfinite(ranking.C[i]) else float(
@@ -220,7 +223,7 @@ def collect(
                 upper_bound=bound,
                 train_time_s=tt if trained and tt is not None else 0.0,
                 skip_reason="" if trained else (rec.skip_reason or ""),
-                latency_std=latency_spread(ua),
+                latency_std=latency_spread(ua, rec.cost_report),
                 params=dict(t.params),
                 user_attrs=ua,
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effobj._validation import check_output_path
-from effobj.record import Status, TrialRecord
+from effobj.record import N_PARAMS, OLD_N_PARAMS, Status, TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -66,7 +66,7 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
     """
     ranked = data.ranking.top(top)
     by_number = {r.number: r for r in data.rows}
-    extra = [k for k in ("latency_ms", "macs", "params") if k not in data.spec.cost_names]
+    extra = [k for k in ("latency_ms", "macs", N_PARAMS) if k not in data.spec.cost_names]
     out = []
     for rt in ranked:
         r = by_number[rt.number]
@@ -75,17 +75,23 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
         )
         row: dict[str, Any] = {"rank": rt.rank if rt.feasible else None, "trial": rt.number,
                "e_beta": rt.e_beta, "perf": rt.perf, **rt.costs}
-        row |= {k: r.user_attrs.get(k) for k in extra}
+        row |= {k: _recorded(r.user_attrs, k) for k in extra}
         row |= {"trained": True, "why": why}
         out.append(row)
     skipped = [r for r in data.rows if not r.trained]
     skipped.sort(key=lambda r: -(r.upper_bound if math.isfinite(r.upper_bound) else -1.0))
     for r in skipped[: len(out) if top is not None else None]:
         row = {"rank": None, "trial": r.number, "e_beta": None, "perf": None, **r.costs}
-        row |= {k: r.user_attrs.get(k) for k in extra}
+        row |= {k: _recorded(r.user_attrs, k) for k in extra}
         row |= {"trained": False, "why": skip_why(data, r)}
         out.append(row)
     return out
+
+
+def _recorded(user_attrs: dict[str, Any], key: str) -> Any:
+    """A recorded indicator; ``n_params`` of an older effobj's study is ``params``."""
+    value = user_attrs.get(key)
+    return user_attrs.get(OLD_N_PARAMS) if value is None and key == N_PARAMS else value
 
 
 def skip_why(data: ReportData, row: TrialRow) -> str:

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_int, refusal
 from effobj.errors import InputError, InputTypeError
-from effobj.record import PERF, rank_values
+from effobj.record import PERF, STATUS, TrialRecord, rank_values
 from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,9 +135,12 @@ def _trial_table(source: StudyOrTrials, cost_names: Sequence[str], name: str, fu
     return TrialTable(numbers, perf, costs, trials)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RankedTrial:
     """One trained trial scored under a spec.
+
+    Its ``repr`` is one line (number, rank, :math:`E_\\beta`, performance, the spec's
+    costs, status); everything else is in the attributes and :meth:`to_dict`.
 
     Attributes:
         rank: 1 for the winner.
@@ -149,7 +152,9 @@ class RankedTrial:
         feasible: whether every gate of the spec passes.
         costs: the spec's raw cost indicators.
         params: the trial's hyper-parameters.
-        user_attrs: everything the trial recorded.
+        user_attrs: everything the trial recorded in its ``user_attrs``.
+        cost_report: the full cost report (``CostReport.to_dict()``, from the trial's
+            ``system_attrs``), ``None`` when the costs did not come from the profiler.
     """
 
     rank: int
@@ -162,6 +167,21 @@ class RankedTrial:
     costs: dict[str, float]
     params: dict[str, Any]
     user_attrs: dict[str, Any]
+    cost_report: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> str:
+        """effobj's status of the trial (``"trained"``, ``"pruned"``...), ``"-"`` unknown."""
+        status = self.user_attrs.get(STATUS)
+        return str(status) if isinstance(status, str) else "-"
+
+    def __repr__(self) -> str:
+        costs = ", ".join(f"{k}={v:.4g}" for k, v in self.costs.items())
+        return (
+            f"RankedTrial(number={self.number}, rank={self.rank}, e_beta={self.e_beta:.4f}, "
+            f"perf={self.perf:.4g}, {costs}, status={self.status!r}"
+            + ("" if self.feasible else ", infeasible") + ")"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -176,6 +196,7 @@ class RankedTrial:
             "costs": dict(self.costs),
             "params": dict(self.params),
             "user_attrs": dict(self.user_attrs),
+            "cost_report": self.cost_report,
         }
 
 
@@ -244,6 +265,7 @@ class Ranking:
                     costs={n: float(self.table.costs[n][r]) for n in names},
                     params=dict(t.params),
                     user_attrs=dict(t.user_attrs),
+                    cost_report=TrialRecord.from_trial(t, ()).cost_report,
                 )
             )
         return out

@@ -21,7 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj.record import PERF, STATUS, STUDY_SPEC, rank_values
+from effobj.record import N_PARAMS, OLD_N_PARAMS, PERF, STATUS, STUDY_SPEC, rank_values
 
 __all__ = ["LazyTrials", "rdb_trial_arrays"]
 
@@ -66,7 +66,9 @@ def rdb_trial_arrays(
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
 
-        names = list(dict.fromkeys([PERF, STATUS, *cost_names]))
+        # an older effobj recorded n_params as "params": read too (rank_values prefers n_params)
+        old = [OLD_N_PARAMS] if N_PARAMS in cost_names else []
+        names = list(dict.fromkeys([PERF, STATUS, *cost_names, *old]))
         t, a = models.TrialModel, models.TrialUserAttributeModel
         with _create_scoped_session(rdb.scoped_session) as session:
             rows = (

@@ -17,7 +17,7 @@ def _toy_study() -> optuna.Study:
         return trial.suggest_int("k", 1, 12)
 
     def measure(k: int) -> dict[str, float]:
-        return {"macs": 2.0e5 * k, "params": 1000.0 * k, "latency_ms": 0.5 * k}
+        return {"macs": 2.0e5 * k, "n_params": 1000.0 * k, "latency_ms": 0.5 * k}
 
     def evaluate(k: int, trial: optuna.trial.Trial) -> float:
         return 0.85 + 0.012 * k  # bigger: more accurate; k < 5 misses the 0.9 floor
@@ -34,7 +34,7 @@ def test_leaderboard_columns_order_and_reasons() -> None:
     study = _toy_study()
     rows = leaderboard(study, demo_spec(), top=10)
     assert list(rows[0]) == ["rank", "trial", "E_beta", "accuracy", "latency_ms", "MACs",
-                             "params", "trained", "why"]
+                             "n_params", "trained", "why"]
     by_k = {study.trials[r["trial"]].params["k"]: r for r in rows}
     # the cheapest candidate above the accuracy floor wins
     assert by_k[5]["rank"] == 1 and by_k[5]["trained"] == "yes" and by_k[5]["why"] == ""
@@ -49,7 +49,7 @@ def test_leaderboard_columns_order_and_reasons() -> None:
         assert by_k[k]["why"].startswith("over budget: macs")
     # with k=6 the incumbent (E 0.558), k=7 cannot win even at 100 % accuracy (bound 0.46)
     assert by_k[7]["trained"] == "no" and by_k[7]["why"].startswith("hopeless: bound 0.4615")
-    assert by_k[6]["MACs"] == 1_200_000 and by_k[6]["params"] == 6000
+    assert by_k[6]["MACs"] == 1_200_000 and by_k[6]["n_params"] == 6000
 
 
 def test_demo_space_keeps_the_architecture_and_narrows_the_recipe() -> None:

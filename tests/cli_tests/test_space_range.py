@@ -52,7 +52,7 @@ def test_a_model_space_is_profiled_through_the_objective_never_trained(
     assert (r["space"], r["kind"], r["dataset"], r["candidates"], r["failed"]) == (
         "mlp", "model", "breast_cancer", 5, 0)
     assert len(measured) == 5
-    assert list(r["indicators"]) == ["flops", "macs", "params", "trainable_params", "model_bytes",
+    assert list(r["indicators"]) == ["flops", "macs", "n_params", "trainable_params", "model_bytes",
                                      "peak_activation_bytes"]  # counts only: no latency
     for name, stats in r["indicators"].items():
         _check_stats(stats, np.array([m[name] for m in measured]), 0.75)
@@ -68,8 +68,8 @@ def test_a_tabular_space_reads_its_whole_table(capsys: pytest.CaptureFixture[str
     r = _json(capsys, ["--space", "nas-bench-graph:cora"])
     arrays = effobj.spaces.get("nas-bench-graph:cora").arrays()
     assert (r["kind"], r["dataset"], r["candidates"]) == ("tabular", None, len(arrays["latency"]))
-    assert list(r["indicators"]) == ["latency", "params"]
-    for name in ("latency", "params"):
+    assert list(r["indicators"]) == ["latency", "n_params"]
+    for name in ("latency", "n_params"):
         _check_stats(r["indicators"][name], arrays[name], 0.5)
 
     assert main(["space-range", "--space", "nas-bench-graph:cora"]) == 0

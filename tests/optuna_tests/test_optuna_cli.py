@@ -57,7 +57,8 @@ def test_search_then_resume_then_best(tmp_path, capsys, monkeypatch):
         assert t.user_attrs["size"] == t.params["size"]  # every cost on record
         if t.params["size"] > 6:  # over budget: never trained, E_beta 0
             assert t.user_attrs[K.TRAINED] is False and t.value == 0.0
-            assert t.constraints["size_max"] > 0
+            assert t.user_attrs[K.CONSTRAINTS]["size_max"] > 0
+            assert max(t.constraints.values()) > 0  # what Optuna's samplers read
     # resume: the same command with more trials tops the study up
     rc, out = _run_json(capsys, [*SEARCH, "--trials", "20", "--format", "json"])
     assert rc == 0 and out["summary"]["n_complete"] == 20
@@ -361,7 +362,7 @@ def test_model_space_search_trains_real_models(tmp_path, capsys):
     for t in trained:
         ua = t.user_attrs
         assert 0.0 < ua[K.PERF] <= 1.0 and ua["macs"] > 0
-        assert ua[K.COST_REPORT]["macs"] == ua["macs"]
+        assert t.system_attrs["effobj:cost_report"]["macs"] == ua["macs"]
         assert ua[K.EPOCHS_RUN] >= 1 and ua[K.TRAIN_FLOPS] > 0
         assert len(t.intermediate_values) == ua[K.EPOCHS_RUN]  # one report per epoch
 
@@ -453,3 +454,27 @@ def test_resumed_sessions_of_a_plain_sampler_do_not_replay(tmp_path):
     assert len(set(firsts)) == 3  # each session starts elsewhere
     trained = _trained_identities(url)
     assert len(trained) == len(set(trained))
+
+
+def test_best_reads_an_older_study_by_its_old_indicator_name(tmp_path, capsys):
+    """A study an older effobj wrote records the parameter count as "params"; `--cost
+    params` (the old name) and `--cost n_params` both rank it, on the RDB fast path too."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    study = optuna.create_study(storage=url, study_name="old", direction="maximize")
+    for k in range(1, 6):
+        study.add_trial(optuna.trial.create_trial(
+            value=0.0, params={"k": k},
+            distributions={"k": optuna.distributions.IntDistribution(1, 5)},
+            user_attrs={"perf": 0.5 + k / 10, "params": 200.0 * k, "status": "trained",
+                        "trained": True, "cost_report": {"params": 200 * k}}))
+    outs = []
+    for name in ("params", "n_params"):
+        rc, out = _run_json(capsys, ["best", "--storage", url, "--study-name", "old",
+                                     "--perf-ref", "1", "--cost-ref", "1000", "--cost", name,
+                                     "--format", "json"])
+        assert rc == 0
+        outs.append(out)
+    assert outs[0] == outs[1]
+    assert outs[0]["spec"]["costs"][0]["name"] == "n_params"
+    assert outs[0]["costs"] == {"n_params": 200.0 * outs[0]["params"]["k"]}
+    assert outs[0]["cost_report"] == {"params": 200 * outs[0]["params"]["k"]}

@@ -18,7 +18,7 @@ from effobj.optuna import (
     make_sampler,
     training_summary,
 )
-from effobj.record import Status
+from effobj.record import Status, TrialRecord
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -47,9 +47,14 @@ def test_trained_trial_records_everything():
     assert ua["size"] == 4.0 and ua["other"] == 8.0  # every indicator by name
     assert ua[K.UPPER_BOUND] == pytest.approx(spec.upper_bound({"size": 4.0}))
     assert 0.0 <= ua[K.OVERHEAD_S] < 1.0
-    # every gate of the spec as an Optuna constraint, in the spec's units
-    assert t.constraints == pytest.approx(spec.constraints(perf, {"size": 4.0}))
-    assert set(t.constraints) == {"perf_min", "size_max"}
+    # every gate of the spec as an Optuna constraint, in the spec's units: by name in the
+    # user_attrs, as the list Optuna's samplers and optuna-dashboard read in system_attrs
+    expected = spec.constraints(perf, {"size": 4.0})
+    assert ua[K.CONSTRAINTS] == pytest.approx(expected)
+    assert list(ua[K.CONSTRAINTS]) == list(obj.constraint_names) == ["perf_min", "size_max"]
+    assert t.system_attrs["constraints"] == pytest.approx([expected[n] for n in obj.constraint_names])
+    assert t.constraints == pytest.approx({"0": expected["perf_min"], "1": expected["size_max"]})
+    assert not any(k.startswith("constraints:") for k in t.system_attrs)  # not counted twice
 
 
 def test_over_budget_is_complete_with_zero_and_never_trained():
@@ -64,7 +69,7 @@ def test_over_budget_is_complete_with_zero_and_never_trained():
         assert t.user_attrs[K.TRAINED] is False
         assert t.user_attrs[K.STATUS] == Status.OVER_BUDGET
         assert t.user_attrs[K.E_BETA] == 0.0 and t.user_attrs[K.PERF] is None
-        assert t.constraints["size_max"] == pytest.approx((t.params["size"] - 5.0) / 10.0)
+        assert t.user_attrs[K.CONSTRAINTS]["size_max"] == pytest.approx((t.params["size"] - 5.0) / 10.0)
         assert f"size {t.params['size']} > max 5" in t.user_attrs[K.SKIP_REASON]
     assert study.best_trial.params == {"size": 3}
     summary = training_summary(study)
@@ -77,7 +82,7 @@ def test_over_budget_prune_option():
     study = _run(obj, [8])
     t = study.trials[0]
     assert t.state == TrialState.PRUNED and ev.calls == []
-    assert t.constraints["size_max"] > 0 and t.user_attrs[K.STATUS] == Status.OVER_BUDGET
+    assert t.user_attrs[K.CONSTRAINTS]["size_max"] > 0 and t.user_attrs[K.STATUS] == Status.OVER_BUDGET
 
 
 def test_hopeless_candidate_is_recorded_at_its_bound_and_not_trained():
@@ -152,8 +157,9 @@ def test_every_sampler_runs_with_the_recorded_constraints(name):
     study.optimize(obj, n_trials=n)
     assert len(study.trials) == n
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
-    keys = {tuple(t.constraints) for t in study.trials}
-    assert keys == {("perf_min", "size_max")}  # same names, same order everywhere
+    # same count, same order everywhere (GPSampler stacks them), named in the user_attrs
+    assert {tuple(t.constraints) for t in study.trials} == {("0", "1")}
+    assert {tuple(t.user_attrs[K.CONSTRAINTS]) for t in study.trials} == {("perf_min", "size_max")}
     assert study.best_trial.user_attrs[K.TRAINED] is True
 
 
@@ -222,10 +228,20 @@ def test_missing_or_bad_cost_indicator_fails_with_its_name():
         measure=lambda s: {"latency_ms": 1.0},
     )
     study = obj.create_study(storage=":memory:")
-    study.optimize(obj, n_trials=1)
+    # the first measurement lacks the indicator: a configuration error stops the study
+    with pytest.raises(InputError, match=r"\['size'\] are not among .*\['latency_ms'\]"):
+        study.optimize(obj, n_trials=3)
+    assert len(study.trials) == 1 and study.trials[0].state == TrialState.FAIL
     assert "['size']" in study.trials[0].user_attrs[K.FAIL_REASON]
-    for n, bad in enumerate([-1.0, float("nan"), float("inf")], start=1):
+    obj.measure = lambda s: {"size": float(s)} if s != 5 else {"latency_ms": 1.0}
+    study.enqueue_trial({"size": 4})
+    study.enqueue_trial({"size": 5})  # after a good first measurement: this trial only
+    study.optimize(obj, n_trials=2)
+    assert study.trials[2].state == TrialState.FAIL
+    assert "['size']" in study.trials[2].user_attrs[K.FAIL_REASON]
+    for n, bad in enumerate([-1.0, float("nan"), float("inf")], start=3):
         obj.measure = lambda s, bad=bad: {"size": bad}
+        study.enqueue_trial({"size": 3 + n})  # 6, 7, 8: not measured (and kept) before
         study.optimize(obj, n_trials=1)
         reason = study.trials[n].user_attrs[K.FAIL_REASON]
         assert "'size' must be a finite number >= 0" in reason
@@ -290,7 +306,8 @@ def test_multi_objective_mode():
     assert t3.user_attrs[K.E_BETA] == pytest.approx(spec.score(size_perf(3), {"size": 3.0,
                                                                              "other": 6.0}))
     assert t8.values == [0.0, 8.0] and t8.user_attrs[K.STATUS] == Status.OVER_BUDGET
-    assert set(t8.constraints) == {"size_max", "other_max"}
+    assert set(t8.user_attrs[K.CONSTRAINTS]) == {"size_max", "other_max"}
+    assert len(t8.constraints) == 2
     assert 8 not in ev.calls and all(s <= 6 for s in ev.calls)
     assert all(t.user_attrs[K.TRAINED] for t in study.best_trials)
 
@@ -395,8 +412,12 @@ def test_real_torch_model_profiled_before_training():
     t512, t64, _ = study.trials
     assert t512.user_attrs["macs"] == 30 * 512 + 512 * 2
     assert t512.user_attrs[K.STATUS] == Status.OVER_BUDGET
-    assert t64.user_attrs["params"] == 30 * 64 + 64 + 64 * 2 + 2
-    assert t64.user_attrs[K.COST_REPORT]["macs"] == t64.user_attrs["macs"]
+    assert t64.user_attrs["n_params"] == 30 * 64 + 64 + 64 * 2 + 2
+    assert "params" not in t64.user_attrs  # Optuna's params are the hyper-parameters
+    # the full report: in the system_attrs, out of the user_attrs tables print
+    assert K.COST_REPORT not in t64.user_attrs
+    assert t64.system_attrs["effobj:cost_report"]["macs"] == t64.user_attrs["macs"]
+    assert TrialRecord.from_trial(t64).cost_report["n_params"] == t64.user_attrs["n_params"]
     assert len(t64.intermediate_values) == 3
     assert 0.5 < t64.user_attrs[K.PERF] <= 1.0
 
@@ -431,10 +452,45 @@ def test_a_refused_measurement_is_not_cached_for_the_same_candidate():
                               evaluate=lambda s, t: 0.5, measure=lambda s: {"latency_ms": 1.0})
     study = obj.create_study(storage=":memory:")
     study.enqueue_trial({"size": 4})
-    study.optimize(obj, n_trials=1)
+    with pytest.raises(InputError, match="not among those the measure function provides"):
+        study.optimize(obj, n_trials=1)
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
     obj.measure = lambda s: {"size": float(s)}
     study.enqueue_trial({"size": 4})  # the same candidate, measured again
     study.optimize(obj, n_trials=1)
     assert study.trials[1].state == optuna.trial.TrialState.COMPLETE
     assert study.trials[1].user_attrs["size"] == 4.0
+
+
+@pytest.mark.parametrize("runner", ["study.optimize", "effobj.optimize"])
+def test_a_misnamed_indicator_stops_the_study_at_the_first_trial(runner):
+    """The user's own build with the real profiler and cost_name "latency" (the profiler's
+    indicator is "latency_ms"): one InputError naming it and the available ones, no loop of
+    failed trials and no "The value nan is not acceptable"."""
+    import torch
+
+    from effobj.optuna import optimize
+    from effobj.profiler import LocalProfiler
+
+    built = []
+
+    def build(trial):
+        built.append(trial.number)
+        return torch.nn.Linear(8, trial.suggest_int("width", 2, 16))
+
+    spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=2.0, cost_max=1.0,
+                          cost_name="latency")
+    obj = EfficiencyObjective(spec, build, lambda m, t: 0.5, torch.zeros(1, 8),
+                              profiler=LocalProfiler(latency=False, memory=False))
+    study = obj.create_study(storage=":memory:")
+    with pytest.raises(InputError) as info:
+        if runner == "study.optimize":
+            study.optimize(obj, n_trials=5)
+        else:
+            optimize(study, obj, n_trials=5)
+    msg = str(info.value)
+    assert "['latency'] are not among those the profiler's CostReport.indicators()" in msg
+    assert "'macs'" in msg and "'n_params'" in msg
+    assert built == [0]  # stopped at the first trial
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL and "['latency']" in t.user_attrs[K.FAIL_REASON]

@@ -221,8 +221,9 @@ def test_batched_rdb_write_records_what_the_public_calls_record(tmp_path, backen
             study = optuna.load_study(study_name=name, storage=resolve_storage(url))
         recorded.append([
             (t.state, t.values, {k: v for k, v in t.user_attrs.items() if k not in timing},
-             t.constraints, list(t.constraints))
+             t.constraints, list(t.constraints), t.system_attrs.get("constraints"))
             for t in study.get_trials()
         ])
     assert recorded[0] == recorded[1]
+    assert all(len(r[5]) == 2 for r in recorded[1])  # Optuna's list, perf_min and size_max
     assert {r[2]["status"] for r in recorded[1]} == {"trained", "over_budget", "hopeless"}

@@ -39,7 +39,7 @@ def test_reference_model_counts(name: str) -> None:
     assert report.macs == hand, (report.macs, hand)
     assert abs(report.macs - published_macs) / published_macs < 0.01
     assert report.flops == 2 * report.macs
-    assert report.params == (published_params if published_params is not None else R.BERT_BASE_PARAMS)
+    assert report.n_params == (published_params if published_params is not None else R.BERT_BASE_PARAMS)
     assert report.unsupported_ops == ()
     assert report.count_device == "meta"
     assert report.peak_activation_bytes is not None and report.peak_activation_bytes > 0
@@ -194,6 +194,6 @@ def test_dynamically_quantized_model_is_sized_and_counted() -> None:
     fp = profile_model(net, torch.randn(4, 64), latency=False, cache=False)
     assert r.model_bytes_by_dtype["torch.qint8"] == 64 * 128 + 128 * 10  # one byte per weight
     assert r.model_bytes < fp.model_bytes / 3
-    assert r.params == fp.params and r.trainable_params == 0
+    assert r.n_params == fp.n_params and r.trainable_params == 0
     assert r.flops == fp.flops and r.unsupported_ops == ()
     assert r.count_device == "cpu"  # quantized kernels have no meta implementation

@@ -13,5 +13,5 @@ def test_lazy_modules_are_materialized_and_counted():
     )
     report = profile_model(net, torch.randn(1, 3, 32, 32), latency=False, cache=False)
     assert report.macs == 16 * 30 * 30 * 3 * 9 + 16 * 30 * 30 * 10
-    assert report.params == 16 * 3 * 9 + 16 + 16 * 30 * 30 * 10 + 10
+    assert report.n_params == 16 * 3 * 9 + 16 + 16 * 30 * 30 * 10 + 10
     assert report.unsupported_ops == ()

@@ -57,7 +57,7 @@ def test_model_bytes_by_dtype_and_shared_weights() -> None:
             return self.out(self.lin16(self.emb(ids).half()).float())
 
     report = profile_model(Tied(), torch.zeros(2, 5, dtype=torch.long), latency=False, cache=False)
-    assert report.params == 100 * 16 + 16 * 16 + 16
+    assert report.n_params == 100 * 16 + 16 * 16 + 16
     assert report.model_bytes_by_dtype == {
         "torch.float32": 100 * 16 * 4, "torch.float16": (16 * 16 + 16) * 2, "torch.int64": 8,
     }

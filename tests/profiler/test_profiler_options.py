@@ -91,7 +91,7 @@ def test_local_profiler_holds_one_options_object() -> None:
     ],
 )
 def test_indicators_are_what_a_profile_reports(opts, expected) -> None:
-    counted = ("flops", "macs", "params", "trainable_params", "model_bytes")
+    counted = ("flops", "macs", "n_params", "trainable_params", "model_bytes")
     names = opts.indicators()
     assert names[: len(counted)] == counted
     assert tuple(n for n in names[len(counted):] if n != "energy_j") == expected

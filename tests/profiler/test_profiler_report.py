@@ -18,7 +18,7 @@ DEV = DeviceInfo("cpu", "AMD EPYC", 2, 2, "2.13.0+cpu", None, "vm", "Linux")
 
 def _report(**kw) -> CostReport:
     base = dict(model_name="Net", input_shapes=((2, 3),), input_dtypes=("torch.float32",), batch_size=2,
-                flops=20, macs=10, params=12, trainable_params=9, model_bytes=48, device=DEV)
+                flops=20, macs=10, n_params=12, trainable_params=9, model_bytes=48, device=DEV)
     base.update(kw)
     return CostReport(**base)
 
@@ -45,7 +45,7 @@ def test_json_round_trip(flops, latency, peak, energy, shapes) -> None:
 
 def test_indicators_names_and_optional_entries() -> None:
     r = _report()
-    assert set(r.indicators()) == {"flops", "macs", "params", "trainable_params", "model_bytes"}
+    assert set(r.indicators()) == {"flops", "macs", "n_params", "trainable_params", "model_bytes"}
     r2 = _report(peak_activation_bytes=100, latency_ms=2.0, throughput=1000.0, energy_j=0.5)
     ind = r2.indicators()
     assert ind["latency_ms"] == 2.0 and ind["throughput"] == 1000.0 and ind["energy_j"] == 0.5
@@ -74,7 +74,7 @@ def test_table_mentions_every_indicator() -> None:
                 latency_samples=10, latency_runs=20, latency_converged=True, throughput=1333.3,
                 flops_by_module={"Net": 20, "Net.fc": 20})
     table = r.to_table()
-    for text in ("MACs", "FLOPs", "params", "peak activations", "4.00 KiB", "1.500 ms", "converged",
+    for text in ("MACs", "FLOPs", "n_params", "peak activations", "4.00 KiB", "1.500 ms", "converged",
                  "throughput", "not reported", "AMD EPYC", "Net.fc"):
         assert text in table, text
 

@@ -265,3 +265,37 @@ def test_effobj_optuna_names_what_moved_here():
         effobj.optuna.Status  # noqa: B018
     with pytest.raises(AttributeError, match=r"has no attribute 'nothing'"):
         effobj.optuna.nothing  # noqa: B018
+
+
+def test_a_ranked_trial_reads_in_one_line_with_its_full_data_as_attributes(tmp_path):
+    """The repr of a best_trials(...) row is one short line (it was ~2 KB with the report);
+    the report and every attribute are still there."""
+    import torch
+
+    from effobj import EfficiencySpec
+    from effobj.optuna import EfficiencyObjective
+    from effobj.profiler import LocalProfiler
+
+    spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=4000.0, cost_max=3000.0,
+                          cost_name="macs")
+    obj = EfficiencyObjective(
+        spec, lambda t: torch.nn.Sequential(torch.nn.Linear(30, t.suggest_int("w", 4, 96)),
+                                            torch.nn.ReLU(), torch.nn.Linear(t.params["w"], 2)),
+        lambda m, t: 0.5 + t.params["w"] / 200, torch.zeros(1, 30),
+        profiler=LocalProfiler(latency=False, memory=False))
+    study = obj.create_study(storage=f"sqlite:///{tmp_path / 'r.db'}", study_name="r")
+    for w in (8, 64, 96):
+        study.enqueue_trial({"w": w})
+    study.optimize(obj, n_trials=3)
+    ranked = best_trials(study, spec)
+    assert ranked[0].params["w"] == 8  # 96: over budget, never trained
+    text = repr(ranked[0])
+    assert "\n" not in text and len(text) < 140, text
+    assert text == (f"RankedTrial(number=0, rank=1, e_beta={ranked[0].e_beta:.4f}, "
+                    f"perf=0.54, macs={30 * 8 + 8 * 2}, status='trained')")
+    assert ranked[0].cost_report["macs"] == ranked[0].costs["macs"]
+    assert ranked[0].cost_report["flops_by_module"]  # the full report
+    assert ranked[0].to_dict()["cost_report"] == ranked[0].cost_report
+    assert ranked[0].user_attrs["n_params"] == 30 * 8 + 8 + 8 * 2 + 2
+    low = best_trials(study, spec.replace(perf_min=0.6), feasible_only=False)
+    assert repr(low[0]).endswith("status='trained', infeasible)")

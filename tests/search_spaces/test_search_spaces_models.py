@@ -68,7 +68,7 @@ def test_param_counts_agree_with_the_profiler(name: str) -> None:
         report = profiler.profile_model(
             model, space.example_input(config), latency=False, cache=False
         )
-        assert int(report.params) == numel(model)
+        assert int(report.n_params) == numel(model)
 
 
 def test_build_is_seeded_and_leaves_global_rng_alone() -> None:

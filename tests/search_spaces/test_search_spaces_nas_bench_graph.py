@@ -27,7 +27,7 @@ def expected(bench: dict, link: list[int], ops: list[str]) -> dict:
         "perf": float(rec["valid_perf"]),
         "test_perf": float(rec["perf"]),
         "latency": float(rec["latency"]),
-        "params": round(float(rec["para"]) * 1e6),
+        "n_params": round(float(rec["para"]) * 1e6),
     }
 
 
@@ -94,7 +94,7 @@ def test_table_rows_are_the_canonical_configs_of_the_table(dataset: str) -> None
 def _brute_force(dataset: str, score) -> tuple[int, float]:
     best_key, best = None, -np.inf
     for key, rec in light_read(dataset).items():
-        s = score(float(rec["valid_perf"]), {"latency": float(rec["latency"]), "params": round(float(rec["para"]) * 1e6)})
+        s = score(float(rec["valid_perf"]), {"latency": float(rec["latency"]), "n_params": round(float(rec["para"]) * 1e6)})
         if s > best or (s == best and key < best_key):
             best_key, best = key, s
     return best_key, best
@@ -108,7 +108,7 @@ def test_exhaustive_optimum_matches_a_brute_force_scan(dataset: str) -> None:
     spec = EfficiencySpec(beta2=0.5, perf_ref=1.0, cost_ref=0.01, cost_max=0.006, cost_name="latency")
     scores = {
         "linear": lambda p, c: p - 20.0 * c["latency"],
-        "scalar-only": lambda p, c: float(p) - 1e-7 * float(c["params"]),
+        "scalar-only": lambda p, c: float(p) - 1e-7 * float(c["n_params"]),
     }
     if dataset == "proteins":  # a scalar E_beta per row is slow-ish: the small table only
         scores["e_beta"] = lambda p, c: spec.score(p, c)

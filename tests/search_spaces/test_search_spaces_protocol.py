@@ -168,7 +168,7 @@ def test_supernet_expected_cost_is_differentiable_and_exact_at_one_hot(supernet)
         with flop_counter_mode() as counter, torch.no_grad():
             plain(space.example_input(config)[0])
         assert net.expected_cost("flops").item() == pytest.approx(counter.get_total_flops(), rel=1e-4)
-        assert net.expected_cost("params").item() == pytest.approx(
+        assert net.expected_cost("n_params").item() == pytest.approx(
             sum(p.numel() for p in plain.parameters()), rel=1e-4
         )
     finally:
