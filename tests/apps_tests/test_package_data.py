@@ -95,4 +95,4 @@ def test_the_installed_spaces_are_not_shadowed_by_a_users_folder(wheel: Path, tm
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['latency', 'params', 'perf', 'test_perf']"
+    assert out.stdout.strip() == "['latency', 'n_params', 'perf', 'test_perf']"
