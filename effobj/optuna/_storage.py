@@ -36,7 +36,9 @@ import optuna
 from effobj._validation import check_instance, check_int, refusal
 from effobj.errors import InputError, StorageError
 
-__all__ = ["DEFAULT_STORAGE", "masked_url", "resolve_storage", "sqlite_path", "storage_url"]
+__all__ = [
+    "DEFAULT_STORAGE", "masked_url", "rdb_backend", "resolve_storage", "sqlite_path", "storage_url",
+]
 
 #: the default storage: an SQLite file in the working folder
 DEFAULT_STORAGE = "sqlite:///effobj.db"
@@ -250,6 +252,17 @@ def _check_sqlite_study_file(url: str, path: str) -> None:
     if "studies" not in tables:
         raise refusal("storage", "resolve_storage", "hold Optuna's tables when it is only read",
                       f"{url!r} (the file {path!r} holds no Optuna studies)")
+
+
+def rdb_backend(storage: Any) -> optuna.storages.RDBStorage | None:
+    """The RDB storage behind ``storage`` (through Optuna's cache layer), or None.
+
+    The one place that knows how Optuna wraps an RDB storage; the writer of a trial's
+    record in one transaction and the one-query reader of re-ranking use the tables under it.
+    """
+    if isinstance(storage, optuna.storages._CachedStorage):
+        storage = storage._backend
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
 def _rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> optuna.storages.RDBStorage:

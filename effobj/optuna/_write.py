@@ -25,17 +25,12 @@ from typing import Any
 
 import optuna
 
+from effobj.optuna._storage import rdb_backend
 from effobj.record import TrialRecord
 
 __all__ = ["write_record", "write_trial_attrs"]
 
 _log = logging.getLogger("effobj.optuna")
-
-
-def _rdb_backend(storage: Any) -> Any:
-    if isinstance(storage, optuna.storages._CachedStorage):
-        storage = storage._backend
-    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
 def write_record(trial: optuna.trial.Trial, record: TrialRecord) -> None:
@@ -54,7 +49,7 @@ def write_trial_attrs(
 ) -> None:
     """Record ``user_attrs`` and ``system_attrs`` on a running trial."""
     storage = getattr(trial, "storage", None)
-    rdb = _rdb_backend(storage)
+    rdb = rdb_backend(storage)
     if rdb is not None and hasattr(trial, "_cached_frozen_trial"):
         try:
             _write_rdb(rdb, trial, user_attrs, system_attrs)

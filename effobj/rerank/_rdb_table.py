@@ -21,6 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from effobj.optuna._storage import rdb_backend
 from effobj.record import N_PARAMS, OLD_N_PARAMS, PERF, STATUS, STUDY_SPEC, rank_values
 
 __all__ = ["LazyTrials", "rdb_trial_arrays"]
@@ -49,17 +50,11 @@ class LazyTrials(Sequence):
         return trial
 
 
-def _rdb(storage: Any) -> Any:
-    if isinstance(storage, optuna.storages._CachedStorage):
-        storage = storage._backend
-    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
-
-
 def rdb_trial_arrays(
     study: optuna.Study, cost_names: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], LazyTrials] | None:
     """(numbers, perf, costs, lazy trials) read with one query, or None when not applicable."""
-    rdb = _rdb(study._storage)
+    rdb = rdb_backend(study._storage)
     if rdb is None or STUDY_SPEC not in study.user_attrs:
         return None
     try:
