@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_device(device: str) -> None:
+    if device == "cpu":  # the server's process need not import torch (its worker does)
+        return
     from effobj.profiler._profiler import _resolve_device
 
     _resolve_device(device, _FUNC)

@@ -19,6 +19,7 @@ import json
 import sys
 from typing import Any
 
+from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
 from effobj.cli._safe import printable, quiet_interrupts
 from effobj.errors import InputError
 
@@ -88,6 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--latency-time", type=float, default=1.0,
                    help="model spaces: at most this many seconds to measure one candidate's "
                    "latency (0: do not measure latency; default 1)")
+    add_remote_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="format of the final summary")
@@ -113,6 +115,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InputError(
             f"The '--latency-time' option of effobj search must be >= 0. Got {args.latency_time}."
         )
+    check_remote_options(args, "effobj search")
 
 
 def _study_name(args: argparse.Namespace) -> str:
@@ -171,7 +174,14 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
     space = search_spaces.get(args.space)  # an unknown name: InputError
     profiler = None
-    if getattr(space, "kind", None) == "model":
+    if args.profiler is not None and getattr(space, "kind", None) != "model":
+        raise InputError(f"The '--profiler' option of effobj search applies to model spaces; "
+                         f"the space {args.space!r} takes its costs from its table.")
+    if args.profiler is not None:
+        profiler = remote_profiler(
+            args, "effobj search", latency=args.latency_time > 0,
+            max_time_s=args.latency_time if args.latency_time > 0 else 1.0)
+    elif getattr(space, "kind", None) == "model":
         from effobj.profiler import LocalProfiler
 
         if args.latency_time > 0:

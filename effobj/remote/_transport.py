@@ -22,6 +22,7 @@ under the one exported module, the per-submodule split is the local profiler's o
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from effobj.remote._protocol import DTYPES, ProtocolError, parse_archive, write_archive
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["pack_model", "unpack_model"]
+
+#: torch.export keeps global state while it traces: one export at a time per process
+_EXPORT_LOCK = threading.Lock()
 
 
 def pack_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, model_name: str,
@@ -50,7 +54,7 @@ def pack_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, mode
     flags = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
-        with torch.no_grad():
+        with _EXPORT_LOCK, torch.no_grad():
             ep = torch.export.export(model, tuple(inputs), strict=False)
     except Exception as exc:
         raise ProfilingError(
