@@ -416,6 +416,7 @@ def _torch_version() -> str:
 def port_is_free(host: str, port: int) -> bool:
     """Whether ``host:port`` can be bound now (the command line checks before starting)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
             s.bind((host, port))
         except OSError:
