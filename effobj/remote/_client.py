@@ -41,7 +41,8 @@ class RemoteCostReport(CostReport):
         remote: Where and how it was measured: ``server`` (the URL), ``hostname``,
             ``measurement_id``, ``queue_wait_s`` (time queued behind other
             measurements), ``queue_ahead`` (requests ahead of it when it arrived),
-            ``measure_s`` (the server's measurement), ``from_server_cache``,
+            ``measure_s`` (the server's measurement, ``decode_s`` of it rebuilding the
+            model from the archive), ``from_server_cache``,
             ``export_s`` and ``transfer_s`` (export and HTTP time on the search side),
             ``server_profile_time_s`` and ``tries`` (HTTP tries, retries included).
     """

@@ -15,7 +15,8 @@ constant time, a missing or wrong one gets 401):
     Body: one *model archive* (below), ``Content-Type: application/x-effobj-model``.
     200: ``{"report": CostReport.to_dict(), "server": {...}}`` where ``server`` holds the
     server's address and host name, ``measurement_id``, ``queue_wait_s``,
-    ``queue_ahead`` (requests ahead of it when it arrived), ``measure_s`` and
+    ``queue_ahead`` (requests ahead of it when it arrived), ``measure_s`` (the worker's
+    time, ``decode_s`` of it rebuilding the model from the archive) and
     ``from_server_cache``. Errors: 400 a malformed or non-model upload (the reason in
     ``{"error": ...}``), 401, 413 an upload over the server's limit, 422 the model failed
     on the device (the profiler's reason), 504 the measurement ran past the server's time

@@ -364,7 +364,7 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         state.store(key, report)
         return JSONResponse(state.answer(report, from_server_cache=False, queue_wait_s=wait,
                                          queue_ahead=ahead, measure_s=end - start,
-                                         measurement_id=mid))
+                                         decode_s=result.get("decode_s"), measurement_id=mid))
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:

@@ -23,7 +23,7 @@ under the one exported module, the per-submodule split is the local profiler's o
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from effobj.remote._protocol import DTYPES, ProtocolError, parse_archive, write_archive
 
@@ -123,8 +123,9 @@ def unpack_model(body: bytes | memoryview) -> tuple[Any, torch.nn.Module, tuple[
             inputs.append(t)
     import json
 
-    artifact = SerializedArtifact(json.dumps(archive.program).encode(), state, constants,
-                                  (tuple(inputs), {}))
+    # the deserializer takes already-built tensors where its own files hold torch.save bytes
+    artifact = SerializedArtifact(json.dumps(archive.program).encode(), cast(Any, state),
+                                  cast(Any, constants), cast(Any, (tuple(inputs), {})))
     try:
         ep = deserialize(artifact)
         module = ep.module()

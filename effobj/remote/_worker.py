@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -47,12 +48,14 @@ def _measure(msg: bytes, device: str, threads: int | None) -> dict[str, Any]:
     from effobj.remote._protocol import ProtocolError
     from effobj.remote._transport import unpack_model
 
+    t0 = time.perf_counter()
     try:
         archive, module, inputs = unpack_model(memoryview(msg))
     except ProtocolError as exc:
         return {"status": 400, "error": f"malformed model archive: {exc}"}
     except Exception as exc:  # a crafted archive that trips the deserializer
         return {"status": 400, "error": f"malformed model archive: {type(exc).__name__}: {exc}"}
+    decode_s = time.perf_counter() - t0
     opts = archive.options
     try:
         report = profile_model(
@@ -73,4 +76,4 @@ def _measure(msg: bytes, device: str, threads: int | None) -> dict[str, Any]:
     d["unsupported_by_module"] = {
         archive.model_name + k[len(root):] if k.startswith(root) else k: v
         for k, v in d["unsupported_by_module"].items()}
-    return {"status": 200, "report": d}
+    return {"status": 200, "report": d, "decode_s": decode_s}

@@ -153,7 +153,7 @@ def test_remote_profiler_arguments_are_checked(kwargs, match):
 
 
 def test_an_unreachable_server_fails_after_the_deadline():
-    from conftest import free_port
+    from effobj.remote._launch import free_port
 
     prof = RemoteProfiler(f"http://127.0.0.1:{free_port()}", token="t", retry_deadline_s=0.6)
     with pytest.raises(ProfilingError, match=r"could not be reached for 0.6 s \(\d+ tries"):

@@ -16,7 +16,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 import models  # noqa: E402
-from conftest import Server, free_port  # noqa: E402
 
 from effobj import EfficiencySpec  # noqa: E402
 from effobj import record as K  # noqa: E402
@@ -24,12 +23,13 @@ from effobj.cli import main  # noqa: E402
 from effobj.errors import ProfilingError  # noqa: E402
 from effobj.optuna import EfficiencyObjective  # noqa: E402
 from effobj.remote import RemoteProfiler  # noqa: E402
+from effobj.remote._launch import ServerProcess, free_port  # noqa: E402
 
 HERE = Path(__file__).parent
 
 
 def test_a_server_restarted_mid_search_is_retried(tmp_path):
-    srv = Server(tmp_path / "s").start()
+    srv = ServerProcess(tmp_path / "s").start()
     try:
         prof = RemoteProfiler(srv.url, token_file=srv.token_file, latency=False, cache=False,
                               retry_deadline_s=120)

@@ -17,11 +17,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 import models  # noqa: E402
-from conftest import measurements_overlap  # noqa: E402
 
 from effobj.errors import ProfilingError  # noqa: E402
 from effobj.profiler import profile_model  # noqa: E402
 from effobj.remote import RemoteCostReport, RemoteProfiler  # noqa: E402
+from effobj.remote._launch import overlapping_measurements  # noqa: E402
 from effobj.remote._protocol import CONTENT_TYPE, MAGIC, parse_header  # noqa: E402
 from effobj.remote._transport import pack_model  # noqa: E402
 
@@ -207,7 +207,7 @@ def test_concurrent_requests_never_overlap_and_queue_visibly(server):
     log = server.status()["measurements"]
     spans = sorted((m["start"], m["end"]) for m in log)
     assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))
-    assert measurements_overlap(server.log.read_text()) == []
+    assert overlapping_measurements(server.log.read_text()) == []
 
 
 def test_one_architecture_from_two_workers_is_measured_once(server):
