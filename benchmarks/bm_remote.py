@@ -62,7 +62,9 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
     totals: dict[str, list[float]] = {"local": [], "remote": [], "remote_minus_transfer": [],
                                       "server_profile": []}
     try:
-        profile_model(torch.nn.Linear(2, 2), torch.ones(1, 2), cache=False)  # one-time imports
+        # one-time imports (torch._dynamo, torch.export) on both sides, not timed
+        profile_model(torch.nn.Linear(2, 2), torch.ones(1, 2), cache=False)
+        prof.profile(torch.nn.Linear(2, 2), torch.ones(1, 2))
         for name in names:
             build, make_input = MODELS[name]
             model, x = build().eval(), make_input()

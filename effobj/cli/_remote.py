@@ -39,14 +39,15 @@ def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
     from effobj.errors import ProfilingError
     from effobj.remote import RemoteProfiler, read_token
 
-    token = read_token(args.profiler_token_file, "--profiler-token-file", func)
+    from effobj.remote._client import check_url
+
     try:
-        profiler = RemoteProfiler(args.profiler, token=token, **options)
-    except InputError as exc:
-        if "'url' parameter" in str(exc):
-            raise refusal("--profiler", func, "be the server's address, http://HOST:PORT",
-                          repr(args.profiler)) from None
-        raise
+        check_url(args.profiler)
+    except InputError:
+        raise refusal("--profiler", func, "be the server's address, http://HOST:PORT",
+                      repr(args.profiler)) from None
+    token = read_token(args.profiler_token_file, "--profiler-token-file", func)
+    profiler = RemoteProfiler(args.profiler, token=token, **options)
     try:
         status = profiler.status()
     except InputError as exc:  # 401

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import httpx
     import torch
 
-__all__ = ["RemoteCostReport", "RemoteProfiler", "read_token"]
+__all__ = ["RemoteCostReport", "RemoteProfiler", "check_url", "read_token"]
 
 _FUNC = "RemoteProfiler"
 #: first and longest pause between two tries while the server does not answer
@@ -112,7 +112,7 @@ class RemoteProfiler:
                  memory: bool = True, target_rel_spread: float = 0.02, max_time_s: float = 1.0,
                  timeout_s: float = 600.0, retry_deadline_s: float = 60.0,
                  cache: bool = True) -> None:
-        self.url = _check_url(url)
+        self.url = check_url(url)
         if (token is None) == (token_file is None):
             raise refusal("token", _FUNC, "be given, or token_file, but not both",
                           "both" if token is not None else "neither")
@@ -285,7 +285,9 @@ def _reason(resp: Any) -> str:
         return str(resp.text[:300])
 
 
-def _check_url(url: Any) -> str:
+def check_url(url: Any) -> str:
+    """``url`` as ``scheme://host:port`` when it is a server's address (http or https, no
+    path, query or fragment); refused in the name of RemoteProfiler's 'url' otherwise."""
     from urllib.parse import urlsplit
 
     text = check_str(url, "url", _FUNC, nonempty=True)
