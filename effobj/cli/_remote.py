@@ -38,7 +38,6 @@ def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
     option). ``options`` are RemoteProfiler's measurement options."""
     from effobj.errors import ProfilingError
     from effobj.remote import RemoteProfiler, read_token
-
     from effobj.remote._client import check_url
 
     try:

@@ -47,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "and that request fails (default 300)")
     p.add_argument("--cache-dir", default="effobj-server-cache", metavar="DIR",
                    help="folder of the server's profile cache (default ./effobj-server-cache)")
-    p.add_argument("--no-cache", action="store_true", help="keep no cache on disk")
+    p.add_argument("--no-cache", action="store_true",
+                   help="keep no cache: measure every request, even one seen before")
     return p
 
 

@@ -20,7 +20,8 @@ A Starlette application served by uvicorn (no HTTP of our own). The protocol is 
   killed and replaced, that request fails (504 / 500) and the server goes on;
 * **a cache by architecture signature** (computed on the search side), in memory and as
   JSON files in ``--cache-dir`` only (file names are hashes the server computes), so the
-  same candidate sent by two search workers is measured once.
+  same candidate sent by two search workers is measured once; ``--no-cache`` measures
+  every request.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ServerConfig:
     threads: int | None = None
     max_upload_bytes: int = 1024 * 2**20
     time_limit_s: float = 300.0
+    #: where the cache lives; None: no cache (every request measured)
     cache_dir: Path | None = Path("effobj-server-cache")
 
 
@@ -185,8 +187,10 @@ class _State:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def cached(self, key: str) -> dict[str, Any] | None:
+        if self.config.cache_dir is None:  # --no-cache: every request is measured
+            return None
         hit = self.cache.get(key)
-        if hit is None and self.config.cache_dir is not None:
+        if hit is None:
             path = self.config.cache_dir / f"{key}.json"  # key: our own hex digest
             try:
                 hit = json.loads(path.read_text())
@@ -199,10 +203,10 @@ class _State:
         return hit
 
     def store(self, key: str, report: dict[str, Any]) -> None:
-        self.cache[key] = report
         folder = self.config.cache_dir
         if folder is None:
             return
+        self.cache[key] = report
         try:
             fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
             with os.fdopen(fd, "w") as f:
@@ -307,7 +311,8 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
             return JSONResponse({"error": "not measured yet"}, status_code=404)
         state.counts["cache_hits"] += 1
         return JSONResponse(state.answer(hit, from_server_cache=True, queue_wait_s=0.0,
-                                         queue_ahead=0, measure_s=0.0, measurement_id=None))
+                                         queue_ahead=0, measure_s=0.0, decode_s=0.0,
+                                         measurement_id=None))
 
     async def profile(request: Request) -> JSONResponse:
         if not authorized(request):
@@ -339,7 +344,7 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
                 state.counts["cache_hits"] += 1
                 return JSONResponse(state.answer(
                     hit, from_server_cache=True, queue_wait_s=wait, queue_ahead=ahead,
-                    measure_s=0.0, measurement_id=None))
+                    measure_s=0.0, decode_s=0.0, measurement_id=None))
             state.measuring = 1
             mid = state.next_id
             state.next_id += 1
