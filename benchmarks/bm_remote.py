@@ -86,7 +86,8 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
                          and loc.latency_ci95_ms[0] <= r.latency_ms <= loc.latency_ci95_ms[1])
             lat_l = statistics.median(r.latency_ms or 0.0 for r in local)
             lat_r = statistics.median(r.latency_ms or 0.0 for r in remote)
-            ci = local[0].latency_ci95_ms or (0.0, 0.0)
+            ci = local[0].latency_ci95_ms
+            ci_text = "n/a: too few blocks in 1 s" if ci is None else f"{ci[0]:.2f}, {ci[1]:.2f}"
             mb = remote[0].model_bytes / 2**20
             over = (rt - ex - tr - dc) / lt - 1
             totals["local"].append(lt)
@@ -97,7 +98,7 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
                 f"| {name} | {mb:.1f} | {lt:.2f} | {rt:.2f} | {ex:.2f} | {tr:.2f} | {dc:.2f} | "
                 f"{ms:.2f} | {sp:.2f} | "
                 f"{100 * over:+.1f} % | {'yes' if same else 'NO'} | {lat_l:.2f} "
-                f"[{ci[0]:.2f}, {ci[1]:.2f}] | {lat_r:.2f} | {inside}/{repeats * repeats} | "
+                f"[{ci_text}] | {lat_r:.2f} | {inside}/{repeats * repeats} | "
                 f"{local[0].peak_activation_bytes / 2**20:.2f} / "
                 f"{remote[0].peak_activation_bytes / 2**20:.2f} |")
             print(rows[-1], flush=True)

@@ -6,6 +6,7 @@ import dataclasses
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,12 +234,14 @@ class RemoteProfiler:
         deadline = time.monotonic() + self.retry_deadline_s
         pause = _BACKOFF_FIRST_S
         tries = 0
-        headers = {"Content-Type": CONTENT_TYPE} if content is not None else None
+        headers = ({"Content-Type": CONTENT_TYPE, "Content-Length": str(len(content))}
+                   if content is not None else None)
         while True:
             tries += 1
             try:
-                resp = self._client().request(method, path, json=json_body, content=content,
-                                              headers=headers)
+                resp = self._client().request(
+                    method, path, json=json_body, headers=headers,
+                    content=None if content is None else _chunks(content))
             except httpx.ReadTimeout:
                 raise ProfilingError(f"{what} failed: the profiling server at {self.url} did not "
                                      f"answer within timeout_s={self.timeout_s:g} s") from None
@@ -275,6 +278,14 @@ class RemoteProfiler:
             raise ProfilingError(f"{what} failed: the server at {self.url} answered "
                                  "something that is not a JSON object")
         return data
+
+
+def _chunks(body: bytes, size: int = 4 << 20) -> Iterator[bytes]:
+    """``body`` in 4 MiB pieces: httpx sends one big ``bytes`` in 64 KiB writes, 20x slower
+    over loopback for a few hundred MiB (measured: 400 MiB in 9.8 s vs 0.4 s)."""
+    view = memoryview(body)
+    for start in range(0, len(view), size):
+        yield bytes(view[start:start + size])
 
 
 def _reason(resp: Any) -> str:
