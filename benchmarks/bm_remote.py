@@ -27,15 +27,14 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "profiler"), str(ROOT / "benchmarks")]
 
-import reference_models as R  # noqa: E402
 import torch  # noqa: E402
 from _machine import write  # noqa: E402
+from bm_profiler import MODELS  # noqa: E402  (the reference models and their inputs)
 
 from effobj.profiler import CostReport, profile_model  # noqa: E402
 from effobj.remote import RemoteCostReport, RemoteProfiler  # noqa: E402
@@ -43,14 +42,6 @@ from effobj.remote._launch import ServerProcess, overlapping_measurements  # noq
 
 warnings.filterwarnings("ignore")
 
-IMAGE = (1, 3, 224, 224)
-MODELS: dict[str, tuple[Callable[[], torch.nn.Module], Callable[[], torch.Tensor]]] = {
-    "ResNet-18": (R.resnet18, lambda: torch.randn(IMAGE)),
-    "ResNet-50": (R.resnet50, lambda: torch.randn(IMAGE)),
-    "MobileNetV2": (R.mobilenet_v2, lambda: torch.randn(IMAGE)),
-    "ViT-Ti/16": (R.vit_tiny, lambda: torch.randn(IMAGE)),
-    "BERT-base seq 128": (R.bert_base, lambda: torch.zeros(1, 128, dtype=torch.long)),
-}
 COUNTS = ("flops", "macs", "params", "trainable_params", "model_bytes", "unsupported_ops")
 
 
@@ -163,7 +154,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
-    names = ["ResNet-18", "MobileNetV2"] if args.quick else list(MODELS)
+    names = [n for n in MODELS if not args.quick or n in ("ResNet-18", "MobileNetV2")]
     repeats = 2 if args.quick else 3
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
