@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/effobj demo
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)
@@ -26,7 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check effobj search_spaces tests benchmarks
+	$(VENV)/bin/ruff check effobj search_spaces tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -43,7 +43,7 @@ def _ms(xs: list[float]) -> str:
 
 # ----------------------------------------------------------------------------- RL
 def rl_part(seeds: int, samples: int, datasets: list[str]) -> tuple[str, float]:
-    import search_spaces
+    import effobj.spaces
     from effobj import EfficiencySpec
     from effobj.errors import InputError
     from effobj.rl import EBetaReward, MnasNetReward, reinforce_search
@@ -52,7 +52,7 @@ def rl_part(seeds: int, samples: int, datasets: list[str]) -> tuple[str, float]:
     lines = []
     summary: dict[str, dict[int, list[float]]] = {}
     for ds in datasets:
-        space = search_spaces.get(f"nas-bench-graph:{ds}")
+        space = effobj.spaces.get(f"nas-bench-graph:{ds}")
         arr = space.arrays()
         perf_ref = float(arr["perf"].max())
         budget = float(np.median(arr["latency"]))
@@ -138,12 +138,12 @@ def rl_part(seeds: int, samples: int, datasets: list[str]) -> tuple[str, float]:
 # ----------------------------------------------------------------------------- gradient
 def gradient_part(seeds: int, epochs: int, steps: int, retrain: int,
                   settings: list[tuple[float, float]]) -> tuple[str, float]:
-    import search_spaces
+    import effobj.spaces
     from effobj.cost_models import build_latency_table, check_table
 
     t_start = time.perf_counter()
-    space = search_spaces.get("supernet")
-    data = search_spaces.load_dataset("digits", layout="image")
+    space = effobj.spaces.get("supernet")
+    data = effobj.spaces.load_dataset("digits", layout="image")
     table = build_latency_table(space, data=data, threads=1, max_time_s=0.3)
     chk = check_table(table, space, n=6, seed=0, data=data, threads=1, max_time_s=0.5)
     lines = [

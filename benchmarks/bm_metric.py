@@ -73,7 +73,7 @@ def main() -> None:
 
     import effobj
     from effobj import SoftEBetaScore, e_beta, soft_e_beta
-    from effobj.metric import _soft_kernel, _soft_margins
+    from effobj._metric.kernels import gate_margins, soft_kernel
 
     rng = np.random.default_rng(0)
     n, r = args.n, args.repeats
@@ -109,7 +109,7 @@ def main() -> None:
             ("soft_e_beta fwd+bwd, eager", lambda: soft_e_beta(a, c, a_min=0.5, c_max=0.9, validate_args=False)),  # noqa: B023
             ("soft_e_beta fwd+bwd, eager, checked", lambda: soft_e_beta(a, c, a_min=0.5, c_max=0.9)),  # noqa: B023
             ("generic kernel under autograd (what the streamed path replaces)",
-             lambda: _soft_kernel(a, c, 1.0, _soft_margins(a, c, 0.5, 0.9), 0.02, 0.02, torch)),  # noqa: B023
+             lambda: soft_kernel(a, c, 1.0, gate_margins(a, 0.5, [(c, 0.9)]), 0.02, 0.02, torch)),  # noqa: B023
             ("e_beta (hard) fwd+bwd, eager", lambda: e_beta(a, c, a_min=0.5, c_max=0.9, validate_args=False)),  # noqa: B023
         ]
         if not args.no_compile:
@@ -139,7 +139,7 @@ def main() -> None:
         "it is in cache, blocks split over the cores. torch on CPU: `soft_e_beta` streams the "
         "same arithmetic block by block through numpy views of the tensors (bit-identical "
         "values) and computes the closed-form gradient the same way in a custom autograd "
-        "Function (effobj/_soft_fused.py); the generic kernel under autograd is ~25 "
+        "Function (effobj/_metric/fused.py); the generic kernel under autograd is ~25 "
         "elementwise kernels forward and more backward, each a full pass over memory; "
         f"`torch.compile` fuses each direction into one loop. effobj {effobj.__version__}.\n"
     )

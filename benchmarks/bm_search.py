@@ -194,10 +194,10 @@ class Run:
 
 
 def make_case(dataset: str, beta2: float) -> Case:
-    import search_spaces
+    import effobj.spaces
     from effobj.spec import EfficiencySpec
 
-    space = search_spaces.get(f"nas-bench-graph:{dataset}")
+    space = effobj.spaces.get(f"nas-bench-graph:{dataset}")
     a = space.arrays()
     best = float(np.max(a["perf"]))
     p90 = float(np.percentile(a["latency"], 90))

@@ -27,7 +27,7 @@ check                     rule
 :func:`check_str`         a str, non-empty if asked
 :func:`check_choice`      one of a fixed set of values
 :func:`check_instance`    an instance of a class (or classes), or None if allowed
-:func:`check_spec`        an :class:`effobj.EfficiencySpec`
+:func:`effobj.spec.check_spec` an :class:`effobj.EfficiencySpec` (beside the class)
 :func:`check_callable`    a callable, or None if allowed
 :func:`check_output_path` a file to write: its ending, and a folder that can be written
 :func:`check_values`      every element of an array or tensor finite and in an interval
@@ -49,14 +49,11 @@ import math
 import numbers
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
 from effobj.errors import InputError, InputTypeError
-
-if TYPE_CHECKING:
-    from effobj.spec import EfficiencySpec
 
 __all__ = [
     "subject",
@@ -68,8 +65,7 @@ __all__ = [
     "check_choice",
     "same_value",
     "check_instance",
-    "check_spec",
-    "check_callable",
+        "check_callable",
     "check_output_path",
     "is_torch",
     "to_numeric",
@@ -341,17 +337,6 @@ def check_instance(
         rule += " or None" if allow_none else ""
         raise refusal(name, func, f"be {rule}", type(value).__name__, error=InputTypeError)
     return value
-
-
-def check_spec(value: Any, name: str, func: str) -> EfficiencySpec:
-    """Check that ``value`` is an :class:`effobj.EfficiencySpec` (imported when called).
-
-    Raises:
-        InputTypeError: ``... must be an effobj.EfficiencySpec. Got dict instead.``
-    """
-    from effobj.spec import EfficiencySpec  # noqa: F811 - at run time, not at import (a cycle)
-
-    return check_instance(value, name, func, EfficiencySpec, "an effobj.EfficiencySpec")
 
 
 @overload

@@ -42,24 +42,32 @@ implements that meaning: :math:`C \le C_{\max}`, i.e. :math:`C' \ge 1 - C_{\max}
    any training (:func:`e_beta_upper_bound`).
 4. Two models swap rank at most once in :math:`\beta^2`, at the closed form of
    :func:`crossover_beta2`.
+
+**Where the work is done.** These functions check their parameters and call the one
+dispatcher of ``effobj._metric`` (kernels <- numpy stream <- torch fused paths <-
+dispatcher), which :class:`effobj.EfficiencySpec` and the modules of :mod:`effobj.nn`
+call too; large same-shape inputs are streamed in cache-sized blocks over the cores.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from effobj._soft_fused import STREAM_MIN as _STREAM_MIN
-from effobj._soft_fused import run_blocks, soft_forward
-from effobj._validation import check_broadcast, check_real, check_values, is_torch, to_numeric
+from effobj._metric.dispatch import (
+    check_ac,
+    check_beta2_fits,
+    evaluate,
+    finish,
+    hard_params,
+    prepare,
+    soft_params,
+)
+from effobj._metric.kernels import e_beta_grad_kernel
+from effobj._validation import check_real, is_torch
 from effobj.errors import InputError
-
-#: elements per block of the hard metric's stream (two temporaries a thread; measured on
-#: 10^7 elements against an add: 2^13 7x, 2^15 2.6-3.3x, 2^16 2.0-3.0x, 2^17 1.7-2.6x)
-_BLOCK = 1 << 17
 
 __all__ = [
     "e_beta",
@@ -68,174 +76,6 @@ __all__ = [
     "e_beta_upper_bound",
     "crossover_beta2",
 ]
-
-# --------------------------------------------------------------------------- validation
-def _check_params(
-    func: str, beta2: Any, a_min: Any, c_max: Any
-) -> tuple[float, float, float]:
-    b = check_real(beta2, "beta2", func, low=0.0, low_open=True)
-    lo = check_real(a_min, "a_min", func, low=0.0, high=1.0)
-    hi = check_real(c_max, "c_max", func, low=0.0, high=1.0)
-    assert b is not None and lo is not None and hi is not None
-    return b, lo, hi
-
-
-_A_HINT = "A is performance normalized by the reference performance; EfficiencySpec.normalize maps raw values."
-_C_HINT = "C is cost normalized by the reference cost and cannot be negative."
-
-
-def _prepare(
-    a: Any, c: Any, func: str, validate: bool
-) -> tuple[Any, Any, bool, bool]:
-    """Convert inputs, check values, and align backends: returns ``(a, c, torch, scalar)``."""
-    a_arr, a_scalar = to_numeric(a, "a", func)
-    c_arr, c_scalar = to_numeric(c, "c", func)
-    use_torch = is_torch(a_arr) or is_torch(c_arr)
-    if use_torch:
-        ref = a_arr if is_torch(a_arr) else c_arr
-        if not is_torch(a_arr):
-            a_arr = _tensor_like(a_arr, a_scalar, ref)
-        if not is_torch(c_arr):
-            c_arr = _tensor_like(c_arr, c_scalar, ref)
-    check_broadcast(a_arr, c_arr, ("a", "c"), func)
-    if validate:
-        _check_ac(a_arr, c_arr, func)
-    return a_arr, c_arr, use_torch, a_scalar and c_scalar
-
-
-def _tensor_like(arr: np.ndarray, scalar: bool, ref: Any) -> Any:
-    """A numpy input as a tensor beside the tensor ``ref``: a Python number takes ``ref``'s
-    dtype (torch's rule for scalars) unless it does not fit in it; an array keeps its
-    precision (float16 and float64 meet in float64), so a valid value never becomes inf."""
-    import torch
-
-    dtype = ref.dtype
-    if not scalar:
-        dtype = torch.promote_types(dtype, torch.from_numpy(np.zeros(0, dtype=arr.dtype)).dtype)
-    elif np.isfinite(arr).all() and np.abs(arr).max(initial=0.0) > torch.finfo(dtype).max:
-        dtype = torch.promote_types(dtype, torch.float64)
-    return torch.as_tensor(arr, dtype=dtype, device=ref.device)
-
-
-def _check_beta2_fits(b: float, a: Any, c: Any, func: str) -> None:
-    """Refuse a beta^2 too large for the inputs' precision: (1 + beta^2) would overflow it
-    (float16 above about 1.6e4, float32/bfloat16 above about 8e37) and NaN would follow."""
-    if is_torch(a) or is_torch(c):
-        import torch
-
-        dtype = a.dtype if is_torch(a) else c.dtype
-        if is_torch(a) and is_torch(c):
-            dtype = torch.promote_types(a.dtype, c.dtype)
-        top = float(torch.finfo(dtype).max)
-    else:
-        dtype = np.result_type(a, c)
-        if dtype.kind != "f":
-            return
-        top = float(np.finfo(dtype).max)
-    if (1.0 + b) * 4.0 > top:
-        raise InputError(
-            f"The 'beta2' parameter of {func} must be below {top / 4.0 - 1.0:.3g} for "
-            f"{str(dtype).replace('torch.', '')} inputs: (1 + beta2) would overflow that "
-            f"precision. Got {b!r} instead. Pass float64 inputs for a larger beta2."
-        )
-
-
-def _check_ac(a: Any, c: Any, func: str) -> None:
-    check_values(a, "a", func, low=0.0, high=1.0, hint=_A_HINT)
-    check_values(c, "c", func, low=0.0, hint=_C_HINT)
-
-
-def _finish(out: Any, scalar: bool) -> Any:
-    return float(out) if scalar else out
-
-
-# --------------------------------------------------------------------------- the kernel
-def _e_beta_kernel(a: Any, c: Any, beta2: float, a_min: float, c_max: float, where: Callable) -> Any:
-    r"""The one definition of hard :math:`E_\beta` (numpy or torch, chosen by ``where``).
-
-    Inputs are assumed valid (A in [0, 1], C >= 0). ``where(cond, x, y)`` is
-    ``np.where`` or ``torch.where``. The denominator is replaced by 1 where the point
-    is infeasible or at the 0/0 corner, so no inf/NaN is ever formed (and no NaN can
-    reach a gradient through the unused branch).
-    """
-    cp = 1.0 - c
-    den = beta2 * cp + a
-    feasible = (c <= c_max) & (den > 0)
-    if a_min > 0.0:
-        feasible = feasible & (a >= a_min)
-    return where(feasible, (1.0 + beta2) * a * cp / where(feasible, den, 1.0), 0.0)
-
-
-def _stream_block(
-    a: np.ndarray, c: np.ndarray, out: np.ndarray, tmp: np.ndarray, mask: np.ndarray, mask2: np.ndarray,
-    beta2: float, a_min: float, c_max: float,
-) -> None:
-    """:func:`_e_beta_kernel` for one cache-sized block of numpy data, in place.
-
-    The same arithmetic as the kernel, written with ``out=`` ufuncs and no masked ufunc
-    (numpy's ``where=`` loops are several times slower than plain ones). The 0/0 corner is
-    handled by adding the dtype's smallest normal number to the denominator: it changes
-    no denominator above about 1e-292 (float64), and turns 0/0 into 0/tiny = 0.
-    """
-    tiny = np.finfo(out.dtype).tiny
-    np.subtract(1.0, c, out=tmp)  # C'
-    if c_max >= 1.0 and a_min <= 0.0:
-        # the only gate is C <= 1, i.e. C' >= 0: clamp C' instead of a boolean mask
-        # (np.maximum propagates NaN, so the caller's NaN check still sees it)
-        np.maximum(tmp, 0.0, out=tmp)
-        np.multiply(a, tmp, out=out)  # A C'
-        tmp *= beta2
-        tmp += a
-        tmp += tiny  # beta2 C' + A (+ tiny)
-        np.divide(out, tmp, out=out)
-        out *= 1.0 + beta2
-        return
-    np.multiply(a, tmp, out=out)  # A C'
-    tmp *= beta2
-    tmp += a
-    tmp += tiny  # beta2 C' + A (+ tiny)
-    np.divide(out, tmp, out=out)
-    np.less_equal(c, c_max, out=mask)
-    if a_min > 0.0:
-        np.greater_equal(a, a_min, out=mask2)
-        mask &= mask2
-    out *= mask
-    out *= 1.0 + beta2
-
-
-def _stream(
-    a: np.ndarray, c: np.ndarray, beta2: float, a_min: float, c_max: float, validate: bool
-) -> np.ndarray | None:
-    """Evaluate a large same-shape pair block by block, the blocks split over the cores.
-
-    With ``validate``, each block's values are checked while it is in cache (four
-    reductions); returns ``None`` if any block breaks a rule, so that the caller can
-    raise the precise error.
-    """
-    dtype = np.result_type(a, c)
-    a = np.ascontiguousarray(a, dtype=dtype).reshape(-1)
-    c = np.ascontiguousarray(c, dtype=dtype).reshape(-1)
-    n = a.size
-    out = np.empty(n, dtype=dtype)
-    inf = np.inf
-
-    def run(lo: int, hi: int) -> bool:
-        tmp = np.empty(_BLOCK, dtype=dtype)
-        m1 = np.empty(_BLOCK, dtype=bool)
-        m2 = np.empty(_BLOCK, dtype=bool)
-        for s in range(lo, hi, _BLOCK):
-            e = min(hi, s + _BLOCK)
-            k = e - s
-            ab, cb = a[s:e], c[s:e]
-            # NaN fails every comparison, so these four also catch NaN
-            if validate and not (
-                ab.min() >= 0.0 and ab.max() <= 1.0 and cb.min() >= 0.0 and cb.max() < inf
-            ):
-                return False
-            _stream_block(ab, cb, out[s:e], tmp[:k], m1[:k], m2[:k], beta2, a_min, c_max)
-        return True
-
-    return out if run_blocks(n, run, _BLOCK) else None
 
 
 def e_beta(
@@ -281,53 +121,10 @@ def e_beta(
         >>> e_beta(0.8, 0.5, c_max=0.4)                 # over budget
         0.0
     """
-    func = "e_beta"
-    b, lo, hi = _check_params(func, beta2, a_min, c_max)
-    a_arr, c_arr, use_torch, scalar = _prepare(a, c, func, False)
-    _check_beta2_fits(b, a_arr, c_arr, func)
-    if not use_torch and a_arr.shape == c_arr.shape and a_arr.size >= _STREAM_MIN:
-        out = _stream(a_arr, c_arr, b, lo, hi, validate_args)
-        if out is not None:
-            return out.reshape(a_arr.shape)
-    if validate_args:
-        _check_ac(a_arr, c_arr, func)
-    if use_torch:
-        import torch
-
-        return _e_beta_kernel(a_arr, c_arr, b, lo, hi, torch.where)
-    dtype = np.result_type(a_arr, c_arr)
-    out = _e_beta_kernel(a_arr, c_arr, b, lo, hi, np.where).astype(dtype, copy=False)
-    return _finish(out, scalar)
+    return evaluate(a, c, hard_params("e_beta", beta2, a_min, c_max), "e_beta", validate=validate_args)
 
 
 # --------------------------------------------------------------------------- smooth
-def _soft_kernel(
-    a: Any, c: Any, beta2: float, margins: list[Any], tau: float, leak: float, xp: Any
-) -> Any:
-    r"""The one definition of the smooth surrogate (numpy or torch, chosen by ``xp``).
-
-    ``margins`` are the gate margins (``>= 0`` feasible): :math:`C_{\max} - C` for each
-    cost budget and :math:`A - A_{\min}` when there is a performance floor. Each margin
-    contributes a smoothstep gate (1 at ``tau`` inside, 0 on the boundary) and a leak
-    :math:`-\lambda \max(0, -m)` outside.
-    """
-    clip = xp.clip
-    cp = clip(1.0 - c, 0.0, None)
-    a0 = clip(a, 0.0, None)
-    den = beta2 * cp + a0
-    h = (1.0 + beta2) * a0 * cp / xp.where(den > 0, den, 1.0)
-    penalty = 0.0
-    for m in margins:
-        u = clip(m / tau, 0.0, 1.0)
-        h = h * (u * u * (3.0 - 2.0 * u))  # smoothstep: C^1, 0 on the boundary, 1 at tau inside
-        penalty = penalty + clip(-m, 0.0, None)
-    return h - leak * penalty
-
-
-def _soft_margins(a: Any, c: Any, a_min: float, c_max: float) -> list[Any]:
-    return [c_max - c] + ([a - a_min] if a_min > 0.0 else [])
-
-
 def soft_e_beta(
     a: Any,
     c: Any,
@@ -394,27 +191,8 @@ def soft_e_beta(
         -0.01
     """
     func = "soft_e_beta"
-    b, lo, hi = _check_params(func, beta2, a_min, c_max)
-    tau = check_real(temperature, "temperature", func, low=0.0, high=1.0, low_open=True)
-    lam = check_real(leak, "leak", func, low=0.0, allow_none=True)
-    assert tau is not None
-    lam = tau if lam is None else lam
-    a_arr, c_arr, use_torch, scalar = _prepare(a, c, func, validate_args)
-    _check_beta2_fits(b, a_arr, c_arr, func)
-    if use_torch:
-        from effobj._soft_fused import soft_e_beta_torch
-
-        return soft_e_beta_torch(a_arr, c_arr, b, lo, hi, tau, lam)
-    dtype = np.result_type(a_arr, c_arr)
-    if a_arr.shape == c_arr.shape and a_arr.size >= _STREAM_MIN and dtype.kind == "f":
-        out = np.empty(a_arr.shape, dtype=dtype)
-        soft_forward(np.ascontiguousarray(a_arr, dtype=dtype).reshape(-1),
-                     np.ascontiguousarray(c_arr, dtype=dtype).reshape(-1),
-                     b, lo, hi, tau, lam, out.reshape(-1))
-        return out
-    margins = _soft_margins(a_arr, c_arr, lo, hi)
-    out = _soft_kernel(a_arr, c_arr, b, margins, tau, lam, np).astype(dtype, copy=False)
-    return _finish(out, scalar)
+    p = soft_params(func, beta2, a_min, c_max, temperature, leak)
+    return evaluate(a, c, p, func, validate=validate_args)
 
 
 # --------------------------------------------------------------------------- derivatives
@@ -444,32 +222,20 @@ def e_beta_grad(
         (0.5, -0.5)
     """
     func = "e_beta_grad"
-    b, lo, hi = _check_params(func, beta2, a_min, c_max)
-    a_arr, c_arr, use_torch, scalar = _prepare(a, c, func, True)
-    _check_beta2_fits(b, a_arr, c_arr, func)
-    xp: Any
+    p = hard_params(func, beta2, a_min, c_max)
+    a_arr, c_arr, use_torch, scalar = prepare(a, c, func)
+    check_ac(a_arr, c_arr, func)
+    check_beta2_fits(p.beta2, a_arr, c_arr, func)
+    xp: Any = np
     if use_torch:
         import torch
 
         xp = torch
-    else:
-        xp = np
-    cp = 1.0 - c_arr
-    den = b * cp + a_arr
-    feasible = (c_arr <= hi) & (den > 0)
-    if lo > 0.0:
-        feasible = feasible & (a_arr >= lo)
-    # in ratios of the denominator: (1 + b) b C'^2 / den^2 and (1 + b) A^2 / den^2 form
-    # neither den^2 (underflows at A = 1e-300, C' = 0: 0/0) nor b^2 (overflows at 1e200)
-    den = xp.where(feasible, den, 1.0)
-    r_c = cp / den
-    da = xp.where(feasible, (1.0 + b) * (b * r_c) * r_c, 0.0)
-    r_a = a_arr / den
-    dc = xp.where(feasible, -(1.0 + b) * r_a * r_a, 0.0)
+    da, dc = e_beta_grad_kernel(a_arr, c_arr, p.beta2, p.a_min, p.c_max, xp)
     if not use_torch:
         dtype = np.result_type(a_arr, c_arr)
         da, dc = da.astype(dtype, copy=False), dc.astype(dtype, copy=False)
-    return _finish(da, scalar), _finish(dc, scalar)
+    return finish(da, scalar), finish(dc, scalar)
 
 
 def e_beta_upper_bound(
@@ -525,7 +291,6 @@ def crossover_beta2(a1: float, c1: float, a2: float, c2: float) -> float | None:
     for name, v, hi in (("a1", a1, 1.0), ("c1", c1, None), ("a2", a2, 1.0), ("c2", c2, None)):
         vals.append(check_real(v, name, func, low=0.0, high=hi))
     x1, y1, x2, y2 = vals
-    assert x1 is not None and y1 is not None and x2 is not None and y2 is not None
     for name, a_, c_ in (("1", x1, y1), ("2", x2, y2)):
         if a_ <= 0.0 or c_ >= 1.0:
             raise InputError(

@@ -1,8 +1,9 @@
-r"""torch faces of the metric: thin ``nn.Module`` wrappers over the one kernel.
+r"""torch faces of the metric: thin ``nn.Module`` wrappers over the one dispatcher.
 
-``EBetaScore`` and ``SoftEBetaScore`` call the same private kernels as
-:func:`effobj.e_beta` and :func:`effobj.soft_e_beta` (torchmetrics' pattern: the math once,
-a function face and a module face). ``SoftEBetaScore(compile=True)`` runs the surrogate
+``EBetaScore``, ``SoftEBetaScore`` and :func:`e_beta_loss` go through the same dispatcher
+and kernels as :func:`effobj.e_beta` and :func:`effobj.soft_e_beta`
+(``effobj._metric.dispatch``; torchmetrics' pattern: the math once, a function face and a
+module face), so they check and fail alike. ``SoftEBetaScore(compile=True)`` runs the surrogate
 through ``torch.compile`` with :math:`\beta^2`, the budgets and the temperature passed as
 0-d tensors, so one compiled graph serves every setting: on 10^7 pairs it fuses the ~25
 elementwise steps of forward and backward into one loop each (measured in
@@ -23,10 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from effobj._soft_fused import soft_e_beta_torch
-from effobj._validation import check_broadcast, check_choice, check_real, check_values
+from effobj._metric.dispatch import Params, evaluate, hard_params, soft_params
+from effobj._validation import check_broadcast, check_choice, check_real, check_values, refusal
 from effobj.errors import InputError, InputTypeError
-from effobj.metric import _check_ac, _check_params, _e_beta_kernel, _soft_kernel
 
 __all__ = [
     "EBetaLoss",
@@ -39,7 +39,27 @@ __all__ = [
 ]
 
 
-class EBetaScore(nn.Module):
+class _MetricModule(nn.Module):
+    """Base of the module faces: the checked parameters kept as plain attributes
+    (``beta2``, ``a_min``, ``c_max``, and the surrogate's ``temperature`` and ``leak``),
+    read back into the dispatcher's :class:`~effobj._metric.dispatch.Params` per call."""
+
+    def _keep(self, p: Params) -> None:
+        self.beta2, self.a_min, self.c_max = p.beta2, p.a_min, p.c_max
+        if p.tau is not None:
+            self.temperature, self.leak = p.tau, p.leak
+
+    def _params(self) -> Params:
+        return Params(self.beta2, self.a_min, self.c_max, getattr(self, "temperature", None),
+                      getattr(self, "leak", 0.0))
+
+    def extra_repr(self) -> str:
+        p = self._params()
+        soft = "" if p.tau is None else f", temperature={p.tau}, leak={p.leak}"
+        return f"beta2={p.beta2}, a_min={p.a_min}, c_max={p.c_max}{soft}"
+
+
+class EBetaScore(_MetricModule):
     r"""Hard :math:`E_\beta` as a module: ``forward(a, c) -> E`` (higher is better).
 
     Args: as :func:`effobj.e_beta`.
@@ -54,44 +74,22 @@ class EBetaScore(nn.Module):
         self, *, beta2: float = 1.0, a_min: float = 0.0, c_max: float = 1.0, validate_args: bool = True
     ) -> None:
         super().__init__()
-        self.beta2, self.a_min, self.c_max = _check_params("EBetaScore", beta2, a_min, c_max)
+        self._keep(hard_params("EBetaScore", beta2, a_min, c_max))
         self.validate_args = validate_args
 
     def forward(self, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        if self.validate_args:
-            _check_ac(a, c, "EBetaScore")
-        return _e_beta_kernel(a, c, self.beta2, self.a_min, self.c_max, torch.where)
-
-    def extra_repr(self) -> str:
-        return f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}"
+        return evaluate(a, c, self._params(), "EBetaScore", validate=self.validate_args)
 
 
-def _soft_tensor_params(
-    a: torch.Tensor, c: torch.Tensor, beta2: torch.Tensor, a_min: torch.Tensor, c_max: torch.Tensor,
-    tau: torch.Tensor, leak: torch.Tensor,
-) -> torch.Tensor:
-    # the A gate is always present here (a_min = 0 makes it a no-op on valid A >= tau; the
-    # compiled graph must not branch on a tensor's value)
-    return _soft_kernel(a, c, beta2, [c_max - c, a - a_min + (a_min <= 0) * 1.0], tau, leak, torch)
-
-
-_compiled: Any = None
-
-
-def _compiled_soft() -> Any:
-    global _compiled
-    if _compiled is None:
-        _compiled = torch.compile(_soft_tensor_params, dynamic=None)
-    return _compiled
-
-
-class SoftEBetaScore(nn.Module):
+class SoftEBetaScore(_MetricModule):
     r"""The smooth surrogate :math:`S_\tau` as a module (see :func:`effobj.soft_e_beta`).
 
     Args:
         beta2, a_min, c_max, temperature, leak, validate_args: as :func:`effobj.soft_e_beta`.
         compile: run through ``torch.compile`` (one fused loop for forward and one for
-            backward; pays off from about 10^5 elements).
+            backward; pays off from about 10^5 elements). Kept as the attribute
+            ``compiled``: ``compile()`` stays ``nn.Module.compile``, which compiles the
+            whole module's forward.
 
     Example:
         >>> m = SoftEBetaScore(c_max=0.5, temperature=0.05)
@@ -113,32 +111,16 @@ class SoftEBetaScore(nn.Module):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        name = "SoftEBetaScore"
-        self.beta2, self.a_min, self.c_max = _check_params(name, beta2, a_min, c_max)
-        tau = check_real(temperature, "temperature", name, low=0.0, high=1.0, low_open=True)
-        lam = check_real(leak, "leak", name, low=0.0, allow_none=True)
-        assert tau is not None
-        self.temperature = tau
-        self.leak = tau if lam is None else lam
+        self._keep(soft_params("SoftEBetaScore", beta2, a_min, c_max, temperature, leak))
         self.validate_args = validate_args
-        self.compile = compile
+        self.compiled = compile
 
     def forward(self, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        if self.validate_args:
-            _check_ac(a, c, "SoftEBetaScore")
-        if self.compile:
-            p = [
-                torch.tensor(v, dtype=a.dtype, device=a.device)
-                for v in (self.beta2, self.a_min, self.c_max, self.temperature, self.leak)
-            ]
-            return _compiled_soft()(a, c, *p)
-        return soft_e_beta_torch(a, c, self.beta2, self.a_min, self.c_max, self.temperature, self.leak)
+        return evaluate(a, c, self._params(), "SoftEBetaScore", validate=self.validate_args,
+                        compiled=self.compiled)
 
     def extra_repr(self) -> str:
-        return (
-            f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}, "
-            f"temperature={self.temperature}, leak={self.leak}, compile={self.compile}"
-        )
+        return f"{super().extra_repr()}, compile={self.compiled}"
 
 
 # --------------------------------------------------------------------------- the loss
@@ -153,24 +135,18 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _check_loss_params(
     func: str, beta2: Any, a_min: Any, c_max: Any, temperature: Any, leak: Any, cost_ref: Any,
     reduction: Any,
-) -> tuple[float, float, float, float, float, float | None]:
-    b, lo, hi = _check_params(func, beta2, a_min, c_max)
-    tau = check_real(temperature, "temperature", func, low=0.0, high=1.0, low_open=True)
-    lam = check_real(leak, "leak", func, low=0.0, allow_none=True)
+) -> tuple[Params, float | None]:
+    p = soft_params(func, beta2, a_min, c_max, temperature, leak)
     ref = check_real(cost_ref, "cost_ref", func, low=0.0, low_open=True, allow_none=True)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
-    assert tau is not None
-    return b, lo, hi, tau, tau if lam is None else lam, ref
+    return p, ref
 
 
 def _as_tensor(x: Any, name: str, func: str, like: torch.Tensor | None = None) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x if x.dtype.is_floating_point else x.double()
     if isinstance(x, bool) or not isinstance(x, int | float):
-        raise InputTypeError(
-            f"The {name!r} parameter of {func} must be a torch tensor or a real number. "
-            f"Got {type(x).__name__} instead."
-        )
+        raise refusal(name, func, "be a torch tensor or a real number", type(x).__name__, error=InputTypeError)
     if like is not None:
         return torch.tensor(float(x), dtype=like.dtype, device=like.device)
     return torch.tensor(float(x))
@@ -218,7 +194,7 @@ def e_beta_loss(
     feasibility; its gradients are finite everywhere, including :math:`A = 0` and
     :math:`C \ge 1`. Note that over budget (and in the :math:`\tau` band) the gate scales
     the gradient in :math:`A` down to zero: the cost must come back first, which is why
-    :func:`effobj.gradient_search.gradient_search` warms the weights up with cross-entropy.
+    :func:`effobj.gradient_search` warms the weights up with cross-entropy.
 
     **Cost: raw or normalized.** By default ``cost`` is the normalized :math:`C` (cost over
     the largest acceptable cost, as everywhere in effobj) and ``c_max`` the normalized
@@ -256,15 +232,12 @@ def e_beta_loss(
         (True, True)
     """
     func = "e_beta_loss"
-    b, lo, hi, tau, lam, ref = _check_loss_params(
-        func, beta2, a_min, c_max, temperature, leak, cost_ref, reduction
-    )
-    return _loss(perf, cost, b, lo, hi, tau, lam, ref, reduction, validate_args, func)
+    p, ref = _check_loss_params(func, beta2, a_min, c_max, temperature, leak, cost_ref, reduction)
+    return _loss(perf, cost, p, ref, reduction, validate_args, func)
 
 
 def _loss(
-    perf: Any, cost: Any, b: float, lo: float, hi: float, tau: float, lam: float,
-    ref: float | None, reduction: str, validate: bool, func: str,
+    perf: Any, cost: Any, p: Params, ref: float | None, reduction: str, validate: bool, func: str,
 ) -> torch.Tensor:
     like = perf if isinstance(perf, torch.Tensor) else cost if isinstance(cost, torch.Tensor) else None
     a = _as_tensor(perf, "perf", func, like)
@@ -275,11 +248,11 @@ def _loss(
     if ref is not None:
         c = c / ref
     check_broadcast(a, c, ("perf", "cost"), func)
-    s = soft_e_beta_torch(a, c, b, lo, hi, tau, lam)
+    s = evaluate(a, c, p, func, validate=False)
     return _reduce(1.0 - s, reduction)
 
 
-class EBetaLoss(nn.Module):
+class EBetaLoss(_MetricModule):
     r"""Module face of :func:`e_beta_loss`: ``forward(perf, cost) -> 1 - S_tau(A, C)``.
 
     Args: as :func:`e_beta_loss`.
@@ -305,11 +278,10 @@ class EBetaLoss(nn.Module):
         validate_args: bool = True,
     ) -> None:
         super().__init__()
-        name = "EBetaLoss"
-        (self.beta2, self.a_min, self.c_max, self.temperature, self.leak,
-         self.cost_ref) = _check_loss_params(
-            name, beta2, a_min, c_max, temperature, leak, cost_ref, reduction
+        p, self.cost_ref = _check_loss_params(
+            "EBetaLoss", beta2, a_min, c_max, temperature, leak, cost_ref, reduction
         )
+        self._keep(p)
         self.reduction = reduction
         self.validate_args = validate_args
 
@@ -328,60 +300,48 @@ class EBetaLoss(nn.Module):
         Raises:
             InputError: the spec has several cost indicators.
         """
-        from effobj.spec import EfficiencySpec
+        from effobj.spec import check_spec
 
-        if not isinstance(spec, EfficiencySpec):
-            raise InputTypeError(
-                "The 'spec' parameter of EBetaLoss.from_spec must be an effobj.EfficiencySpec. "
-                f"Got {type(spec).__name__} instead."
-            )
+        func = "EBetaLoss.from_spec"
+        spec = check_spec(spec, "spec", func)
         if len(spec.costs) != 1:
-            raise InputError(
-                "The 'spec' parameter of EBetaLoss.from_spec must have exactly one cost "
-                f"indicator. Got {list(spec.cost_names)} instead."
-            )
+            raise refusal("spec", func, "have exactly one cost indicator", repr(list(spec.cost_names)))
         ind = spec.costs[0]
         return cls(beta2=spec.beta2, a_min=spec.a_min, c_max=ind.c_max, temperature=temperature,
                    leak=leak, cost_ref=ind.ref, reduction=reduction, validate_args=validate_args)
 
     def forward(self, perf: torch.Tensor | float, cost: torch.Tensor | float) -> torch.Tensor:
-        return _loss(perf, cost, self.beta2, self.a_min, self.c_max, self.temperature, self.leak,
-                     self.cost_ref, self.reduction, self.validate_args, "EBetaLoss")
+        return _loss(perf, cost, self._params(), self.cost_ref, self.reduction, self.validate_args,
+                     "EBetaLoss")
 
     def extra_repr(self) -> str:
-        return (
-            f"beta2={self.beta2}, a_min={self.a_min}, c_max={self.c_max}, "
-            f"temperature={self.temperature}, leak={self.leak}, cost_ref={self.cost_ref}, "
-            f"reduction={self.reduction!r}"
-        )
+        return f"{super().extra_repr()}, cost_ref={self.cost_ref}, reduction={self.reduction!r}"
 
 
 # --------------------------------------------------------------------------- proxies
+_LOGITS_RULE = "be a 2-d tensor (batch, classes)"
+
+
 def _check_logits(logits: Any, target: Any, func: str) -> None:
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-        raise InputError(
-            f"The 'logits' parameter of {func} must be a 2-d tensor (batch, classes). "
-            f"Got {getattr(logits, 'shape', type(logits).__name__)} instead."
-        )
-    if not isinstance(target, torch.Tensor) or target.shape != logits.shape[:1] or target.dtype.is_floating_point:
-        raise InputError(
-            f"The 'target' parameter of {func} must be an integer tensor of shape "
-            f"({logits.shape[0]},). Got {getattr(target, 'shape', type(target).__name__)} instead."
-        )
-    if logits.shape[1] < 2:
-        raise InputError(
-            f"The 'logits' parameter of {func} needs at least 2 classes. Got {logits.shape[1]}."
-        )
-    if logits.shape[0] == 0:
-        raise InputError(f"The 'logits' parameter of {func} holds no example (batch of 0).")
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= logits.shape[1]):
-        bad = int(target.min()) if int(target.min()) < 0 else int(target.max())
-        raise InputError(
-            f"The 'target' parameter of {func} must hold class indices in [0, "
-            f"{logits.shape[1] - 1}]. Got {bad} instead."
-        )
-    if logits.dtype.is_floating_point and not bool(torch.isfinite(logits.detach()).all()):
-        raise InputError(f"The 'logits' parameter of {func} must be finite. Got NaN or inf.")
+    if not isinstance(logits, torch.Tensor):
+        raise refusal("logits", func, _LOGITS_RULE, type(logits).__name__, error=InputTypeError)
+    if logits.ndim != 2:
+        raise refusal("logits", func, _LOGITS_RULE, f"shape {tuple(logits.shape)}")
+    batch, classes = logits.shape
+    rule = f"be an integer tensor of shape ({batch},)"
+    if not isinstance(target, torch.Tensor):
+        raise refusal("target", func, rule, type(target).__name__, error=InputTypeError)
+    if target.shape != (batch,) or target.dtype.is_floating_point:
+        raise refusal("target", func, rule, f"{str(target.dtype).replace('torch.', '')} of shape {tuple(target.shape)}")
+    if classes < 2:
+        raise refusal("logits", func, "have at least 2 classes (columns)", f"{classes}")
+    if batch == 0:
+        raise refusal("logits", func, "hold at least one example", "a batch of 0")
+    low, high = int(target.min()), int(target.max())
+    if low < 0 or high >= classes:
+        raise refusal("target", func, f"hold class indices in [0, {classes - 1}]", repr(low if low < 0 else high))
+    if logits.dtype.is_floating_point:
+        check_values(logits, "logits", func)
 
 
 def true_class_probability(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

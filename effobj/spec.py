@@ -32,22 +32,31 @@ from typing import Any
 
 import numpy as np
 
-from effobj._validation import check_choice, check_real, check_values, is_torch, to_numeric
-from effobj.errors import InputError
-from effobj.metric import _soft_kernel, e_beta, e_beta_upper_bound
+from effobj._metric.dispatch import evaluate, hard_params, soft_params
+from effobj._validation import (
+    check_choice,
+    check_instance,
+    check_real,
+    check_str,
+    check_values,
+    is_torch,
+    refusal,
+    to_numeric,
+)
+from effobj.errors import InputError, InputTypeError
+from effobj.metric import e_beta_upper_bound
+from effobj.record import RESERVED_KEYS
 
-__all__ = ["RESERVED_NAMES", "CostIndicator", "EfficiencySpec"]
+__all__ = ["BUDGET_C", "RESERVED_NAMES", "CostIndicator", "EfficiencySpec", "check_spec"]
 
 #: names a cost indicator cannot take: the keys under which effobj records a trial and a
-#: study (``effobj/record.py``; a test keeps the two equal). A cost is recorded
-#: under its own name beside them, so a cost named ``perf`` would overwrite the
-#: performance. Kept here as plain strings: the metric layer does not import optuna.
-RESERVED_NAMES: tuple[str, ...] = (
-    "perf", "A", "C", "e_beta", "e_beta_upper_bound", "trained", "status", "skip_reason",
-    "fail_reason", "incumbent_e_beta", "cost_report", "profile_time_s", "train_time_s",
-    "effobj_overhead_s", "test_perf", "epochs_run", "train_flops", "identity", "repeat_of",
-    "effobj_retry_of", "effobj_spec", "effobj_mode", "effobj_version",
-)
+#: study (:data:`effobj.record.RESERVED_KEYS`). A cost is recorded under its own name beside
+#: them, so a cost named ``perf`` would overwrite the performance.
+RESERVED_NAMES: tuple[str, ...] = RESERVED_KEYS
+
+#: the normalized cost :math:`C` of a model exactly at its budget in
+#: :meth:`EfficiencySpec.for_budget`: ``cost_ref = budget / BUDGET_C = 2 * budget``.
+BUDGET_C: float = 0.5
 
 
 def _plain(x: Any) -> Any:
@@ -76,24 +85,21 @@ class CostIndicator:
 
     def __post_init__(self) -> None:
         func = "CostIndicator"
-        if not isinstance(self.name, str) or not self.name:
-            raise InputError(
-                f"The 'name' parameter of {func} must be a non-empty string. Got {self.name!r} instead."
-            )
+        check_str(self.name, "name", func, nonempty=True)
         if self.name in RESERVED_NAMES:
-            raise InputError(
-                f"The 'name' parameter of {func} must not be one of the names effobj records "
-                f"a trial under ({', '.join(RESERVED_NAMES)}): the cost would overwrite it. "
-                f"Got {self.name!r} instead; name the indicator after what it measures."
+            raise refusal(
+                "name", func,
+                f"not be one of the names effobj records a trial under ({', '.join(RESERVED_NAMES)}): "
+                "the cost would overwrite it",
+                repr(self.name), hint="Name the indicator after what it measures.",
             )
         ref = check_real(self.ref, "ref", func, low=0.0, low_open=True)
         hi = check_real(self.max, "max", func, low=0.0, allow_none=True)
         w = check_real(self.weight, "weight", func, low=0.0)
-        assert ref is not None
         if hi is not None and hi > ref:
-            raise InputError(
-                f"The 'max' parameter of {func} {self.name!r} must be at most its 'ref' "
-                f"({ref:g}): the reference is the largest acceptable cost. Got {hi:g} instead."
+            raise refusal(
+                "max", f"{func} {self.name!r}",
+                f"be at most its 'ref' ({ref:g}): the reference is the largest acceptable cost", f"{hi:g}",
             )
         object.__setattr__(self, "ref", ref)
         object.__setattr__(self, "max", hi)
@@ -158,12 +164,8 @@ class EfficiencySpec:
         b = check_real(beta2, "beta2", func, low=0.0, low_open=True)
         ref = check_real(perf_ref, "perf_ref", func, low=0.0, low_open=True)
         pmin = check_real(perf_min, "perf_min", func, low=0.0, allow_none=True)
-        assert b is not None and ref is not None
         if pmin is not None and pmin > ref:
-            raise InputError(
-                f"The 'perf_min' parameter of {func} must be at most 'perf_ref' ({ref:g}). "
-                f"Got {pmin:g} instead."
-            )
+            raise refusal("perf_min", func, f"be at most 'perf_ref' ({ref:g})", f"{pmin:g}")
         if (cost_ref is None) == (costs is None):
             raise InputError(
                 f"{func} needs exactly one of 'cost_ref' (a single cost indicator) or 'costs' "
@@ -173,24 +175,22 @@ class EfficiencySpec:
             items: tuple[CostIndicator, ...] = (CostIndicator(cost_name, cost_ref, cost_max),)  # type: ignore[arg-type]
         else:
             if cost_max is not None:
-                raise InputError(
-                    f"The 'cost_max' parameter of {func} applies to a single indicator; with "
-                    f"'costs' give each CostIndicator its own 'max'. Got cost_max={cost_max!r}."
+                raise refusal(
+                    "cost_max", func, "be None with 'costs': it applies to a single indicator",
+                    repr(cost_max), hint="Give each CostIndicator its own 'max'.",
                 )
             items = tuple(
                 c if isinstance(c, CostIndicator) else CostIndicator(**dict(c)) for c in costs
             )
             if not items:
-                raise InputError(f"The 'costs' parameter of {func} must not be empty.")
+                raise refusal("costs", func, "not be empty", "no indicator")
             names = [c.name for c in items]
             if len(set(names)) != len(names):
-                raise InputError(
-                    f"The 'costs' parameter of {func} must name each indicator once. Got {names}."
-                )
+                raise refusal("costs", func, "name each indicator once", f"names {names}")
             if max(c.weight for c in items) <= 0.0:
-                raise InputError(
-                    f"The 'costs' parameter of {func} needs at least one indicator with a "
-                    f"positive weight. Got weights {[c.weight for c in items]}."
+                raise refusal(
+                    "costs", func, "have at least one indicator with a positive weight",
+                    f"weights {[c.weight for c in items]}",
                 )
         check_choice(combine, "combine", func, ("mean", "max"))
         check_choice(perf_above_ref, "perf_above_ref", func, ("clip", "raise"))
@@ -237,26 +237,23 @@ class EfficiencySpec:
         if isinstance(cost, Mapping):
             missing = [n for n in self.cost_names if n not in cost]
             if missing:
-                raise InputError(
-                    f"The 'cost' parameter of {func} must give every indicator of the spec "
-                    f"{list(self.cost_names)}. Missing {missing}; got keys {sorted(cost)}."
+                raise refusal(
+                    "cost", func, f"give every indicator of the spec {list(self.cost_names)}",
+                    f"keys {sorted(cost)}", hint=f"Missing {missing}.",
                 )
             raw = {n: cost[n] for n in self.cost_names}
         elif len(self.costs) == 1:
             raw = {self.costs[0].name: cost}
         else:
-            raise InputError(
-                f"The 'cost' parameter of {func} must be a mapping of the indicators "
-                f"{list(self.cost_names)} for a spec with several. Got {type(cost).__name__}."
+            raise refusal(
+                "cost", func, f"be a mapping of the indicators {list(self.cost_names)} for a spec with several",
+                type(cost).__name__, error=InputTypeError,
             )
         out: dict[str, Any] = {}
         for ind in self.costs:
             value = raw[ind.name]
             if value is None:
-                raise InputError(
-                    f"The cost indicator {ind.name!r} given to {func} must be a number. "
-                    "Got None (was it measured on this device?)."
-                )
+                raise refusal(ind.name, func, "be a number", "None", hint="Was it measured on this device?")
             arr, scalar = to_numeric(value, ind.name, func)
             check_values(arr, ind.name, func, low=0.0, hint="Costs cannot be negative.")
             c = arr / ind.ref
@@ -266,7 +263,7 @@ class EfficiencySpec:
     def combine_costs(self, c: Mapping[str, Any]) -> Any:
         """The traded-off cost :math:`C` from the normalized indicators."""
         live = [ind for ind in self.costs if ind.weight > 0.0]
-        if self.combine == "max":
+        if self.combine == "max" or len(live) == 1:  # one live indicator: C is its C_i
             total = c[live[0].name]
             for ind in live[1:]:
                 other = c[ind.name]
@@ -315,17 +312,25 @@ class EfficiencySpec:
         return ok & (a >= self.a_min) if self.perf_min is not None else ok
 
     # ------------------------------------------------------------------ scores
+    def _gates(self, c: Mapping[str, Any]) -> tuple[float, tuple[tuple[Any, float], ...] | None]:
+        r"""The cost gates for the dispatcher: ``(c_max, budgets)``.
+
+        One indicator gates the traded-off cost itself, which is its :math:`C_1`
+        (:meth:`combine_costs`), so the streamed and fused paths apply; several gate each
+        :math:`C_i` (``budgets``).
+        """
+        if len(self.costs) == 1:
+            return self.costs[0].c_max, None
+        return 1.0, tuple((c[ind.name], ind.c_max) for ind in self.costs)
+
     def score(self, perf: Any, cost: Any) -> Any:
         r"""Hard :math:`E_\beta` of raw ``(perf, cost)``, every gate applied."""
+        func = "EfficiencySpec.score"
         c = self.normalize_costs(cost)
         a = self.normalize_perf(perf)
-        e = e_beta(a, self.combine_costs(c), beta2=self.beta2, a_min=self.a_min, c_max=1.0)
-        if len(self.costs) == 1:  # the common case: let e_beta apply the one budget
-            ind = self.costs[0]
-            if ind.c_max < 1.0:
-                e = e * (c[ind.name] <= ind.c_max)
-            return _plain(e)
-        return _plain(e * self._cost_feasible(c))
+        c_max, budgets = self._gates(c)
+        p = hard_params(func, self.beta2, self.a_min, c_max)
+        return _plain(evaluate(a, self.combine_costs(c), p, func, validate=True, budgets=budgets))
 
     def upper_bound(self, cost: Any) -> Any:
         r"""The best :math:`E_\beta` reachable at this cost (:math:`A = 1`); 0 if a budget fails."""
@@ -339,24 +344,17 @@ class EfficiencySpec:
     ) -> Any:
         r"""The smooth surrogate of :meth:`score` (see :func:`effobj.soft_e_beta`).
 
-        Every budget and the performance floor get their own smoothstep gate and leak.
+        Every budget and the performance floor get their own smoothstep gate and leak;
+        with one cost indicator it is :func:`effobj.soft_e_beta` of the normalized
+        ``(A, C)`` (same values, same fast paths).
         """
         func = "EfficiencySpec.soft_score"
-        tau = check_real(temperature, "temperature", func, low=0.0, high=1.0, low_open=True)
-        lam = check_real(leak, "leak", func, low=0.0, allow_none=True)
-        assert tau is not None
+        p = soft_params(func, self.beta2, self.a_min, 1.0, temperature, leak)
         c = self.normalize_costs(cost)
         a = self.normalize_perf(perf)
-        margins = [ind.c_max - c[ind.name] for ind in self.costs]
-        if self.perf_min is not None and self.a_min > 0.0:
-            margins.append(a - self.a_min)
-        combined = self.combine_costs(c)
-        if is_torch(a) or is_torch(combined):
-            import torch as xp
-        else:
-            xp = np  # type: ignore[assignment]
-        s = _soft_kernel(a, combined, self.beta2, margins, tau, tau if lam is None else lam, xp)
-        return _plain(s)
+        c_max, budgets = self._gates(c)
+        p = dataclasses.replace(p, c_max=c_max)
+        return _plain(evaluate(a, self.combine_costs(c), p, func, validate=False, budgets=budgets))
 
     # ------------------------------------------------------------------ (de)serialization
     def replace(self, **changes: Any) -> EfficiencySpec:
@@ -404,15 +402,10 @@ class EfficiencySpec:
                 study by other code); the message names the field.
         """
         func = "EfficiencySpec.from_dict"
-        if not isinstance(d, Mapping):
-            raise InputError(
-                f"The 'd' parameter of {func} must be a mapping (a spec's to_dict()). "
-                f"Got {type(d).__name__} instead."
-            )
-        d = dict(d)
+        d = dict(check_instance(d, "d", func, Mapping, "a mapping (a spec's to_dict())"))
         for key in ("perf_ref", "costs"):
             if key not in d:
-                raise InputError(f"The 'd' parameter of {func} has no {key!r} field. Got keys {sorted(map(str, d))}.")
+                raise refusal("d", func, f"have a {key!r} field", f"keys {sorted(map(str, d))}")
         costs = d.pop("costs")
         if not isinstance(costs, list | tuple) or not all(
             isinstance(c, Mapping | CostIndicator) for c in costs
@@ -428,9 +421,10 @@ class EfficiencySpec:
                     f"The 'costs' field of {func} must hold dicts with 'name', 'ref' and "
                     f"optionally 'max', 'weight'. Got {dict(c)!r} instead."
                 )
-        unknown = set(d) - {"beta2", "perf_ref", "perf_min", "combine", "perf_above_ref"}
+        fields = {"beta2", "perf_ref", "perf_min", "combine", "perf_above_ref", "costs"}
+        unknown = set(d) - fields
         if unknown:
-            raise InputError(f"The 'd' parameter of {func} has unknown fields {sorted(map(str, unknown))}.")
+            raise refusal("d", func, f"have only the fields {sorted(fields)}", f"unknown fields {sorted(map(str, unknown))}")
         try:
             return cls(
                 beta2=d.pop("beta2", 1.0),
@@ -442,3 +436,78 @@ class EfficiencySpec:
             )
         except TypeError as exc:  # a field of the wrong type (a string for a number, ...)
             raise InputError(f"{func}: {exc}") from None
+
+    @classmethod
+    def for_budget(
+        cls,
+        budget: float,
+        *,
+        beta2: float = 1.0,
+        perf_ref: float = 1.0,
+        perf_min: float | None = None,
+        cost_name: str = "cost",
+        c_at_budget: float = BUDGET_C,
+        perf_above_ref: str = "clip",
+    ) -> EfficiencySpec:
+        r"""The spec of one cost budget: ``cost_max = budget``, ``cost_ref = budget / c_at_budget``.
+
+        The common case in one argument. A model exactly at the budget is feasible and has
+        :math:`C = c_{b}` (``c_at_budget``), so it scores
+        :math:`E_\beta = (1+\beta^2) A (1-c_b) / (\beta^2 (1-c_b) + A) > 0`; the gate
+        ``cost <= budget``, not the formula, is what excludes a model.
+
+        **The rule,** :math:`c_b = 1/2`, i.e. ``cost_ref = 2 * budget``: with
+        :math:`C' = 1 - \text{cost}/\text{cost}_{ref}`, the relative change of the compute
+        term per relative change of the cost is
+
+        .. math::
+
+            \frac{d \ln C'}{d \ln \text{cost}} = -\frac{C}{1 - C},
+
+        which is :math:`-1` at the budget exactly when :math:`C = 1/2`: there 1 % more cost
+        costs 1 % of :math:`C'` (and less everywhere below the budget). ``cost_ref =
+        budget`` (:math:`c_b = 1`) makes it infinite: near the budget :math:`E_\beta
+        \approx (1+\beta^2) C'` falls to 0 whatever the performance, so any saving
+        outweighs any accuracy and :math:`\beta^2` loses its meaning; :math:`c_b \to 0`
+        makes it 0: every feasible model has :math:`C' \approx 1` and the cost no longer
+        counts. :math:`1/2` is the neutral point between the two, and puts the budget in
+        the middle of the normalized cost scale (feasible models span
+        :math:`C' \in [1/2, 1]`). It depends on the metric only, not on any data.
+
+        Args:
+            budget: the largest acceptable cost, raw units (> 0); a model above it scores 0.
+            beta2, perf_ref, perf_min, cost_name, perf_above_ref: as in :class:`EfficiencySpec`.
+            c_at_budget: the normalized cost :math:`C` of a model at the budget, in
+                ``(0, 1]`` (default :data:`BUDGET_C` = 1/2); 1 is the paper's literal
+                ``cost_ref = budget``, where the model at the budget scores 0.
+
+        Example:
+            >>> spec = EfficiencySpec.for_budget(8.0, perf_ref=0.99, cost_name="latency_ms")
+            >>> spec.costs[0].ref, spec.costs[0].max
+            (16.0, 8.0)
+            >>> round(spec.score(0.99, 8.0), 4)       # at the budget: feasible, > 0
+            0.6667
+            >>> spec.score(0.99, 8.01)                # over it: 0
+            0.0
+        """
+        func = "EfficiencySpec.for_budget"
+        b = check_real(budget, "budget", func, low=0.0, low_open=True)
+        c = check_real(c_at_budget, "c_at_budget", func, low=0.0, high=1.0, low_open=True)
+        return cls(
+            beta2=beta2,
+            perf_ref=perf_ref,
+            cost_ref=b / c,
+            perf_min=perf_min,
+            cost_max=b,
+            cost_name=cost_name,
+            perf_above_ref=perf_above_ref,
+        )
+
+
+def check_spec(value: Any, name: str, func: str) -> EfficiencySpec:
+    """Check that ``value`` is an :class:`EfficiencySpec` (the one wording of that check).
+
+    Raises:
+        InputTypeError: ``... must be an effobj.EfficiencySpec. Got dict instead.``
+    """
+    return check_instance(value, name, func, EfficiencySpec, "an effobj.EfficiencySpec")

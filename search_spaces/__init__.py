@@ -1,6 +1,6 @@
 """Search spaces that turn an Optuna trial into a trainable model (or a benchmark row).
 
-Registered spaces (``search_spaces.names()``):
+Registered spaces (``effobj.spaces.names()``):
 
 * ``mlp``: depth, widths, activation, dropout, normalization (tabular data);
 * ``mobilenet``: MobileNetV2/MnasNet-style CNN (per-stage depth, kernel, expansion,
@@ -15,17 +15,17 @@ Every model space searches the architecture jointly with the training
 hyper-parameters ``lr``, ``weight_decay``, ``batch_size``, ``epochs`` and ``optimizer``.
 
 Example:
-    >>> import optuna, search_spaces
-    >>> space = search_spaces.get("nas-bench-graph:cora")
+    >>> import optuna, effobj.spaces
+    >>> space = effobj.spaces.get("nas-bench-graph:cora")
     >>> trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     >>> config = space.suggest(trial)
     >>> sorted(space.lookup(config))
     ['latency', 'params', 'perf', 'test_perf']
 
-**Your own data.** Wrap tensors or DataLoaders in a :class:`search_spaces.data.Dataset`
+**Your own data.** Wrap tensors or DataLoaders in a :class:`effobj.spaces.data.Dataset`
 and pass it as ``data`` to ``build``, ``example_input`` and ``train``::
 
-    from search_spaces.data import Dataset
+    from effobj.spaces.data import Dataset
     data = Dataset.from_tensors(x_train, y_train, x_val, y_val, x_test, y_test)
     data = Dataset.from_loaders(train_loader, val_loader, num_classes=10)
 
@@ -33,9 +33,15 @@ and pass it as ``data`` to ``build``, ``example_input`` and ``train``::
 :class:`SearchSpace` (and of :class:`ModelSearchSpace` or :class:`TabularSearchSpace`)
 can be registered and then searched like the built-in ones::
 
-    search_spaces.register("my-cnn", MyCNNSpace)      # a zero-argument factory
-    search_spaces.register("my-cnn", MyCNNSpace(), replace=True)   # or an instance
-    space = search_spaces.get("my-cnn")
+    effobj.spaces.register("my-cnn", MyCNNSpace)      # a zero-argument factory
+    effobj.spaces.register("my-cnn", MyCNNSpace(), replace=True)   # or an instance
+    space = effobj.spaces.get("my-cnn")
+
+The command line takes it without registering: ``effobj search --space
+my_space.py:MyCNNSpace`` (a file) or ``--space my_package.spaces:MyCNNSpace`` (a module),
+the name a class, a space or a zero-argument factory. An installed package provides
+spaces by name through the entry-point group ``effobj.spaces``
+(:data:`ENTRY_POINT_GROUP`); :func:`names` and :func:`get` include them.
 
 The easiest way to write one is to subclass :class:`ModelSpace`, list its parameters
 (:class:`Categorical`, :class:`Int`, :class:`Float`, :func:`training_params`) and write
@@ -51,7 +57,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from search_spaces._params import (
+from effobj.spaces._params import (
     Categorical,
     Float,
     Int,
@@ -59,30 +65,31 @@ from search_spaces._params import (
     config_identity,
     training_params,
 )
-from search_spaces._protocol import (
+from effobj.spaces._protocol import (
     ModelSearchSpace,
     SearchSpace,
     SpaceFactory,
     TabularSearchSpace,
     TrainResult,
 )
-from search_spaces._registry import get, names, register, unregister
+from effobj.spaces._registry import ENTRY_POINT_GROUP, as_space, get, names, register, unregister
 
 _LAZY: dict[str, str] = {
-    "ModelSpace": "search_spaces._model_space",
-    "MLPSpace": "search_spaces._mlp",
-    "MobileNetSpace": "search_spaces._mobilenet",
-    "TransformerSpace": "search_spaces._transformer",
-    "SupernetSpace": "search_spaces._supernet",
-    "SuperNet": "search_spaces._supernet",
-    "NasBenchGraphSpace": "search_spaces._nas_bench_graph",
-    "Dataset": "search_spaces.data",
-    "load_dataset": "search_spaces.data",
-    "train_classifier": "search_spaces._training",
+    "ModelSpace": "effobj.spaces._model_space",
+    "MLPSpace": "effobj.spaces._mlp",
+    "MobileNetSpace": "effobj.spaces._mobilenet",
+    "TransformerSpace": "effobj.spaces._transformer",
+    "SupernetSpace": "effobj.spaces._supernet",
+    "SuperNet": "effobj.spaces._supernet",
+    "NasBenchGraphSpace": "effobj.spaces._nas_bench_graph",
+    "Dataset": "effobj.spaces.data",
+    "load_dataset": "effobj.spaces.data",
+    "train_classifier": "effobj.spaces._training",
     "flop_counter_mode": "effobj.profiler",  # effobj's one FLOP registry
 }
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Categorical",
     "Float",
     "Int",
@@ -92,6 +99,7 @@ __all__ = [
     "SpaceFactory",
     "TabularSearchSpace",
     "TrainResult",
+    "as_space",
     "config_identity",
     "get",
     "names",
@@ -116,7 +124,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'search_spaces' has no attribute {name!r}")
+        raise AttributeError(f"module 'effobj.spaces' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
@@ -128,11 +136,11 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.profiler import flop_counter_mode
-    from search_spaces._mlp import MLPSpace
-    from search_spaces._mobilenet import MobileNetSpace
-    from search_spaces._model_space import ModelSpace
-    from search_spaces._nas_bench_graph import NasBenchGraphSpace
-    from search_spaces._supernet import SuperNet, SupernetSpace
-    from search_spaces._training import train_classifier
-    from search_spaces._transformer import TransformerSpace
-    from search_spaces.data import Dataset, load_dataset
+    from effobj.spaces._mlp import MLPSpace
+    from effobj.spaces._mobilenet import MobileNetSpace
+    from effobj.spaces._model_space import ModelSpace
+    from effobj.spaces._nas_bench_graph import NasBenchGraphSpace
+    from effobj.spaces._supernet import SuperNet, SupernetSpace
+    from effobj.spaces._training import train_classifier
+    from effobj.spaces._transformer import TransformerSpace
+    from effobj.spaces.data import Dataset, load_dataset

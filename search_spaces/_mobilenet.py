@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces._model_space import ModelSpace
-from search_spaces._params import Categorical, Float, Int, training_params
-from search_spaces.data import DatasetInfo
+from effobj.spaces._model_space import ModelSpace
+from effobj.spaces._params import Categorical, Float, Int, training_params
+from effobj.spaces.data import DatasetInfo
 
 __all__ = ["MBConv", "MobileNetSpace", "Resize", "SqueezeExcite", "conv_bn", "make_divisible"]
 

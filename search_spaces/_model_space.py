@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from effobj._validation import check_instance, check_int, refusal
-from search_spaces._params import ParamSpace
-from search_spaces._protocol import TrainResult
-from search_spaces.data import DATASETS, Dataset, DatasetInfo
+from effobj.spaces._params import ParamSpace
+from effobj.spaces._protocol import TrainResult
+from effobj.spaces.data import DATASETS, Dataset, DatasetInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -17,7 +17,7 @@ __all__ = ["ModelSpace"]
 
 
 class ModelSpace(ParamSpace):
-    """A :class:`~search_spaces._params.ParamSpace` that builds and trains classifiers.
+    """A :class:`~effobj.spaces._params.ParamSpace` that builds and trains classifiers.
 
     Subclasses define :attr:`params`, :attr:`layouts` (data layouts they accept),
     :meth:`_build` and optionally :meth:`_check_data` (rules joining config and data).
@@ -39,7 +39,7 @@ class ModelSpace(ParamSpace):
             info = data
         else:
             check_instance(data, "data", f"the {self.name!r} search space", Dataset,
-                           "a search_spaces.data.Dataset or None")
+                           "a effobj.spaces.data.Dataset or None")
         if info.layout not in self.layouts:
             raise refusal(
                 "data", f"the {self.name!r} search space",
@@ -122,11 +122,11 @@ class ModelSpace(ParamSpace):
         """Train ``model`` (from :meth:`build`) on ``data`` with the config's hyper-parameters.
 
         The config and the data's shape are checked before the first step. See
-        :func:`search_spaces._training.train_classifier` for determinism and FLOP counting.
+        :func:`effobj.spaces._training.train_classifier` for determinism and FLOP counting.
         """
-        from search_spaces._training import train_classifier
+        from effobj.spaces._training import train_classifier
 
-        check_instance(data, "data", f"{self.name!r}.train", Dataset, "a search_spaces.data.Dataset")
+        check_instance(data, "data", f"{self.name!r}.train", Dataset, "a effobj.spaces.data.Dataset")
         info = self.check(config, data)
         built = {"input_shape": getattr(model, "input_shape", None), "num_classes": getattr(model, "num_classes", None)}
         given = {"input_shape": tuple(info.input_shape), "num_classes": info.num_classes}

@@ -36,7 +36,7 @@ import numpy as np
 
 from effobj._validation import check_choice, check_real, refusal
 from effobj.errors import InputError
-from search_spaces._params import Categorical, ParamSpace
+from effobj.spaces._params import Categorical, ParamSpace
 
 __all__ = ["DATASETS", "NasBenchGraphSpace", "Table"]
 

@@ -250,8 +250,8 @@ class ParamSpace:
         are one model (e.g. NAS-Bench-Graph's isomorphic cells) override it.
 
         Example:
-            >>> import search_spaces
-            >>> space = search_spaces.get("mlp")
+            >>> import effobj.spaces
+            >>> space = effobj.spaces.get("mlp")
             >>> space.identity(space.default_config()) == space.identity(
             ...     dict(reversed(list(space.default_config().items()))))
             True

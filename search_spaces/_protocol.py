@@ -9,13 +9,13 @@ values) and a config into something that can be scored:
   that already holds its measured performance and costs.
 
 Any object with these attributes and methods can be registered with
-:func:`search_spaces.register` and searched by ``effobj search``; it does not have to
+:func:`effobj.spaces.register` and searched by ``effobj search``; it does not have to
 inherit from anything here (``typing.Protocol`` is structural).
 
 Optionally a space defines ``identity(config) -> str``: configs with one identity are
 one candidate (one training run), e.g. NAS-Bench-Graph's isomorphic cells. A search
 records a repeat from the earlier trial instead of training it again. Without it the
-identity is the config itself (:func:`search_spaces.config_identity`).
+identity is the config itself (:func:`effobj.spaces.config_identity`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import optuna
     import torch
 
-    from search_spaces.data import Dataset
+    from effobj.spaces.data import Dataset
 
 __all__ = [
     "ModelSearchSpace",
@@ -155,5 +155,5 @@ class TabularSearchSpace(SearchSpace, Protocol):
         ...
 
 
-#: what :func:`search_spaces.register` stores: a zero-argument callable returning a space
+#: what :func:`effobj.spaces.register` stores: a zero-argument callable returning a space
 SpaceFactory = Callable[[], SearchSpace]

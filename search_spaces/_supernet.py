@@ -45,10 +45,10 @@ from torch import nn
 from effobj._validation import check_choice, check_instance, check_real, refusal
 from effobj.errors import InputTypeError
 from effobj.profiler import flop_counter_mode
-from search_spaces._mobilenet import MBConv, conv_bn
-from search_spaces._model_space import ModelSpace
-from search_spaces._params import Categorical, training_params
-from search_spaces.data import Dataset, DatasetInfo
+from effobj.spaces._mobilenet import MBConv, conv_bn
+from effobj.spaces._model_space import ModelSpace
+from effobj.spaces._params import Categorical, training_params
+from effobj.spaces.data import Dataset, DatasetInfo
 
 __all__ = ["CANDIDATE_OPS", "LAYERS", "MixedOp", "SuperNet", "SupernetSpace", "make_op"]
 

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from effobj._validation import check_choice, check_int
 from effobj.errors import InputError
-from search_spaces._protocol import TrainResult
+from effobj.spaces._protocol import TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from search_spaces.data import Dataset
+    from effobj.spaces.data import Dataset
 
 __all__ = ["evaluate_accuracy", "make_optimizer", "train_classifier"]
 
@@ -111,7 +111,7 @@ def train_classifier(
             are so small that on a shared CPU two threads can make a step 30x slower.
 
     Returns:
-        A :class:`~search_spaces.TrainResult`. If the training loss becomes inf or NaN
+        A :class:`~effobj.spaces.TrainResult`. If the training loss becomes inf or NaN
         (e.g. too high a learning rate), training stops before that update, the epoch
         and the test split score 0.0 and ``diverged`` is true.
     """

@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from effobj._validation import refusal
-from search_spaces._model_space import ModelSpace
-from search_spaces._params import Categorical, Float, Int, Param, training_params
-from search_spaces.data import DatasetInfo
+from effobj.spaces._model_space import ModelSpace
+from effobj.spaces._params import Categorical, Float, Int, Param, training_params
+from effobj.spaces.data import DatasetInfo
 
 __all__ = ["EncoderBlock", "Tokenizer", "TransformerClassifier", "TransformerSpace"]
 

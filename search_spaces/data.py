@@ -26,7 +26,7 @@ layout (so constant border pixels stay constant).
   ``batch_size``; make the train loader's shuffling seeded if you want determinism).
 
 Example:
-    >>> from search_spaces.data import load_dataset
+    >>> from effobj.spaces.data import load_dataset
     >>> d = load_dataset("wine")
     >>> d.input_shape, d.num_classes, d.layout, len(d.y_train) + len(d.y_val) + len(d.y_test)
     ((13,), 3, 'flat', 178)

@@ -78,6 +78,9 @@ def _files(tmp: Path) -> dict[str, str]:
 CASES = [
     # -- item 4: NaN from valid inputs -> refused by name (beta2 too large for the dtype)
     ("e_beta-f16-beta2", lambda f: effobj.e_beta(F16, F16, beta2=1e5), InputError, "'beta2'"),
+    ("e_beta-f16-beta2-text", lambda f: effobj.e_beta(F16, F16, beta2=1e5), InputError,
+     "The 'beta2' parameter of e_beta must be below 1.64e+04 for float16 inputs: (1 + beta2) would "
+     "overflow that precision. Got 100000.0 instead. Pass float64 inputs for a larger beta2."),
     ("soft-f16-beta2", lambda f: effobj.soft_e_beta(F16, F16, beta2=1e5), InputError, "'beta2'"),
     ("e_beta-f32-beta2", lambda f: effobj.e_beta(F32, F32, beta2=1e39), InputError, "'beta2'"),
     ("soft-f32-beta2", lambda f: effobj.soft_e_beta(F32, F32, beta2=1e39), InputError, "'beta2'"),
@@ -201,7 +204,7 @@ CASES = [
      "evaluate failed"),
     # -- the report's output
     ("write_report-out-txt", lambda f: __import__("effobj.report", fromlist=["x"]).write_report(
-        None, "x.txt"), InputError, "'out'"),
+        None, "x.txt"), InputError, "The 'out' parameter of write_report must end in .html or .htm. Got 'x.txt'"),
 ]
 
 

@@ -17,8 +17,8 @@ from effobj import (
     e_beta_upper_bound,
     soft_e_beta,
 )
+from effobj._metric.kernels import e_beta_kernel
 from effobj.errors import InputError
-from effobj.metric import _e_beta_kernel
 
 unit = st.floats(0.0, 1.0, allow_nan=False)
 cost = st.floats(0.0, 2.0, allow_nan=False)
@@ -271,10 +271,22 @@ def test_numpy_stream_path_matches_kernel_and_keeps_dtype():
         a[:3] = 0.0
         c[:3] = 1.0  # 0/0 corners in the stream
         got = e_beta(a, c, beta2=0.7, a_min=0.2, c_max=0.8)
-        ref = _e_beta_kernel(a, c, 0.7, 0.2, 0.8, np.where)
+        ref = e_beta_kernel(a, c, 0.7, 0.2, 0.8, np.where)
         assert got.dtype == dtype and got.shape == a.shape
         np.testing.assert_allclose(got, ref, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=0)
         assert not np.isnan(got).any()
+
+
+def test_stream_path_gives_plus_zero_over_budget_checked_or_not():
+    # C > 1 makes C' < 0: the stream clamps it as the kernel does, so no -0.0 comes out
+    rng = np.random.default_rng(1)
+    a, c = rng.random(200_000), rng.random(200_000) * 1.5
+    for kw in ({}, {"c_max": 0.8}, {"a_min": 0.3, "c_max": 0.9}):
+        checked = e_beta(a, c, **kw)
+        assert not np.signbit(checked).any()
+        assert checked.tobytes() == e_beta(a, c, validate_args=False, **kw).tobytes()
+        np.testing.assert_array_equal(checked == 0.0, e_beta_kernel(a, c, 1.0, kw.get("a_min", 0.0),
+                                                                    kw.get("c_max", 1.0), np.where) == 0.0)
 
 
 def test_stream_path_rejects_nan_with_its_index():

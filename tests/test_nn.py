@@ -45,3 +45,24 @@ def test_compiled_surrogate_matches_eager_values_and_gradients():
         torch.testing.assert_close(fused, eager)
         torch.testing.assert_close(fa, ga)
         torch.testing.assert_close(fc, gc)
+
+
+def test_compile_method_is_not_shadowed_by_the_option():
+    # the constructor option is kept as `compiled`, so nn.Module.compile() stays callable
+    m = SoftEBetaScore(temperature=0.05, compile=True)
+    assert m.compiled is True and "compile=True" in repr(m)
+    plain = SoftEBetaScore(temperature=0.05)
+    assert plain.compiled is False and callable(plain.compile)
+    plain.compile()  # was TypeError: 'bool' object is not callable
+    torch.manual_seed(2)
+    a, c = torch.rand(33, dtype=torch.float64), torch.rand(33, dtype=torch.float64) * 1.3
+    torch.testing.assert_close(plain(a, c), SoftEBetaScore(temperature=0.05)(a, c))
+
+
+@pytest.mark.parametrize("module", [EBetaScore, SoftEBetaScore])
+def test_shape_mismatch_is_input_error_naming_the_parameters(module):
+    name = module.__name__
+    with pytest.raises(InputError, match=rf"'a' and 'c' parameters of {name} must broadcast.*\(3,\) and \(2,\)"):
+        module()(torch.rand(3), torch.rand(2))
+    with pytest.raises(InputError, match=r"'a' and 'c' parameters of e_beta must broadcast.*\(3,\) and \(2,\)"):
+        e_beta(torch.rand(3), torch.rand(2))  # the function face says the same

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from effobj import EfficiencySpec, soft_e_beta
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 from effobj.nn import (
     EBetaLoss,
     e_beta_loss,
@@ -65,8 +65,12 @@ def test_raw_cost_with_cost_ref_and_from_spec():
     assert raw.item() == pytest.approx(1.0 - spec.soft_score(0.8, 6.0, temperature=0.05))
     assert raw.item() == pytest.approx(e_beta_loss(0.8, 0.3, beta2=0.5, c_max=0.5, temperature=0.05).item())
     two = EfficiencySpec(perf_ref=1.0, costs=[{"name": "a", "ref": 1.0}, {"name": "b", "ref": 1.0}])
-    with pytest.raises(InputError, match="exactly one cost indicator"):
+    with pytest.raises(
+        InputError, match=r"'spec' parameter of EBetaLoss.from_spec must have exactly one cost indicator\. Got \['a', 'b'\]"
+    ):
         EBetaLoss.from_spec(two)
+    with pytest.raises(InputTypeError, match=r"'spec' parameter of EBetaLoss.from_spec must be an effobj.EfficiencySpec\. Got dict"):
+        EBetaLoss.from_spec(spec.to_dict())
 
 
 @pytest.mark.parametrize(
@@ -143,3 +147,35 @@ def test_proxy_shape_errors():
         true_class_probability(torch.zeros(3), torch.zeros(3, dtype=torch.long))
     with pytest.raises(InputError, match="'target' parameter of exp_neg_cross_entropy"):
         exp_neg_cross_entropy(torch.zeros(3, 2), torch.zeros(2, dtype=torch.long))
+
+
+_LONG = torch.long
+_NAN_LOGITS = torch.zeros(3, 2).index_put_((torch.tensor([1]), torch.tensor([0])), torch.tensor(float("nan")))
+
+
+@pytest.mark.parametrize(
+    "logits,target,error,match",
+    [
+        ([[0.0, 1.0]], torch.zeros(1, dtype=_LONG), InputTypeError,
+         r"'logits' parameter of true_class_probability must be a 2-d tensor \(batch, classes\)\. Got list instead"),
+        (torch.zeros(3), torch.zeros(3, dtype=_LONG), InputError,
+         r"'logits' parameter of true_class_probability must be a 2-d tensor \(batch, classes\)\. Got shape \(3,\) instead"),
+        (torch.zeros(3, 2), [0, 1, 1], InputTypeError,
+         r"'target' parameter of true_class_probability must be an integer tensor of shape \(3,\)\. Got list instead"),
+        (torch.zeros(3, 2), torch.zeros(3), InputError,
+         r"'target' parameter of true_class_probability must be an integer tensor of shape \(3,\)\. Got float32 of shape \(3,\)"),
+        (torch.zeros(3, 1), torch.zeros(3, dtype=_LONG), InputError,
+         r"'logits' parameter of true_class_probability must have at least 2 classes \(columns\)\. Got 1 instead"),
+        (torch.zeros(0, 2), torch.zeros(0, dtype=_LONG), InputError,
+         r"'logits' parameter of true_class_probability must hold at least one example\. Got a batch of 0"),
+        (torch.zeros(3, 2), torch.tensor([0, 2, 1]), InputError,
+         r"'target' parameter of true_class_probability must hold class indices in \[0, 1\]\. Got 2 instead"),
+        (torch.zeros(3, 2), torch.tensor([0, -1, 1]), InputError,
+         r"'target' parameter of true_class_probability must hold class indices in \[0, 1\]\. Got -1 instead"),
+        (_NAN_LOGITS, torch.tensor([0, 1, 1]), InputError,
+         r"'logits' parameter of true_class_probability must be finite\. Got nan at index \(1, 0\) instead"),
+    ],
+)
+def test_proxy_refusals_name_parameter_rule_and_value(logits, target, error, match):
+    with pytest.raises(error, match=match):
+        true_class_probability(logits, target)

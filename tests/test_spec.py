@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from effobj import CostIndicator, EfficiencySpec, e_beta, e_beta_upper_bound
-from effobj.errors import InputError
+from effobj.errors import InputError, InputTypeError
 
 
 def test_single_indicator_matches_e_beta():
@@ -123,6 +123,43 @@ def test_round_trip_and_replace():
 def test_bad_spec_is_refused_with_its_reason(kwargs, match):
     with pytest.raises(InputError, match=match):
         EfficiencySpec(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "make,error,match",
+    [
+        (lambda: CostIndicator(" ", 1.0), InputError,
+         r"^The 'name' parameter of CostIndicator must be a non-empty str\. Got ' ' instead\.$"),
+        (lambda: CostIndicator(3, 1.0), InputTypeError,
+         r"^The 'name' parameter of CostIndicator must be a non-empty str\. Got 3 of type int instead\.$"),
+        (lambda: CostIndicator("perf", 1.0), InputError,
+         r"^The 'name' parameter of CostIndicator must not be one of the names effobj records a trial under "
+         r"\(perf, .*\): the cost would overwrite it\. Got 'perf' instead\. Name the indicator after what it measures\.$"),
+        (lambda: CostIndicator("lat", 1.0, max=2.0), InputError,
+         r"^The 'max' parameter of CostIndicator 'lat' must be at most its 'ref' \(1\): the reference is the "
+         r"largest acceptable cost\. Got 2 instead\.$"),
+        (lambda: EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("x", 1.0)], cost_max=0.5), InputError,
+         r"^The 'cost_max' parameter of EfficiencySpec must be None with 'costs': it applies to a single "
+         r"indicator\. Got 0.5 instead\. Give each CostIndicator its own 'max'\.$"),
+        (lambda: EfficiencySpec(perf_ref=1.0, costs=[]), InputError,
+         r"^The 'costs' parameter of EfficiencySpec must not be empty\. Got no indicator instead\.$"),
+        (lambda: EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("x", 1.0), CostIndicator("x", 2.0)]),
+         InputError, r"^The 'costs' parameter of EfficiencySpec must name each indicator once\. Got names \['x', 'x'\]"),
+        (lambda: EfficiencySpec.from_dict({"perf_ref": 1.0}), InputError,
+         r"^The 'd' parameter of EfficiencySpec.from_dict must have a 'costs' field\. Got keys \['perf_ref'\] instead\.$"),
+        (lambda: EfficiencySpec(perf_ref=1.0, cost_ref=1.0).score(0.5, {"cost": None}), InputError,
+         r"^The 'cost' parameter of EfficiencySpec.normalize must be a number\. Got None instead\. "
+         r"Was it measured on this device\?$"),
+        (lambda: EfficiencySpec(perf_ref=1.0, costs=[CostIndicator("x", 1.0), CostIndicator("y", 1.0)]).score(0.5, 1.0),
+         InputTypeError, r"^The 'cost' parameter of EfficiencySpec.normalize must be a mapping of the indicators "
+         r"\['x', 'y'\] for a spec with several\. Got float instead\.$"),
+        (lambda: EfficiencySpec.from_dict([1, 2]), InputTypeError,
+         r"^The 'd' parameter of EfficiencySpec.from_dict must be a mapping \(a spec's to_dict\(\)\)\. Got list instead\.$"),
+    ],
+)
+def test_spec_refusals_use_the_uniform_wording(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
 
 
 def test_bad_costs_at_scoring_time():

@@ -55,12 +55,12 @@ def demo_spec(beta2: float = 1.0) -> Any:
 def demo_space() -> Any:
     """The ``mobilenet`` space with a training recipe that trains a digits CNN in seconds.
 
-    The architecture parameters are those of ``search_spaces.get("mobilenet")``; the
+    The architecture parameters are those of ``effobj.spaces.get("mobilenet")``; the
     training hyper-parameters are narrowed to what converges in 3-5 epochs on digits
     (Adam/AdamW, learning rate 2e-3..2e-2, batch 32 or 64), so that a demo on a 2-core
     machine spends its minutes comparing architectures, not diverging runs.
     """
-    from search_spaces import Categorical, Float, Int, MobileNetSpace
+    from effobj.spaces import Categorical, Float, Int, MobileNetSpace
 
     train_keys = {"lr", "weight_decay", "batch_size", "epochs", "optimizer"}
 

@@ -1,6 +1,6 @@
 r"""Gradient architecture search under a latency budget, with :math:`E_\beta` as the loss.
 
-The ``supernet`` space (``search_spaces.get("supernet")``) is trained on digits with two
+The ``supernet`` space (``effobj.spaces.get("supernet")``) is trained on digits with two
 alternating first-order steps per batch, as in DARTS and FBNet: the operations' weights
 :math:`w` on a training batch, the architecture parameters :math:`\alpha` on a
 validation batch. Its latency is the expected latency under the architecture
@@ -47,8 +47,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from effobj._validation import check_choice, check_real
-from effobj.errors import InputError
+from effobj._validation import check_choice, check_int, check_real, refusal
 from effobj.profiler._options import ProfileOptions
 
 __all__ = [
@@ -274,9 +273,9 @@ def gradient_search(
             ``options``, which must then give ``budget_ms``.
         table: a :class:`~effobj.cost_models.LatencyTable` of the space on this device;
             ``None`` builds one (a few seconds).
-        space: the supernet space; ``None`` is ``search_spaces.get("supernet")`` (a name
+        space: the supernet space; ``None`` is ``effobj.spaces.get("supernet")`` (a name
             is resolved the same way: this is an application, not a library function).
-        data: a ``search_spaces.data.Dataset``; default digits as 8x8 images.
+        data: a ``effobj.spaces.data.Dataset``; default digits as 8x8 images.
         **options: flat keywords that replace fields of ``config``
             (:meth:`GradientSearchConfig.with_options`): ``budget_ms``, ``loss``,
             ``beta2``, ``epochs``, ``max_steps_per_epoch``, ``proxy``, ``threads``,
@@ -314,18 +313,11 @@ def _checked_budget(cfg: GradientSearchConfig) -> float:
     check_choice(cfg.loss, "loss", func, LOSSES)
     check_choice(cfg.loss_params.proxy, "proxy", func, _PROXIES)
     budget = check_real(cfg.budget_ms, "budget_ms", func, low=0.0, low_open=True)
-    assert budget is not None
     tr = cfg.training
     for name, v in (("epochs", tr.epochs), ("warmup_epochs", tr.warmup_epochs),
                     ("retrain_epochs", tr.retrain_epochs), ("max_repairs", cfg.max_repairs)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise InputError(f"The {name!r} parameter of {func} must be an int >= 0. Got {v!r} instead.")
-    steps = tr.max_steps_per_epoch
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise InputError(
-            f"The 'max_steps_per_epoch' parameter of {func} must be None or an int >= 1. "
-            f"Got {steps!r} instead."
-        )
+        check_int(v, name, func, low=0)
+    check_int(tr.max_steps_per_epoch, "max_steps_per_epoch", func, low=1, allow_none=True)
     return budget
 
 
@@ -339,14 +331,14 @@ def _table_profile(profile: ProfileOptions) -> ProfileOptions:
 
 def _prepare(cfg: GradientSearchConfig, budget: float, table: Any, space: Any, data: Any) -> _Problem:
     """Resolve the space, data and table, calibrate, and check the budget is reachable."""
-    import search_spaces
+    import effobj.spaces
     from effobj.cost_models import build_latency_table, check_table
 
     func = "gradient_search"
     if space is None or isinstance(space, str):
-        space = search_spaces.get(space or "supernet")
+        space = effobj.spaces.get(space or "supernet")
     if data is None:
-        data = search_spaces.load_dataset("digits", layout="image")
+        data = effobj.spaces.load_dataset("digits", layout="image")
     if table is None:
         table = build_latency_table(space, data=data, options=_table_profile(cfg.profile))
     scale = cfg.scale
@@ -354,18 +346,14 @@ def _prepare(cfg: GradientSearchConfig, budget: float, table: Any, space: Any, d
         scale = check_table(table, space, n=4, seed=cfg.seed, data=data,
                             options=_table_profile(cfg.profile)).scale
     s = check_real(scale, "scale", func, low=0.0, low_open=True)
-    assert s is not None
     vecs = table.vectors(statistic=cfg.statistic)
     fastest = s * (table.fixed(cfg.statistic) + sum(min(v) for v in vecs))
     slowest = s * (table.fixed(cfg.statistic) + sum(max(v) for v in vecs))
     if budget < fastest:
-        raise InputError(
-            f"The 'budget_ms' parameter of {func} is below the fastest architecture of the space "
-            f"on this device ({fastest:.4g} ms predicted). Got {budget:g} instead."
-        )
+        raise refusal("budget_ms", func, "be at least the fastest architecture of the space on this "
+                      f"device ({fastest:.4g} ms predicted)", f"{budget:g}")
     ref = slowest if cfg.cost_ref_ms is None else check_real(cfg.cost_ref_ms, "cost_ref_ms", func,
                                                              low=budget)
-    assert ref is not None
     return _Problem(space=space, data=data, table=table, budget=budget, scale=s, cost_ref=ref)
 
 
@@ -545,7 +533,7 @@ def _retrain(cfg: GradientSearchConfig, problem: _Problem, arch: Mapping[str, An
     """Retrain ``arch`` from scratch with cross-entropy; its validation and test accuracy."""
     import torch
 
-    import search_spaces
+    import effobj.spaces
 
     tr, seed = cfg.training, cfg.seed
     if tr.retrain_epochs <= 0:
@@ -555,7 +543,7 @@ def _retrain(cfg: GradientSearchConfig, problem: _Problem, arch: Mapping[str, An
         model = problem.space.build(arch, problem.data)
     recipe = dict(arch, epochs=tr.retrain_epochs, batch_size=tr.batch_size, lr=3e-3,
                   optimizer="adamw", weight_decay=1e-4)
-    result = search_spaces.train_classifier(model, recipe, problem.data, seed=seed,
+    result = effobj.spaces.train_classifier(model, recipe, problem.data, seed=seed,
                                             num_threads=cfg.profile.threads)
     return float(result.perf), float(result.test_perf)
 

@@ -22,6 +22,7 @@ from effobj.errors import EffobjError
 COMMANDS: tuple[str, ...] = (
     "score",
     "profile",
+    "space_range",
     "search",
     "best",
     "report",

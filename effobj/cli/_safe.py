@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 
-from effobj._validation import check_output_path
-
-__all__ = ["check_out", "printable", "quiet_interrupts"]
+__all__ = ["printable", "quiet_interrupts"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -25,23 +23,6 @@ def printable(text: object) -> str:
         'lat]0;pwnedency'
     """
     return _CONTROL.sub("", str(text))
-
-
-def check_out(
-    out: str,
-    command: str,
-    option: str,
-    suffixes: tuple[str, ...] = (".html", ".htm"),
-    *,
-    create_folder: bool = True,
-) -> None:
-    """Check an output file's name before the command's work starts: the ``option`` of
-    ``effobj <command>`` through :func:`effobj._validation.check_output_path`.
-
-    Raises:
-        InputError: a wrong ending, a folder, or a folder that cannot be written.
-    """
-    check_output_path(out, option, f"effobj {command}", suffixes, create_folder=create_folder)
 
 
 class _InterruptFilter:

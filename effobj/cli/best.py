@@ -17,8 +17,8 @@ import json
 import math
 from typing import Any
 
+from effobj._validation import check_int
 from effobj.cli._safe import printable
-from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
 
@@ -70,8 +70,7 @@ def _print(text: str = "") -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the re-ranked winner; exit code 1 when no trained trial is feasible."""
-    if args.top < 0:
-        raise InputError(f"The '--top' option of effobj best must be >= 0. Got {args.top}.")
+    check_int(args.top, "--top", "effobj best", low=0)
     from effobj.cli._study import load_study, spec_for
     from effobj.optuna import load_spec
     from effobj.rerank import rerank, sensitivity

@@ -13,8 +13,10 @@ proposes the best expected improvement of E_beta. Every candidate is profiled (M
 parameters, latency with its spread); over-budget candidates and candidates whose upper
 bound E_beta(A=1, C) cannot beat the incumbent are never trained, nor is a candidate
 trained twice; trainings that cannot catch up are pruned. The study lives in an SQLite file in the working folder
-(``effobj-demo.db``): running the demo again continues it. At the end it prints the
-leaderboard and writes ``effobj-demo-report.html`` with its PNG figures.
+(``effobj-demo.db``): running the demo again continues it. ``--trials`` is the study's
+target size, as in ``effobj search``: a run stopped by ``--minutes`` or Ctrl-C is topped
+up by the same command, and ``--trials 200`` grows a finished study of 100. At the end it
+prints the leaderboard and writes ``effobj-demo-report.html`` with its PNG figures.
 
 MACs (counted by torch's FlopCounterMode) are the cost the demo optimizes because they
 are the same on every machine and in every run; the latency is measured and shown too,
@@ -25,7 +27,6 @@ paper's Tables 1 and 2 (shipped with effobj) and checks every printed value.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from typing import Any
 
@@ -43,11 +44,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--trials", type=int, default=100,
-                   help="candidates to add to the study in this run (default 100)")
+                   help="the study's target size: finished trials it should hold (default "
+                   "100). Running again tops it up to this size (the same command never "
+                   "overshoots); a larger value grows it. As in effobj search")
     p.add_argument("--minutes", type=float, default=4.0,
                    help="stop starting new candidates after this many minutes (default 4)")
     p.add_argument("--max-trainings", type=int, default=None,
-                   help="stop this run after this many trainings (default: no limit)")
+                   help="stop once the study holds this many trained candidates (default: "
+                   "no limit). As in effobj search")
     p.add_argument("--beta2", type=float, default=DEMO_SPEC["beta2"],
                    help="beta^2 of E_beta (default 1); a new value starts a new study")
     p.add_argument("--storage", default="sqlite:///effobj-demo.db",
@@ -83,22 +87,15 @@ def _run_paper_tables() -> int:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from effobj.errors import InputError
+    from effobj._validation import check_int, check_output_path, check_real
 
-    if args.trials < 1:
-        raise InputError(f"The '--trials' option of effobj demo must be >= 1. Got {args.trials}.")
-    if not (math.isfinite(args.minutes) and args.minutes > 0):
-        raise InputError(f"The '--minutes' option of effobj demo must be > 0. Got {args.minutes}.")
-    if args.max_trainings is not None and args.max_trainings < 1:
-        raise InputError(
-            f"The '--max-trainings' option of effobj demo must be >= 1. Got {args.max_trainings}."
-        )
-    if args.top < 1:
-        raise InputError(f"The '--top' option of effobj demo must be >= 1. Got {args.top}.")
+    func = "effobj demo"
+    check_int(args.trials, "--trials", func, low=1)
+    check_real(args.minutes, "--minutes", func, low=0.0, low_open=True)
+    check_int(args.max_trainings, "--max-trainings", func, low=1, allow_none=True)
+    check_int(args.top, "--top", func, low=1)
     # outputs are checked before the search, not after its minutes
-    from effobj.cli._safe import check_out
-
-    check_out(args.report, "demo", "--report")
+    check_output_path(args.report, "--report", func, (".html", ".htm"))
     from effobj.optuna._storage import check_writable
 
     check_writable(args.storage)
@@ -124,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
     )
     from effobj.optuna._storage import masked_url
     from effobj.profiler import LocalProfiler
-    from effobj.record import TrialRecord
     from effobj.report import write_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -150,17 +146,14 @@ def run(args: argparse.Namespace) -> int:
         f"effobj demo: E_beta search of the mobilenet space on digits (beta^2 = {args.beta2:g}, "
         f"accuracy >= {spec.perf_min:g}, MACs <= {spec.costs[0].max:.3g}, C = MACs / "
         f"{spec.costs[0].ref:.3g})\nstudy {name!r} in {url}: {done} finished trials, "
-        f"adding up to {args.trials} (at most {args.minutes:g} min)"
+        + (f"topping up to {args.trials} (at most {args.minutes:g} min)" if done < args.trials
+           else f"already at --trials {args.trials} (give a larger --trials to grow it)")
     )
     summary = optimize(
         study,
         objective,
-        done + args.trials,
-        max_trainings=None if args.max_trainings is None else
-        args.max_trainings + sum(
-            1 for t in study.get_trials(deepcopy=False)
-            if TrialRecord.from_user_attrs(t.user_attrs, ()).trained is True
-        ),
+        args.trials,  # the study's size, as in effobj search
+        max_trainings=args.max_trainings,
         timeout=args.minutes * 60.0,
         progress_bar=not args.no_progress,
     )

@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "measured on this machine's DEVICE. Each entry keeps its median and measured spread."
         ),
     )
-    p.add_argument("--space", default="supernet", help="search space with a supernet (default supernet)")
+    p.add_argument("--space", default="supernet", help="search space with a supernet "
+                   "(default supernet): a registered name, FILE.py:Class or module:Class")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps (default cpu)")
     p.add_argument("--out", required=True, metavar="FILE.json", help="where to write the table")
     p.add_argument("--dataset", default=None, help="dataset fixing the input shape (default: the space's)")
@@ -48,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
     func = "effobj latency-table"
     check_int(args.check, "--check", func, low=0)
     check_output_path(args.out, "--out", func, (".json",), create_folder=False)  # before measuring
-    import search_spaces
+    from effobj.cli._load import load_space
     from effobj.cost_models import TABLE_PROFILE, build_latency_table, check_table
     from effobj.optuna import load_space_data
     from effobj.profiler import ProfileOptions
 
-    space = search_spaces.get(args.space)
+    space = load_space(args.space, func)
     data = load_space_data(space, args.dataset) if args.dataset else None
     options = ProfileOptions.resolve(
         TABLE_PROFILE, {"device": args.device, "threads": args.threads,
@@ -77,10 +78,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{table.space}: {len(table.entries)} entries on {table.device.get('device', args.device)} ({table.device.get('cpu_model', '?')}) "
           f"(batch {table.batch_size}) -> {args.out}")
+    from effobj.profiler._report import iqr_text
+
     width = max(len(k) for k in table.entries)
     for key, e in table.entries.items():
         spread = "" if e.ci95_ms is None else f"  95% CI [{e.ci95_ms[0]:.4f}, {e.ci95_ms[1]:.4f}]"
-        print(f"  {key:<{width}}  {e.median_ms:.4f} ms  IQR {e.iqr_ms:.4f}{spread}")
+        print(f"  {key:<{width}}  {e.median_ms:.4f} ms  IQR {iqr_text(e.iqr_ms, e.samples, digits=4, unit='')}{spread}")
     if check is not None:
         print(f"check: {check.to_text()}")
     return 0

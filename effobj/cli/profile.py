@@ -1,6 +1,7 @@
 """``effobj profile FILE.py:factory --input-shape 1,3,224,224``: print a model's CostReport.
 
-The factory is a callable in FILE.py that takes no argument and returns an ``nn.Module``.
+The factory is a callable in FILE.py (or an importable module, ``module:factory``) that
+takes no argument and returns an ``nn.Module``.
 Each ``--input-shape`` adds one positional input (random normal for floating dtypes,
 zeros for integer ones, e.g. token ids).
 """
@@ -8,12 +9,10 @@ zeros for integer ones, e.g. token ids).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 from effobj._validation import refusal
+from effobj.cli._load import load_object
 from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
 from effobj.errors import InputError
 
@@ -34,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     p.add_argument("target", metavar="FILE.py:factory",
-                   help="python file and the name of a no-argument callable in it returning an nn.Module")
+                   help="python file (or importable module:factory) and the name of a "
+                   "no-argument callable in it returning an nn.Module")
     p.add_argument("--input-shape", action="append", required=True, metavar="N,C,H,W",
                    help="shape of one input, comma-separated; repeat for several inputs")
     p.add_argument("--input-dtype", action="append", choices=_DTYPES, metavar="DTYPE",
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
                       "--threads)", repr(args.device if args.device != "cpu" else args.threads))
     shapes = [_parse_shape(s) for s in args.input_shape]
     dtypes = _dtypes(args.input_dtype, len(shapes))
-    factory = _load_factory(args.target)
+    factory = load_object(args.target, "target", _FUNC, "FILE.py:factory or module:factory",
+                          "models.py:build")
 
     import torch
 
@@ -113,32 +114,6 @@ def _dtypes(given: list[str] | None, n: int) -> list[str]:
         raise refusal("--input-dtype", _FUNC, f"be given once or once per --input-shape ({n})",
                       str(len(given)))
     return list(given)
-
-
-def _load_factory(target: str) -> Any:
-    path_text, sep, name = target.rpartition(":")
-    if not sep or not path_text or not name:
-        raise InputError(f"The target must be FILE.py:factory, such as models.py:build. Got {target!r} instead.")
-    path = Path(path_text)
-    if not path.is_file():
-        raise InputError(f"The model file {str(path)!r} does not exist.")
-    module_name = f"_effobj_user_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise InputError(f"The model file {str(path)!r} cannot be imported as a python module.")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # a file that calls sys.exit() is not a model file
-        sys.modules.pop(module_name, None)
-        raise InputError(f"Importing {str(path)!r} raised {type(exc).__name__}: {exc}") from exc
-    factory = getattr(module, name, None)
-    if factory is None or not callable(factory):
-        names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise InputError(f"The model file {str(path)!r} has no callable named {name!r}. "
-                         f"Callables found: {', '.join(names) or 'none'}.")
-    return factory
 
 
 def _check_size(shapes: list[tuple[int, ...]], dtypes: list[str]) -> None:

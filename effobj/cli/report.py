@@ -8,6 +8,9 @@ Writes ``report.html`` (self-contained: the figures are embedded) and, beside it
 ``report_cost_plane.png``, ``report_sensitivity.png``, ``report_progress.png`` and, when
 the latencies carry a measured spread, ``report_stochastic_pareto.png``. ``--beta2``,
 ``--cost-max`` and ``--perf-min`` re-score the study under another spec (no new trials).
+The page also holds an interactive cost plane (plotly, its JavaScript inlined so the page
+works offline; about 4.8 MB): hover a point for its trial, parameters and costs.
+``--no-interactive`` leaves it out.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effobj.cli._safe import check_out
+from effobj._validation import check_output_path
 from effobj.errors import EffobjError
 
 __all__ = ["add_parser", "run"]
@@ -46,6 +49,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--cost-ref", type=float, default=None, help="cost normalizer (idem)")
     p.add_argument("--cost", default=None, help="cost indicator name (idem)")
     p.add_argument("--no-png", action="store_true", help="write the HTML page only")
+    p.add_argument("--no-interactive", action="store_true",
+                   help="leave out the interactive (plotly) cost plane, whose inlined "
+                   "plotly.js makes the page about 4.8 MB; the static figures stay")
     return p
 
 
@@ -55,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from effobj.optuna import load_spec
     from effobj.report import write_report
 
-    check_out(args.out, "report", "--out")
+    check_output_path(args.out, "--out", "effobj report", (".html", ".htm"))
     study, url = load_study(args.storage, args.study_name)
     spec = spec_for(args, load_spec(study))
     try:
-        written = write_report(study, args.out, spec=spec, storage=url, png=not args.no_png)
+        written = write_report(study, args.out, spec=spec, storage=url, png=not args.no_png,
+                               interactive=not args.no_interactive)
     except OSError as exc:
         raise EffobjError(
             f"The report {args.out!r} cannot be written: {exc.strerror or exc}."

@@ -3,8 +3,12 @@
 Example::
 
     effobj search --space nas-bench-graph:cora --trials 100 --beta2 1 \\
-        --perf-ref 0.83 --cost-ref 0.01 --cost latency --cost-max 0.008 \\
+        --perf-ref 0.83 --cost latency --budget 0.008 \\
         --study-name cora --storage sqlite:///effobj.db
+
+``--budget B`` is ``--cost-max B --cost-ref 2B`` (:meth:`effobj.EfficiencySpec.for_budget`:
+a model at the budget is feasible and scores > 0). ``--trials`` is the study's target
+size, as in ``effobj demo``.
 
 The study lives in the storage (default: ``effobj.db`` in the working folder). Ctrl-C
 leaves it consistent (the interrupted trial is recorded as FAIL, status "interrupted");
@@ -21,7 +25,6 @@ from typing import Any
 
 from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
 from effobj.cli._safe import printable, quiet_interrupts
-from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
 
@@ -39,19 +42,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "recorded without training. Re-run the same command to resume."
         ),
     )
-    p.add_argument("--space", required=True, help="search space name, e.g. mlp, mobilenet, "
-                   "nas-bench-graph:cora")
+    p.add_argument("--space", required=True, help="the search space: a registered name (mlp, "
+                   "mobilenet, transformer, supernet, nas-bench-graph:cora, ...), your own "
+                   "FILE.py:Class or module:Class (or a function returning a space), or a name "
+                   "an installed package provides (entry points 'effobj.spaces')")
     p.add_argument("--trials", type=int, required=True,
-                   help="finished trials the study should hold (a resumed study tops up)")
+                   help="the study's target size: finished trials it should hold. A resumed "
+                   "or interrupted study tops up to it (the same command never overshoots); "
+                   "a larger value grows it. As in effobj demo")
     p.add_argument("--beta2", type=float, default=1.0, help="beta^2 of E_beta (default 1)")
     p.add_argument("--perf-ref", type=float, required=True,
                    help="reference performance (A = perf / perf-ref)")
-    p.add_argument("--cost-ref", type=float, required=True,
-                   help="cost normalizer, the largest acceptable cost (C = cost / cost-ref)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="the largest acceptable cost, raw units: sets --cost-max to it and "
+                   "--cost-ref to twice it, so a model at the budget is feasible and scores "
+                   "> 0 (EfficiencySpec.for_budget). Give it or --cost-ref")
+    p.add_argument("--cost-ref", type=float, default=None,
+                   help="cost normalizer (C = cost / cost-ref; a model at cost-ref scores 0); "
+                   "with --budget, overrides its 2 x budget")
     p.add_argument("--cost", required=True,
                    help="cost indicator, e.g. latency_ms, macs, params (tabular: latency)")
     p.add_argument("--perf-min", type=float, default=None, help="minimum performance (raw)")
-    p.add_argument("--cost-max", type=float, default=None, help="cost budget (raw, <= cost-ref)")
+    p.add_argument("--cost-max", type=float, default=None,
+                   help="cost budget (raw, <= --cost-ref); over it a candidate scores 0 and "
+                   "is not trained")
     p.add_argument("--sampler", choices=_SAMPLERS, default="effobj",
                    help="effobj (default; models the performance, takes each candidate's "
                    "measured cost as known, proposes the best expected improvement of "
@@ -67,9 +81,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="Optuna storage URL, journal:PATH, or :memory: (default "
                    "sqlite:///effobj.db in the working folder)")
     p.add_argument("--study-name", default=None,
-                   help="study name (default: derived from space, cost and beta2)")
+                   help="study name (default: derived from space, cost and beta2); a new "
+                   "name starts a new study, e.g. for another budget")
     p.add_argument("--max-trainings", type=int, default=None,
-                   help="stop after this many candidates were actually trained")
+                   help="stop once the study holds this many trained candidates (a study "
+                   "total, like --trials)")
     p.add_argument("--dataset", default=None, help="dataset of a model space (default: the "
                    "space's own)")
     p.add_argument("--method", choices=("optuna", "reinforce"), default="optuna",
@@ -97,25 +113,54 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.trials < 0:
-        raise InputError(f"The '--trials' option of effobj search must be >= 0. Got {args.trials}.")
-    if args.max_trainings is not None and args.max_trainings < 1:
-        raise InputError(
-            f"The '--max-trainings' option of effobj search must be >= 1. Got {args.max_trainings}."
-        )
-    if args.seed < 0:
-        raise InputError(f"The '--seed' option of effobj search must be >= 0. Got {args.seed}.")
+    from effobj._validation import check_int, check_real, refusal
+
+    func = "effobj search"
+    check_int(args.trials, "--trials", func, low=0)
+    check_int(args.max_trainings, "--max-trainings", func, low=1, allow_none=True)
+    check_int(args.seed, "--seed", func, low=0)
     if args.method == "reinforce" and args.max_trainings is not None:
         # refused before the study is created: it would otherwise be left empty
-        raise InputError(
-            "The '--max-trainings' option of effobj search applies to --method optuna; "
-            "with --method reinforce give the number of samples with --trials."
-        )
-    if not args.latency_time >= 0:
-        raise InputError(
-            f"The '--latency-time' option of effobj search must be >= 0. Got {args.latency_time}."
-        )
-    check_remote_options(args, "effobj search")
+        raise refusal("--max-trainings", func, "be given with --method optuna only",
+                      f"{args.max_trainings} with --method reinforce",
+                      hint="With --method reinforce give the number of samples with --trials.")
+    check_real(args.latency_time, "--latency-time", func, low=0.0)
+    check_remote_options(args, func)
+    for option, value, low_open in (("--budget", args.budget, True),
+                                    ("--cost-ref", args.cost_ref, True),
+                                    ("--cost-max", args.cost_max, False)):
+        if value is not None:
+            check_real(value, option, func, low=0.0, low_open=low_open)
+    if args.budget is None and args.cost_ref is None:
+        raise refusal("--budget", func, "be given, or --cost-ref (with --cost-max)", "neither",
+                      hint="--budget B sets --cost-max B and --cost-ref 2 B.")
+    if args.budget is not None and args.cost_max is not None and args.cost_max != args.budget:
+        raise refusal("--cost-max", func, f"equal --budget ({args.budget:g}), which sets it",
+                      f"{args.cost_max:g}", hint="Give one of --budget and --cost-max.")
+    budget = args.budget if args.budget is not None else args.cost_max
+    if budget is not None and args.cost_ref is not None and args.cost_ref < budget:
+        which = "--budget" if args.budget is not None else "--cost-max"
+        raise refusal("--cost-ref", func, f"be at least {which} ({budget:g}): the reference "
+                      "is the cost that scores 0", f"{args.cost_ref:g}")
+
+
+def _spec(args: argparse.Namespace) -> Any:
+    """The spec of the options: ``--budget B`` is :meth:`EfficiencySpec.for_budget` (``B``
+    the budget, ``2 B`` the reference) unless ``--cost-ref`` gives the reference."""
+    from effobj.spec import EfficiencySpec
+
+    cost_max = args.cost_max if args.budget is None else args.budget
+    if args.budget is not None and args.cost_ref is None:
+        return EfficiencySpec.for_budget(args.budget, beta2=args.beta2, perf_ref=args.perf_ref,
+                                         perf_min=args.perf_min, cost_name=args.cost)
+    return EfficiencySpec(
+        beta2=args.beta2,
+        perf_ref=args.perf_ref,
+        cost_ref=args.cost_ref,
+        perf_min=args.perf_min,
+        cost_max=cost_max,
+        cost_name=args.cost,
+    )
 
 
 def _study_name(args: argparse.Namespace) -> str:
@@ -145,20 +190,10 @@ def rerank_hint(storage: str | None, study_name: str, beta2: float) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the search; returns the exit code (130 after Ctrl-C, the study kept)."""
     _check_args(args)
-    from effobj.spec import EfficiencySpec
-
-    # the spec is validated before anything is created or trained
-    spec = EfficiencySpec(
-        beta2=args.beta2,
-        perf_ref=args.perf_ref,
-        cost_ref=args.cost_ref,
-        perf_min=args.perf_min,
-        cost_max=args.cost_max,
-        cost_name=args.cost,
-    )
+    spec = _spec(args)  # validated before anything is created or trained
     import optuna
 
-    import search_spaces
+    from effobj.cli._load import load_space
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
@@ -172,11 +207,14 @@ def run(args: argparse.Namespace) -> int:
     from effobj.record import Status, TrialRecord
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
-    space = search_spaces.get(args.space)  # an unknown name: InputError
+    space = load_space(args.space, "effobj search")  # an unknown one: InputError
     profiler = None
     if args.profiler is not None and getattr(space, "kind", None) != "model":
-        raise InputError(f"The '--profiler' option of effobj search applies to model spaces; "
-                         f"the space {args.space!r} takes its costs from its table.")
+        from effobj._validation import refusal
+
+        raise refusal("--profiler", "effobj search", "be given for a model space only",
+                      f"{args.profiler!r} with {args.space!r}",
+                      hint="A tabular space takes its costs from its table.")
     if args.profiler is not None:
         profiler = remote_profiler(
             args, "effobj search", latency=args.latency_time > 0,
@@ -261,6 +299,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(printable(f"study {name!r} in {url}"))
     print(summary)
+    if summary.cheapest_seen:
+        print(printable(
+            "no candidate fits the budget: the cheapest " + ", ".join(
+                f"{c.name} seen was {c.cost:.4g} (trial {c.trial})"
+                + ("" if c.budget is None else f", the budget {c.budget:.4g}")
+                for c in summary.cheapest_seen)
+            + "; raise --budget (or --cost-max) under a new --study-name, or search a "
+            "cheaper space"))
     if summary.best_number is not None:
         best = study.trials[summary.best_number]
         rec = TrialRecord.from_user_attrs(best.user_attrs, [args.cost])

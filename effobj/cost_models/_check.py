@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from effobj._validation import check_int
 from effobj.cost_models._table import LatencyTable, check_space, table_options
 from effobj.profiler import ProfileOptions
 
@@ -77,7 +78,7 @@ def check_table(
 
     Args:
         table: the table to check.
-        space: the space object it was built for (``search_spaces.get(name)`` resolves a name).
+        space: the space object it was built for (``effobj.spaces.get(name)`` resolves a name).
         configs: architectures to check; default ``n`` random ones of the space
             (uniform over each layer's candidates).
         n, seed: size and seed of the random sample.
@@ -100,6 +101,8 @@ def check_table(
 
     opts = table_options(options, overrides, "check_table")
     check_space(space, "check_table")
+    n = check_int(n, "n", "check_table", low=1)
+    seed = check_int(seed, "seed", "check_table", low=0)
     if configs is None:
         rng = np.random.default_rng(seed)
         base = space.default_config()

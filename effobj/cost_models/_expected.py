@@ -84,7 +84,7 @@ def expected_latency(
 
     Args:
         net: a supernet with ``arch_parameters()`` and ``candidate_ops`` (e.g. from
-            ``search_spaces.get("supernet").build_supernet()``).
+            ``effobj.spaces.get("supernet").build_supernet()``).
         table: its :class:`~effobj.cost_models.LatencyTable`.
         weights: per-layer mixing weights to use instead of
             :func:`architecture_distribution` (e.g. one Gumbel-softmax sample).

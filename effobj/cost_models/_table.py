@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from effobj._validation import check_choice, check_int, refusal
 from effobj.errors import FileFormatError, InputError, InputTypeError
 from effobj.profiler import ProfileOptions
 
@@ -166,7 +167,7 @@ class LatencyTable:
             ops: the op of each searchable layer, or a config with keys ``op_1`` ...
             statistic: ``"median"``, ``"ci_high"`` or ``"ci_low"`` of each entry.
         """
-        _check_statistic(statistic, "LatencyTable.predict")
+        check_choice(statistic, "statistic", "LatencyTable.predict", _STATISTICS)
         names = _ops_of(ops, len(self.candidate_ops))
         return self.fixed(statistic) + sum(
             self.lookup(layer, op).value(statistic) for layer, op in enumerate(names, start=1)
@@ -176,7 +177,7 @@ class LatencyTable:
         self, candidate_ops: Sequence[Sequence[str]] | None = None, statistic: str = "median"
     ) -> list[list[float]]:
         """Per layer, the latency of each candidate, in the order of ``candidate_ops``."""
-        _check_statistic(statistic, "LatencyTable.vectors")
+        check_choice(statistic, "statistic", "LatencyTable.vectors", _STATISTICS)
         cands = self.candidate_ops if candidate_ops is None else candidate_ops
         return [[self.lookup(layer, op).value(statistic) for op in ops]
                 for layer, ops in enumerate(cands, start=1)]
@@ -240,14 +241,6 @@ class LatencyTable:
         return cls.from_dict(d)
 
 
-def _check_statistic(statistic: str, func: str) -> None:
-    if statistic not in _STATISTICS:
-        raise InputError(
-            f"The 'statistic' parameter of {func} must be one of {list(_STATISTICS)}. "
-            f"Got {statistic!r} instead."
-        )
-
-
 def _ops_of(ops: Sequence[str] | Mapping[str, Any], n_layers: int) -> list[str]:
     if isinstance(ops, Mapping):
         missing = [f"op_{i}" for i in range(1, n_layers + 1) if f"op_{i}" not in ops]
@@ -269,17 +262,15 @@ def table_options(options: ProfileOptions | None, overrides: dict[str, Any],
     :data:`TABLE_PROFILE`) with ``overrides``, latency required."""
     opts = ProfileOptions.resolve(TABLE_PROFILE if options is None else options, overrides, where)
     if not opts.latency:
-        raise InputError(f"The 'latency' option of {where} must be True: a latency table times "
-                         "what it profiles. Got False instead.")
+        raise refusal("latency", where, "be True: a latency table times what it profiles", "False")
     return opts
 
 
 def check_space(space: Any, where: str) -> None:
     """Refuse a space name: library functions take the space object, only the CLI resolves names."""
     if isinstance(space, str):
-        raise InputTypeError(f"The 'space' parameter of {where} must be a search space object, not "
-                             f"a name (search_spaces.get({space!r}) resolves it). Got {space!r} "
-                             "instead.")
+        raise refusal("space", where, f"be a search space object, not a name (effobj.spaces.get({space!r}) "
+                      "resolves it)", repr(space), error=InputTypeError)
 
 
 def _entry(report: Any, shape: tuple[int, ...]) -> LatencyEntry:
@@ -305,12 +296,12 @@ def build_latency_table(
 
     The space must offer ``build_supernet(data)`` returning a network with ``stem``,
     ``layers`` (each with ``ops``, in the order of ``candidate_ops``) and ``head``, as
-    ``search_spaces.get("supernet")`` does. Each operation is timed on the input it
+    ``effobj.spaces.get("supernet")`` does. Each operation is timed on the input it
     gets inside the network (the output of the layer before; every candidate of a layer
     produces the same shape).
 
     Args:
-        space: the space object (``search_spaces.get(name)`` resolves a name).
+        space: the space object (``effobj.spaces.get(name)`` resolves a name).
         data: the dataset (fixes input shape and classes); default the space's own.
         batch_size: batch size of the timed inputs (deployment batch).
         supernet: an already built supernet (skips ``build_supernet``).
@@ -332,24 +323,19 @@ def build_latency_table(
 
     opts = table_options(options, overrides, "build_latency_table")
     check_space(space, "build_latency_table")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(
-            f"The 'batch_size' parameter of build_latency_table must be an int >= 1. Got {batch_size!r}."
-        )
+    func = "build_latency_table"
+    batch_size = check_int(batch_size, "batch_size", func, low=1)
     net = supernet
     if net is None:
         if not callable(getattr(space, "build_supernet", None)):
-            raise InputError(
-                "The 'space' parameter of build_latency_table must offer build_supernet() "
-                f"(a supernet of candidate operations). Got {getattr(space, 'name', space)!r}."
-            )
+            raise refusal("space", func, "offer build_supernet() (a supernet of candidate operations)",
+                          repr(getattr(space, "name", space)))
         net = space.build_supernet(data)
     net = net.eval()
     if getattr(net, "input_shape", None) is None:
-        raise InputError(
-            "The supernet given to build_latency_table must carry its 'input_shape' (C, H, W), "
-            "as SupernetSpace.build_supernet sets it."
-        )
+        raise refusal("space" if supernet is None else "supernet", func,
+                      "give a supernet that carries its 'input_shape' (C, H, W), as "
+                      "SupernetSpace.build_supernet sets it", f"{type(net).__name__} without one")
     shape = tuple(int(s) for s in net.input_shape)
     entries: dict[str, LatencyEntry] = {}
     info: dict[str, Any] = {}

@@ -3,7 +3,7 @@ r"""Optuna studies that optimize :math:`E_\beta`, where infeasible and hopeless 
 Import this subpackage explicitly (``import effobj.optuna``): it imports Optuna, which the
 metric layer of effobj never does.
 
-- :class:`EfficiencyObjective` (and :func:`objective_from_space` for a ``search_spaces``
+- :class:`EfficiencyObjective` (and :func:`objective_from_space` for a ``effobj.spaces``
   space): build, profile, gate, then train only what can count; everything recorded in
   the trial (a :class:`~effobj.record.TrialRecord`, see :mod:`effobj.record`) and its
   constraints (``trial.set_constraint``).

@@ -55,14 +55,9 @@ class CostRegistry:
     """
 
     def __init__(self, study: optuna.Study) -> None:
-        if not isinstance(study, optuna.Study):
-            from effobj.errors import InputTypeError
+        from effobj._validation import check_instance
 
-            raise InputTypeError(
-                "The 'study' parameter of CostRegistry must be an optuna.Study. "
-                f"Got {type(study).__name__} instead."
-            )
-        self._study = study
+        self._study = check_instance(study, "study", "CostRegistry", optuna.Study, "an optuna.Study")
         self._storage = study._storage
         self._study_id = study._study_id
         self._known: dict[str, dict[str, Any]] = {}

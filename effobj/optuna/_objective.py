@@ -55,6 +55,14 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import optuna
 
 from effobj import record as K
+from effobj._validation import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_real,
+    refusal,
+)
 from effobj.errors import EffobjError, InputError, InputTypeError
 from effobj.optuna._study import (
     Direction,
@@ -64,6 +72,7 @@ from effobj.optuna._study import (
 )
 from effobj.optuna._write import write_record
 from effobj.record import Incumbent, Status, TrialRecord, incumbent
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -129,7 +138,7 @@ class EfficiencyObjective:
             third argument it gets ``report(epoch, perf)``, which records the epoch's
             :math:`E_\beta` for Optuna's pruners and raises :class:`optuna.TrialPruned` when
             one says stop. It may return a number, a mapping with ``"perf"`` or an object
-            with a ``perf`` attribute (e.g. ``search_spaces.TrainResult``); the extras
+            with a ``perf`` attribute (e.g. ``effobj.spaces.TrainResult``); the extras
             ``test_perf``, ``epochs_run``, ``train_time_s`` and ``train_flops`` are recorded.
         example_inputs: inputs of the model's ``forward`` for the profiler: a tensor, a
             tuple of tensors, or ``callable(candidate) -> inputs``. Not needed with ``measure``.
@@ -203,61 +212,25 @@ class EfficiencyObjective:
         identity: Callable[[Any], Any] | None = None,
         repeats: bool = False,
     ) -> None:
-        from effobj.spec import EfficiencySpec
-
         name = "EfficiencyObjective"
-        if not isinstance(spec, EfficiencySpec):
-            raise InputTypeError(
-                f"The 'spec' parameter of {name} must be an effobj.EfficiencySpec. "
-                f"Got {type(spec).__name__} instead."
-            )
-        for pname, fn in (("build", build), ("evaluate", evaluate)):
-            if not callable(fn):
-                raise InputTypeError(
-                    f"The '{pname}' parameter of {name} must be callable. "
-                    f"Got {type(fn).__name__} instead."
-                )
-        if measure is not None and not callable(measure):
-            raise InputTypeError(
-                f"The 'measure' parameter of {name} must be callable or None. "
-                f"Got {type(measure).__name__} instead."
-            )
+        spec = check_spec(spec, "spec", name)
+        build = check_callable(build, "build", name)
+        evaluate = check_callable(evaluate, "evaluate", name)
+        measure = check_callable(measure, "measure", name, allow_none=True)
+        identity = check_callable(identity, "identity", name, allow_none=True)
         if profiler is not None and not callable(getattr(profiler, "profile", None)):
-            raise InputTypeError(
-                f"The 'profiler' parameter of {name} must have a profile(model, "
-                f"example_inputs) method. Got {type(profiler).__name__} instead."
-            )
+            raise refusal("profiler", name, "have a profile(model, example_inputs) method",
+                          type(profiler).__name__, error=InputTypeError)
         if measure is None and example_inputs is None:
-            raise InputError(
-                f"The 'example_inputs' parameter of {name} is needed to profile the "
-                "candidates unless 'measure' is given. Got None instead."
-            )
-        _check_choice(name, "mode", mode, ("single", "multi"))
-        _check_choice(name, "over_budget", over_budget, ("complete", "prune"))
-        _check_choice(name, "on_error", on_error, ("fail", "raise"))
-        if not isinstance(skip_hopeless, bool):
-            raise InputTypeError(
-                f"The 'skip_hopeless' parameter of {name} must be a bool. "
-                f"Got {skip_hopeless!r} instead."
-            )
-        if (
-            isinstance(incumbent_refresh_s, bool)
-            or not _is_finite_number(incumbent_refresh_s)
-            or float(incumbent_refresh_s) < 0.0
-        ):
-            raise InputError(
-                f"The 'incumbent_refresh_s' parameter of {name} must be a float >= 0. "
-                f"Got {incumbent_refresh_s!r} instead."
-            )
-        if (
-            isinstance(hopeless_tolerance, bool)
-            or not _is_finite_number(hopeless_tolerance)
-            or not 0.0 <= float(hopeless_tolerance) <= 1.0
-        ):
-            raise InputError(
-                f"The 'hopeless_tolerance' parameter of {name} must be a float in the range "
-                f"[0, 1]. Got {hopeless_tolerance!r} instead."
-            )
+            raise refusal("example_inputs", name,
+                          "be given to profile the candidates unless 'measure' is given", "None")
+        check_choice(mode, "mode", name, ("single", "multi"))
+        check_choice(over_budget, "over_budget", name, ("complete", "prune"))
+        check_choice(on_error, "on_error", name, ("fail", "raise"))
+        skip_hopeless = check_bool(skip_hopeless, "skip_hopeless", name)
+        repeats = check_bool(repeats, "repeats", name)
+        hopeless_tolerance = check_real(hopeless_tolerance, "hopeless_tolerance", name, low=0.0, high=1.0)
+        incumbent_refresh_s = check_real(incumbent_refresh_s, "incumbent_refresh_s", name, low=0.0)
         self.spec = spec
         self.build = build
         self.evaluate = evaluate
@@ -267,20 +240,11 @@ class EfficiencyObjective:
         self.mode: Mode = mode
         self.over_budget = over_budget
         self.skip_hopeless = skip_hopeless
-        self.hopeless_tolerance = float(hopeless_tolerance)
-        self.incumbent_refresh_s = float(incumbent_refresh_s)
+        self.hopeless_tolerance = hopeless_tolerance
+        self.incumbent_refresh_s = incumbent_refresh_s
         # (storage id, study id) -> [the incumbent, time of the last read]
         self._incumbents: dict[tuple[int, int], list[Any]] = {}
         self.on_error = on_error
-        if identity is not None and not callable(identity):
-            raise InputTypeError(
-                f"The 'identity' parameter of {name} must be callable or None. "
-                f"Got {type(identity).__name__} instead."
-            )
-        if not isinstance(repeats, bool):
-            raise InputTypeError(
-                f"The 'repeats' parameter of {name} must be a bool. Got {repeats!r} instead."
-            )
         self.identity = identity
         self.repeats = repeats
         #: ``params -> identity`` without building (set by objective_from_space); else built
@@ -661,9 +625,8 @@ class _EpochReporter:
         self.last_perf: float | None = None
 
     def __call__(self, epoch: int, perf: float) -> None:
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise InputError(f"The 'epoch' of report must be an int >= 0. Got {epoch!r} instead.")
-        perf = _check_perf(perf, "report")
+        epoch = check_int(epoch, "epoch", "report", low=0)
+        perf = check_real(perf, "perf", "report")
         self.last_perf = perf
         if self._obj.mode != "single":  # Optuna's pruners are single-objective only
             return
@@ -708,14 +671,6 @@ class _UserSpan:
 
 
 # ---------------------------------------------------------------------- helpers
-def _check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise InputError(
-            f"The '{name}' parameter of {func} must be one of {list(choices)}. "
-            f"Got {value!r} instead."
-        )
-
-
 def _fixed_trial(params: Mapping[str, Any]) -> optuna.trial.Trial:
     """A ``FixedTrial`` of ``params``, standing in for the trial ``build`` takes (it answers
     the same ``suggest_*`` calls)."""

@@ -2,13 +2,13 @@ r"""A pruner that stops training once the candidate cannot beat the incumbent an
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_instance, check_int, check_real
 from effobj.record import TrialRecord, incumbent
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -57,38 +57,12 @@ class IncumbentPruner(optuna.pruners.BasePruner):
         min_trained: int = 3,
         wrapped: optuna.pruners.BasePruner | None = None,
     ) -> None:
-        from effobj.spec import EfficiencySpec
-
         func = "IncumbentPruner"
-        if not isinstance(spec, EfficiencySpec):
-            raise InputTypeError(
-                f"The 'spec' parameter of {func} must be an effobj.EfficiencySpec. "
-                f"Got {type(spec).__name__} instead."
-            )
-        if (
-            isinstance(slack, bool)
-            or not isinstance(slack, int | float)
-            or not math.isfinite(slack)
-            or not 0.0 <= slack <= 1.0
-        ):
-            raise InputError(
-                f"The 'slack' parameter of {func} must be a float in the range [0, 1]. "
-                f"Got {slack!r} instead."
-            )
-        if isinstance(min_trained, bool) or not isinstance(min_trained, int) or min_trained < 0:
-            raise InputError(
-                f"The 'min_trained' parameter of {func} must be an int >= 0. "
-                f"Got {min_trained!r} instead."
-            )
-        if wrapped is not None and not isinstance(wrapped, optuna.pruners.BasePruner):
-            raise InputTypeError(
-                f"The 'wrapped' parameter of {func} must be an Optuna pruner or None. "
-                f"Got {type(wrapped).__name__} instead."
-            )
-        self.spec = spec
-        self.slack = float(slack)
-        self.min_trained = min_trained
-        self.wrapped = wrapped
+        self.spec = check_spec(spec, "spec", func)
+        self.slack = check_real(slack, "slack", func, low=0.0, high=1.0)
+        self.min_trained = check_int(min_trained, "min_trained", func, low=0)
+        self.wrapped = check_instance(wrapped, "wrapped", func, optuna.pruners.BasePruner,
+                                      "an Optuna pruner", allow_none=True)
         #: how many times this pruner (not the wrapped one) stopped a trial
         self.n_pruned = 0
 

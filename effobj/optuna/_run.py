@@ -14,10 +14,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj.errors import InputError
-from effobj.record import FAIL_REASON, Status, TrialRecord, incumbent
+from effobj._validation import check_int, check_real
+from effobj.record import FAIL_REASON, STUDY_SPEC, Status, TrialRecord, incumbent
 
 __all__ = [
+    "CheapestCost",
     "MaxTrainingsCallback",
     "TrainingSummary",
     "optimize",
@@ -36,6 +37,27 @@ _RETRY_OF_STALE = "failed_trial"
 _RETRY_HISTORY = "retry_history"
 #: seconds between two looks at the RUNNING trials while waiting for them
 _POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class CheapestCost:
+    """The lowest value of one cost indicator seen in a study, beside its budget.
+
+    Attributes:
+        name: the indicator.
+        cost: the lowest value any finished candidate had, raw units.
+        trial: the trial that had it.
+        budget: the indicator's budget (``None`` if it has none).
+    """
+
+    name: str
+    cost: float
+    trial: int
+    budget: float | None
+
+    def __str__(self) -> str:
+        over = "" if self.budget is None else f", budget {self.budget:.4g}"
+        return f"{self.name} {self.cost:.4g} (trial {self.trial}{over})"
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,10 @@ class TrainingSummary:
         cost_lookups: distinct candidates whose costs were measured (by trials or by
             :class:`~effobj.optuna.EfficiencySampler` while choosing), the study's
             ``cost_lookups`` attribute.
+        cheapest_seen: when every finished candidate was over budget (none trained), the
+            cheapest value seen of each cost indicator of the study's spec, with its
+            budget (:class:`CheapestCost`): how far the budget is from the space. Empty
+            otherwise.
     """
 
     n_trials: int
@@ -95,6 +121,7 @@ class TrainingSummary:
     n_running_unresolved: int = 0
     n_repeats: int = 0
     cost_lookups: int = 0
+    cheapest_seen: tuple[CheapestCost, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -120,6 +147,10 @@ class TrainingSummary:
             f"{self.profile_time_s:.1f} s, about {self.est_train_time_saved_s:.1f} s of "
             f"training saved; best {best}"
         )
+        if self.cheapest_seen:
+            text += "; every candidate was over budget, the cheapest seen: " + ", ".join(
+                str(c) for c in self.cheapest_seen
+            )
         if self.n_stale_failed:
             n = self.n_stale_failed
             dead = "trial of a dead worker" if n == 1 else "trials of dead workers"
@@ -207,7 +238,37 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         best_number=None if best is None else best.number,
         n_stale_failed=n_stale,
         n_retried=n_retried,
+        cheapest_seen=_cheapest_seen(study, trials)
+        if best is None and by_status[Status.OVER_BUDGET] and not by_status[Status.TRAINED]
+        + by_status[Status.PRUNED] else (),
     )
+
+
+def _cheapest_seen(
+    study: optuna.Study | Sequence[FrozenTrial], trials: Sequence[FrozenTrial]
+) -> tuple[CheapestCost, ...]:
+    """The lowest recorded value of each cost indicator of the study's stored spec."""
+    stored = study.user_attrs.get(STUDY_SPEC) if isinstance(study, optuna.Study) else None
+    costs = stored.get("costs") if isinstance(stored, dict) else None
+    out: list[CheapestCost] = []
+    for c in costs if isinstance(costs, list) else ():
+        name = c.get("name") if isinstance(c, dict) else None
+        if not isinstance(name, str):
+            continue
+        seen = [
+            (float(v), t.number)
+            for t in trials
+            if t.state in _FINISHED
+            and isinstance(v := t.user_attrs.get(name), int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+        ]
+        if seen:
+            cost, number = min(seen)
+            budget = c.get("max")
+            out.append(CheapestCost(name, cost, number,
+                                    float(budget) if isinstance(budget, int | float) else None))
+    return tuple(out)
 
 
 def _trained(trial: FrozenTrial) -> bool:
@@ -231,12 +292,7 @@ class MaxTrainingsCallback:
     """
 
     def __init__(self, max_trainings: int) -> None:
-        if isinstance(max_trainings, bool) or not isinstance(max_trainings, int) or max_trainings < 1:
-            raise InputError(
-                "The 'max_trainings' parameter of MaxTrainingsCallback must be an int >= 1. "
-                f"Got {max_trainings!r} instead."
-            )
-        self.max_trainings = max_trainings
+        self.max_trainings = check_int(max_trainings, "max_trainings", "MaxTrainingsCallback", low=1)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if _trained(trial) and _n_trained(study) >= self.max_trainings:
@@ -413,6 +469,25 @@ def _name_the_signal(trial: optuna.trial.Trial, exc: KeyboardInterrupt) -> None:
         return
 
 
+def _unentered_trial(study: optuna.Study, last_id: int, waiting: set[int]) -> int | None:
+    """The trial this worker's Optuna created (or popped from the queue) but never handed to
+    the objective: a Ctrl-C inside ``study.ask`` leaves it RUNNING with no parameters.
+
+    It is the one RUNNING trial that holds no parameter yet and is newer than ``last_id``
+    (the newest trial before this worker asked) or was ``waiting`` in the queue then. When other workers created trials in the
+    same instant there may be several: none is chosen, and the stale-heartbeat repair of
+    :func:`optimize` ends ours later (a trial of another worker is never touched).
+    """
+    try:
+        fresh = [
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if (t._trial_id > last_id or t._trial_id in waiting) and not t.params
+        ]
+    except Exception:  # the storage is gone: nothing to repair
+        return None
+    return fresh[0]._trial_id if len(fresh) == 1 else None
+
+
 def _close_running(
     study: optuna.Study, trial_id: int | None, interrupted: bool, exc: BaseException
 ) -> None:
@@ -553,19 +628,8 @@ def optimize(
             ``effobj``'s command line raises on SIGTERM) is recorded the same way, its
             reason naming the signal.
     """
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
-        raise InputError(
-            f"The 'n_trials' parameter of optimize must be an int >= 0. Got {n_trials!r} instead."
-        )
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise InputError(
-            f"The 'timeout' parameter of optimize must be a number > 0 or None. Got {timeout!r}."
-        )
+    n_trials = check_int(n_trials, "n_trials", "optimize", low=0)
+    timeout = check_real(timeout, "timeout", "optimize", low=0.0, low_open=True, allow_none=True)
     cbs = list(callbacks)
     if max_trainings is not None:
         cbs.append(MaxTrainingsCallback(max_trainings))
@@ -610,6 +674,9 @@ def optimize(
                 break
             holder: list[FrozenTrial] = []
             tracked = _Tracked(objective)
+            asked_after = study.get_trials(deepcopy=False)
+            last_id = max((t._trial_id for t in asked_after), default=-1)
+            waiting = {t._trial_id for t in asked_after if t.state == TrialState.WAITING}
             try:
                 study.optimize(
                     tracked,
@@ -620,7 +687,10 @@ def optimize(
                 )
             except BaseException as exc:  # Ctrl-C, or an error of the storage itself
                 interrupt = _interrupt_in(exc)
-                _close_running(study, tracked.trial_id, interrupt is not None, exc)
+                trial_id = tracked.trial_id
+                if trial_id is None:  # stopped inside Optuna's ask, before the objective
+                    trial_id = _unentered_trial(study, last_id, waiting)
+                _close_running(study, trial_id, interrupt is not None, exc)
                 if interrupt is not None and interrupt is not exc:
                     # Optuna 5 turns a Ctrl-C inside `tell` into an UnboundLocalError
                     raise KeyboardInterrupt(*interrupt.args) from exc

@@ -54,8 +54,8 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
-from effobj._validation import check_real
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_callable, check_int, check_real
+from effobj.errors import InputError
 from effobj.optuna._costs import CostRegistry, params_identity
 from effobj.optuna._surrogate import (
     Encoder,
@@ -64,6 +64,7 @@ from effobj.optuna._surrogate import (
     expected_improvement,
 )
 from effobj.record import Status, TrialRecord, incumbent
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -151,38 +152,23 @@ class EfficiencySampler(BaseSampler):
         lookup_share: float = 0.1,
         max_lookups_per_trial: int = 256,
     ) -> None:
-        from effobj.spec import EfficiencySpec
-
         name = "EfficiencySampler"
-        if not isinstance(spec, EfficiencySpec):
-            raise InputTypeError(
-                f"The 'spec' parameter of {name} must be an effobj.EfficiencySpec. "
-                f"Got {type(spec).__name__} instead."
+        spec = check_spec(spec, "spec", name)
+        costs = check_callable(costs, "costs", name, allow_none=True)
+        identity = check_callable(identity, "identity", name, allow_none=True)
+        seed = check_int(seed, "seed", name, low=0, allow_none=True)
+        n_startup_trials, n_candidates, n_initial_lookups, max_lookups_per_trial = (
+            check_int(value, pname, name, low=low)
+            for pname, value, low in (
+                ("n_startup_trials", n_startup_trials, 1),
+                ("n_candidates", n_candidates, 1),
+                ("n_initial_lookups", n_initial_lookups, 0),
+                ("max_lookups_per_trial", max_lookups_per_trial, 1),
             )
-        for pname, fn in (("costs", costs), ("identity", identity)):
-            if fn is not None and not callable(fn):
-                raise InputTypeError(
-                    f"The '{pname}' parameter of {name} must be callable or None. "
-                    f"Got {type(fn).__name__} instead."
-                )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise InputError(
-                f"The 'seed' parameter of {name} must be an int >= 0 or None. Got {seed!r} instead."
-            )
-        for pname, value, low in (
-            ("n_startup_trials", n_startup_trials, 1),
-            ("n_candidates", n_candidates, 1),
-            ("n_initial_lookups", n_initial_lookups, 0),
-            ("max_lookups_per_trial", max_lookups_per_trial, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InputError(
-                    f"The '{pname}' parameter of {name} must be an int >= {low}. "
-                    f"Got {value!r} instead."
-                )
+        )
         if lookup_price != "auto":
-            check_real(lookup_price, "lookup_price", name, low=0.0)
-        check_real(lookup_share, "lookup_share", name, low=0.0, low_open=True)
+            lookup_price = check_real(lookup_price, "lookup_price", name, low=0.0)
+        lookup_share = check_real(lookup_share, "lookup_share", name, low=0.0, low_open=True)
         self.spec = spec
         self.costs = costs
         self.identity = identity
@@ -191,7 +177,7 @@ class EfficiencySampler(BaseSampler):
         self.n_candidates = n_candidates
         self.n_initial_lookups = n_initial_lookups
         self.lookup_price = lookup_price
-        self.lookup_share = float(lookup_share)
+        self.lookup_share = lookup_share
         self.max_lookups_per_trial = max_lookups_per_trial
         self._cost_names = tuple(spec.cost_names)
         self._search_space = IntersectionSearchSpace(include_pruned=True)

@@ -1,4 +1,4 @@
-"""An :class:`EfficiencyObjective` for a search space of the ``search_spaces`` package.
+"""An :class:`EfficiencyObjective` for a search space of the ``effobj.spaces`` package.
 
 A *model* space suggests a config, builds a torch model, is profiled on this machine and
 trained on its dataset (``space.train`` reports each epoch's validation accuracy). A
@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from effobj.errors import InputError
 from effobj import record as K
+from effobj._validation import refusal
+from effobj.errors import InputError
 from effobj.optuna._objective import EfficiencyObjective
 from effobj.profiler._report import TIMED_INDICATORS
 
@@ -43,7 +44,7 @@ class SpaceCandidate:
 
 def load_space_data(space: Any, dataset: str | None = None, *, seed: int = 0) -> Any:
     """Load ``dataset`` (default: the space's own) in a layout the space accepts."""
-    from search_spaces.data import load_dataset
+    from effobj.spaces.data import load_dataset
 
     name = dataset or space.default_dataset
     data = load_dataset(name, seed=seed)
@@ -70,11 +71,11 @@ def objective_from_space(
             (a model space: the profiler's ``CostReport.indicators()``, e.g.
             ``"latency_ms"``, ``"macs"``, ``"params"``; a tabular space: its table's, e.g.
             ``"latency"``, ``"params"``).
-        space: an object following ``search_spaces``' protocol (a name is resolved by the
-            caller, e.g. ``search_spaces.get(name)``).
-        data: the dataset of a model space (a ``search_spaces.data.Dataset``); default
+        space: an object following ``effobj.spaces``' protocol (a name is resolved by the
+            caller, e.g. ``effobj.spaces.get(name)``).
+        data: the dataset of a model space (a ``effobj.spaces.data.Dataset``); default
             ``dataset`` loaded with :func:`load_space_data`.
-        dataset: a dataset name for ``search_spaces.data.load_dataset``.
+        dataset: a dataset name for ``effobj.spaces.data.load_dataset``.
         seed: seed of the training runs and of the data split.
         profiler: the profiler of a model space (default
             :func:`effobj.profiler.profile_model`).
@@ -91,15 +92,13 @@ def objective_from_space(
     """
     kind = getattr(space, "kind", None)
     if kind not in ("model", "tabular"):
-        raise InputError(
-            "The 'space' parameter of objective_from_space must follow the search_spaces "
-            f"protocol with kind 'model' or 'tabular'. Got kind {kind!r} "
-            f"({type(space).__name__}) instead."
-        )
+        raise refusal("space", "objective_from_space",
+                      "follow the effobj.spaces protocol with kind 'model' or 'tabular'",
+                      f"kind {kind!r} ({type(space).__name__})")
 
     space_identity: Callable[[Any], Any] | None = getattr(space, "identity", None)
     if not callable(space_identity):
-        from search_spaces import config_identity
+        from effobj.spaces import config_identity
 
         space_identity = config_identity
 
@@ -118,11 +117,11 @@ def objective_from_space(
         return SpaceCandidate(config, space.build(config, data))
 
     if kind == "tabular":
-        if data is not None or dataset is not None:
-            raise InputError(
-                f"The tabular space {getattr(space, 'name', space)!r} has its own table; "
-                "'data' and 'dataset' must be None."
-            )
+        for pname, value in (("data", data), ("dataset", dataset)):
+            if value is not None:
+                raise refusal(pname, "objective_from_space",
+                              f"be None for the tabular space {getattr(space, 'name', space)!r} "
+                              "(it has its own table)", type(value).__name__)
 
         def lookup_costs(cand: SpaceCandidate) -> dict[str, float]:
             record = space.lookup(cand.config)

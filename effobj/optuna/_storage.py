@@ -33,7 +33,8 @@ from typing import Any
 
 import optuna
 
-from effobj.errors import InputError, InputTypeError, StorageError
+from effobj._validation import check_instance, check_int, refusal
+from effobj.errors import InputError, StorageError
 
 __all__ = ["DEFAULT_STORAGE", "masked_url", "resolve_storage", "sqlite_path", "storage_url"]
 
@@ -139,61 +140,36 @@ def resolve_storage(
     func = "resolve_storage"
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
-    if storage is not None and not isinstance(storage, str):
-        raise InputTypeError(
-            f"The 'storage' parameter of {func} must be a URL string, an Optuna storage or "
-            f"None. Got {type(storage).__name__} instead."
-        )
-    for name, v in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
-            raise InputError(
-                f"The '{name}' parameter of {func} must be a positive int or None. "
-                f"Got {v!r} instead."
-            )
-    if max_retry is not None and (
-        isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0
-    ):
-        raise InputError(
-            f"The 'max_retry' parameter of {func} must be an int >= 0 or None. "
-            f"Got {max_retry!r} instead."
-        )
+    storage = check_instance(storage, "storage", func, str, "a URL string, an Optuna storage or None",
+                             allow_none=True)
+    heartbeat_interval = check_int(heartbeat_interval, "heartbeat_interval", func, low=1, allow_none=True)
+    grace_period = check_int(grace_period, "grace_period", func, low=1, allow_none=True)
+    max_retry = check_int(max_retry, "max_retry", func, low=0, allow_none=True)
     url = storage_url(storage)
     if not url:
-        raise InputError(f"The 'storage' parameter of {func} must not be empty. Got '' instead.")
+        raise refusal("storage", func, "not be empty", "''")
     if url == ":memory:":
         return optuna.storages.InMemoryStorage()
     if url.startswith(_JOURNAL_PREFIX) or (
         "://" not in url and url.endswith(_JOURNAL_SUFFIXES)
     ):
-        path = url[len(_JOURNAL_PREFIX) :] if url.startswith(_JOURNAL_PREFIX) else url
-        if not path:
-            raise InputError(
-                f"The 'storage' parameter of {func} must name a file after 'journal:'. "
-                f"Got {url!r} instead."
-            )
+        journal = url[len(_JOURNAL_PREFIX) :] if url.startswith(_JOURNAL_PREFIX) else url
+        if not journal:
+            raise refusal("storage", func, "name a file after 'journal:'", repr(url))
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise InputError(
-                f"The folder of the journal file {path!r} does not exist ({parent})."
-            )
-        if must_exist and not os.path.isfile(path):
-            raise InputError(f"The storage {url!r} does not exist (no file {path!r}).")
-        return JournalStorage(JournalFileBackend(path))
+        _require_storage_file(url, journal, must_exist)
+        return JournalStorage(JournalFileBackend(journal))
     if "://" not in url:
-        raise InputError(
-            f"The 'storage' parameter of {func} must be an Optuna storage URL (e.g. "
-            "'sqlite:///effobj.db', 'postgresql+psycopg2://user:pw@host/db'), "
-            f"'journal:PATH' or ':memory:'. Got {url!r} instead."
+        raise refusal(
+            "storage", func,
+            "be an Optuna storage URL (e.g. 'sqlite:///effobj.db', "
+            "'postgresql+psycopg2://user:pw@host/db'), 'journal:PATH' or ':memory:'",
+            repr(url),
         )
     path = sqlite_path(url)
     if path is not None:
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise InputError(
-                f"The folder of the SQLite file {path!r} does not exist ({parent})."
-            )
+        _require_storage_file(url, path, must_exist)
         if must_exist:
             _check_sqlite_study_file(url, path)
     read_only_uri = False
@@ -242,14 +218,24 @@ def resolve_storage(
     return rdb
 
 
+def _require_storage_file(url: str, path: str, must_exist: bool) -> None:
+    """The file of an SQLite or Journal storage: its folder exists, and the file too when
+    the storage is only read."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise refusal("storage", "resolve_storage", "name a file in an existing folder",
+                      f"{url!r} (the folder {parent!r} does not exist)")
+    if must_exist and not os.path.isfile(path):
+        raise refusal("storage", "resolve_storage", "name an existing file when it is only read",
+                      f"{url!r} (the file {path!r} does not exist)")
+
+
 def _check_sqlite_study_file(url: str, path: str) -> None:
-    """A read-only open: the SQLite file exists and holds Optuna's tables (checked
+    """A read-only open: the (existing) SQLite file holds Optuna's tables (checked
     through a read-only connection, so nothing is written into it)."""
     import sqlite3
     from urllib.parse import quote
 
-    if not os.path.isfile(path):
-        raise InputError(f"The storage {url!r} does not exist (no file {path!r}).")
     try:
         con = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
         try:
@@ -262,7 +248,8 @@ def _check_sqlite_study_file(url: str, path: str) -> None:
             "(is it an SQLite database, whole and not truncated?)."
         ) from None
     if "studies" not in tables:
-        raise InputError(f"The storage {url!r} holds no Optuna studies (file {path!r}).")
+        raise refusal("storage", "resolve_storage", "hold Optuna's tables when it is only read",
+                      f"{url!r} (the file {path!r} holds no Optuna studies)")
 
 
 def _rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> optuna.storages.RDBStorage:

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from effobj._validation import check_choice
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_choice, check_int, check_str, refusal
+from effobj.errors import InputError
 from effobj.optuna._storage import resolve_storage
 from effobj.record import E_BETA, PERF, STUDY_MODE, STUDY_SPEC, STUDY_VERSION
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -23,6 +24,7 @@ __all__ = [
     "load_spec",
     "make_sampler",
     "objective_names",
+    "spec_diff",
     "weighted_cost_names",
     "worker_seed",
 ]
@@ -78,21 +80,13 @@ def worker_seed(seed: int, study_name: str, n_finished: int) -> int:
 
     import numpy as np
 
-    for name, value in (("seed", seed), ("n_finished", n_finished)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(
-                f"The {name!r} parameter of worker_seed must be an int >= 0. "
-                f"Got {value!r} instead."
-            )
-    if not isinstance(study_name, str):
-        raise InputTypeError(
-            "The 'study_name' parameter of worker_seed must be a str. "
-            f"Got {study_name!r} of type {type(study_name).__name__} instead."
-        )
+    seed = check_int(seed, "seed", "worker_seed", low=0)
+    n_finished = check_int(n_finished, "n_finished", "worker_seed", low=0)
+    study_name = check_str(study_name, "study_name", "worker_seed")
     parts = [
-        int(seed),
+        seed,
         zlib.crc32(study_name.encode()),
-        int(n_finished),
+        n_finished,
         zlib.crc32(socket.gethostname().encode()),
         os.getpid(),
     ]
@@ -132,29 +126,17 @@ def make_sampler(
         >>> type(make_sampler("nsga2", seed=0, mode="multi")).__name__
         'NSGAIISampler'
     """
-    if name not in SAMPLERS:
-        raise InputError(
-            f"The 'name' parameter of make_sampler must be one of {list(SAMPLERS)}. "
-            f"Got {name!r} instead."
-        )
+    check_choice(name, "name", "make_sampler", SAMPLERS)
     check_choice(mode, "mode", "make_sampler", MODES)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise InputError(
-            f"The 'seed' parameter of make_sampler must be an int >= 0 or None. "
-            f"Got {seed!r} instead."
-        )
+    seed = check_int(seed, "seed", "make_sampler", low=0, allow_none=True)
     if name == "effobj":
         if mode != "single":
-            raise InputError(
-                "The 'name' parameter of make_sampler must not be 'effobj' in mode "
-                f"{mode!r}: the effobj sampler maximizes the single E_beta objective."
-            )
+            raise refusal("name", "make_sampler", f"not be 'effobj' in mode {mode!r}", repr(name),
+                          hint="The effobj sampler maximizes the single E_beta objective.")
         if objective is None:
-            raise InputError(
-                "The 'objective' parameter of make_sampler must be an EfficiencyObjective "
-                "for the 'effobj' sampler (it looks up the candidates' costs through it). "
-                "Got None instead."
-            )
+            raise refusal("objective", "make_sampler",
+                          "be an EfficiencyObjective for the 'effobj' sampler (it looks up the "
+                          "candidates' costs through it)", "None")
         from effobj.optuna._sampler import EfficiencySampler
 
         return EfficiencySampler.for_objective(objective, seed=seed)
@@ -213,18 +195,8 @@ def create_study(
     Raises:
         InputError: the stored study optimizes another spec or mode, or a bad argument.
     """
-    from effobj.spec import EfficiencySpec
-
-    if not isinstance(spec, EfficiencySpec):
-        raise InputTypeError(
-            "The 'spec' parameter of create_study must be an effobj.EfficiencySpec. "
-            f"Got {type(spec).__name__} instead."
-        )
-    if mode not in ("single", "multi"):
-        raise InputError(
-            f"The 'mode' parameter of create_study must be one of ['single', 'multi']. "
-            f"Got {mode!r} instead."
-        )
+    spec = check_spec(spec, "spec", "create_study")
+    check_choice(mode, "mode", "create_study", MODES)
     if isinstance(sampler, str) or sampler is None:
         sampler = make_sampler(sampler or "tpe", seed=seed, mode=mode, objective=objective)
     store = resolve_storage(
@@ -256,13 +228,58 @@ def create_study(
     else:
         stored_mode = study.user_attrs.get(STUDY_MODE, "single")
         if stored != spec_dict or stored_mode != mode:
+            changed = spec_diff({**_as_dict(stored), "mode": stored_mode},
+                                {**spec_dict, "mode": mode})
             raise InputError(
-                f"The study {study.study_name!r} was created for mode {stored_mode!r} and "
-                f"spec {stored}; resuming it with mode {mode!r} and spec {spec_dict} would mix "
-                "two objectives. Re-rank it for another spec with `effobj best` "
-                "(effobj.rerank.best_trials) or start a study with another name."
+                f"The study {study.study_name!r} was created for another objective; resuming "
+                f"it would mix two objectives. Changed (stored -> given): {'; '.join(changed)}. "
+                "Start a new study under another name (study_name; on the command line "
+                "--study-name NAME), or re-rank this one for the new spec with `effobj best` "
+                "(effobj.rerank.best_trials)."
             )
     return study
+
+
+def _as_dict(d: Any) -> dict[str, Any]:
+    return dict(d) if isinstance(d, dict) else {"spec": d}
+
+
+def spec_diff(stored: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """The fields where two specs' dicts (:meth:`EfficiencySpec.to_dict`, plus ``mode``)
+    differ, one ``"field: stored -> given"`` each, in the order of the fields.
+
+    The cost indicators are compared by name (``costs[latency_ms].max: 8.0 -> 6.0``);
+    indicators present on one side only are named as such.
+
+    Example:
+        >>> spec_diff({"beta2": 1.0, "costs": [{"name": "t", "ref": 10.0, "max": 6.0}]},
+        ...           {"beta2": 1.0, "costs": [{"name": "t", "ref": 10.0, "max": 5.0}]})
+        ['costs[t].max: 6.0 -> 5.0']
+    """
+    out: list[str] = []
+    for key in [*stored, *(k for k in given if k not in stored)]:
+        a, b = stored.get(key), given.get(key)
+        if a == b:
+            continue
+        if key == "costs" and isinstance(a, list) and isinstance(b, list) and all(
+            isinstance(c, dict) and "name" in c for c in [*a, *b]
+        ):
+            old = {c["name"]: c for c in a}
+            new = {c["name"]: c for c in b}
+            sub: list[str] = []
+            for name in [*old, *(n for n in new if n not in old)]:
+                if name not in new:
+                    sub.append(f"costs[{name}]: {old[name]} -> (none)")
+                elif name not in old:
+                    sub.append(f"costs[{name}]: (none) -> {new[name]}")
+                else:
+                    sub += [f"costs[{name}].{f}: {old[name].get(f)!r} -> {new[name].get(f)!r}"
+                            for f in [*old[name], *(f for f in new[name] if f not in old[name])]
+                            if old[name].get(f) != new[name].get(f)]
+            out += sub or [f"costs order: {list(old)} -> {list(new)}"]
+            continue
+        out.append(f"{key}: {a!r} -> {b!r}")
+    return out
 
 
 def load_spec(study: optuna.Study) -> EfficiencySpec | None:

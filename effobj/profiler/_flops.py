@@ -26,8 +26,19 @@ This module is effobj's one FLOP registry: torch's ``flop_registry`` plus
   dispatches to on CPU) and its backward, ``_native_multi_head_attention`` (the inference
   fast path of ``nn.MultiheadAttention``) and ``_transformer_encoder_layer_fwd`` (the fast
   path of ``nn.TransformerEncoderLayer``), for which torch's counter reports 0 FLOPs; a few
-  more matmul-family kernels; the quantized linear and conv2d kernels, whose weights hide
-  in packed parameters;
+  more matmul-family kernels (``mv``, ``dot``, ``addbmm``, ``_trilinear`` of ``nn.Bilinear``);
+  the recurrent kernels real passes run instead of the matmuls of their decomposition
+  (``mkldnn_rnn_layer`` for ``nn.LSTM`` on the CPU, ``_cudnn_rnn``, ``miopen_rnn``,
+  ``_lstm_mps``): every token through every weight matrix of every layer and direction
+  (their backward twice that: the data and the weight gradients),
+
+  .. math::
+
+      \mathrm{FLOPs}_{\mathrm{RNN}} = 2\, T\, B \sum_{\text{layers, directions}}
+          \big(|W_{ih}| + |W_{hh}| + |W_{hr}|\big),
+
+  (``|W_{ih}| = G H \times d_{in}`` with ``G`` = 4 gates for an LSTM, 3 for a GRU, 1 for
+  an RNN), the quantized linear and conv2d kernels, whose weights hide in packed parameters;
 * a correction: torch counts the weight gradient of a grouped convolution's backward as a
   dense convolution, ``groups`` times too high (a 48-channel 5x5 depthwise conv on 12x12:
   16.9 MFLOPs instead of 0.69); here it is divided by ``groups``,
@@ -42,7 +53,16 @@ This module is effobj's one FLOP registry: torch's ``flop_registry`` plus
 
 All of it goes through ``FlopCounterMode(custom_mapping=...)``; torch's global registry is
 left untouched. :func:`count_flops` (the profiler's count) and :func:`flop_counter_mode`
-(plain torch counts, e.g. a training step's FLOPs in ``search_spaces``) both use it.
+(plain torch counts, e.g. a training step's FLOPs in ``effobj.spaces``) both use it.
+
+An in-place variant (``aten.addmm_``, ``aten.hardswish_``) is counted as its functional
+operator: with its formula when that has one, free when that is free; an ``.out``
+overload shares its operator's packet, hence both. FLOP-free by convention are views and
+in-place changes of sizes and strides (torch's ``inplace_view`` tag: ``as_strided_``,
+``t_``), operators torch tags ``pointwise``, ``view_copy`` or ``reduction``, and a list of
+the remaining data-movement, normalization, pooling and resampling operators
+(:func:`is_flop_free`). A formula is looked up first and always wins, so registering one
+for a pointwise operator (``aten.gelu``) counts it, and its in-place variant, from then on.
 
 Any operator that ran, has no formula and is not FLOP-free is reported in
 ``unsupported`` (``CostReport.unsupported_ops``), with the module that ran it
@@ -57,7 +77,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import torch
@@ -65,6 +85,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, flop_registry
 from torch.utils.module_tracker import ModuleTracker
 
+from effobj._validation import check_callable, refusal
 from effobj.errors import InputError, InputTypeError
 
 __all__ = [
@@ -175,6 +196,54 @@ def _quantized_conv_flop(x: Any, packed: Any, *args: Any, out_val: Any = None, *
     return 2 * out[0] * w.shape[0] * math.prod(w.shape[1:]) * math.prod(out[2:])
 
 
+def _rnn_matrices_flop(input: Shape, weights: Sequence[Shape]) -> int:
+    """A recurrent network's kernel: every token goes once through every weight matrix of
+    every layer and direction (``W_ih``, ``W_hh`` and, for an LSTM with ``proj_size``,
+    ``W_hr``); the bias vectors and the gates' pointwise work are not counted."""
+    tokens = math.prod(input[:-1])  # [T, B, I], [B, T, I] or a packed [sum of lengths, I]
+    return 2 * tokens * sum(math.prod(w) for w in weights if len(w) == 2)
+
+
+def _cudnn_rnn_flop(input: Shape, weight: Sequence[Shape], *args: Any, **kwargs: Any) -> int:
+    """``_cudnn_rnn`` / ``miopen_rnn``: the whole (multi-layer, bidirectional) RNN on the GPU."""
+    return _rnn_matrices_flop(input, weight)
+
+
+def _mkldnn_rnn_layer_flop(input: Shape, weight0: Shape, weight1: Shape, *args: Any, **kwargs: Any) -> int:
+    """``mkldnn_rnn_layer``: one layer and direction of ``nn.LSTM`` on the CPU (``W_ih``, ``W_hh``)."""
+    return _rnn_matrices_flop(input, (weight0, weight1))
+
+
+def _cudnn_rnn_backward_flop(input: Shape, weight: Sequence[Shape], *args: Any, **kwargs: Any) -> int:
+    """Backward of a recurrent kernel: the data gradient through every weight matrix and the
+    weight gradient, each one forward's matmuls."""
+    return 2 * _rnn_matrices_flop(input, weight)
+
+
+def _mkldnn_rnn_layer_backward_flop(input: Shape, weight1: Shape, weight2: Shape, *args: Any,
+                                    **kwargs: Any) -> int:
+    return 2 * _rnn_matrices_flop(input, (weight1, weight2))
+
+
+def _lstm_mps_flop(input: Shape, hx: Any, params: Sequence[Shape], *args: Any, **kwargs: Any) -> int:
+    return _rnn_matrices_flop(input, params)
+
+
+def _trilinear_flop(i1: Shape, i2: Shape, i3: Shape, expand1: Sequence[int], expand2: Sequence[int],
+                    expand3: Sequence[int], *args: Any, **kwargs: Any) -> int:
+    """``nn.Bilinear``'s kernel ``y_k = x_1^T W_k x_2``: one multiply-add per element of the
+    broadcast product of the three operands, ``N * out * in1 * in2`` for ``nn.Bilinear``
+    (the matmul of the ``in1 * in2`` outer products with the flattened weight)."""
+    def unsqueezed(shape: Shape, expand: Sequence[int]) -> list[int]:
+        full = list(shape)
+        for dim in sorted(expand):
+            full.insert(dim, 1)
+        return full
+
+    dims = zip(unsqueezed(i1, expand1), unsqueezed(i2, expand2), unsqueezed(i3, expand3), strict=True)
+    return 2 * math.prod(max(d) for d in dims)
+
+
 _quantized_linear_flop._get_raw = True  # type: ignore[attr-defined]
 _quantized_conv_flop._get_raw = True  # type: ignore[attr-defined]
 
@@ -219,6 +288,14 @@ _ADDED: dict[str, Callable[..., int]] = {
     "vdot": _dot_flop,
     "addbmm": _addbmm_flop,
     "_int_mm": _int_mm_flop,
+    "_trilinear": _trilinear_flop,
+    "_cudnn_rnn": _cudnn_rnn_flop,
+    "miopen_rnn": _cudnn_rnn_flop,
+    "mkldnn_rnn_layer": _mkldnn_rnn_layer_flop,
+    "_lstm_mps": _lstm_mps_flop,
+    "_cudnn_rnn_backward": _cudnn_rnn_backward_flop,
+    "miopen_rnn_backward": _cudnn_rnn_backward_flop,
+    "mkldnn_rnn_layer_backward": _mkldnn_rnn_layer_backward_flop,
 }
 #: the same for the quantized kernels (their formulas read the packed weights)
 _ADDED_QUANTIZED: dict[str, Callable[..., int]] = {
@@ -251,32 +328,41 @@ def _builtin_formulas() -> dict[Any, Callable[..., int]]:
 
 
 # ---------------------------------------------------------------------------- convention
-#: aten operators that carry no multiply-adds by convention (besides views and
-#: pointwise-tagged operators, which are recognized from their schema and tags).
+#: aten operators that carry no multiply-adds by convention and that torch's tags do not
+#: mark (:func:`is_flop_free` recognizes views, in-place metadata changes and operators
+#: tagged pointwise, view_copy or reduction without a list; in-place and ``.out`` variants
+#: follow their functional operator, so only functional names are listed).
 _FLOP_FREE: frozenset[str] = frozenset(
     """
-    _to_copy to clone copy_ copy contiguous _unsafe_view lift_fresh lift_fresh_copy detach alias
+    _to_copy to copy contiguous _unsafe_view lift_fresh detach alias _reshape_alias
     empty empty_like empty_strided empty_permuted new_empty new_empty_strided new_zeros new_ones
-    new_full zeros zeros_like ones ones_like full full_like fill_ fill zero_ arange linspace
-    scalar_tensor rand rand_like randn randn_like randint bernoulli bernoulli_ native_dropout dropout
-    cat stack split_with_sizes_copy slice_scatter select_scatter index_put index_put_ _index_put_impl_
-    index index_select _unsafe_index gather scatter scatter_ scatter_add scatter_add_ scatter_reduce
-    embedding _embedding_bag embedding_bag masked_fill masked_fill_ masked_scatter where roll flip
-    repeat tile constant_pad_nd reflection_pad1d reflection_pad2d reflection_pad3d
-    replication_pad1d replication_pad2d replication_pad3d _local_scalar_dense nonzero sort topk
-    argmax argmin max min amax amin aminmax sum mean prod var var_mean std std_mean norm
-    linalg_vector_norm cumsum cumprod logsumexp all any count_nonzero native_batch_norm
-    _native_batch_norm_legit _native_batch_norm_legit_no_training _native_batch_norm_legit_functional
-    native_layer_norm native_group_norm _fused_rms_norm rms_norm _softmax _safe_softmax _log_softmax
-    softmax log_softmax max_pool1d max_pool2d_with_indices max_pool3d_with_indices avg_pool1d
-    avg_pool2d avg_pool3d _adaptive_avg_pool2d _adaptive_avg_pool3d adaptive_max_pool2d
+    new_full zeros zeros_like ones ones_like full full_like fill zero arange linspace
+    scalar_tensor rand rand_like randn randn_like randint uniform normal bernoulli native_dropout
+    dropout
+    cat stack select_scatter index_put _index_put_impl _unsafe_index_put index index_select
+    _unsafe_index gather scatter scatter_add scatter_reduce index_add index_copy index_fill
+    masked_select embedding embedding_dense_backward embedding_renorm _embedding_bag _embedding_bag_forward_only
+    embedding_bag masked_scatter roll flip repeat repeat_interleave tile unsafe_split
+    unsafe_split_with_sizes unsafe_chunk constant_pad_nd reflection_pad1d reflection_pad2d
+    reflection_pad3d replication_pad1d replication_pad2d replication_pad3d _local_scalar_dense
+    nonzero sort topk median nanmedian kthvalue cumsum cumprod cummax cummin logcumsumexp
+    native_batch_norm _native_batch_norm_legit _native_batch_norm_legit_no_training
+    _native_batch_norm_legit_functional _batch_norm_no_update _batch_norm_with_update
+    _batch_norm_with_update_functional native_layer_norm native_group_norm _fused_rms_norm
+    rms_norm _softmax _safe_softmax _log_softmax _masked_softmax softmax log_softmax
+    hardswish _prelu_kernel log_sigmoid_forward glu rrelu_with_noise _add_relu
+    _thnn_fused_lstm_cell _thnn_fused_gru_cell _transform_bias_rescale_qkv
+    max_pool1d max_pool2d_with_indices max_pool3d_with_indices fractional_max_pool2d
+    fractional_max_pool3d max_unpool2d max_unpool3d avg_pool1d avg_pool2d avg_pool3d
+    _adaptive_avg_pool2d _adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d
     adaptive_max_pool3d upsample_nearest1d upsample_nearest2d upsample_nearest3d
     _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d upsample_linear1d
     upsample_bilinear2d upsample_bicubic2d upsample_trilinear3d _upsample_bilinear2d_aa
+    _upsample_bicubic2d_aa grid_sampler_2d grid_sampler_3d
     pixel_shuffle pixel_unshuffle channel_shuffle native_channel_shuffle im2col col2im bucketize
     searchsorted _unique2 unique_dim unique_consecutive one_hot tril triu diag_embed
     _assert_async _assert_tensor_metadata _functional_assert_async sym_constrain_range_for_size
-    _weight_norm_interface _reshape_alias quantize_per_tensor quantize_per_channel dequantize
+    _weight_norm_interface quantize_per_tensor quantize_per_channel dequantize
     _empty_affine_quantized _empty_per_channel_affine_quantized q_scale q_zero_point int_repr
     _make_per_tensor_quantized_tensor _make_per_channel_quantized_tensor
     """.split()
@@ -287,6 +373,72 @@ _QUANTIZED_FLOP_FREE: frozenset[str] = frozenset(
     "add add_relu add_scalar mul mul_relu mul_scalar cat cat_relu relu6 leaky_relu sigmoid hardswish "
     "batch_norm2d layer_norm max_pool2d adaptive_avg_pool2d".split()
 )
+
+
+#: tags of operators that carry no multiply-adds by convention: elementwise, copies of
+#: views, reductions (``sum``, ``mean``, ``amax``, ``var``, ...)
+_FLOP_FREE_TAGS = (torch.Tag.pointwise, torch.Tag.view_copy, torch.Tag.reduction)
+
+
+def _namespace(packet: Any) -> Any:
+    namespace = getattr(packet, "_qualified_op_name", "").partition("::")[0]
+    return getattr(torch.ops, namespace, None) if namespace else None
+
+
+@cache
+def _functional(packet: Any) -> Any:
+    """The functional operator of an in-place variant (``aten.relu_`` -> ``aten.relu``:
+    torch names an in-place variant as its functional operator with a trailing ``_`` and
+    tags it ``inplace``, or ``inplace_view`` when it changes only sizes and strides);
+    ``packet`` itself otherwise. (``.out`` overloads belong to their functional packet.)"""
+    name = getattr(packet, "__name__", "")
+    if not name.endswith("_") or name.endswith("__"):
+        return packet
+    tags = {tag for overload in packet.overloads() for tag in getattr(packet, overload).tags}
+    if torch.Tag.inplace not in tags and torch.Tag.inplace_view not in tags:
+        return packet
+    try:
+        functional = getattr(_namespace(packet), name[:-1], None)
+    except (AttributeError, RuntimeError):
+        functional = None
+    return functional if functional is not None else packet
+
+
+@cache
+def _inplace_variant(packet: Any) -> Any:
+    """The in-place variant of a functional operator (``aten.addmm`` -> ``aten.addmm_``), or None."""
+    name = getattr(packet, "__name__", "")
+    try:
+        variant = getattr(_namespace(packet), name + "_", None) if name else None
+    except (AttributeError, RuntimeError):
+        variant = None
+    return variant if variant is not None and _functional(variant) is packet else None
+
+
+@cache
+def _forward(packet: Any) -> Any:
+    """The forward operator of a backward one (``aten.hardswish_backward`` ->
+    ``aten.hardswish``, ``aten._softmax_backward_data`` -> ``aten._softmax``), or None."""
+    name = getattr(packet, "__name__", "")
+    for suffix in ("_backward", "_backward_data"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            try:
+                return getattr(_namespace(packet), name[: -len(suffix)], None)
+            except (AttributeError, RuntimeError):
+                return None
+    return None
+
+
+@cache
+def _tagged_flop_free(packet: Any) -> bool:
+    """Whether one of the functional overloads of ``packet`` is a view or is tagged
+    pointwise, view_copy or reduction by torch (in-place and ``.out`` overloads carry other
+    tags, or none)."""
+    for overload in packet.overloads():
+        op = getattr(packet, overload)
+        if not op._schema.is_mutable and (op.is_view or any(tag in op.tags for tag in _FLOP_FREE_TAGS)):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------- the registry
@@ -306,14 +458,13 @@ def _packet(op: Any, where: str) -> Any:
         except (AttributeError, RuntimeError):
             packet = None
         if packet is None:
-            raise InputError(f"The 'op' parameter of {where} must name an operator torch has, such "
-                             f"as 'aten.cdist' or 'aten::cdist'. Got {op!r} instead.")
+            raise refusal("op", where, "name an operator torch has, such as 'aten.cdist' or "
+                          "'aten::cdist'", repr(op))
         return packet
     packet = getattr(op, "_overloadpacket", op)
     if not hasattr(packet, "_qualified_op_name"):
-        raise InputTypeError(f"The 'op' parameter of {where} must be a torch operator "
-                             f"(torch.ops.aten.cdist) or its name ('aten.cdist'). "
-                             f"Got {type(op).__name__} instead.")
+        raise refusal("op", where, "be a torch operator (torch.ops.aten.cdist) or its name "
+                      "('aten.cdist')", type(op).__name__, error=InputTypeError)
     return packet
 
 
@@ -322,7 +473,7 @@ def register_flop_formula(op: Any, formula: Callable[..., int] | None = None, *,
     """Count operator ``op`` with ``formula`` in every count effobj makes.
 
     :func:`~effobj.profiler.profile_model`, :func:`count_flops` and
-    :func:`flop_counter_mode` (training FLOPs of ``search_spaces``) use it from then on;
+    :func:`flop_counter_mode` (training FLOPs of ``effobj.spaces``) use it from then on;
     torch's global registry is left untouched. Usable as a decorator
     (``@register_flop_formula("aten.cdist")``).
 
@@ -358,9 +509,7 @@ def register_flop_formula(op: Any, formula: Callable[..., int] | None = None, *,
     packet = _packet(op, where)
     if formula is None:
         return lambda fn: register_flop_formula(packet, fn, raw=raw, override=override)
-    if not callable(formula):
-        raise InputTypeError(f"The 'formula' parameter of {where} must be callable. "
-                             f"Got {type(formula).__name__} instead.")
+    check_callable(formula, "formula", where)
     if not override and (packet in flop_registry or packet in _builtin_formulas()
                          or packet in _user_formulas):
         raise InputError(f"The operator {packet} given to {where} already has a FLOP formula; "
@@ -415,13 +564,24 @@ def registry_version() -> int:
 
 def flop_formulas() -> dict[Any, Callable[..., int]]:
     """The formulas effobj counts with on top of torch's registry: its own (those torch
-    lacks, and the corrections of torch's wrong ones) and the registered ones, which win.
+    lacks, and the corrections of torch's wrong ones) and the registered ones, which win;
+    an in-place variant without a formula of its own is counted with its functional
+    operator's (``aten.addmm_`` as ``aten.addmm``; ``.out`` overloads share their
+    operator's packet, hence its formula).
 
     Returns:
         A new dict, operator packet -> formula, for ``FlopCounterMode(custom_mapping=...)``.
     """
     with _lock:
-        return {**_builtin_formulas(), **_user_formulas}
+        own = {**_builtin_formulas(), **_user_formulas}
+    out = dict(own)
+    for packet in {*flop_registry, *own}:
+        variant = _inplace_variant(packet)
+        if variant is None or variant in flop_registry or variant in own:
+            continue
+        # torch's registered formulas already take tensors and convert them to shapes
+        out[variant] = own[packet] if packet in own else _raw(flop_registry[packet])
+    return out
 
 
 def flop_counter_mode() -> FlopCounterMode:
@@ -435,21 +595,47 @@ def flop_counter_mode() -> FlopCounterMode:
 
 
 def is_flop_free(op: Any) -> bool:
-    """Whether an operator carries no multiply-adds by convention (view, pointwise, data
-    movement, ...) or by :func:`register_flop_free`.
+    """Whether an operator carries no multiply-adds by convention, or by :func:`register_flop_free`.
+
+    The rule, in order: a view or an in-place change of sizes and strides only (torch's
+    ``inplace_view`` tag: ``as_strided_``, ``t_``, ``unsqueeze_``) is free; an in-place
+    variant is judged as its functional operator (``hardswish_`` as ``hardswish``), and an
+    ``.out`` overload as its operator, and a backward operator (``X_backward``,
+    ``X_backward_data``) as its forward ``X`` unless ``X`` has a formula; an operator is
+    free when it is registered free,
+    is a ``prim``, is tagged ``pointwise``, ``view_copy`` or ``reduction`` by torch, or
+    is in effobj's list of the remaining data-movement, normalization, pooling and
+    resampling operators. A formula (torch's, effobj's or a registered one, found the same
+    way for in-place variants) is looked up first and always wins: this only decides what
+    an operator without one is.
 
     Args:
-        op: An ``OpOverload`` as seen by a ``TorchDispatchMode``.
+        op: An ``OpOverload`` as seen by a ``TorchDispatchMode`` (or an operator packet).
     """
     if getattr(op, "is_view", False):
         return True
     tags = getattr(op, "tags", ())
-    if torch.Tag.pointwise in tags or torch.Tag.view_copy in tags:
+    if torch.Tag.inplace_view in tags or any(tag in tags for tag in _FLOP_FREE_TAGS):
+        return True  # inplace_view: changes sizes and strides only
+    own = getattr(op, "_overloadpacket", op)
+    if getattr(own, "_qualified_op_name", "") in _user_flop_free:
         return True
-    packet = getattr(op, "_overloadpacket", op)
+    packet = _functional(own)
+    if _packet_flop_free(packet):
+        return True
+    # the backward of a forward that has a formula (a registered one for ``gelu``) costs too
+    forward = _forward(packet)
+    return (forward is not None and _packet_flop_free(forward)
+            and not (forward in flop_registry or forward in _builtin_formulas() or forward in _user_formulas))
+
+
+def _packet_flop_free(packet: Any) -> bool:
+    """:func:`is_flop_free`'s rule for a functional operator packet."""
     qualified = getattr(packet, "_qualified_op_name", "")
     namespace, _, name = qualified.partition("::")
     if namespace == "prim" or qualified in _user_flop_free:
+        return True
+    if hasattr(packet, "overloads") and _tagged_flop_free(packet):
         return True
     if namespace == "quantized":
         return name in _QUANTIZED_FLOP_FREE

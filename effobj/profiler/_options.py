@@ -21,8 +21,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from effobj._validation import check_real
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_bool, check_instance, check_int, check_real
+from effobj.errors import InputTypeError
 from effobj.profiler._cache import ProfileCache
 from effobj.profiler._report import COUNTED_INDICATORS, MEMORY_INDICATORS, TIMED_INDICATORS
 
@@ -78,23 +78,19 @@ class ProfileOptions:
 
     def __post_init__(self) -> None:
         where = _WHERE.get()
-        if not isinstance(self.device, str):
-            raise InputTypeError(f"The 'device' parameter of {where} must be a str such as 'cpu' or "
-                                 f"'cuda:0'. Got {type(self.device).__name__} instead.")
-        _check_threads(self.threads, where)
+        check_instance(self.device, "device", where, str, "a str such as 'cpu' or 'cuda:0'")
+        # torch.set_num_threads(1000000) crashes the process (SIGSEGV): bound it
+        threads = check_int(self.threads, "threads", where, low=1, high=max_threads(), allow_none=True)
+        object.__setattr__(self, "threads", threads)
+        _warn_threads(threads, where)
         for name in ("latency", "memory"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise InputTypeError(f"The '{name}' parameter of {where} must be a bool. "
-                                     f"Got {value!r} instead.")
+            check_bool(getattr(self, name), name, where)
         spread = check_real(self.target_rel_spread, "target_rel_spread", where, low=0.0, high=1.0,
                             low_open=True, high_open=True)
         cap = check_real(self.max_time_s, "max_time_s", where, low=0.0, low_open=True)
         object.__setattr__(self, "target_rel_spread", spread)
         object.__setattr__(self, "max_time_s", cap)
-        if not isinstance(self.cache, bool | ProfileCache):
-            raise InputTypeError(f"The 'cache' parameter of {where} must be a bool or a "
-                                 f"ProfileCache. Got {type(self.cache).__name__} instead.")
+        check_instance(self.cache, "cache", where, (bool, ProfileCache), "a bool or a ProfileCache")
 
     @classmethod
     def resolve(cls, options: ProfileOptions | None, overrides: Mapping[str, Any],
@@ -109,9 +105,7 @@ class ProfileOptions:
                 is not one of its fields.
             InputError: an override breaks its field's rule.
         """
-        if options is not None and not isinstance(options, ProfileOptions):
-            raise InputTypeError(f"The 'options' parameter of {where} must be a ProfileOptions or "
-                                 f"None. Got {type(options).__name__} instead.")
+        check_instance(options, "options", where, ProfileOptions, "a ProfileOptions", allow_none=True)
         unknown = sorted(set(overrides) - set(_FIELDS))
         if unknown:
             raise InputTypeError(f"{where} got unknown option(s) {unknown}: the options are the "
@@ -152,13 +146,8 @@ class ProfileOptions:
 _FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ProfileOptions))
 
 
-def _check_threads(threads: Any, where: str) -> None:
-    top = max_threads()
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= top):
-        # torch.set_num_threads(1000000) crashes the process (SIGSEGV): bound it
-        raise InputError(f"The 'threads' parameter of {where} must be None or an int in the range "
-                         f"[1, {top}]. Got {threads!r} instead.")
+def _warn_threads(threads: int | None, where: str) -> None:
+    """Warn of more threads than cores (allowed, but not what a deployment measures)."""
     cores = os.cpu_count() or 1
     if threads is not None and threads > cores:
         warnings.warn(f"{where}: threads={threads} is more than the {cores} cores of this "

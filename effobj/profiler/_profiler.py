@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from effobj._validation import check_instance, refusal
 from effobj.errors import InputError, InputTypeError, ProfilingError
 from effobj.profiler._cache import ProfileCache, architecture_signature, default_cache
 from effobj.profiler._options import ProfileOptions
@@ -171,11 +172,7 @@ def profile_model(
 
     t_start = time.perf_counter()
     opts = ProfileOptions.resolve(options, overrides, "profile_model")
-    if not isinstance(model, torch.nn.Module):
-        raise InputTypeError(
-            f"The 'model' parameter of profile_model must be a torch.nn.Module. "
-            f"Got {type(model).__name__} instead."
-        )
+    check_instance(model, "model", "profile_model", torch.nn.Module, "a torch.nn.Module")
     inputs = _as_tensor_tuple(example_inputs)
     dev = _resolve_device(opts.device, "profile_model")
     n_threads = torch.get_num_threads() if opts.threads is None else int(opts.threads)
@@ -620,10 +617,8 @@ def _as_tensor_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
         return tuple(example_inputs)
     got = (f"{type(example_inputs).__name__} of {[type(x).__name__ for x in example_inputs]}"
            if isinstance(example_inputs, tuple | list) else type(example_inputs).__name__)
-    raise InputTypeError(
-        "The 'example_inputs' parameter of profile_model must be a torch.Tensor or a non-empty "
-        f"tuple of torch.Tensor. Got {got} instead."
-    )
+    raise refusal("example_inputs", "profile_model",
+                  "be a torch.Tensor or a non-empty tuple of torch.Tensor", got, error=InputTypeError)
 
 
 def _resolve_device(device: str, where: str = "profile_model") -> torch.device:
@@ -632,8 +627,8 @@ def _resolve_device(device: str, where: str = "profile_model") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise InputError(f"The 'device' parameter of {where} must be a device torch knows "
-                         f"('cpu', 'cuda', 'cuda:1', 'mps'). Got {device!r} instead.") from None
+        raise refusal("device", where, "be a device torch knows ('cpu', 'cuda', 'cuda:1', 'mps')",
+                      repr(device)) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise InputError(f"The 'device' parameter of {where} names {device!r}, but CUDA "
@@ -647,8 +642,8 @@ def _resolve_device(device: str, where: str = "profile_model") -> torch.device:
         raise InputError(f"The 'device' parameter of {where} names {device!r}, but MPS is "
                          f"not available on this machine.")
     if dev.type == "meta":
-        raise InputError(f"The 'device' parameter of {where} must be a device that computes; "
-                         "got 'meta' (FLOPs are already counted on meta without asking).")
+        raise refusal("device", where, "be a device that computes", repr(device),
+                      hint="FLOPs are already counted on meta without asking.")
     if dev.type not in ("cpu", "cuda", "mps", "xpu"):
         module = getattr(torch, dev.type, None)
         if module is None or not getattr(module, "is_available", lambda: False)():

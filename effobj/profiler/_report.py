@@ -15,9 +15,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from effobj.errors import InputError, InputTypeError
+from effobj._validation import check_instance
+from effobj.errors import InputError
 
-__all__ = ["CostReport", "DeviceInfo"]
+__all__ = ["CostReport", "DeviceInfo", "iqr_text"]
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,7 @@ class CostReport:
         Raises:
             InputError: If ``d`` lacks a required key or has an unknown one.
         """
-        if not isinstance(d, dict):
-            raise InputTypeError(f"CostReport.from_dict expects a dict. Got {type(d).__name__} instead.")
+        check_instance(d, "d", "CostReport.from_dict", dict, "a dict")
         _check_keys("CostReport", d, cls)
         kw = dict(d)
         kw["device"] = (
@@ -266,7 +266,8 @@ class CostReport:
             spread = "" if self.latency_rel_spread is None else f", ±{100 * self.latency_rel_spread:.2f} % (95 % CI with drift)"
             conv = "converged" if self.latency_converged else "time cap reached before target spread"
             rows += [
-                ("latency (median)", f"{self.latency_ms:.3f} ms  (IQR {self.latency_iqr_ms:.3f} ms{spread})"),
+                ("latency (median)", f"{self.latency_ms:.3f} ms  "
+                 f"(IQR {iqr_text(self.latency_iqr_ms, self.latency_samples)}{spread})"),
                 ("latency samples", f"{self.latency_samples} blocks, {self.latency_runs} runs, {conv}"),
                 ("throughput", f"{self.throughput:,.1f} samples/s at batch {self.batch_size}"),
             ]
@@ -291,6 +292,20 @@ class CostReport:
             mw = max(len(k) for k, _ in children)
             lines += [f"  {k.ljust(mw)}  {_si(v):>9}  {100 * v / self.flops:6.2f} %" for k, v in children]
         return "\n".join(lines)
+
+
+def iqr_text(iqr_ms: float | None, samples: int | None, *, digits: int = 3, unit: str = " ms") -> str:
+    """An inter-quartile range of per-pass times as the tables print it, or ``n/a`` when it
+    says nothing: fewer than two timed blocks (one block has no spread; its IQR of 0 would
+    read as a machine without noise), or none measured.
+
+    Example:
+        >>> iqr_text(0.0126, 10), iqr_text(0.0, 1), iqr_text(0.01, 3, digits=4, unit="")
+        ('0.013 ms', 'n/a', '0.0100')
+    """
+    if iqr_ms is None or not math.isfinite(iqr_ms) or (samples is not None and samples < 2):
+        return "n/a"
+    return f"{iqr_ms:.{digits}f}{unit}"
 
 
 def _check_keys(name: str, d: dict[str, Any], cls: type) -> None:

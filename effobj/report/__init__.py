@@ -8,7 +8,9 @@ with its figures embedded, plus one PNG per figure beside it:
 - the winner for each :math:`\beta^2` of a log grid and where it changes;
 - :math:`E_\beta` over the trials (best so far), trained vs skipped candidates and the
   training time saved;
-- the stochastic Pareto view when latencies carry a measured spread.
+- the stochastic Pareto view when latencies carry a measured spread;
+- an interactive cost plane (plotly, its JavaScript inlined: the page works offline):
+  hover a trial for its number, parameters and costs.
 
 Import it explicitly (``import effobj.report``): it imports Optuna and matplotlib.
 """
@@ -26,12 +28,15 @@ from effobj.report._figures import (
     render_figures,
 )
 from effobj.report._html import leaderboard_rows, render_html, write_report
+from effobj.report._plotly import cost_plane_figure, cost_plane_html
 
 __all__ = [
     "FIGURES",
     "ReportData",
     "TrialRow",
     "collect",
+    "cost_plane_figure",
+    "cost_plane_html",
     "iso_curve",
     "latency_spread",
     "leaderboard_rows",

@@ -22,8 +22,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from effobj._validation import check_int, refusal
 from effobj.errors import InputError, InputTypeError
 from effobj.record import PERF, rank_values
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -62,7 +64,10 @@ class TrialTable:
         return int(self.numbers.shape[0])
 
 
-def _trials_of(source: StudyOrTrials) -> tuple[list[FrozenTrial], list[str] | None]:
+_TRIALS = "be an optuna.Study or an iterable of optuna.trial.FrozenTrial"
+
+
+def _trials_of(source: StudyOrTrials, name: str, func: str) -> tuple[list[FrozenTrial], list[str] | None]:
     if isinstance(source, optuna.Study):
         trials = source.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
@@ -72,15 +77,10 @@ def _trials_of(source: StudyOrTrials) -> tuple[list[FrozenTrial], list[str] | No
         trials = list(source)
         for t in trials:
             if not isinstance(t, FrozenTrial):
-                raise InputTypeError(
-                    "The 'study' parameter must be an optuna.Study or an iterable of "
-                    f"optuna.trial.FrozenTrial. Got an element of type {type(t).__name__}."
-                )
+                raise refusal(name, func, _TRIALS, f"an element of type {type(t).__name__}",
+                              error=InputTypeError)
         return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)], None
-    raise InputTypeError(
-        "The 'study' parameter must be an optuna.Study or an iterable of "
-        f"optuna.trial.FrozenTrial. Got {type(source).__name__} instead."
-    )
+    raise refusal(name, func, _TRIALS, type(source).__name__, error=InputTypeError)
 
 
 def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
@@ -104,6 +104,11 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
     Returns:
         A :class:`TrialTable`.
     """
+    return _trial_table(source, cost_names, "source", "trial_table")
+
+
+def _trial_table(source: StudyOrTrials, cost_names: Sequence[str], name: str, func: str) -> TrialTable:
+    """:func:`trial_table`, its refusals naming parameter ``name`` of ``func``."""
     if isinstance(source, optuna.Study):
         from effobj.rerank._rdb_table import rdb_trial_arrays
 
@@ -111,7 +116,7 @@ def trial_table(source: StudyOrTrials, cost_names: Sequence[str]) -> TrialTable:
         if fast is not None:
             numbers_f, perf_f, costs_f, lazy = fast
             return TrialTable(numbers_f, perf_f, costs_f, lazy)
-    trials, metric_names = _trials_of(source)
+    trials, metric_names = _trials_of(source, name, func)
     n = len(trials)
     names = list(cost_names)
     index = {m: i for i, m in enumerate(metric_names or ())}
@@ -281,14 +286,13 @@ def rerank(source: StudyOrTrials | TrialTable, spec: EfficiencySpec) -> Ranking:
     Raises:
         InputError: a trained trial lacks a cost indicator of the spec.
     """
-    from effobj.spec import EfficiencySpec
+    return _rerank(source, spec, "source", "rerank")
 
-    if not isinstance(spec, EfficiencySpec):
-        raise InputTypeError(
-            "The 'spec' parameter of rerank must be an effobj.EfficiencySpec. "
-            f"Got {type(spec).__name__} instead."
-        )
-    table = source if isinstance(source, TrialTable) else trial_table(source, spec.cost_names)
+
+def _rerank(source: StudyOrTrials | TrialTable, spec: EfficiencySpec, name: str, func: str) -> Ranking:
+    """:func:`rerank`, its refusals naming parameter ``name`` (the source) of ``func``."""
+    spec = check_spec(spec, "spec", func)
+    table = source if isinstance(source, TrialTable) else _trial_table(source, spec.cost_names, name, func)
     missing = [n for n in spec.cost_names if n not in table.costs]
     if missing:
         raise InputError(
@@ -369,9 +373,8 @@ def best_trials(
         >>> [t.params["k"] for t in best_trials(trials, spec.replace(beta2=0.25), top=1)]
         [3]
     """
-    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
-        raise InputError(f"The 'top' parameter of best_trials must be an int >= 1. Got {top!r}.")
-    ranking = rerank(study, spec)
+    top = check_int(top, "top", "best_trials", low=1, allow_none=True)
+    ranking = _rerank(study, spec, "study", "best_trials")
     n = ranking.n_ranked
     if feasible_only:  # the feasible rows come first in the order
         n = int(np.count_nonzero(ranking.feasible[ranking.order]))

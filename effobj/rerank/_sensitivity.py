@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from effobj.errors import InputError
-from effobj.rerank._ranking import StudyOrTrials, TrialTable, rerank, trial_table
+from effobj._validation import refusal
+from effobj.rerank._ranking import StudyOrTrials, TrialTable, _rerank, _trial_table
+from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -118,6 +119,8 @@ def sensitivity(
         >>> [r.number for r in s.rows], round(s.changes[0].beta2, 4)
         ([0, 0, 1], 1.4062)
     """
+    func = "sensitivity"
+    spec = check_spec(spec, "spec", func)
     grid = np.asarray(DEFAULT_GRID if beta2_grid is None else beta2_grid, dtype=np.float64)
     if (
         grid.ndim != 1
@@ -126,12 +129,12 @@ def sensitivity(
         or np.any(grid <= 0)
         or np.any(np.diff(grid) <= 0)
     ):
-        raise InputError(
-            "The 'beta2_grid' parameter of sensitivity must be a non-empty, strictly "
-            f"increasing sequence of finite values > 0. Got {list(np.ravel(grid))!r} instead."
-        )
-    table = source if isinstance(source, TrialTable) else trial_table(source, spec.cost_names)
-    base = rerank(table, spec)
+        raise refusal("beta2_grid", func,
+                      "be a non-empty, strictly increasing sequence of finite values > 0",
+                      repr(list(np.ravel(grid))))
+    table = source if isinstance(source, TrialTable) else _trial_table(source, spec.cost_names,
+                                                                        "source", func)
+    base = _rerank(table, spec, "source", func)
     rows_ok = np.flatnonzero(base.feasible & (base.A > 0.0) & (base.C < 1.0))
     numbers = table.numbers
     out_rows: list[SensitivityRow] = []

@@ -20,8 +20,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from effobj._validation import check_choice, check_real, check_spec, refusal
+from effobj._validation import check_choice, check_real, refusal
 from effobj.errors import InputError
+from effobj.spec import check_spec
 
 __all__ = ["EBetaReward", "MnasNetReward", "MovingAverageBaseline", "RewardFn"]
 

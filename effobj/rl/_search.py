@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from effobj.errors import InputError
+from effobj._validation import check_int, refusal
+from effobj.errors import InputError, InputTypeError
 from effobj.rl._controller import Reinforce
 from effobj.rl._reward import EBetaReward
 
@@ -50,12 +51,6 @@ class RLHistory:
         return np.maximum.accumulate(np.asarray(self.rewards, dtype=np.float64))
 
 
-def _check_n(n: Any, name: str, func: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise InputError(f"The {name!r} parameter of {func} must be an int >= 1. Got {n!r} instead.")
-    return int(n)
-
-
 def reinforce_search(
     choices: Sequence[int],
     reward: Callable[[np.ndarray], Any],
@@ -82,7 +77,7 @@ def reinforce_search(
         >>> h.rewards[-8:].count(1.0) >= 4                # learned to pick 3, 3
         True
     """
-    n = _check_n(n_samples, "n_samples", "reinforce_search")
+    n = check_int(n_samples, "n_samples", "reinforce_search", low=1)
     agent = Reinforce(choices, seed=seed, **kwargs)
     hist = RLHistory()
     t0 = time.perf_counter()
@@ -136,8 +131,8 @@ def run_reinforce(
     goes to the architecture that was really evaluated.
 
     Args:
-        space: a ``search_spaces`` space object with ``encoding()`` and ``decode()`` (a
-            name is resolved by the caller, e.g. ``search_spaces.get(name)``).
+        space: a ``effobj.spaces`` space object with ``encoding()`` and ``decode()`` (a
+            name is resolved by the caller, e.g. ``effobj.spaces.get(name)``).
         spec: the :class:`~effobj.EfficiencySpec`.
         study: an Optuna study, e.g. from :func:`effobj.optuna.create_study` (its mode,
             single or multi, is respected).
@@ -166,12 +161,10 @@ def run_reinforce(
     from effobj.record import STUDY_MODE, Status, TrialRecord
 
     func = "run_reinforce"
-    n = _check_n(n_samples, "n_samples", func)
+    n = check_int(n_samples, "n_samples", func, low=1)
     if not callable(getattr(space, "encoding", None)) or not callable(getattr(space, "decode", None)):
-        raise InputError(
-            f"The 'space' parameter of {func} must have encoding() and decode() (the "
-            f"search_spaces protocol). Got {type(space).__name__}."
-        )
+        raise refusal("space", func, "have encoding() and decode() (the effobj.spaces protocol)",
+                      type(space).__name__, error=InputTypeError)
     if reward == "e_beta":
         reward_fn: Callable[[Any, Mapping[str, Any]], Any] = EBetaReward(spec)
     elif reward == "soft_e_beta":
@@ -179,10 +172,7 @@ def run_reinforce(
     elif callable(reward):
         reward_fn = reward
     else:
-        raise InputError(
-            f"The 'reward' parameter of {func} must be 'e_beta', 'soft_e_beta' or a callable. "
-            f"Got {reward!r} instead."
-        )
+        raise refusal("reward", func, "be 'e_beta', 'soft_e_beta' or a callable", repr(reward))
     okw = {"skip_hopeless": False, "mode": study.user_attrs.get(STUDY_MODE, "single")}
     okw.update(objective_kwargs or {})
     objective = objective_from_space(spec, space, data=data, dataset=dataset, seed=seed,

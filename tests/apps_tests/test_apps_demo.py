@@ -53,9 +53,9 @@ def test_leaderboard_columns_order_and_reasons() -> None:
 
 
 def test_demo_space_keeps_the_architecture_and_narrows_the_recipe() -> None:
-    import search_spaces
+    import effobj.spaces
 
-    full = search_spaces.get("mobilenet")
+    full = effobj.spaces.get("mobilenet")
     space = demo_space()
     assert [p.key for p in space.params] == [p.key for p in full.params] or sorted(
         p.key for p in space.params) == sorted(p.key for p in full.params)

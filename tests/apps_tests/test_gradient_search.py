@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-import search_spaces
+import effobj.spaces
 from effobj import EfficiencySpec, gradient_search
 from effobj.apps import DEFAULT_PROFILE, GradientSearchConfig, LossParams, TrainingParams
 from effobj.cost_models import build_latency_table
@@ -18,8 +18,8 @@ from effobj.profiler import ProfileOptions
 @pytest.fixture(scope="module")
 def setup():
     torch.set_num_threads(1)
-    space = search_spaces.get("supernet")
-    data = search_spaces.load_dataset("digits", layout="image")
+    space = effobj.spaces.get("supernet")
+    data = effobj.spaces.load_dataset("digits", layout="image")
     table = build_latency_table(space, data=data, max_time_s=0.02, target_rel_spread=0.2, threads=1)
     return space, data, table
 
@@ -59,7 +59,7 @@ def test_tiny_search_meets_the_budget_when_measured(setup):
     [
         (dict(loss="ce"), "'loss' parameter of gradient_search"),
         (dict(budget_ms=-1.0), "'budget_ms'"),
-        (dict(budget_ms=1e-6), "below the fastest architecture"),
+        (dict(budget_ms=1e-6), "'budget_ms' parameter of gradient_search must be at least the fastest architecture"),
         (dict(epochs=-1), "'epochs'"),
         (dict(max_steps_per_epoch=0), "'max_steps_per_epoch'"),
         (dict(proxy="accuracy"), "'proxy'"),

@@ -22,7 +22,7 @@ def test_paper_tables_flag_checks_every_printed_value(capsys) -> None:
 
 def test_bad_options_are_rejected(capsys) -> None:
     assert main(["demo", "--trials", "0"]) == 2
-    assert "'--trials' option of effobj demo must be >= 1" in capsys.readouterr().err
+    assert "'--trials' option of effobj demo must be an int in the range [1, inf). Got 0 instead." in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-import search_spaces
+import effobj.spaces
 from effobj.cost_models import (
     GatedLayer,
     LatencyTable,
@@ -22,12 +22,12 @@ from effobj.cost_models import (
     gated_layers,
 )
 from effobj.errors import FileFormatError, InputError
-from search_spaces import flop_counter_mode
+from effobj.spaces import flop_counter_mode
 
 
 @pytest.fixture(scope="module")
 def space():
-    return search_spaces.get("supernet")
+    return effobj.spaces.get("supernet")
 
 
 @pytest.fixture(scope="module")
@@ -174,10 +174,14 @@ def test_library_functions_take_space_objects_and_one_options_object(table, spac
 
     with pytest.raises(TypeError, match=r"'space' parameter of build_latency_table must be a search space object"):
         build_latency_table("supernet", supernet=net)
-    with pytest.raises(TypeError, match=r"'space' parameter of check_table .*search_spaces.get\('supernet'\)"):
+    with pytest.raises(TypeError, match=r"'space' parameter of check_table .*effobj.spaces.get\('supernet'\)"):
         check_table(table, "supernet")
-    with pytest.raises(InputError, match="'latency' option of check_table must be True"):
+    with pytest.raises(InputError, match="'latency' parameter of check_table must be True"):
         check_table(table, space, latency=False)
+    with pytest.raises(InputError, match=r"'n' parameter of check_table must be an int in the range \[1, inf\). Got 0"):
+        check_table(table, space, n=0)
+    with pytest.raises(InputError, match=r"'batch_size' parameter of build_latency_table must be an int in the range \[1, inf\). Got 0"):
+        build_latency_table(space, supernet=net, batch_size=0)
     with pytest.raises(InputError, match="'max_time_s' parameter of build_latency_table"):
         build_latency_table(space, supernet=net, max_time_s=0)
     assert (TABLE_PROFILE.memory, TABLE_PROFILE.cache, TABLE_PROFILE.max_time_s) == (False, False, 0.5)

@@ -50,7 +50,7 @@ def size_objective(spec: EfficiencySpec | None = None, evaluate=None, **kw) -> E
 
 
 class SizeTableSpace:
-    """The "size" problem as a tabular search space (``search_spaces`` protocol).
+    """The "size" problem as a tabular search space (``effobj.spaces`` protocol).
 
     ``lookup`` sleeps ``delay`` seconds, standing in for a training, so that a test can
     interrupt a search in the middle of one.

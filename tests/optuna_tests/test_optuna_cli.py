@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 from optuna_toys import SizeTableSpace, size_perf
 
-import search_spaces
+import effobj.spaces
 from effobj import record as K
 from effobj.cli import main
 from effobj.optuna import load_spec, resolve_storage
@@ -29,9 +29,9 @@ HERE = Path(__file__).parent
 @pytest.fixture(autouse=True)
 def size_table_space():
     """The toy tabular space, registered only while a test of this module runs."""
-    search_spaces.register("size-table", SizeTableSpace, replace=True)
+    effobj.spaces.register("size-table", SizeTableSpace, replace=True)
     yield
-    search_spaces.unregister("size-table")
+    effobj.spaces.unregister("size-table")
 
 
 SEARCH = ["search", "--space", "size-table", "--beta2", "1", "--perf-ref", "1.0",
@@ -94,7 +94,7 @@ def test_search_on_the_nas_bench_graph_table(tmp_path, capsys):
     study = optuna.load_study(study_name="cora", storage=url)
     trained = [t for t in study.trials if t.user_attrs.get(K.TRAINED)]
     assert all(t.user_attrs["latency"] <= 0.004 for t in trained)
-    space = search_spaces.get("nas-bench-graph:cora")
+    space = effobj.spaces.get("nas-bench-graph:cora")
     for t in trained[:3]:  # the recorded values are the table's
         record = space.lookup(t.params) if hasattr(space, "lookup") else None
         assert record is not None and t.user_attrs[K.PERF] == pytest.approx(record["perf"])
@@ -168,9 +168,9 @@ def test_ctrl_c_keeps_the_study_consistent_and_resumable(tmp_path):
     url = f"sqlite:///{tmp_path / 'int.db'}"
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
-        "import search_spaces\n"
+        "import effobj.spaces\n"
         "from optuna_toys import SizeTableSpace\n"
-        "search_spaces.register('size-table', lambda: SizeTableSpace(delay=0.25), replace=True)\n"
+        "effobj.spaces.register('size-table', lambda: SizeTableSpace(delay=0.25), replace=True)\n"
         "from effobj.cli import main\n"
         "print('started', flush=True)\n"
         "sys.exit(main(sys.argv[1:]))\n"
@@ -263,7 +263,7 @@ def test_sigterm_during_a_search_exits_143_and_keeps_the_study_consistent(tmp_pa
                 time.sleep(30)  # the handler raises here at the latest
             return super().lookup(config)
 
-    search_spaces.register("size-table", Terminated, replace=True)
+    effobj.spaces.register("size-table", Terminated, replace=True)
     url = f"sqlite:///{tmp_path / 'term.db'}"
     argv = [*SEARCH, "--trials", "6", "--storage", url, "--no-skip-hopeless"]
     ignore = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # were main() to miss it
@@ -295,9 +295,9 @@ def test_sigterm_to_a_search_process_exits_143_and_resumes(tmp_path):
     url = f"sqlite:///{tmp_path / 'term.db'}"
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
-        "import search_spaces\n"
+        "import effobj.spaces\n"
         "from optuna_toys import SizeTableSpace\n"
-        "search_spaces.register('size-table', lambda: SizeTableSpace(delay=0.5), replace=True)\n"
+        "effobj.spaces.register('size-table', lambda: SizeTableSpace(delay=0.5), replace=True)\n"
         "from effobj.cli import main\n"
         "print('started', flush=True)\n"
         "sys.exit(main(sys.argv[1:]))\n"
@@ -385,7 +385,7 @@ def test_indicator_check_draws_again_when_a_sample_is_outside_the_table():
 
 
 def test_objective_from_space_takes_the_space_object_not_its_name():
-    """Only the command line resolves names (search_spaces.get); the library takes objects."""
+    """Only the command line resolves names (effobj.spaces.get); the library takes objects."""
     from effobj import EfficiencySpec, InputError
     from effobj.optuna import objective_from_space
 

@@ -194,6 +194,25 @@ def test_ctrl_c_outside_the_objective_leaves_no_running_trial():
     assert optimize(study, lambda t: 0.5, 2).n_complete == 2
 
 
+def test_ctrl_c_inside_ask_before_the_objective_leaves_no_running_trial():
+    """A Ctrl-C inside Optuna's `ask` (the trial exists, the objective never saw it) is
+    found and ended as interrupted; the other RUNNING trial (another worker's) is left."""
+
+    class CtrlCWhenAsked(optuna.samplers.RandomSampler):
+        def before_trial(self, study, trial):  # Optuna calls it inside `ask`
+            if trial.number == 2:
+                raise KeyboardInterrupt
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(),
+                                sampler=CtrlCWhenAsked(seed=0))
+    study.ask()  # trial 0: another worker's, RUNNING
+    with pytest.raises(KeyboardInterrupt):
+        optimize(study, lambda t: t.suggest_float("x", 0, 1), 5)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL]
+    assert study.trials[2].user_attrs[K.STATUS] == Status.INTERRUPTED
+
+
 # ---------------------------------------------------------------- other workers' trials
 def _hb_study(tmp_path, grace: int, name: str = "hb"):
     """An SQLite study whose storage beats every second, stale after ``grace`` seconds."""

@@ -39,7 +39,7 @@ def forget_cdist():
     unregister_flop_op("aten._cdist_forward")
 
 
-# -- effobj's own formulas (moved from the search_spaces tests: the profiler owns them now)
+# -- effobj's own formulas (moved from the effobj.spaces tests: the profiler owns them now)
 def test_grouped_conv_backward_is_counted_per_group() -> None:
     for groups in (1, 4, 48):
         conv = torch.nn.Conv2d(48, 48, 5, padding=2, groups=groups, bias=False)
@@ -63,9 +63,9 @@ def test_cpu_attention_is_counted() -> None:
 
 
 def test_search_spaces_count_with_the_profilers_registry() -> None:
-    import search_spaces
+    import effobj.spaces
 
-    assert search_spaces.flop_counter_mode is flop_counter_mode
+    assert effobj.spaces.flop_counter_mode is flop_counter_mode
 
 
 # -- where the operators without a formula ran (fvcore's by-module report)

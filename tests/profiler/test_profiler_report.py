@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from effobj.errors import InputError
 from effobj.profiler import CostReport, DeviceInfo
+from effobj.profiler._report import iqr_text
 
 DEV = DeviceInfo("cpu", "AMD EPYC", 2, 2, "2.13.0+cpu", None, "vm", "Linux")
 
@@ -58,7 +60,7 @@ def test_from_dict_rejects_unknown_and_missing_keys() -> None:
     d.pop("flops")
     with pytest.raises(InputError, match="lacks the required keys"):
         CostReport.from_dict(d)
-    with pytest.raises(TypeError, match="expects a dict"):
+    with pytest.raises(TypeError, match="'d' parameter of CostReport.from_dict must be a dict. Got list instead"):
         CostReport.from_dict([1, 2])  # type: ignore[arg-type]
 
 
@@ -81,3 +83,40 @@ def test_report_is_frozen() -> None:
     r = _report()
     with pytest.raises(AttributeError):
         r.flops = 3  # type: ignore[misc]
+
+
+# -- the IQR of a single timed block says nothing: "n/a", not "0.000 ms"
+def test_table_says_na_for_the_iqr_of_one_timed_block() -> None:
+    timed = dict(latency_ms=1.5, latency_rel_spread=None, latency_runs=3, latency_converged=False, throughput=1.0)
+    one = _report(latency_iqr_ms=0.0, latency_samples=1, **timed).to_table()
+    assert "IQR n/a" in one and "IQR 0.000" not in one
+    many = _report(latency_iqr_ms=0.1, latency_samples=10, **timed).to_table()
+    assert "IQR 0.100 ms" in many
+
+
+def test_iqr_text() -> None:
+    assert iqr_text(0.25, 2) == "0.250 ms" and iqr_text(0.0, 12) == "0.000 ms"
+    assert iqr_text(0.0, 1) == iqr_text(None, None) == iqr_text(float("nan"), 5) == "n/a"
+    assert iqr_text(0.01, None, digits=4, unit="") == "0.0100"
+
+
+def test_a_profile_capped_after_one_block_prints_na(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    """End to end: `effobj profile` with a time cap that only lets one block run."""
+    from effobj.cli import main
+
+    model = tmp_path / "tiny.py"
+    model.write_text("import torch\ndef build():\n    return torch.nn.Linear(4, 2)\n")
+    rc = main(["profile", f"{model}:build", "--input-shape", "1,4", "--threads", "1", "--max-time", "1e-6"])
+    out = capsys.readouterr().out
+    assert rc == 0 and re.search(r"latency samples +1 blocks", out), out
+    assert "IQR n/a" in out and "IQR 0.000" not in out
+
+
+def test_latency_table_cli_prints_na_for_one_block(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    from effobj.cli import main
+
+    rc = main(["latency-table", "--out", str(tmp_path / "t.json"), "--threads", "1", "--max-time", "1e-6"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    rows = [line for line in out.splitlines() if " ms  IQR " in line]
+    assert rows and all("IQR n/a" in line for line in rows), out

@@ -121,7 +121,7 @@ def test_a_tabular_space_refuses_profiler(server, tmp_path, capsys):
     rc = main(["search", "--space", "nas-bench-graph:cora", "--trials", "1", "--perf-ref", "1",
                "--cost-ref", "1", "--cost", "latency", "--storage", f"sqlite:///{tmp_path / 'x.db'}",
                "--profiler", server.url, "--profiler-token-file", str(server.token_file)])
-    assert rc == 2 and "applies to model spaces" in capsys.readouterr().err
+    assert rc == 2 and "be given for a model space only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("token, args, option", [

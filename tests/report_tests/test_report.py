@@ -25,9 +25,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _cora_spec(beta2: float = 1.0) -> EfficiencySpec:
-    import search_spaces
+    import effobj.spaces
 
-    a = search_spaces.get("nas-bench-graph:cora").arrays()
+    a = effobj.spaces.get("nas-bench-graph:cora").arrays()
     p90 = float(np.percentile(a["latency"], 90))
     best = float(a["perf"].max())
     return EfficiencySpec(beta2=beta2, perf_ref=best, cost_ref=p90, perf_min=0.9 * best,
@@ -41,9 +41,9 @@ def cora_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, 
     spec = _cora_spec()
     url = f"sqlite:///{tmp_path_factory.mktemp('cora')}/cora.db"
     study = create_study(spec, storage=url, study_name="cora", seed=3)
-    import search_spaces
+    import effobj.spaces
 
-    optimize(study, objective_from_space(spec, search_spaces.get("nas-bench-graph:cora")), 30)
+    optimize(study, objective_from_space(spec, effobj.spaces.get("nas-bench-graph:cora")), 30)
     return study, url, spec
 
 
@@ -165,7 +165,7 @@ def test_iso_curve_lies_on_its_level(e: float, beta2: float, c: float) -> None:
 
 def test_bad_output_path_and_missing_study(cora_study, tmp_path: Path, capsys) -> None:
     study, url, spec = cora_study
-    with pytest.raises(InputError, match="'out' parameter of write_report"):
+    with pytest.raises(InputError, match="'out' parameter of write_report must end in .html or .htm. Got '.*report.pdf'"):
         write_report(study, tmp_path / "report.pdf")
     assert main(["report", "--storage", url, "--study-name", "nope",
                  "--out", str(tmp_path / "x.html")]) == 2

@@ -132,8 +132,10 @@ def test_missing_cost_is_an_error_naming_the_trial():
 def test_bad_arguments():
     with pytest.raises(TypeError, match="'spec' parameter of rerank"):
         rerank(_study([(0.5, 1.0)]), {"beta2": 1.0})
-    with pytest.raises(TypeError, match="optuna.Study or an iterable"):
+    with pytest.raises(TypeError, match="'study' parameter of best_trials must be an optuna.Study or an iterable"):
         best_trials(42, size_spec())
+    with pytest.raises(TypeError, match="'spec' parameter of sensitivity must be an effobj.EfficiencySpec"):
+        sensitivity(_study([(0.5, 1.0)]), {"beta2": 1.0})
     with pytest.raises(InputError, match="'top' parameter"):
         best_trials(_study([(0.5, 1.0)]), size_spec(), top=0)
     with pytest.raises(InputError, match="beta2_grid"):

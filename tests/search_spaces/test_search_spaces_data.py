@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-import search_spaces
+import effobj.spaces
 from effobj.errors import InputError
-from search_spaces.data import DATASETS, Dataset, load_dataset
+from effobj.spaces.data import DATASETS, Dataset, load_dataset
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -73,7 +73,7 @@ def test_a_users_dataloaders_train_a_model() -> None:
     val = DataLoader(TensorDataset(wine.x_val, wine.y_val), batch_size=64)
     data = Dataset.from_loaders(train, val, num_classes=3, name="my-wine")
     assert data.input_shape == (13,) and data.steps_per_epoch(999) == len(train)
-    space = search_spaces.get("mlp")
+    space = effobj.spaces.get("mlp")
     config = {**space.default_config(), "epochs": 5}
     result = space.train(space.build(config, data), config, data)
     assert result.epochs_run == 5 and result.perf > 0.8

@@ -8,9 +8,9 @@ import optuna
 import pytest
 import torch
 
-import search_spaces
+import effobj.spaces
 from effobj.errors import InputError
-from search_spaces.data import Dataset, load_dataset
+from effobj.spaces.data import Dataset, load_dataset
 
 MODEL_SPACES = ("mlp", "mobilenet", "transformer", "supernet")
 
@@ -41,11 +41,11 @@ def tiny_digits(digits: Dataset) -> Dataset:
 
 @pytest.mark.parametrize("name", MODEL_SPACES)
 def test_thirty_sampled_configs_build_and_run(name: str) -> None:
-    space = search_spaces.get(name)
+    space = effobj.spaces.get(name)
     assert space.kind == "model"
     configs = sampled_configs(space)
     assert len({space.describe(c) for c in configs}) > 20  # the sampler explores
-    info = search_spaces.data.DATASETS[space.default_dataset]
+    info = effobj.spaces.data.DATASETS[space.default_dataset]
     for config in configs:
         space.validate(config)
         model = space.build(config)
@@ -62,7 +62,7 @@ def test_thirty_sampled_configs_build_and_run(name: str) -> None:
 @pytest.mark.parametrize("name", MODEL_SPACES)
 def test_param_counts_agree_with_the_profiler(name: str) -> None:
     from effobj import profiler  # a missing profiler must fail this test, not skip it
-    space = search_spaces.get(name)
+    space = effobj.spaces.get(name)
     for config in sampled_configs(space, n=4, seed=1):
         model = space.build(config)
         report = profiler.profile_model(
@@ -72,7 +72,7 @@ def test_param_counts_agree_with_the_profiler(name: str) -> None:
 
 
 def test_build_is_seeded_and_leaves_global_rng_alone() -> None:
-    space = search_spaces.get("transformer")
+    space = effobj.spaces.get("transformer")
     config = space.default_config()
     torch.manual_seed(123)
     before = torch.rand(1)
@@ -88,7 +88,7 @@ def test_build_is_seeded_and_leaves_global_rng_alone() -> None:
 
 
 def test_mobilenet_resolution_and_width_change_the_model() -> None:
-    space = search_spaces.get("mobilenet")
+    space = effobj.spaces.get("mobilenet")
     base = space.default_config()
     small = space.build({**base, "width_mult": 0.5})
     large = space.build({**base, "width_mult": 1.0})
@@ -101,7 +101,7 @@ def test_mobilenet_resolution_and_width_change_the_model() -> None:
 
 
 def test_transformer_runs_on_flat_features() -> None:
-    space = search_spaces.get("transformer")
+    space = effobj.spaces.get("transformer")
     wine = load_dataset("wine")
     config = {**space.default_config(), "patch": 4}  # 13 features -> 4 tokens (padded)
     model = space.build(config, wine)
@@ -111,7 +111,7 @@ def test_transformer_runs_on_flat_features() -> None:
 
 @pytest.mark.parametrize("name", ["mobilenet", "transformer"])
 def test_training_is_deterministic_under_a_seed(name: str, tiny_digits: Dataset) -> None:
-    space = search_spaces.get(name)
+    space = effobj.spaces.get(name)
     config = {**space.default_config(), "epochs": 2, "batch_size": 64}
     if name == "mobilenet":
         config.update(resolution=8, width_mult=0.5, depth_1=1, depth_2=1, depth_3=1)
@@ -127,7 +127,7 @@ def test_training_is_deterministic_under_a_seed(name: str, tiny_digits: Dataset)
 
 def test_mlp_learns_and_counts_training_flops_exactly() -> None:
     """Linear layers only: a step of batch B costs 2B(2*30w + 3*2w) FLOPs (fwd, grad_w, grad_x)."""
-    space = search_spaces.get("mlp")
+    space = effobj.spaces.get("mlp")
     data = load_dataset("breast_cancer")
     w = 32
     config = {
@@ -144,7 +144,7 @@ def test_mlp_learns_and_counts_training_flops_exactly() -> None:
 
 
 def test_on_epoch_can_stop_training(tiny_digits: Dataset) -> None:
-    space = search_spaces.get("transformer")
+    space = effobj.spaces.get("transformer")
     config = {**space.default_config(), "epochs": 5, "width": 16, "depth": 1}
     seen: list[tuple[int, float]] = []
     threads = torch.get_num_threads()
@@ -162,7 +162,7 @@ def test_on_epoch_can_stop_training(tiny_digits: Dataset) -> None:
 
 
 def test_divergence_is_reported_not_nan() -> None:
-    space = search_spaces.get("mlp")
+    space = effobj.spaces.get("mlp")
     data = load_dataset("wine")
     config = {**space.default_config(), "optimizer": "sgd", "lr": 0.1, "norm": "none", "epochs": 5}
     model = space.build(config, data)
@@ -192,7 +192,7 @@ BAD = [
 
 @pytest.mark.parametrize(("name", "change", "message"), BAD)
 def test_bad_configs_are_rejected_with_key_rule_and_value(name: str, change: dict, message: str) -> None:
-    space = search_spaces.get(name)
+    space = effobj.spaces.get(name)
     config = {**space.default_config(), **change}
     with pytest.raises(InputError) as info:
         space.validate(config)
@@ -204,7 +204,7 @@ def test_bad_configs_are_rejected_with_key_rule_and_value(name: str, change: dic
 
 @pytest.mark.parametrize("name", MODEL_SPACES)
 def test_missing_and_unknown_keys_are_rejected(name: str) -> None:
-    space = search_spaces.get(name)
+    space = effobj.spaces.get(name)
     config = space.default_config()
     key = next(iter(config))
     with pytest.raises(InputError, match=f"Missing \\['{key}'\\]"):
@@ -216,7 +216,7 @@ def test_missing_and_unknown_keys_are_rejected(name: str) -> None:
 
 
 def test_impossible_combinations_are_rejected() -> None:
-    space = search_spaces.TransformerSpace(widths=(30, 32), heads=(1, 4), patches=(2, 3))
+    space = effobj.spaces.TransformerSpace(widths=(30, 32), heads=(1, 4), patches=(2, 3))
     config = {**space.default_config(), "width": 30, "heads": 4, "patch": 2}
     with pytest.raises(InputError, match="'heads' parameter .* must divide 'width' \\(30\\). Got 4"):
         space.validate(config)
@@ -226,11 +226,11 @@ def test_impossible_combinations_are_rejected() -> None:
 
 
 def test_data_of_the_wrong_shape_is_rejected_before_training(digits: Dataset) -> None:
-    mobilenet = search_spaces.get("mobilenet")
+    mobilenet = effobj.spaces.get("mobilenet")
     config = mobilenet.default_config()
     with pytest.raises(InputError, match="layouts \\['image'\\].*Got layout 'flat' with samples of shape \\(13,\\)"):
         mobilenet.build(config, load_dataset("wine"))
-    mlp = search_spaces.get("mlp")
+    mlp = effobj.spaces.get("mlp")
     mconfig = mlp.default_config()
     model = mlp.build(mconfig, load_dataset("wine"))
     with pytest.raises(InputError, match="must match the model's input_shape \\(13,\\)"):

@@ -12,9 +12,9 @@ import pytest
 from nas_bench_graph import Arch, light_read
 from nas_bench_graph.architecture import anchors, gnn_list_proteins
 
-import search_spaces
+import effobj.spaces
 from effobj.errors import InputError
-from search_spaces._nas_bench_graph import DATASETS
+from effobj.spaces._nas_bench_graph import DATASETS
 
 
 def config_of(link: list[int], ops: list[str]) -> dict:
@@ -32,9 +32,9 @@ def expected(bench: dict, link: list[int], ops: list[str]) -> dict:
 
 
 def test_registered_for_all_nine_datasets() -> None:
-    names = search_spaces.names()
+    names = effobj.spaces.names()
     for dataset in DATASETS:
-        space = search_spaces.get(f"nas-bench-graph:{dataset}")
+        space = effobj.spaces.get(f"nas-bench-graph:{dataset}")
         assert f"nas-bench-graph:{dataset}" in names
         assert space.kind == "tabular" and space.default_dataset == dataset
     assert len(DATASETS) == 9
@@ -42,7 +42,7 @@ def test_registered_for_all_nine_datasets() -> None:
 
 @pytest.mark.parametrize("dataset", ["cora", "arxiv"])
 def test_known_architectures_return_the_packages_values(dataset: str) -> None:
-    space = search_spaces.get(f"nas-bench-graph:{dataset}")
+    space = effobj.spaces.get(f"nas-bench-graph:{dataset}")
     bench = light_read(dataset)
     rng = random.Random(0)
     archs = [(a.link, a.ops) for a in anchors]
@@ -56,7 +56,7 @@ def test_known_architectures_return_the_packages_values(dataset: str) -> None:
 
 
 def test_proteins_uses_five_ops_and_the_default_nine_op_hash() -> None:
-    space = search_spaces.get("nas-bench-graph:proteins")
+    space = effobj.spaces.get("nas-bench-graph:proteins")
     bench = light_read("proteins")
     assert space.operations == tuple(gnn_list_proteins)
     keys = set()
@@ -77,7 +77,7 @@ def test_proteins_uses_five_ops_and_the_default_nine_op_hash() -> None:
 
 @pytest.mark.parametrize("dataset", ["cora", "proteins"])
 def test_table_rows_are_the_canonical_configs_of_the_table(dataset: str) -> None:
-    space = search_spaces.get(f"nas-bench-graph:{dataset}")
+    space = effobj.spaces.get(f"nas-bench-graph:{dataset}")
     bench = light_read(dataset)
     table = space.table()
     arrays = space.arrays()
@@ -104,7 +104,7 @@ def _brute_force(dataset: str, score) -> tuple[int, float]:
 def test_exhaustive_optimum_matches_a_brute_force_scan(dataset: str) -> None:
     from effobj.spec import EfficiencySpec
 
-    space = search_spaces.get(f"nas-bench-graph:{dataset}")
+    space = effobj.spaces.get(f"nas-bench-graph:{dataset}")
     spec = EfficiencySpec(beta2=0.5, perf_ref=1.0, cost_ref=0.01, cost_max=0.006, cost_name="latency")
     scores = {
         "linear": lambda p, c: p - 20.0 * c["latency"],
@@ -124,7 +124,7 @@ def test_exhaustive_optimum_matches_a_brute_force_scan(dataset: str) -> None:
 def test_full_scan_with_an_efficiency_spec_is_fast_and_exact() -> None:
     from effobj.spec import EfficiencySpec
 
-    space = search_spaces.get("nas-bench-graph:cora")
+    space = effobj.spaces.get("nas-bench-graph:cora")
     spec = EfficiencySpec(beta2=2.0, perf_ref=0.9, cost_ref=0.02, cost_max=0.01, cost_name="latency")
     space.arrays()  # table read and cached once
     t0 = time.perf_counter()
@@ -141,20 +141,20 @@ def test_full_scan_with_an_efficiency_spec_is_fast_and_exact() -> None:
 
 
 def test_all_skip_and_bad_configs_are_rejected() -> None:
-    space = search_spaces.get("nas-bench-graph:cora")
+    space = effobj.spaces.get("nas-bench-graph:cora")
     with pytest.raises(InputError, match="must not all be 'skip'"):
         space.lookup(config_of([0, 0, 0, 0], ["skip"] * 4))
     with pytest.raises(InputError, match="'link_2' parameter of the 'nas-bench-graph:cora' search space must be one of \\[0, 1, 2\\]. Got 3"):
         space.lookup({**config_of([0, 1, 2, 3], ["gcn"] * 4), "link_2": 3})
     with pytest.raises(InputError, match="'op_0'"):
-        search_spaces.get("nas-bench-graph:proteins").lookup(config_of([0, 1, 2, 3], ["gat"] * 4))
+        effobj.spaces.get("nas-bench-graph:proteins").lookup(config_of([0, 1, 2, 3], ["gat"] * 4))
     with pytest.raises(InputError, match="NaN"):
         space.exhaustive_optimum(lambda p, c: p * np.nan)
 
 
 def test_a_random_search_runs_on_the_table_in_seconds() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = search_spaces.get("nas-bench-graph:cora")
+    space = effobj.spaces.get("nas-bench-graph:cora")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
 
     def objective(trial: optuna.Trial) -> float:
@@ -174,7 +174,7 @@ def test_a_random_search_runs_on_the_table_in_seconds() -> None:
 
 def test_identity_is_the_canonical_architecture() -> None:
     """Configs the benchmark maps to one architecture are one candidate; others are not."""
-    space = search_spaces.get("nas-bench-graph:cora")
+    space = effobj.spaces.get("nas-bench-graph:cora")
     by_hash: dict[int, set[str]] = {}
     idents: dict[str, int] = {}
     rng = random.Random(0)

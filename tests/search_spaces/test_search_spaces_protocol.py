@@ -12,38 +12,38 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import search_spaces
+import effobj.spaces
 from effobj.errors import InputError
-from search_spaces import SearchSpace
+from effobj.spaces import SearchSpace
 
 ALL = ("mlp", "mobilenet", "transformer", "supernet", "nas-bench-graph:cora", "nas-bench-graph:proteins")
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
-    code = "import sys, search_spaces; s = search_spaces.get('nas-bench-graph:cora'); print('torch' in sys.modules)"
+    code = "import sys, effobj.spaces; s = effobj.spaces.get('nas-bench-graph:cora'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_registry_lists_gets_and_rejects() -> None:
-    assert search_spaces.names()[:4] == ["mlp", "mobilenet", "transformer", "supernet"]
-    for name in search_spaces.names():
-        space = search_spaces.get(name)
+    assert effobj.spaces.names()[:4] == ["mlp", "mobilenet", "transformer", "supernet"]
+    for name in effobj.spaces.names():
+        space = effobj.spaces.get(name)
         assert isinstance(space, SearchSpace) and space.name == name
-    with pytest.raises(InputError, match="'name' parameter of search_spaces.get must be one of .*Got 'resnet'"):
-        search_spaces.get("resnet")
+    with pytest.raises(InputError, match="'name' parameter of effobj.spaces.get must be one of .*Got 'resnet'"):
+        effobj.spaces.get("resnet")
     with pytest.raises(InputError, match="registered already"):
-        search_spaces.register("mlp", search_spaces.MLPSpace)
+        effobj.spaces.register("mlp", effobj.spaces.MLPSpace)
     with pytest.raises(TypeError, match="'factory'"):
-        search_spaces.register("thing", 3)
+        effobj.spaces.register("thing", 3)
 
 
 def test_a_users_own_space_can_be_registered() -> None:
-    class Tiny(search_spaces.ModelSpace):
+    class Tiny(effobj.spaces.ModelSpace):
         name = "tiny-user"
         default_dataset = "wine"
         layouts = ("flat",)
-        params = (search_spaces.Int("hidden", 2, 8), *search_spaces.training_params(epochs=(1, 2)))
+        params = (effobj.spaces.Int("hidden", 2, 8), *effobj.spaces.training_params(epochs=(1, 2)))
 
         def _build(self, config, info):
             return torch.nn.Sequential(
@@ -52,23 +52,23 @@ def test_a_users_own_space_can_be_registered() -> None:
                 torch.nn.Linear(config["hidden"], info.num_classes),
             )
 
-    search_spaces.register("tiny-user", Tiny)
+    effobj.spaces.register("tiny-user", Tiny)
     try:
-        space = search_spaces.get("tiny-user")
+        space = effobj.spaces.get("tiny-user")
         config = space.suggest(optuna.create_study().ask())
-        data = search_spaces.load_dataset("wine")
+        data = effobj.spaces.load_dataset("wine")
         result = space.train(space.build(config, data), config, data)
         assert result.epochs_run == config["epochs"] and 0 <= result.perf <= 1
-        search_spaces.register("tiny-user", Tiny(), replace=True)  # an instance works too
-        assert search_spaces.get("tiny-user").name == "tiny-user"
+        effobj.spaces.register("tiny-user", Tiny(), replace=True)  # an instance works too
+        assert effobj.spaces.get("tiny-user").name == "tiny-user"
     finally:
-        search_spaces.unregister("tiny-user")
-    assert "tiny-user" not in search_spaces.names()
+        effobj.spaces.unregister("tiny-user")
+    assert "tiny-user" not in effobj.spaces.names()
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_encode_decode_round_trips(name: str) -> None:
-    space = search_spaces.get(name)
+    space = effobj.spaces.get(name)
     enc = space.encoding()
     assert [k for k, _ in enc] == list(space.default_config())
     assert all(len(choices) >= 2 for _, choices in enc)
@@ -94,7 +94,7 @@ def test_encode_decode_round_trips(name: str) -> None:
 
 @given(data=st.data())
 def test_decode_of_any_index_vector_is_a_valid_config(data: st.DataObject) -> None:
-    space = search_spaces.get("mobilenet")
+    space = effobj.spaces.get("mobilenet")
     idx = [data.draw(st.integers(0, len(c) - 1)) for _, c in space.encoding()]
     config = space.decode(idx)
     space.validate(config)
@@ -102,7 +102,7 @@ def test_decode_of_any_index_vector_is_a_valid_config(data: st.DataObject) -> No
 
 
 def test_decode_rejects_bad_indices() -> None:
-    space = search_spaces.get("mlp")
+    space = effobj.spaces.get("mlp")
     n = len(space.encoding())
     with pytest.raises(InputError, match=f"one index per parameter \\({n}\\). Got {n - 1}"):
         space.decode([0] * (n - 1))
@@ -112,7 +112,7 @@ def test_decode_rejects_bad_indices() -> None:
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_every_sampler_can_drive_a_space() -> None:
-    space = search_spaces.get("supernet")
+    space = effobj.spaces.get("supernet")
     for sampler in (
         optuna.samplers.TPESampler(seed=0),
         optuna.samplers.NSGAIISampler(seed=0),
@@ -130,7 +130,7 @@ def test_every_sampler_can_drive_a_space() -> None:
 # -- supernet ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def supernet():
-    space = search_spaces.get("supernet")
+    space = effobj.spaces.get("supernet")
     return space, space.build_supernet()
 
 
@@ -154,7 +154,7 @@ def test_supernet_expected_cost_is_differentiable_and_exact_at_one_hot(supernet)
     assert all(a.grad is not None and torch.isfinite(a.grad).all() for a in net.arch_parameters())
     net.zero_grad()
     # with one-hot (very peaked) weights the expected cost is that of the derived plain net
-    from search_spaces import flop_counter_mode
+    from effobj.spaces import flop_counter_mode
 
     with torch.no_grad():
         saved = [a.clone() for a in net.alphas]
@@ -178,7 +178,7 @@ def test_supernet_expected_cost_is_differentiable_and_exact_at_one_hot(supernet)
 
 
 def test_derive_from_alphas_and_bad_alphas() -> None:
-    space = search_spaces.get("supernet")
+    space = effobj.spaces.get("supernet")
     alphas = [[0.0] * len(ops) for ops in space.candidate_ops]
     alphas[2][-1] = 1.0  # skip
     config = space.derive({"alphas": alphas, "lr": 0.01})
@@ -190,8 +190,8 @@ def test_derive_from_alphas_and_bad_alphas() -> None:
 
 def test_supernet_trains_arch_and_weights(supernet) -> None:
     space, net = supernet
-    data = search_spaces.load_dataset("digits")
-    tiny = search_spaces.Dataset.from_tensors(
+    data = effobj.spaces.load_dataset("digits")
+    tiny = effobj.spaces.Dataset.from_tensors(
         data.x_train[:64], data.y_train[:64], data.x_val[:64], data.y_val[:64], num_classes=10
     )
     before = [a.detach().clone() for a in net.alphas]

@@ -1,4 +1,5 @@
-"""The streamed surrogate (effobj/_soft_fused.py) against the one definition, _soft_kernel."""
+"""The streamed and fused surrogate (effobj/_metric/stream.py, fused.py) against the one
+definition, kernels.soft_kernel, through the dispatcher that every face calls."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effobj
-from effobj._soft_fused import BLOCK, STREAM_MIN, soft_e_beta_torch
-from effobj.metric import _soft_kernel, _soft_margins
+from effobj._metric.kernels import gate_margins, soft_kernel
+from effobj._metric.stream import BLOCK, STREAM_MIN
 from effobj.nn import SoftEBetaScore, e_beta_loss
 
 N = 2 * BLOCK + 1234  # not a whole number of blocks, split over the threads
@@ -35,7 +36,13 @@ def _inputs(dtype: torch.dtype, lo: float, hi: float, tau: float, seed: int = 0)
 
 
 def _generic(a, c, b, lo, hi, tau, lam):
-    return _soft_kernel(a, c, b, _soft_margins(a, c, lo, hi), tau, lam, torch)
+    return soft_kernel(a, c, b, gate_margins(a, lo, [(c, hi)]), tau, lam, torch)
+
+
+def _dispatched(a, c, b, lo, hi, tau, lam):
+    """The dispatcher on tensors, unchecked (c may exceed 1, as in training)."""
+    return effobj.soft_e_beta(a, c, beta2=b, a_min=lo, c_max=hi, temperature=tau, leak=lam,
+                              validate_args=False)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -45,7 +52,7 @@ def test_values_bit_identical_and_gradients_equal(dtype, params):
     a, c = _inputs(dtype, lo, hi, tau)
     a1, c1 = a.clone().requires_grad_(), c.clone().requires_grad_()
     a2, c2 = a.clone().requires_grad_(), c.clone().requires_grad_()
-    s1 = soft_e_beta_torch(a1, c1, b, lo, hi, tau, lam)
+    s1 = _dispatched(a1, c1, b, lo, hi, tau, lam)
     s2 = _generic(a2, c2, b, lo, hi, tau, lam)
     assert s1.grad_fn is not None and "SoftEBeta" in type(s1.grad_fn).__name__  # the streamed path
     assert torch.equal(s1, s2)
@@ -63,12 +70,12 @@ def test_sum_backward_one_input_and_double_backward():
     a, c = _inputs(torch.float64, lo, hi, tau, seed=2)
     # a scalar upstream gradient arrives expanded (stride 0); only c requires grad
     c1, c2 = c.clone().requires_grad_(), c.clone().requires_grad_()
-    soft_e_beta_torch(a, c1, b, lo, hi, tau, lam).sum().backward()
+    _dispatched(a, c1, b, lo, hi, tau, lam).sum().backward()
     _generic(a, c2, b, lo, hi, tau, lam).sum().backward()
     torch.testing.assert_close(c1.grad, c2.grad, rtol=1e-12, atol=1e-13)
     # create_graph=True: the backward is differentiable (a Hessian-vector product)
     a1, a2 = a.clone().requires_grad_(), a.clone().requires_grad_()
-    (g1,) = torch.autograd.grad(soft_e_beta_torch(a1, c, b, lo, hi, tau, lam).sum(), a1, create_graph=True)
+    (g1,) = torch.autograd.grad(_dispatched(a1, c, b, lo, hi, tau, lam).sum(), a1, create_graph=True)
     (g2,) = torch.autograd.grad(_generic(a2, c, b, lo, hi, tau, lam).sum(), a2, create_graph=True)
     (g1 * g1).sum().backward()
     (g2 * g2).sum().backward()
@@ -77,11 +84,11 @@ def test_sum_backward_one_input_and_double_backward():
 
 def test_ineligible_inputs_take_the_generic_kernel():
     a = torch.rand(N, requires_grad=True)
-    assert "SoftEBeta" not in type(soft_e_beta_torch(a, torch.rand(1), 1.0, 0.0, 1.0, 0.02, 0.02).grad_fn).__name__
+    assert "SoftEBeta" not in type(_dispatched(a, torch.rand(1), 1.0, 0.0, 1.0, 0.02, 0.02).grad_fn).__name__
     small = torch.rand(100, requires_grad=True)
-    assert "SoftEBeta" not in type(soft_e_beta_torch(small, small * 0.5, 1.0, 0.0, 1.0, 0.02, 0.02).grad_fn).__name__
+    assert "SoftEBeta" not in type(_dispatched(small, small * 0.5, 1.0, 0.0, 1.0, 0.02, 0.02).grad_fn).__name__
     half = torch.rand(N, dtype=torch.float16, requires_grad=True)
-    out = soft_e_beta_torch(half, half.detach() * 0.5, 1.0, 0.0, 1.0, 0.02, 0.02)
+    out = _dispatched(half, half.detach() * 0.5, 1.0, 0.0, 1.0, 0.02, 0.02)
     assert out.dtype == torch.float16 and "SoftEBeta" not in type(out.grad_fn).__name__
 
 
@@ -119,3 +126,24 @@ def test_streamed_numpy_equals_the_kernel(beta2, a_min, c_max, tau, seed):
         for i in range(0, STREAM_MIN, 1000)
     ])
     np.testing.assert_array_equal(streamed, small)
+
+
+def test_spec_soft_score_takes_the_same_fast_paths():
+    spec = effobj.EfficiencySpec(beta2=2.0, perf_ref=0.9, cost_ref=2.0, perf_min=0.3, cost_max=1.6)
+    kw = dict(beta2=2.0, a_min=spec.a_min, c_max=0.8, temperature=0.05)
+    rng = np.random.default_rng(4)
+    perf, cost = rng.random(N) * 0.9, rng.random(N) * 2.4
+    a, c = spec.normalize(perf, cost)
+    np.testing.assert_array_equal(spec.soft_score(perf, cost, temperature=0.05), effobj.soft_e_beta(a, c, **kw))
+    perf_t = torch.tensor(perf, requires_grad=True)
+    s = spec.soft_score(perf_t, torch.tensor(cost), temperature=0.05)
+    assert "SoftEBeta" in type(s.grad_fn).__name__  # the streamed autograd Function
+    assert torch.equal(s, effobj.soft_e_beta(torch.tensor(a), torch.tensor(c), **kw))
+    # several indicators gate each cost: the generic kernel, the same margins
+    multi = effobj.EfficiencySpec(perf_ref=0.9, perf_min=0.3, costs=[
+        effobj.CostIndicator("x", 2.0, 1.6, 3.0), effobj.CostIndicator("y", 1.0, 0.5, 1.0)])
+    costs = {"x": cost, "y": cost[::-1].copy() * 0.5}
+    a, c = multi.normalize(perf, costs)
+    ci = multi.normalize_costs(costs)
+    ref = soft_kernel(a, c, 1.0, gate_margins(a, multi.a_min, [(ci["x"], 0.8), (ci["y"], 0.5)]), 0.05, 0.05, np)
+    np.testing.assert_array_equal(multi.soft_score(perf, costs, temperature=0.05), ref)
