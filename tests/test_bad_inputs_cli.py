@@ -213,6 +213,16 @@ CASES = [
      "'--out'"),
     ("latency-space", ["latency-table", "--space", "nosuch", "--out", "{d}/t.json"], 2, "nosuch"),
     ("latency-check", ["latency-table", "--out", "{d}/t.json", "--check", "-1"], 2, "'--check'"),
+    # ---------------------------------------------------------------- profile-server, --profiler
+    ("server-no-token-file", ["profile-server", "--token-file", "{d}/none.token"], 2,
+     "'--token-file'"),
+    ("server-port", ["profile-server", "--token-file", "{d}/model.py", "--port", "70000"], 2,
+     "'--port'"),
+    ("search-profiler-no-token", [*SEARCH, "--profiler", "http://127.0.0.1:9"], 2,
+     "'--profiler-token-file'"),
+    ("profile-profiler-url", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--profiler",
+                              "127.0.0.1:9", "--profiler-token-file", "{d}/model.py"], 2,
+     "'--profiler'"),
     # ---------------------------------------------------------------- space-range (issue 14)
     ("space-range-space", ["space-range", "--space", "nosuch"], 2,
      "The '--space' option of effobj space-range must be a registered name"),

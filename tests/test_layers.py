@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "effobj.cost_models": 4,
     "effobj.nn": 4,
     "effobj.spaces": 3,
+    "effobj.remote": 3,
     "effobj.profiler": 2,
     "effobj.metric": 1,
     "effobj._metric": 1,

@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "best",
     "report",
     "latency_table",
+    "profile_server",
     "demo",
 )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from effobj._validation import refusal
 from effobj.cli._load import load_object
+from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
 from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
@@ -49,11 +50,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="time cap of the latency measurement (default 1.0)")
     p.add_argument("--target-spread", type=float, default=0.02, metavar="FRACTION",
                    help="relative precision of the median latency to reach (default 0.02)")
+    add_remote_options(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the model, profile it and print the report; returns the exit code."""
+    check_remote_options(args, _FUNC)
+    if args.profiler is not None and (args.device != "cpu" or args.threads is not None):
+        raise refusal("--device" if args.device != "cpu" else "--threads", _FUNC,
+                      "be left out with --profiler (the server measures on its --device at its "
+                      "--threads)", repr(args.device if args.device != "cpu" else args.threads))
     shapes = [_parse_shape(s) for s in args.input_shape]
     dtypes = _dtypes(args.input_dtype, len(shapes))
     factory = load_object(args.target, "target", _FUNC, "FILE.py:factory or module:factory",
@@ -72,11 +79,17 @@ def run(args: argparse.Namespace) -> int:
                          f"Got {type(model).__name__} instead.")
     _check_size(shapes, dtypes)
     inputs = tuple(_example(shape, dtype) for shape, dtype in zip(shapes, dtypes, strict=True))
-    report = profile_model(
-        model, inputs, device=args.device, threads=args.threads, latency=not args.no_latency,
-        memory=not args.no_memory, max_time_s=args.max_time, target_rel_spread=args.target_spread,
-        cache=False,
-    )
+    if args.profiler is not None:
+        report = remote_profiler(
+            args, _FUNC, latency=not args.no_latency, memory=not args.no_memory,
+            max_time_s=args.max_time, target_rel_spread=args.target_spread, cache=False,
+        ).profile(model, inputs)
+    else:
+        report = profile_model(
+            model, inputs, device=args.device, threads=args.threads, latency=not args.no_latency,
+            memory=not args.no_memory, max_time_s=args.max_time,
+            target_rel_spread=args.target_spread, cache=False,
+        )
     print(report.to_json() if args.format == "json" else report.to_table())
     return 0
 

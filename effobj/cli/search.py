@@ -23,6 +23,7 @@ import json
 import sys
 from typing import Any
 
+from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
 from effobj.cli._safe import printable, quiet_interrupts
 
 __all__ = ["add_parser", "run"]
@@ -104,6 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--latency-time", type=float, default=1.0,
                    help="model spaces: at most this many seconds to measure one candidate's "
                    "latency (0: do not measure latency; default 1)")
+    add_remote_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="format of the final summary")
@@ -123,6 +125,7 @@ def _check_args(args: argparse.Namespace) -> None:
                       f"{args.max_trainings} with --method reinforce",
                       hint="With --method reinforce give the number of samples with --trials.")
     check_real(args.latency_time, "--latency-time", func, low=0.0)
+    check_remote_options(args, func)
     for option, value, low_open in (("--budget", args.budget, True),
                                     ("--cost-ref", args.cost_ref, True),
                                     ("--cost-max", args.cost_max, False)):
@@ -206,7 +209,17 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
     space = load_space(args.space, "effobj search")  # an unknown one: InputError
     profiler = None
-    if getattr(space, "kind", None) == "model":
+    if args.profiler is not None and getattr(space, "kind", None) != "model":
+        from effobj._validation import refusal
+
+        raise refusal("--profiler", "effobj search", "be given for a model space only",
+                      f"{args.profiler!r} with {args.space!r}",
+                      hint="A tabular space takes its costs from its table.")
+    if args.profiler is not None:
+        profiler = remote_profiler(
+            args, "effobj search", latency=args.latency_time > 0,
+            max_time_s=args.latency_time if args.latency_time > 0 else 1.0)
+    elif getattr(space, "kind", None) == "model":
         from effobj.profiler import LocalProfiler
 
         if args.latency_time > 0:

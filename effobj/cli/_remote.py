@@ -1,0 +1,60 @@
+"""``--profiler URL --profiler-token-file F``: the options that send profiles to a server.
+
+Shared by ``effobj search`` and ``effobj profile``; imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from effobj._validation import refusal
+from effobj.errors import InputError
+
+__all__ = ["add_remote_options", "check_remote_options", "remote_profiler"]
+
+
+def add_remote_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--profiler`` and ``--profiler-token-file`` to a command's parser."""
+    p.add_argument("--profiler", default=None, metavar="URL",
+                   help="have an effobj profile-server at URL (http://HOST:PORT) measure, on its "
+                   "machine, instead of this one")
+    p.add_argument("--profiler-token-file", default=None, metavar="FILE",
+                   help="file holding the profile-server's token (with --profiler)")
+
+
+def check_remote_options(args: argparse.Namespace, func: str) -> None:
+    """Refuse one of the two options without the other (before any work)."""
+    if args.profiler is not None and args.profiler_token_file is None:
+        raise refusal("--profiler-token-file", func, "be given with --profiler", "nothing")
+    if args.profiler is None and args.profiler_token_file is not None:
+        raise refusal("--profiler", func, "be given with --profiler-token-file", "nothing")
+
+
+def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
+    """A :class:`~effobj.remote.RemoteProfiler` for the options, its server asked for its
+    status once (so that a wrong token or address fails the command now, naming the
+    option). ``options`` are RemoteProfiler's measurement options."""
+    from effobj.errors import ProfilingError
+    from effobj.remote import RemoteProfiler, read_token
+    from effobj.remote._client import check_url
+
+    try:
+        check_url(args.profiler)
+    except InputError:
+        raise refusal("--profiler", func, "be the server's address, http://HOST:PORT",
+                      repr(args.profiler)) from None
+    token = read_token(args.profiler_token_file, "--profiler-token-file", func)
+    profiler = RemoteProfiler(args.profiler, token=token, **options)
+    try:
+        status = profiler.status()
+    except InputError as exc:  # 401
+        raise refusal("--profiler-token-file", func, "hold the token of the server at "
+                      f"{profiler.url}", f"{args.profiler_token_file!r} ({exc})") from None
+    except ProfilingError as exc:
+        raise ProfilingError(f"The '--profiler' option of {func}: {exc}") from None
+    print(f"profiling on {profiler.url}: host {status.get('hostname')}, device "
+          f"{status.get('device')}, {status.get('queue_length', 0)} request(s) queued",
+          file=sys.stderr)
+    return profiler

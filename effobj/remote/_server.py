@@ -1,0 +1,433 @@
+"""``effobj profile-server``: measure candidates on this machine for searches elsewhere.
+
+A Starlette application served by uvicorn (no HTTP of our own). The protocol is in
+:mod:`effobj.remote._protocol`; what the server guarantees:
+
+* **authentication**: every endpoint needs the bearer token read from ``--token-file``,
+  compared with :func:`hmac.compare_digest`;
+* **loopback by default**: it binds ``127.0.0.1`` unless ``--host`` says otherwise, and
+  prints where it listens;
+* **bounded uploads**: a ``Content-Length`` over ``--max-upload-mb`` is refused (413)
+  before the body is read, and so is a body that grows past it while streaming;
+* **no code from the client**: the model archive is JSON plus raw tensor bytes
+  (:mod:`effobj.remote._transport`), checked before torch reads it; a raw pickle,
+  a ``torch.save`` or ``torch.export.save`` file is refused with 400;
+* **one measurement at a time**: requests queue on one lock; the queue length and each
+  request's wait are in ``GET /status`` and in the answer, and every measurement's start
+  and end are logged (``measure start id=N t=...`` / ``measure end id=N t=...``);
+* **faults stay in the worker**: models run in a separate worker process
+  (:mod:`effobj.remote._worker`); one that runs past ``--time-limit-s`` or dies is
+  killed and replaced, that request fails (504 / 500) and the server goes on;
+* **a cache by architecture signature** (computed on the search side), in memory and as
+  JSON files in ``--cache-dir`` only (file names are hashes the server computes), so the
+  same candidate sent by two search workers is measured once; ``--no-cache`` measures
+  every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import multiprocessing as mp
+import os
+import platform
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from effobj.remote._protocol import (
+    CONTENT_TYPE,
+    ProtocolError,
+    check_options,
+    check_signature,
+    parse_header,
+)
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+__all__ = ["Measurer", "ServerConfig", "build_app", "serve"]
+
+#: measurements kept in ``/status``'s log
+_LOG_SIZE = 200
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What ``effobj profile-server`` was started with (validated by the command line)."""
+
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 8765
+    device: str = "cpu"
+    threads: int | None = None
+    max_upload_bytes: int = 1024 * 2**20
+    time_limit_s: float = 300.0
+    #: where the cache lives; None: no cache (every request measured)
+    cache_dir: Path | None = Path("effobj-server-cache")
+
+
+def _log(msg: str) -> None:
+    print(f"effobj profile-server: {msg}", flush=True)
+
+
+class Measurer:
+    """The worker process that measures, replaced when it hangs or dies.
+
+    Every method blocks; the server calls them from one thread at a time (under its lock).
+    """
+
+    def __init__(self, device: str, threads: int | None) -> None:
+        self.device = device
+        self.threads = threads
+        self._ctx = mp.get_context("spawn")
+        self._proc: Any = None
+        self._conn: Any = None
+        self.pid: int | None = None
+        self.ready = threading.Event()
+        self.restarts = 0
+        self._start_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start a worker and wait until it has imported torch and warmed up."""
+        from effobj.remote import _worker
+
+        with self._start_lock:
+            if self.ready.is_set():  # started by another thread meanwhile
+                return
+            parent, child = self._ctx.Pipe()
+            proc = self._ctx.Process(target=_worker.main, args=(child, self.device, self.threads),
+                                     daemon=True, name="effobj-profile-worker")
+            proc.start()
+            child.close()
+            self._proc, self._conn = proc, parent
+            while not parent.poll(0.5):
+                if not proc.is_alive():
+                    raise RuntimeError(f"the measuring worker exited at start (code {proc.exitcode})")
+            hello = json.loads(parent.recv_bytes())
+            self.pid = int(hello["pid"])
+            self.ready.set()
+            _log(f"worker ready (pid {self.pid}, device {self.device}, threads "
+                 f"{self.threads if self.threads is not None else 'torch default'})")
+
+    def stop(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+        self.ready.clear()
+
+    def measure(self, body: bytes, time_limit_s: float) -> dict[str, Any]:
+        """Send one archive; the worker's answer, or a 504/500 after replacing the worker."""
+        if not self.ready.is_set():
+            self.start()
+        conn, proc = self._conn, self._proc
+        try:
+            conn.send_bytes(body)
+            deadline = time.monotonic() + time_limit_s
+            while not conn.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
+                if not proc.is_alive():
+                    raise EOFError
+                if time.monotonic() >= deadline:
+                    self._replace(f"ran past the time limit of {time_limit_s:g} s")
+                    return {"status": 504, "error": f"the measurement ran past the server's time "
+                                                    f"limit of {time_limit_s:g} s (the model hangs "
+                                                    "or is too slow on this device); the worker "
+                                                    "was replaced"}
+            return dict(json.loads(conn.recv_bytes()))
+        except (EOFError, OSError, BrokenPipeError):
+            code = proc.exitcode if proc is not None else None
+            self._replace(f"died (exit code {code})")
+            return {"status": 500, "error": f"the measuring worker died during the measurement "
+                                            f"(exit code {code}: the model crashed the process); "
+                                            "the worker was replaced"}
+
+    def _replace(self, why: str) -> None:
+        _log(f"worker pid {self.pid} {why}: replacing it")
+        self.stop()
+        self.restarts += 1
+        self.start()
+
+
+class _State:
+    """The queue, the counters, the measurement log and the cache of one server."""
+
+    def __init__(self, config: ServerConfig, measurer: Measurer) -> None:
+        self.config = config
+        self.measurer = measurer
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+        self.measuring = 0
+        self.next_id = 1
+        self.counts = {"requests": 0, "measured": 0, "cache_hits": 0, "failed": 0,
+                       "refused": 0}
+        self.log: deque[dict[str, Any]] = deque(maxlen=_LOG_SIZE)
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.t0 = time.time()
+        self.address = f"http://{config.host}:{config.port}"
+
+    # ---------------------------------------------------------------- cache
+    def cache_key(self, signature: str, options: dict[str, Any]) -> str:
+        c = self.config
+        text = json.dumps([signature, options, c.device, c.threads, _torch_version()],
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def cached(self, key: str) -> dict[str, Any] | None:
+        if self.config.cache_dir is None:  # --no-cache: every request is measured
+            return None
+        hit = self.cache.get(key)
+        if hit is None:
+            path = self.config.cache_dir / f"{key}.json"  # key: our own hex digest
+            try:
+                hit = json.loads(path.read_text())
+            except (OSError, ValueError):
+                hit = None
+            if isinstance(hit, dict):
+                self.cache[key] = hit
+            else:
+                hit = None
+        return hit
+
+    def store(self, key: str, report: dict[str, Any]) -> None:
+        folder = self.config.cache_dir
+        if folder is None:
+            return
+        self.cache[key] = report
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                json.dump(report, f)
+            os.replace(tmp, folder / f"{key}.json")
+        except OSError as exc:
+            _log(f"cannot write the cache in {folder}: {exc}")
+
+    # ---------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        m = self.measurer
+        return {
+            "server": self.address,
+            "hostname": platform.node(),
+            "device": self.config.device,
+            "threads": self.config.threads,
+            "worker": "ready" if m.ready.is_set() else "starting",
+            "worker_pid": m.pid,
+            "worker_restarts": m.restarts,
+            "queue_length": self.waiting,
+            "measuring": self.measuring,
+            "uptime_s": round(time.time() - self.t0, 3),
+            "time_limit_s": self.config.time_limit_s,
+            "max_upload_bytes": self.config.max_upload_bytes,
+            **self.counts,
+            "cache_size": len(self.cache),
+            "measurements": list(self.log),
+        }
+
+    def answer(self, report: dict[str, Any], **server: Any) -> dict[str, Any]:
+        return {"report": report, "server": {"server": self.address, "hostname": platform.node(),
+                                             **server}}
+
+
+def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlette:
+    """The Starlette application of a server (its worker started at startup)."""
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    state = _State(config, measurer or Measurer(config.device, config.threads))
+    token = config.token.encode()
+
+    def error(status: int, reason: str) -> JSONResponse:
+        if status != 401:
+            state.counts["refused" if status < 500 and status != 422 else "failed"] += 1
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": reason}, status_code=status, headers=headers)
+
+    def authorized(request: Request) -> bool:
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        # compare_digest on bytes of any length: constant time in the token's content
+        return hmac.compare_digest(value.strip().encode(), token) and scheme.lower() == "bearer"
+
+    def unauthorized() -> JSONResponse:
+        return error(401, "missing or wrong token: send 'Authorization: Bearer <token>' with "
+                          "the token of the server's --token-file")
+
+    async def read_body(request: Request) -> bytes | JSONResponse:
+        limit = config.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return error(400, f"Content-Length {declared[:40]!r} is not a number")
+            if int(declared) > limit:
+                return error(413, f"the upload of {int(declared)} bytes is over the server's "
+                                  f"limit of {limit} bytes (--max-upload-mb)")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return error(413, f"the upload grew past the server's limit of {limit} bytes "
+                                  "(--max-upload-mb)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def status(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return unauthorized()
+        return JSONResponse(state.status())
+
+    async def lookup(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return unauthorized()
+        body = await read_body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            query = json.loads(body)
+            if not isinstance(query, dict):
+                raise ProtocolError("the body must be a JSON object")
+            key = state.cache_key(check_signature(query.get("signature")),
+                                  check_options(query.get("options")))
+        except (ValueError, ProtocolError) as exc:
+            return error(400, f"malformed lookup: {exc}")
+        hit = state.cached(key)
+        if hit is None:
+            return JSONResponse({"error": "not measured yet"}, status_code=404)
+        state.counts["cache_hits"] += 1
+        return JSONResponse(state.answer(hit, from_server_cache=True, queue_wait_s=0.0,
+                                         queue_ahead=0, measure_s=0.0, decode_s=0.0,
+                                         measurement_id=None))
+
+    async def profile(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return unauthorized()
+        state.counts["requests"] += 1
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip() != CONTENT_TYPE:
+            return error(400, f"Content-Type must be {CONTENT_TYPE}; got {ctype[:80]!r}")
+        body = await read_body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            header, _ = parse_header(body)
+            key = state.cache_key(check_signature(header.get("signature")),
+                                  check_options(header.get("options")))
+        except ProtocolError as exc:
+            return error(400, f"malformed model archive: {exc}")
+        arrived = time.perf_counter()
+        ahead = state.waiting + state.measuring
+        state.waiting += 1
+        try:
+            await state.lock.acquire()
+        finally:  # also when the client went away while queued
+            state.waiting -= 1
+        try:
+            wait = time.perf_counter() - arrived
+            hit = state.cached(key)  # measured while this request waited
+            if hit is not None:
+                state.counts["cache_hits"] += 1
+                return JSONResponse(state.answer(
+                    hit, from_server_cache=True, queue_wait_s=wait, queue_ahead=ahead,
+                    measure_s=0.0, decode_s=0.0, measurement_id=None))
+            state.measuring = 1
+            mid = state.next_id
+            state.next_id += 1
+            start = time.time()
+            _log(f"measure start id={mid} t={start:.6f} model={header.get('model_name')!s:.60} "
+                 f"queue_wait_s={wait:.3f} queue_ahead={ahead}")
+            try:
+                result = await asyncio.to_thread(state.measurer.measure, body,
+                                                 config.time_limit_s)
+            finally:
+                end = time.time()
+                state.measuring = 0
+                _log(f"measure end id={mid} t={end:.6f}")
+            state.log.append({"id": mid, "start": start, "end": end,
+                              "status": result.get("status")})
+        finally:
+            state.lock.release()
+        if result.get("status") != 200:
+            return error(int(result.get("status", 500)), str(result.get("error")))
+        state.counts["measured"] += 1
+        report = result["report"]
+        state.store(key, report)
+        return JSONResponse(state.answer(report, from_server_cache=False, queue_wait_s=wait,
+                                         queue_ahead=ahead, measure_s=end - start,
+                                         decode_s=result.get("decode_s"), measurement_id=mid))
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        if config.cache_dir is not None:
+            config.cache_dir.mkdir(parents=True, exist_ok=True)
+        starter = asyncio.create_task(asyncio.to_thread(state.measurer.start))
+        try:
+            yield
+        finally:
+            starter.cancel()
+            state.measurer.stop()
+
+    app = Starlette(routes=[
+        Route("/status", status, methods=["GET"]),
+        Route("/lookup", lookup, methods=["POST"]),
+        Route("/profile", profile, methods=["POST"]),
+    ], lifespan=lifespan)
+    app.state.effobj = state
+    return app
+
+
+def serve(config: ServerConfig) -> None:
+    """Run the server until interrupted (uvicorn handles SIGINT and SIGTERM)."""
+    import uvicorn
+
+    where = "loopback only" if config.host in ("127.0.0.1", "localhost", "::1") else \
+        "reachable from other machines"
+    _log(f"listening on http://{_bracket(config.host)}:{config.port} ({where}; --host to change), "
+         f"device {config.device}, time limit {config.time_limit_s:g} s, uploads up to "
+         f"{config.max_upload_bytes / 2**20:g} MiB, cache "
+         f"{config.cache_dir if config.cache_dir is not None else 'in memory only'}")
+    uvicorn.Server(uvicorn.Config(build_app(config), host=config.host, port=config.port,
+                                  log_level="warning", access_log=False)).run()
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _torch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now (the command line checks before starting)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run it as: effobj profile-server --token-file F")

@@ -1,0 +1,157 @@
+"""Moving a model to the profiling server without pickle: ``torch.export`` and raw tensors.
+
+:func:`pack_model` (search side) exports the model with ``torch.export.export`` and writes
+the program's JSON form and every tensor's raw bytes into a model archive
+(:mod:`effobj.remote._protocol`). :func:`unpack_model` (server side, in its worker
+process) checks the archive (:func:`~effobj.remote._protocol.parse_archive`), rebuilds the
+tensors with ``torch.frombuffer`` and the program with ``torch._export.serde``'s
+deserializer, which then reads only JSON and the tensors it is handed.
+
+Why not ``torch.export.save``/``load``: in torch 2.13 ``torch.export.load`` reads weights
+with ``torch.load(..., weights_only=False)`` and constants with ``pickle.loads``, and its
+deserializer falls back to a full unpickle when the safe one fails: loading an archive
+can run the sender's code. Neither the client nor the server here calls ``torch.load``
+or ``pickle`` on anything that travels.
+
+Limits: what ``torch.export`` cannot capture (data-dependent control flow on tensor
+values, non-tensor outputs, custom objects) fails that trial on the search side with the
+exporter's reason; shapes are static (the example inputs' shapes); only aten operators
+travel (no custom operators); the report's ``flops_by_module`` has the operators' FLOPs
+under the one exported module, the per-submodule split is the local profiler's only.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, cast
+
+from effobj.remote._protocol import DTYPES, ProtocolError, parse_archive, write_archive
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["pack_model", "unpack_model"]
+
+#: torch.export keeps global state while it traces: one export at a time per process
+_EXPORT_LOCK = threading.Lock()
+
+
+def pack_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, model_name: str,
+               signature: str, options: dict[str, Any]) -> bytes:
+    """Export ``model`` (in eval mode, its flags restored) and pack it with ``inputs``.
+
+    Raises:
+        ProfilingError: ``torch.export`` cannot capture the model (the exporter's reason),
+            or it holds something other than tensors of the accepted dtypes.
+    """
+    import json
+
+    import torch
+    from torch._export.serde.serialize import serialize
+
+    from effobj.errors import ProfilingError
+
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with _EXPORT_LOCK, torch.no_grad():
+            ep = torch.export.export(model, tuple(inputs), strict=False)
+    except Exception as exc:
+        raise ProfilingError(
+            f"Profiling {model_name} failed at step 'export for the profiling server': "
+            f"torch.export cannot capture it ({type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
+    finally:
+        for m, was_training in flags:
+            m.training = was_training
+    program = json.loads(serialize(ep).exported_program)
+    params = {spec.target for spec in ep.graph_signature.input_specs
+              if spec.kind.name == "PARAMETER" and spec.target is not None}
+    tensors: list[tuple[str, str, str, tuple[int, ...], bytes, bool]] = []
+
+    def add(role: str, name: str, t: Any) -> None:
+        if not isinstance(t, torch.Tensor):
+            raise ProfilingError(f"Profiling {model_name} failed at step 'export for the "
+                                 f"profiling server': {name} is a {type(t).__name__}, not a "
+                                 "tensor; only tensors travel to the server")
+        dtype = str(t.dtype).removeprefix("torch.")
+        if dtype not in DTYPES or t.is_quantized or t.is_sparse:
+            raise ProfilingError(f"Profiling {model_name} failed at step 'export for the "
+                                 f"profiling server': tensor {name} is {t.dtype}; accepted: "
+                                 f"{sorted(DTYPES)}")
+        flat = t.detach().to("cpu").contiguous().reshape(-1)
+        raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+        tensors.append((role, name, dtype, tuple(t.shape), raw, bool(t.requires_grad)))
+
+    for name, t in ep.state_dict.items():
+        add("parameter" if name in params else "buffer", name, t)
+    for name, t in ep.constants.items():
+        add("constant", name, t)
+    for i, x in enumerate(inputs):
+        add("input", f"input_{i}", x)
+    return write_archive(model_name, signature, options, program, tensors)
+
+
+def unpack_model(body: bytes | memoryview) -> tuple[Any, torch.nn.Module, tuple[torch.Tensor, ...]]:
+    """The checked archive, the module to profile and its example inputs.
+
+    Raises:
+        ProtocolError: the archive breaks the protocol, or torch refuses the program.
+    """
+    import operator
+
+    import torch
+    from torch._export.serde.serialize import SerializedArtifact, deserialize
+
+    archive = parse_archive(body)
+    state: dict[str, Any] = {}
+    constants: dict[str, Any] = {}
+    inputs: list[torch.Tensor] = []
+    for e in archive.tensors:
+        dtype = getattr(torch, e.dtype)
+        raw = archive.data[e.offset:e.offset + e.nbytes]
+        t = (torch.frombuffer(bytearray(raw), dtype=dtype).reshape(e.shape) if e.nbytes
+             else torch.zeros(e.shape, dtype=dtype))
+        if e.role == "parameter":
+            state[e.name] = torch.nn.Parameter(t, requires_grad=e.requires_grad and
+                                               t.is_floating_point())
+        elif e.role == "buffer":
+            state[e.name] = t
+        elif e.role == "constant":
+            constants[e.name] = t
+        else:
+            inputs.append(t)
+    import json
+
+    # the deserializer takes already-built tensors where its own files hold torch.save bytes
+    artifact = SerializedArtifact(json.dumps(archive.program).encode(), cast(Any, state),
+                                  cast(Any, constants), cast(Any, (tuple(inputs), {})))
+    try:
+        ep = deserialize(artifact)
+        module = ep.module()
+    except Exception as exc:
+        raise ProtocolError(f"torch cannot rebuild the exported program: {type(exc).__name__}: "
+                            f"{_first_line(exc)}") from None
+    for node in module.graph.nodes:  # belt and braces: what runs is aten operators only
+        if node.op == "call_function" and not (
+                node.target is operator.getitem
+                or (isinstance(node.target, torch._ops.OpOverload)
+                    and node.target.namespace == "aten")):
+            raise ProtocolError(f"the rebuilt program calls {node.target!r}; only aten "
+                                "operators are accepted")
+    # the program was exported in eval mode; the exported module refuses train()/eval()
+    module.train = _same_module(module)  # type: ignore[method-assign]
+    module.eval = _same_module(module)  # type: ignore[method-assign]
+    return archive, module, tuple(inputs)
+
+
+def _same_module(module: Any) -> Any:
+    def keep(*_: Any) -> Any:
+        return module
+
+    return keep
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else "(no message)"

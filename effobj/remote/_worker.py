@@ -1,0 +1,79 @@
+"""The profiling server's measuring process: it alone imports torch and runs models.
+
+The server starts it with the ``spawn`` method and talks to it over a pipe in raw bytes
+(no pickle of anything a client sent): a request is ``JSON line + archive bytes``, the
+answer one JSON object. A worker that hangs past the time limit or dies is killed and
+replaced by the server (:class:`~effobj.remote._server.Measurer`); the server itself
+never runs a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+__all__ = ["main"]
+
+
+def main(conn: Connection, device: str, threads: int | None) -> None:
+    """Serve measurements on ``conn`` until it closes."""
+    import warnings
+
+    import torch
+
+    from effobj.profiler import profile_model
+
+    warnings.filterwarnings("ignore")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    # pay the one-time imports (torch._dynamo, the serde) before the first request
+    profile_model(torch.nn.Linear(2, 2), torch.ones(1, 2), latency=False, cache=False)
+    import torch._export.serde.serialize  # noqa: F401
+
+    conn.send_bytes(json.dumps({"ready": True, "pid": os.getpid()}).encode())
+    while True:
+        try:
+            msg = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        conn.send_bytes(json.dumps(_measure(msg, device, threads)).encode())
+
+
+def _measure(msg: bytes, device: str, threads: int | None) -> dict[str, Any]:
+    from effobj.errors import EffobjError
+    from effobj.profiler import profile_model
+    from effobj.remote._protocol import ProtocolError
+    from effobj.remote._transport import unpack_model
+
+    t0 = time.perf_counter()
+    try:
+        archive, module, inputs = unpack_model(memoryview(msg))
+    except ProtocolError as exc:
+        return {"status": 400, "error": f"malformed model archive: {exc}"}
+    except Exception as exc:  # a crafted archive that trips the deserializer
+        return {"status": 400, "error": f"malformed model archive: {type(exc).__name__}: {exc}"}
+    decode_s = time.perf_counter() - t0
+    opts = archive.options
+    try:
+        report = profile_model(
+            module, inputs, device=device, threads=threads, latency=opts["latency"],
+            memory=opts["memory"], target_rel_spread=opts["target_rel_spread"],
+            max_time_s=opts["max_time_s"], cache=False,
+        )
+    except EffobjError as exc:
+        return {"status": 422, "error": str(exc).replace("GraphModule", archive.model_name)}
+    except Exception as exc:
+        return {"status": 422, "error": f"Profiling {archive.model_name} failed: "
+                                        f"{type(exc).__name__}: {exc}"}
+    d = report.to_dict()
+    root = type(module).__name__
+    d["model_name"] = archive.model_name
+    d["flops_by_module"] = {archive.model_name + k[len(root):] if k.startswith(root) else k: v
+                            for k, v in d["flops_by_module"].items()}
+    d["unsupported_by_module"] = {
+        archive.model_name + k[len(root):] if k.startswith(root) else k: v
+        for k, v in d["unsupported_by_module"].items()}
+    return {"status": 200, "report": d, "decode_s": decode_s}
