@@ -17,7 +17,7 @@ from effobj import record as K
 from effobj._validation import refusal
 from effobj.errors import InputError
 from effobj.optuna._objective import EfficiencyObjective
-from effobj.profiler._report import TIMED_INDICATORS
+from effobj.profiler._report import COUNTED_INDICATORS, TIMED_INDICATORS
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -221,20 +221,24 @@ def _counts_only_costs(
     A spec whose indicators are all counts (MACs, FLOPs, parameters, bytes, memory) is
     known from the profiler's meta pass alone; a look-up by
     :class:`~effobj.optuna.EfficiencySampler` then costs milliseconds, not the timed
-    runs. The trial that trains a candidate still profiles it fully.
+    runs. The trial that trains a candidate still profiles it fully. With another
+    profiler (e.g. a :class:`~effobj.remote.RemoteProfiler`), the look-up counts here, on
+    the CPU, when every indicator is a count (counts do not depend on the device; peak
+    memory does, so a spec with it asks that profiler).
     """
     from effobj.profiler import LocalProfiler
 
     if any(name in _TIMED for name in spec.cost_names):
         return
-    if profiler is not None and not isinstance(profiler, LocalProfiler):
+    if isinstance(profiler, LocalProfiler):
+        counting = LocalProfiler(device=profiler.device, threads=profiler.threads,
+                                 latency=False, memory=profiler.memory)
+    elif profiler is None:
+        counting = LocalProfiler(device="cpu", latency=False, memory=True)
+    elif all(name in COUNTED_INDICATORS for name in spec.cost_names):
+        counting = LocalProfiler(device="cpu", latency=False, memory=False)
+    else:
         return
-    counting = LocalProfiler(
-        device="cpu" if profiler is None else profiler.device,
-        threads=None if profiler is None else profiler.threads,
-        latency=False,
-        memory=True if profiler is None else profiler.memory,
-    )
 
     def measure_counts(cand: SpaceCandidate) -> Any:
         return counting.profile(cand.model, space.example_input(cand.config, data, batch_size=1))

@@ -197,3 +197,26 @@ def test_the_toy_optimum_is_size_3_at_beta2_2():
     spec = size_spec(cost_max=6.0, beta2=2.0)
     scores = {s: float(spec.score(size_perf(s), {"size": float(s)})) for s in range(1, 10)}
     assert max(scores, key=scores.get) == 3
+
+
+def test_count_only_look_ups_never_go_to_another_profiler():
+    """A spec of counts only is looked up on this machine's CPU whatever profiler the trials
+    use (a remote one would measure latency for nothing); the trial itself still asks it."""
+    import effobj.spaces as spaces
+    from effobj.optuna import objective_from_space
+    from effobj.profiler import LocalProfiler
+
+    class Elsewhere:  # any Profiler that is not a LocalProfiler (e.g. RemoteProfiler)
+        calls = 0
+
+        def profile(self, model, example_inputs):
+            Elsewhere.calls += 1
+            return LocalProfiler(latency=False).profile(model, example_inputs)
+
+    space = spaces.get("mlp")
+    spec = EfficiencySpec(1.0, 1.0, 1e6, cost_name="macs")
+    obj = objective_from_space(spec, space, dataset="digits", profiler=Elsewhere())
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    space.suggest(trial)  # one valid candidate of the space
+    costs = obj.costs_of(trial.params)
+    assert costs["macs"] > 0 and Elsewhere.calls == 0
