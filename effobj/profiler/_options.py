@@ -21,7 +21,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from effobj._validation import check_bool, check_choice, check_instance, check_int, check_real, refusal
+from effobj._validation import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    refusal,
+)
 from effobj.errors import InputTypeError
 from effobj.profiler._cache import ProfileCache
 from effobj.profiler._report import COUNTED_INDICATORS, MEMORY_INDICATORS, TIMED_INDICATORS
