@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch first: a bare `torch` requirement pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,report,postgres,remote]'
+	$(PY) -m pip install -q -e '.[dev,report,postgres,remote,onnx]'
 	touch $(STAMP)
 
 demo: $(STAMP)

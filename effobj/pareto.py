@@ -33,7 +33,7 @@ from effobj._validation import (
 )
 from effobj.errors import InputTypeError
 
-__all__ = ["pareto_front", "non_dominated_sort", "stochastic_pareto"]
+__all__ = ["bootstrap_medians", "pareto_front", "non_dominated_sort", "stochastic_pareto"]
 
 _SENSES = ("max", "min")
 _DISTRIBUTIONS = ("normal", "uniform")
@@ -395,14 +395,89 @@ def _nondominated_hits_loop(samples: np.ndarray) -> np.ndarray:
     return hits
 
 
+def bootstrap_medians(values: Any, n_samples: int, rng: np.random.Generator,
+                      func: str = "bootstrap_medians", name: str = "values") -> np.ndarray:
+    r"""``n_samples`` bootstrap draws of the median of ``values``.
+
+    Each draw resamples the :math:`m` values with replacement and takes the median of the
+    resample,
+
+    .. math::
+
+        \tilde x^{*} = \mathrm{median}(x_{J_1}, \dots, x_{J_m}),
+        \qquad J_r \sim U\{1, \dots, m\} \text{ independently};
+
+    a draw therefore never leaves :math:`[\min x, \max x]`, and equal values give that
+    value exactly.
+
+    Args:
+        values: 1-D array-like of finite measurements, at least one.
+        n_samples: number of draws, >= 1.
+        rng: the numpy Generator drawing the resamples.
+
+    Returns:
+        A float64 array of shape ``(n_samples,)``.
+
+    Example:
+        >>> import numpy as np
+        >>> d = bootstrap_medians([1.0, 2.0, 3.0, 10.0], 500, np.random.default_rng(0))
+        >>> bool(d.min() >= 1.0 and d.max() <= 10.0), bootstrap_medians([2.5] * 3, 4, np.random.default_rng(0)).tolist()
+        (True, [2.5, 2.5, 2.5, 2.5])
+    """
+    x = _as_sample(values, name, func)
+    return _bootstrap(x, check_int(n_samples, "n_samples", func, low=1), rng)
+
+
+def _as_sample(values: Any, name: str, func: str) -> np.ndarray:
+    """A non-empty, finite, 1-D float64 array, or an InputError/TypeError."""
+    arr, _ = to_numeric(values, name, func)
+    if is_torch(arr):
+        arr = arr.detach().cpu().numpy()
+    x = np.asarray(arr, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise refusal(name, func, "be a non-empty 1-D sequence of numbers", f"shape {x.shape}")
+    check_values(x, name, func)
+    return x
+
+
+def _bootstrap(x: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    m = x.size
+    out = np.empty(n_samples)
+    step = max(1, _BLOCK_ELEMENTS // m)  # (chunk, m) index blocks within the memory budget
+    for start in range(0, n_samples, step):
+        k = min(step, n_samples - start)
+        out[start : start + k] = np.median(x[rng.integers(0, m, (k, m))], axis=1)
+    return out
+
+
+def _sample_cells(samples: Any, n: int, d: int, func: str) -> dict[tuple[int, int], np.ndarray]:
+    """The ``(model, objective)`` cells of ``samples`` that hold measurements."""
+    if not isinstance(samples, Sequence) or isinstance(samples, str) or len(samples) != n:
+        raise refusal("samples", func, f"be a sequence with one entry per model ({n})",
+                      f"{type(samples).__name__}" + (f" of length {len(samples)}"
+                                                     if isinstance(samples, Sequence) else ""))
+    cells: dict[tuple[int, int], np.ndarray] = {}
+    for i, row in enumerate(samples):
+        if row is None:
+            continue
+        if not isinstance(row, Sequence) or isinstance(row, str) or len(row) != d:
+            raise refusal("samples", func, f"hold, per model, None or one entry per objective ({d})",
+                          f"{row!r} at index {i}")
+        for k, cell in enumerate(row):
+            if cell is not None:
+                cells[(i, k)] = _as_sample(cell, f"samples[{i}][{k}]", func)
+    return cells
+
+
 def stochastic_pareto(
     means: Any,
-    stds: Any,
+    stds: Any = 0.0,
     *,
     senses: Sequence[str] | str | None = None,
     n_samples: int = 2000,
     seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     distribution: str = "normal",
+    samples: Sequence[Sequence[Any] | None] | None = None,
 ) -> np.ndarray:
     r"""Probability that each model is non-dominated when its measurements are noisy.
 
@@ -427,6 +502,23 @@ def stochastic_pareto(
     :math:`Z \sim U(-\sqrt 3, \sqrt 3)`, so ``stds`` is the standard deviation in both
     cases (the uniform one has bounded support :math:`\mu \pm \sqrt 3 \sigma`).
 
+    **From the measurements** (``samples``): where model :math:`i` has the raw
+    measurements :math:`x_{ik,1}, \dots, x_{ik,m}` of objective :math:`k` (a latency's
+    per-block times) and its value is their median, no distribution is assumed: each draw
+    is a bootstrap replicate of that median,
+
+    .. math::
+
+        X_{ik}^{(s)} = \mathrm{median}\big(x_{ik,J_1}, \dots, x_{ik,J_m}\big),
+        \qquad J_r \sim U\{1, \dots, m\} \text{ independently}
+
+    (:func:`bootstrap_medians`), independent across models, objectives and draws. A draw
+    never leaves :math:`[\min_r x_{ik,r}, \max_r x_{ik,r}]`, so no impossible value (a
+    negative latency) is drawn, and a skewed spread stays skewed. Zero spread (all
+    :math:`x_{ik,r}` equal) draws that value every time. The cells without samples keep
+    the noise of ``stds`` (default 0: their ``means`` value, fixed); for a cell with
+    samples, ``means`` is only checked, the draws come from the samples.
+
     Args:
         means: ``(n, d)`` array-like of mean measurements, finite.
         stds: standard deviations, finite and >= 0, broadcastable to ``means``
@@ -437,13 +529,17 @@ def stochastic_pareto(
         seed: None (fresh entropy), an int >= 0, a numpy Generator or SeedSequence; the
             same seed gives the same probabilities.
         distribution: ``"normal"`` or ``"uniform"``.
+        samples: ``None``, or one entry per model: ``None`` (no samples), or one entry
+            per objective, ``None`` or a non-empty 1-D sequence of finite measurements
+            whose median is the value (bootstrap, above).
 
     Returns:
         A float64 numpy array of shape ``(n,)`` with values in [0, 1].
 
     Raises:
         InputError: bad shapes, NaN/inf, negative ``stds``, ``n_samples`` < 1, a
-            negative seed, a bad ``senses`` entry or ``distribution``.
+            negative seed, a bad ``senses`` entry or ``distribution``, ``samples`` not
+            shaped per model and objective, or an empty or non-finite sample.
         TypeError: non-numeric arrays, a non-integer ``n_samples`` or ``seed``.
 
     Example:
@@ -453,6 +549,10 @@ def stochastic_pareto(
         True
         >>> stochastic_pareto(means, 0.0, senses=["max", "min"], n_samples=10).tolist()
         [1.0, 0.0, 0.0]
+        >>> blocks = [[None, [9.0, 10.0, 14.0]], [None, [10.2, 10.5, 10.9]], None]
+        >>> q = stochastic_pareto(means, senses=["max", "min"], samples=blocks, seed=0)
+        >>> bool(0.0 < q[1] < 1.0 and q[2] == 0.0)
+        True
     """
     func = "stochastic_pareto"
     mu = _as_matrix(means, "means", func)
@@ -471,6 +571,7 @@ def stochastic_pareto(
     n_samples = check_int(n_samples, "n_samples", func, low=1)
     check_choice(distribution, "distribution", func, _DISTRIBUTIONS)
     rng = _rng(seed, func)
+    cells = {} if samples is None else _sample_cells(samples, n, d, func)
     if n == 0:
         return np.zeros(0)
 
@@ -484,9 +585,12 @@ def stochastic_pareto(
             z = rng.standard_normal((m, n, d))
         else:
             z = rng.uniform(-math.sqrt(3.0), math.sqrt(3.0), (m, n, d))
-        samples = (mu + sd * z) * signs
+        draws = mu + sd * z
+        for (i, k), values in cells.items():
+            draws[:, i, k] = _bootstrap(values, m, rng)
+        draws *= signs
         if pairwise:
-            hits += _nondominated_hits_pairwise(samples)
+            hits += _nondominated_hits_pairwise(draws)
         else:
-            hits += _nondominated_hits_loop(samples)
+            hits += _nondominated_hits_loop(draws)
     return hits / n_samples

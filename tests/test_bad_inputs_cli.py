@@ -223,6 +223,10 @@ CASES = [
     ("profile-profiler-url", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--profiler",
                               "127.0.0.1:9", "--profiler-token-file", "{d}/model.py"], 2,
      "'--profiler'"),
+    ("profile-profiler-runtime", ["profile", "{d}/model.py:build", "--input-shape", "1,3",
+                                  "--profiler", "http://127.0.0.1:9", "--profiler-token-file",
+                                  "{d}/model.py", "--runtime", "compile"], 2,
+     "The '--runtime' option of effobj profile must be 'eager' with --profiler"),
     # ---------------------------------------------------------------- space-range (issue 14)
     ("space-range-space", ["space-range", "--space", "nosuch"], 2,
      "The '--space' option of effobj space-range must be a registered name"),

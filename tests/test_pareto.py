@@ -361,3 +361,56 @@ def test_every_public_function_documents_its_math():
     for name in pareto.__all__:
         doc = getattr(pareto, name).__doc__
         assert ".. math::" in doc and ">>> " in doc, name
+
+
+# --------------------------------------------------------------------------- from the samples
+_finite = st.floats(0.01, 100.0, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60)
+@given(st.lists(_finite, min_size=1, max_size=40), st.integers(0, 2**31))
+def test_bootstrap_medians_never_leave_the_range_of_the_samples(values, seed) -> None:
+    draws = pareto.bootstrap_medians(values, 300, np.random.default_rng(seed))
+    assert draws.shape == (300,)
+    assert draws.min() >= min(values) and draws.max() <= max(values)
+
+
+@settings(max_examples=40)
+@given(st.lists(st.tuples(_finite, _finite), min_size=1, max_size=12), st.integers(1, 8))
+def test_zero_spread_samples_give_the_exact_front(points, m) -> None:
+    """Every sample of a cell equal: each draw is that value, so P is the 1/0 front mask."""
+    means = np.array(points)
+    samples = [[[a] * m, [b] * m] for a, b in points]
+    p = stochastic_pareto(means, senses=["max", "min"], samples=samples, n_samples=50, seed=1)
+    assert p.tolist() == pareto_front(means, senses=["max", "min"]).astype(float).tolist()
+
+
+def test_samples_draw_from_the_measurements_and_fixed_cells_stay_fixed() -> None:
+    # model 0 is faster in the median but its blocks overlap model 1's: both can win
+    means = [[0.9, 1.0], [0.9, 1.1], [0.5, 5.0]]
+    blocks = [[None, [0.8, 1.0, 1.0, 1.4]], [None, [0.9, 1.1, 1.1, 1.2]], [None, [5.0, 5.1]]]
+    p = stochastic_pareto(means, senses=["max", "min"], samples=blocks, n_samples=4000, seed=0)
+    assert 0.0 < p[1] < 1.0 and p[0] > p[1] and p[2] == 0.0
+    # same seed, same answer; no samples at all is the deterministic front (stds 0)
+    again = stochastic_pareto(means, senses=["max", "min"], samples=blocks, n_samples=4000, seed=0)
+    assert p.tolist() == again.tolist()
+    assert stochastic_pareto(means, senses=["max", "min"], samples=[None, None, None],
+                             n_samples=10).tolist() == [1.0, 0.0, 0.0]
+    # a sampled cell draws from its samples, not from its stds (5 would draw negative
+    # latencies): model 1 (0.2 ms, fixed) is dominated exactly when the bootstrap median
+    # of model 0's three blocks is 0.2, i.e. with probability 7/27
+    rng = np.random.default_rng(0)
+    q = stochastic_pareto([[0.9, 0.3], [0.8, 0.2]], [[0.0, 5.0], [0.0, 0.0]], senses=["max", "min"],
+                          samples=[[None, [0.2, 0.3, 0.6]], None], n_samples=20000, seed=rng)
+    assert q[0] == 1.0 and abs(q[1] - 20 / 27) < 0.02
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([[None, [1.0]]], "one entry per model"),
+    ([[None, [1.0]], [None]], r"one entry per objective \(2\)"),
+    ([[None, []], None], r"samples\[0\]\[1\]"),
+    ([[None, [1.0, math.nan]], None], r"samples\[0\]\[1\]"),
+])
+def test_bad_samples_are_refused(bad, match) -> None:
+    with pytest.raises(InputError, match=match):
+        stochastic_pareto([[1.0, 1.0], [2.0, 2.0]], samples=bad)

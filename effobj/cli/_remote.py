@@ -30,6 +30,10 @@ def check_remote_options(args: argparse.Namespace, func: str) -> None:
         raise refusal("--profiler-token-file", func, "be given with --profiler", "nothing")
     if args.profiler is None and args.profiler_token_file is not None:
         raise refusal("--profiler", func, "be given with --profiler-token-file", "nothing")
+    runtime = getattr(args, "runtime", "eager")
+    if args.profiler is not None and runtime != "eager":
+        raise refusal("--runtime", func, "be 'eager' with --profiler (the profiling server "
+                      "measures in eager PyTorch)", repr(runtime))
 
 
 def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from effobj._validation import refusal
 from effobj.cli._load import load_object
 from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
+from effobj.cli._runtime_arg import add_runtime_argument
 from effobj.errors import InputError
 
 __all__ = ["add_parser", "run"]
@@ -51,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--target-spread", type=float, default=0.02, metavar="FRACTION",
                    help="relative precision of the median latency to reach (default 0.02)")
     add_remote_options(p)
+    add_runtime_argument(p)
     return p
 
 
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         report = profile_model(
             model, inputs, device=args.device, threads=args.threads, latency=not args.no_latency,
             memory=not args.no_memory, max_time_s=args.max_time,
-            target_rel_spread=args.target_spread, cache=False,
+            target_rel_spread=args.target_spread, cache=False, runtime=args.runtime,
         )
     print(report.to_json() if args.format == "json" else report.to_table())
     return 0

@@ -24,6 +24,7 @@ import sys
 from typing import Any
 
 from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
+from effobj.cli._runtime_arg import add_runtime_argument
 from effobj.cli._safe import printable, quiet_interrupts
 
 __all__ = ["add_parser", "run"]
@@ -106,6 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="model spaces: at most this many seconds to measure one candidate's "
                    "latency (0: do not measure latency; default 1)")
     add_remote_options(p)
+    add_runtime_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="format of the final summary")
@@ -223,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
         from effobj.profiler import LocalProfiler
 
         if args.latency_time > 0:
-            profiler = LocalProfiler(max_time_s=args.latency_time)
+            profiler = LocalProfiler(max_time_s=args.latency_time, runtime=args.runtime)
         else:
             profiler = LocalProfiler(latency=False)
     pruner = None

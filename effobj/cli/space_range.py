@@ -22,6 +22,8 @@ import json
 import sys
 from typing import Any
 
+from effobj.cli._runtime_arg import add_runtime_argument
+
 __all__ = ["QUANTILES", "add_parser", "run"]
 
 _FUNC = "effobj space-range"
@@ -55,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--latency-time", type=float, default=0.5, metavar="SECONDS",
                    help="model spaces: at most this many seconds to time one candidate "
                    "(0: counts only, no latency_ms; default 0.5)")
+    add_runtime_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     p.add_argument("--budget-quantile", type=float, default=0.5, metavar="Q",
                    help="the quantile of each indicator suggested as its budget, in (0, 1] "
@@ -123,7 +126,8 @@ def _sampled_costs(space: Any, args: argparse.Namespace) -> tuple[dict[str, list
     from effobj.spec import CostIndicator, EfficiencySpec
 
     if args.latency_time > 0:
-        profiler = LocalProfiler(device=args.device, max_time_s=args.latency_time)
+        profiler = LocalProfiler(device=args.device, max_time_s=args.latency_time,
+                                 runtime=args.runtime)
     else:
         profiler = LocalProfiler(device=args.device, latency=False)
     names = [n for n in profiler.options.indicators() if n not in _NOT_COSTS]

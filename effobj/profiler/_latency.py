@@ -74,6 +74,7 @@ class LatencyResult:
     elapsed_s: float
     energy_j: float | None = None
     energy_source: str | None = None
+    block_s: tuple[float, ...] = ()  # per-pass time of each timed block, in time order
 
 
 def median_ci95(times: Sequence[float]) -> tuple[float, float] | None:
@@ -221,6 +222,7 @@ def measure_latency(
         elapsed_s=elapsed,
         energy_j=energy_j,
         energy_source=None if energy_j is None or energy is None else energy.source,
+        block_s=tuple(b / number for b in block_times),
     )
 
 

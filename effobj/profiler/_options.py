@@ -21,12 +21,22 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from effobj._validation import check_bool, check_instance, check_int, check_real
+from effobj._validation import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    refusal,
+)
 from effobj.errors import InputTypeError
 from effobj.profiler._cache import ProfileCache
 from effobj.profiler._report import COUNTED_INDICATORS, MEMORY_INDICATORS, TIMED_INDICATORS
 
-__all__ = ["ProfileOptions", "max_threads"]
+__all__ = ["RUNTIMES", "ProfileOptions", "max_threads"]
+
+#: the runtimes a model can be timed in (:attr:`ProfileOptions.runtime`)
+RUNTIMES: tuple[str, ...] = ("eager", "compile", "onnxruntime")
 
 # the function whose arguments are being validated, named in the error messages
 _WHERE: ContextVar[str] = ContextVar("effobj_profile_options_where", default="ProfileOptions")
@@ -54,6 +64,13 @@ class ProfileOptions:
         max_time_s: Time cap of the latency measurement, in seconds, in (0, inf).
         cache: ``True`` uses the process-wide architecture-signature cache, ``False`` none,
             or a :class:`~effobj.profiler.ProfileCache`.
+        runtime: What runs the timed passes, i.e. the runtime the model is deployed with:
+            ``"eager"`` (PyTorch as written), ``"compile"`` (``torch.compile(model)``,
+            compiled and warmed up before timing; the compile time is reported apart, in
+            ``compile_time_s``) or ``"onnxruntime"`` (exported with ``torch.onnx.export``,
+            run by an ONNX Runtime ``InferenceSession`` on the CPU; needs the ``onnx`` extra
+            and ``device="cpu"``). Counts come from the meta pass whatever the runtime; the
+            peak activation memory is measured in eager only (``None`` otherwise).
 
     Example:
         >>> from effobj.profiler import ProfileOptions
@@ -75,6 +92,7 @@ class ProfileOptions:
     target_rel_spread: float = 0.02
     max_time_s: float = 1.0
     cache: bool | ProfileCache = True
+    runtime: str = "eager"
 
     def __post_init__(self) -> None:
         where = _WHERE.get()
@@ -91,6 +109,11 @@ class ProfileOptions:
         object.__setattr__(self, "target_rel_spread", spread)
         object.__setattr__(self, "max_time_s", cap)
         check_instance(self.cache, "cache", where, (bool, ProfileCache), "a bool or a ProfileCache")
+        check_choice(self.runtime, "runtime", where, RUNTIMES)
+        if self.runtime == "onnxruntime" and self.device.split(":", 1)[0] != "cpu":
+            raise refusal("runtime", where, "be 'eager' or 'compile' off the CPU",
+                          f"'onnxruntime' with device={self.device!r}",
+                          hint="effobj runs ONNX Runtime with its CPUExecutionProvider only.")
 
     @classmethod
     def resolve(cls, options: ProfileOptions | None, overrides: Mapping[str, Any],
@@ -127,10 +150,11 @@ class ProfileOptions:
         :meth:`CostReport.indicators <effobj.profiler.CostReport.indicators>` order.
 
         ``energy_j`` is included when latency is measured and ``device`` reports energy
-        in this process (checking it imports torch).
+        in this process (checking it imports torch); ``peak_activation_bytes`` when memory
+        is measured in the ``"eager"`` runtime (the others do not report it).
         """
         names = list(COUNTED_INDICATORS)
-        if self.memory:
+        if self.memory and self.runtime == "eager":
             names += MEMORY_INDICATORS
         if self.latency:
             import torch

@@ -15,8 +15,10 @@ One profile runs these stages, in this order, and names the step in any error:
 4. **memory** on CUDA from the allocator, in one real pass that also checks the output and
    warms up (:func:`_real_pass`);
 5. **time** it (:func:`_time`, :mod:`effobj.profiler._latency`) under
-   :func:`torch.inference_mode`, reading the device's energy counter around the timed
-   blocks when there is one;
+   :func:`torch.inference_mode`, in the runtime of the options (eager, ``torch.compile``,
+   ONNX Runtime: :mod:`effobj.profiler._runtime`, prepared and warmed up first, that time
+   reported apart), reading the device's energy counter around the timed blocks when
+   there is one;
 6. **assemble** the :class:`CostReport` (:func:`_assemble`), with the model's size
    (parameters, trainable parameters, state-dict bytes by dtype: :func:`_sizes`).
 
@@ -42,7 +44,7 @@ from effobj._validation import check_instance, refusal
 from effobj.errors import InputError, InputTypeError, ProfilingError
 from effobj.profiler._cache import ProfileCache, architecture_signature, default_cache
 from effobj.profiler._options import ProfileOptions
-from effobj.profiler._report import CostReport, DeviceInfo
+from effobj.profiler._report import CostReport, DeviceInfo, compact_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -89,8 +91,11 @@ class LocalProfiler:
     """
 
     def __init__(self, options: ProfileOptions | None = None, **overrides: Any) -> None:
+        from effobj.profiler._runtime import check_runtime_available
+
         self.options = ProfileOptions.resolve(options, overrides, "LocalProfiler")
         _resolve_device(self.options.device, "LocalProfiler")
+        check_runtime_available(self.options.runtime, "LocalProfiler")
 
     def profile(self, model: torch.nn.Module, example_inputs: Any) -> CostReport:
         """Profile ``model`` with this profiler's options (see :func:`profile_model`)."""
@@ -134,6 +139,11 @@ def profile_model(
     model whose forward pass takes more than about ``max_time_s / 12`` reports
     ``latency_converged=False``: raise ``max_time_s``.
 
+    ``runtime`` says what runs the timed passes: eager PyTorch, ``torch.compile`` or ONNX
+    Runtime (:attr:`ProfileOptions.runtime <effobj.profiler.ProfileOptions.runtime>`); the
+    counts are the same in all three, the compile/export time is in ``compile_time_s``,
+    and a model the runtime cannot take raises :class:`ProfilingError` with its reason.
+
     The intra-op thread count is process-wide in torch: profile from one thread at a time.
     The first profile in a process also pays a one-time import of ``torch._dynamo`` (about
     2 s on a small CPU), which any ``TorchDispatchMode`` triggers.
@@ -144,7 +154,7 @@ def profile_model(
         example_inputs: A tensor, or a tuple/list of tensors passed positionally.
         options: How to profile (:class:`~effobj.profiler.ProfileOptions`: ``device``,
             ``threads``, ``latency``, ``memory``, ``target_rel_spread``, ``max_time_s``,
-            ``cache``); default its defaults.
+            ``cache``, ``runtime``); default its defaults.
         **overrides: Fields of :class:`~effobj.profiler.ProfileOptions` applied over
             ``options``: ``profile_model(net, x, latency=False)``.
 
@@ -169,12 +179,15 @@ def profile_model(
     import torch
 
     from effobj.profiler._flops import registry_version
+    from effobj.profiler._runtime import check_runtime_available
 
     t_start = time.perf_counter()
     opts = ProfileOptions.resolve(options, overrides, "profile_model")
     check_instance(model, "model", "profile_model", torch.nn.Module, "a torch.nn.Module")
     inputs = _as_tensor_tuple(example_inputs)
     dev = _resolve_device(opts.device, "profile_model")
+    if opts.latency:
+        check_runtime_available(opts.runtime, "profile_model")
     n_threads = torch.get_num_threads() if opts.threads is None else int(opts.threads)
     name = type(model).__name__
     _materialize_lazy(model, inputs, name)
@@ -186,7 +199,7 @@ def profile_model(
         key = architecture_signature(
             model, inputs, device=str(dev), threads=n_threads,
             options=(opts.latency, opts.memory, opts.target_rel_spread, opts.max_time_s,
-                     registry_version()),
+                     registry_version(), opts.runtime),
         )
         hit = store.get(key)
         if hit is not None:
@@ -252,8 +265,9 @@ def _profile(run: _Run, model: torch.nn.Module, t_start: float) -> CostReport:
     flops_range = _second_count(run.model, run.inputs, run.real_inputs, counted.counts,
                                 counted.device, run.name)
     peak = _real_pass(run, counted)
-    lat = _time(run, counted.pass_s) if run.opts.latency and not run.on_meta else None
-    return _assemble(run, model, counted, flops_range, peak, lat, t_start)
+    lat, setup_s = (_time(run, counted.pass_s) if run.opts.latency and not run.on_meta
+                    else (None, None))
+    return _assemble(run, model, counted, flops_range, peak, lat, t_start, setup_s)
 
 
 def _place(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: str,
@@ -291,7 +305,7 @@ def _count(run: _Run) -> _Counted:
     from effobj.profiler._flops import count_flops
     from effobj.profiler._memory import LiveTensorTracker
 
-    track = run.opts.memory and run.dev.type != "cuda"
+    track = run.opts.memory and run.dev.type != "cuda" and run.opts.runtime == "eager"
     try:
         counts, peak = _count_on_meta(run.model, run.inputs, track, count_flops, LiveTensorTracker)
         return _Counted(counts, peak, "meta")
@@ -343,7 +357,7 @@ def _real_pass(run: _Run, counted: _Counted) -> int | None:
 
     from effobj.profiler._memory import cuda_peak_bytes
 
-    cuda_memory = run.opts.memory and run.dev.type == "cuda"
+    cuda_memory = run.opts.memory and run.dev.type == "cuda" and run.opts.runtime == "eager"
     if run.on_meta or not (cuda_memory or (run.opts.latency and not counted.pass_s)):
         return counted.peak
 
@@ -362,31 +376,35 @@ def _real_pass(run: _Run, counted: _Counted) -> int | None:
     return counted.peak if cuda_peak is None else cuda_peak
 
 
-def _time(run: _Run, prior_runs: list[float]) -> LatencyResult:
-    """Latency (and energy, where the device reports it) at the deployed thread count."""
+def _time(run: _Run, prior_runs: list[float]) -> tuple[LatencyResult, float | None]:
+    """Latency (and energy, where the device reports it) at the deployed thread count, in
+    the options' runtime; and the runtime's one-time setup seconds (``None`` in eager)."""
     import torch
 
     from effobj.profiler._energy import energy_meter
     from effobj.profiler._latency import measure_latency
+    from effobj.profiler._runtime import prepare_runtime
 
     meter = energy_meter(run.dev.type, run.dev.index)
-
-    def fn() -> Any:
-        return run.model(*run.real_inputs)
+    # at the deployed thread count, set by _place
+    ready = prepare_runtime(run.opts.runtime, run.model, run.real_inputs, threads=run.threads,
+                            name=run.name)
+    warm = prior_runs if run.opts.runtime == "eager" else list(ready.warm_s)
 
     def timed() -> Any:
         with torch.inference_mode():
-            return measure_latency(fn, threads=run.threads,
+            return measure_latency(ready.fn, threads=run.threads,
                                    target_rel_spread=run.opts.target_rel_spread,
                                    max_time_s=run.opts.max_time_s, energy=meter,
-                                   prior_runs=prior_runs)
+                                   prior_runs=warm)
 
-    return _step(run.name, f"measuring latency on {run.dev}", timed)
+    where = run.dev if run.opts.runtime == "eager" else f"{run.dev} in {run.opts.runtime}"
+    return _step(run.name, f"measuring latency on {where}", timed), ready.setup_s
 
 
 def _assemble(run: _Run, model: torch.nn.Module, counted: _Counted,
               flops_range: tuple[int, int] | None, peak: int | None,
-              lat: LatencyResult | None, t_start: float) -> CostReport:
+              lat: LatencyResult | None, t_start: float, setup_s: float | None = None) -> CostReport:
     """The :class:`CostReport` of the stages' results (sizes read off the caller's model)."""
     inputs = run.inputs
     batch = int(inputs[0].shape[0]) if inputs[0].dim() > 0 else 1
@@ -412,6 +430,8 @@ def _assemble(run: _Run, model: torch.nn.Module, counted: _Counted,
         model_bytes_by_dtype=by_dtype,
         peak_activation_bytes=None if not run.opts.memory or peak is None else int(peak),
         device=_device_info(run.dev, run.threads),
+        runtime=run.opts.runtime,
+        compile_time_s=setup_s,
         profile_time_s=time.perf_counter() - t_start,
         **({} if lat is None else _latency_fields(lat, batch)),
     )
@@ -427,6 +447,7 @@ def _latency_fields(lat: LatencyResult, batch: int) -> dict[str, Any]:
         "latency_samples": lat.samples,
         "latency_runs": lat.runs,
         "latency_converged": lat.converged,
+        "latency_block_ms": compact_blocks([t * 1e3 for t in lat.block_s]),
         "throughput": batch / lat.median_s,
         "energy_j": lat.energy_j,
         "energy_source": lat.energy_source,

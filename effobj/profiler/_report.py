@@ -18,7 +18,7 @@ from typing import Any
 from effobj._validation import check_instance
 from effobj.errors import InputError
 
-__all__ = ["CostReport", "DeviceInfo", "iqr_text"]
+__all__ = ["LATENCY_BLOCKS_KEPT", "CostReport", "DeviceInfo", "compact_blocks", "iqr_text"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,34 @@ MEMORY_INDICATORS: tuple[str, ...] = ("peak_activation_bytes",)
 #: indicators of a profile that measured latency (``energy_j`` only where the device reports energy)
 TIMED_INDICATORS: tuple[str, ...] = ("latency_ms", "throughput", "energy_j")
 
-_TUPLE_FIELDS = ("input_shapes", "input_dtypes", "unsupported_ops", "latency_ci95_ms", "flops_range")
+_TUPLE_FIELDS = ("input_shapes", "input_dtypes", "unsupported_ops", "latency_ci95_ms", "flops_range",
+                 "latency_block_ms")
+
+#: the most per-block latencies a report keeps (:attr:`CostReport.latency_block_ms`)
+LATENCY_BLOCKS_KEPT = 128
+
+
+def compact_blocks(times_ms: list[float] | tuple[float, ...]) -> tuple[float, ...]:
+    r"""The per-block latencies a report keeps: at most :data:`LATENCY_BLOCKS_KEPT`, each
+    to 6 significant digits.
+
+    Up to the bound they are kept as measured, in time order. Beyond it, the bound's worth
+    of evenly spaced order statistics (ranks :math:`\mathrm{round}(i (n-1)/(m-1))`, the
+    smallest and the largest included) stand for them, in increasing order: the empirical
+    distribution a bootstrap resamples is kept to within :math:`1/m` in every quantile.
+
+    Example:
+        >>> compact_blocks([0.5, 0.123456789, 0.7])
+        (0.5, 0.123457, 0.7)
+        >>> len(compact_blocks([float(i) for i in range(1000)])), compact_blocks([float(i) for i in range(1000)])[-1]
+        (128, 999.0)
+    """
+    xs = [float(f"{t:.6g}") for t in times_ms]
+    n, m = len(xs), LATENCY_BLOCKS_KEPT
+    if n <= m:
+        return tuple(xs)
+    s = sorted(xs)
+    return tuple(s[round(i * (n - 1) / (m - 1))] for i in range(m))
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,15 @@ class CostReport:
         energy_j: Energy of one forward pass in joules, only where the device really reports
             energy (NVML, Linux powercap/RAPL); ``None`` otherwise, never estimated.
         energy_source: ``"nvml"``, ``"rapl"`` or ``None``.
+        latency_block_ms: The per-pass time of each timed block, in ms (at most
+            :data:`LATENCY_BLOCKS_KEPT`: :func:`compact_blocks`), what the stochastic
+            Pareto view resamples; ``None`` when latency was not measured (and in reports
+            written before effobj kept them).
+        runtime: What ran the timed passes: ``"eager"``, ``"compile"`` (``torch.compile``)
+            or ``"onnxruntime"``; reports written before effobj had runtimes read as eager.
+        compile_time_s: Seconds of the runtime's one-time work, not in the latency:
+            ``torch.compile``'s compilation (first call), or the ONNX export and the
+            session's creation; ``None`` in eager or when latency was not measured.
         device: The :class:`DeviceInfo` it was measured on.
         profile_time_s: Wall time the profile took.
         from_cache: ``True`` if this report was served from the architecture-signature cache.
@@ -172,6 +208,9 @@ class CostReport:
     throughput: float | None = None
     energy_j: float | None = None
     energy_source: str | None = None
+    latency_block_ms: tuple[float, ...] | None = None
+    runtime: str = "eager"
+    compile_time_s: float | None = None
     profile_time_s: float = 0.0
     from_cache: bool = False
 
@@ -234,6 +273,8 @@ class CostReport:
         if kw.get("flops_range") is not None:
             lo_f, hi_f = kw["flops_range"]
             kw["flops_range"] = (int(lo_f), int(hi_f))
+        if kw.get("latency_block_ms") is not None:
+            kw["latency_block_ms"] = tuple(float(t) for t in kw["latency_block_ms"])
         if kw.get("latency_ci95_ms") is not None:
             lo, hi = kw["latency_ci95_ms"]
             kw["latency_ci95_ms"] = (float(lo), float(hi))
@@ -270,8 +311,9 @@ class CostReport:
             ("n_params", f"{self.n_params:,}  (trainable {self.trainable_params:,})"),
             ("model size", f"{_bytes(self.model_bytes)}  "
              + ", ".join(f"{k}: {_bytes(v)}" for k, v in sorted(self.model_bytes_by_dtype.items()))),
-            ("peak activations", "not measured" if self.peak_activation_bytes is None
-             else _bytes(self.peak_activation_bytes)),
+            ("peak activations", _peak_text(self.peak_activation_bytes, self.runtime)),
+            ("runtime", self.runtime + ("" if self.compile_time_s is None
+                                        else f"  (setup {self.compile_time_s:.3f} s, not in the latency)")),
         ]
         if self.latency_ms is None:
             rows.append(("latency", "not measured"))
@@ -319,6 +361,12 @@ def iqr_text(iqr_ms: float | None, samples: int | None, *, digits: int = 3, unit
     if iqr_ms is None or not math.isfinite(iqr_ms) or (samples is not None and samples < 2):
         return "n/a"
     return f"{iqr_ms:.{digits}f}{unit}"
+
+
+def _peak_text(peak: int | None, runtime: str) -> str:
+    if peak is not None:
+        return _bytes(peak)
+    return "not measured" if runtime == "eager" else f"n/a (not reported in the {runtime} runtime)"
 
 
 def _check_keys(name: str, d: dict[str, Any], cls: type) -> None:

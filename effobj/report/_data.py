@@ -47,6 +47,8 @@ class TrialRow:
         train_time_s: seconds of training (0 when not trained).
         skip_reason: why training was skipped, in words ("" when trained).
         latency_std: standard deviation of the latency measurement (from its IQR), or NaN.
+        latency_blocks_ms: the measured per-block latencies in ms
+            (``CostReport.latency_block_ms``), ``None`` for a report without them.
         params: the trial's hyper-parameters.
         user_attrs: everything the trial recorded.
     """
@@ -65,6 +67,7 @@ class TrialRow:
     latency_std: float
     params: dict[str, Any] = field(repr=False)
     user_attrs: dict[str, Any] = field(repr=False)
+    latency_blocks_ms: tuple[float, ...] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -124,7 +127,19 @@ class ReportData:
     @property
     def has_latency_spread(self) -> bool:
         """Whether at least two trained trials carry a latency spread."""
-        return sum(1 for r in self.trained if math.isfinite(r.latency_std)) >= 2
+        return sum(1 for r in self.trained
+                   if math.isfinite(r.latency_std) or r.latency_blocks_ms) >= 2
+
+
+def latency_blocks(report: dict[str, Any] | None) -> tuple[float, ...] | None:
+    """The per-block latencies (ms) of a trial's cost report, ``None`` when it has none
+    (latency not measured, or a report written before effobj kept them)."""
+    blocks = report.get("latency_block_ms") if isinstance(report, dict) else None
+    if not isinstance(blocks, list | tuple) or not blocks:
+        return None
+    if not all(isinstance(t, int | float) and math.isfinite(t) for t in blocks):
+        return None
+    return tuple(float(t) for t in blocks)
 
 
 def latency_spread(user_attrs: dict[str, Any], report: dict[str, Any] | None = None) -> float:
@@ -226,6 +241,7 @@ def collect(
                 latency_std=latency_spread(ua, rec.cost_report),
                 params=dict(t.params),
                 user_attrs=ua,
+                latency_blocks_ms=latency_blocks(rec.cost_report),
             )
         )
     rows.sort(key=lambda r: r.number)

@@ -268,11 +268,19 @@ def plot_progress(data: ReportData) -> Figure:
 
 
 def plot_stochastic_pareto(data: ReportData, *, n_samples: int = 2000, seed: int = 0) -> Figure:
-    """Probability of each trained trial being on the (accuracy, latency) front under noise."""
-    from effobj.pareto import stochastic_pareto
+    """Probability of each trained trial being on the (accuracy, latency) front under noise.
+
+    A trial whose cost report kept its per-block latencies draws its latency from them: a
+    bootstrap replicate of their median (:func:`effobj.pareto.stochastic_pareto`'s
+    ``samples``), its bar the 2.5-97.5 % quantiles of those replicates (never below the
+    fastest block measured). Only a trial without them (a report from an older effobj)
+    falls back to a normal around its median with the IQR's standard deviation; the figure
+    says how many did.
+    """
+    from effobj.pareto import bootstrap_medians, pareto_front, stochastic_pareto
 
     fig, ax = _figure(9.0, 5.0)
-    rows = [r for r in data.trained if math.isfinite(r.latency_std)]
+    rows = [r for r in data.trained if math.isfinite(r.latency_std) or r.latency_blocks_ms]
     # the trials that meet the performance floor (all of them if fewer than two do)
     floor = data.spec.perf_min
     if floor is not None and sum(r.perf >= floor for r in rows) >= 2:
@@ -282,13 +290,23 @@ def plot_stochastic_pareto(data: ReportData, *, n_samples: int = 2000, seed: int
         ax.text(0.5, 0.5, "no latency spread recorded", ha="center", transform=ax.transAxes)
         return fig
     lat = np.array([float(r.user_attrs[lat_name]) for r in rows])
-    sd = np.array([r.latency_std for r in rows])
+    # the blocks are per-pass milliseconds: they stand for the latency_ms indicator only
+    blocks = [r.latency_blocks_ms if lat_name == "latency_ms" else None for r in rows]
+    sd = np.array([0.0 if b else r.latency_std for r, b in zip(rows, blocks, strict=True)])
     perf = np.array([r.perf for r in rows])
     means = np.column_stack([perf, lat])
     stds = np.column_stack([np.zeros_like(sd), sd])
-    p = stochastic_pareto(means, stds, senses=["max", "min"], n_samples=n_samples, seed=seed)
-    ax.errorbar(lat, perf, xerr=sd, fmt="none", ecolor="0.7", lw=0.8, zorder=1)
-    from effobj.pareto import pareto_front
+    p = stochastic_pareto(means, stds, senses=["max", "min"], n_samples=n_samples, seed=seed,
+                          samples=[[None, list(b)] if b else None for b in blocks])
+    rng = np.random.default_rng(seed)
+    lo, hi = np.empty(len(rows)), np.empty(len(rows))
+    for i, b in enumerate(blocks):
+        if b:
+            lo[i], hi[i] = np.quantile(bootstrap_medians(b, n_samples, rng), [0.025, 0.975])
+        else:  # older report: +-1 sd, not below zero (no latency is negative)
+            lo[i], hi[i] = max(lat[i] - sd[i], 0.0), lat[i] + sd[i]
+    xerr = np.vstack([np.clip(lat - lo, 0.0, None), np.clip(hi - lat, 0.0, None)])
+    ax.errorbar(lat, perf, xerr=xerr, fmt="none", ecolor="0.7", lw=0.8, zorder=1)
 
     det = pareto_front(means, senses=["max", "min"])
     order = np.argsort(lat[det])
@@ -305,11 +323,26 @@ def plot_stochastic_pareto(data: ReportData, *, n_samples: int = 2000, seed: int
                     xytext=(5, 6 if k % 2 == 0 else -10), textcoords="offset points",
                     arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
     fig.colorbar(sc, ax=ax, label="P(on the Pareto front)")
-    ax.set_xlabel(f"{lat_name} (median; bars: +-1 sd from the IQR)")
+    n_normal = sum(1 for b in blocks if not b)
+    mode = "bootstrap" if n_normal == 0 else ("normal" if n_normal == len(rows) else "mixed")
+    bars = {"bootstrap": "bars: 95 % bootstrap interval of the median of the measured blocks",
+            "normal": "bars: +-1 sd from the IQR",
+            "mixed": "bars: 95 % bootstrap interval, or +-1 sd where no blocks were kept"}[mode]
+    ax.set_xlabel(f"{lat_name} (median; {bars})")
     ax.set_ylabel("performance" + ("" if floor is None else f" (trials >= the floor {floor:g})"))
-    ax.set_title(f"Stochastic Pareto front ({n_samples} Monte Carlo draws of the latency noise)")
+    how = ("bootstrap draws of the measured latencies" if mode == "bootstrap"
+           else "Monte Carlo draws of the latency noise")
+    ax.set_title(f"Stochastic Pareto front ({n_samples} {how})")
+    if n_normal:
+        ax.text(0.01, 0.01, f"{n_normal} of {len(rows)} trials have no per-block latencies "
+                "(reports from an older effobj): their latency is drawn from a normal "
+                "around the median, sd = IQR / 1.349", transform=ax.transAxes, fontsize=7,
+                color="tab:red", va="bottom")
     ax.grid(alpha=0.25)
     fig.stochastic_probabilities = dict(zip([r.number for r in rows], p.tolist(), strict=True))  # type: ignore[attr-defined]
+    fig.stochastic_mode = mode  # type: ignore[attr-defined]
+    fig.latency_intervals = {r.number: (float(lo[i]), float(hi[i]))  # type: ignore[attr-defined]
+                             for i, r in enumerate(rows)}
     return fig
 
 
@@ -342,7 +375,8 @@ FIGURES = {
     "stochastic_pareto": (
         plot_stochastic_pareto,
         "Probability that each trained trial is on the (performance, latency) Pareto front when "
-        "its latency is drawn from its measured spread (effobj.pareto.stochastic_pareto).",
+        "its latency is drawn from its measured blocks by bootstrap, or, for reports without "
+        "them, from a normal around the median (effobj.pareto.stochastic_pareto).",
     ),
 }
 

@@ -154,6 +154,51 @@ def test_report_of_profiled_models_draws_the_stochastic_front(tmp_path: Path) ->
     assert max(probs.values()) > 0.0
 
 
+
+def test_stochastic_front_resamples_the_measured_blocks_and_falls_back_only_without_them() -> None:
+    """The latency bars come from bootstrap quantiles of the kept blocks: never below the
+    fastest block (no negative latency); a report without blocks is drawn the old way,
+    and the figure says so."""
+    import dataclasses
+
+    import torch
+
+    from effobj.optuna import EfficiencyObjective
+    from effobj.profiler import LocalProfiler
+    from effobj.report import plot_stochastic_pareto
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=2e5, cost_name="macs")
+
+    def build(trial: optuna.trial.Trial) -> torch.nn.Module:
+        return torch.nn.Linear(16, trial.suggest_categorical("width", [4, 64]))
+
+    obj = EfficiencyObjective(spec, build, lambda m, t: 0.5 + m.out_features / 200,
+                              torch.randn(1, 16),
+                              profiler=LocalProfiler(max_time_s=0.05, threads=1),
+                              skip_hopeless=False)
+    study = obj.create_study(storage=":memory:", study_name="blocks")
+    for w in (4, 64):
+        study.enqueue_trial({"width": w})
+    study.optimize(obj, n_trials=2)
+    data = collect(study)
+    assert all(r.latency_blocks_ms for r in data.trained)
+    fig = plot_stochastic_pareto(data, n_samples=300)
+    assert fig.stochastic_mode == "bootstrap"
+    for r in data.trained:
+        lo, hi = fig.latency_intervals[r.number]
+        assert min(r.latency_blocks_ms) <= lo <= hi <= max(r.latency_blocks_ms)
+        assert lo > 0.0
+    # reports written before the blocks were kept: the normal fallback, said in the figure
+    old = dataclasses.replace(data, rows=[dataclasses.replace(r, latency_blocks_ms=None)
+                                          for r in data.rows])
+    fig = plot_stochastic_pareto(old, n_samples=300)
+    assert fig.stochastic_mode == "normal"
+    assert all(lo >= 0.0 for lo, _ in fig.latency_intervals.values())
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "no per-block latencies" in texts
+
+
 @given(st.floats(0.05, 0.95), st.floats(0.01, 100.0), st.floats(0.0, 0.9))
 def test_iso_curve_lies_on_its_level(e: float, beta2: float, c: float) -> None:
     a = float(iso_curve(e, beta2, np.array([c]))[0])

@@ -1,0 +1,18 @@
+"""The ``--runtime`` option of the commands that profile models (``profile``, ``search``,
+``space-range``): one definition, so each command offers the same choices and words."""
+
+from __future__ import annotations
+
+import argparse
+
+from effobj.profiler._options import RUNTIMES
+
+__all__ = ["add_runtime_argument"]
+
+
+def add_runtime_argument(p: argparse.ArgumentParser) -> None:
+    """Add ``--runtime {eager,compile,onnxruntime}`` (default eager) to ``p``."""
+    p.add_argument("--runtime", choices=RUNTIMES, default="eager",
+                   help="what runs the timed passes, as deployed: eager PyTorch, torch.compile, "
+                   "or onnxruntime (exported with torch.onnx; needs the onnx extra, CPU only); "
+                   "counts are the same in all (default eager)")
