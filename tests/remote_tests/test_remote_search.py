@@ -88,7 +88,7 @@ def test_effobj_search_with_profiler_records_the_remote_device(server, tmp_path,
     assert len(trials) == 3
     host = server.status()["hostname"]
     for t in trials:
-        rep = t.user_attrs[K.COST_REPORT]
+        rep = K.TrialRecord.from_trial(t).cost_report
         assert t.user_attrs[K.STATUS] == "over_budget"  # measured, never trained
         assert rep["remote"]["server"] == server.url and rep["device"]["hostname"] == host
         assert rep["remote"]["queue_wait_s"] >= 0 and rep["macs"] == t.user_attrs["macs"]
