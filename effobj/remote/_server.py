@@ -309,7 +309,9 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         return error(401, "missing or wrong token: send 'Authorization: Bearer <token>' with "
                           "the token of the server's --token-file")
 
-    def declared_size(request: Request) -> JSONResponse | None:
+    async def receive(request: Request, sink: Any) -> int | JSONResponse:
+        """Hand the upload to ``sink`` chunk by chunk as it arrives; its size, or the 400/413
+        refusing it (by its Content-Length before reading, or as soon as it grows past)."""
         limit = config.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
@@ -318,38 +320,19 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
             if int(declared) > limit:
                 return error(413, f"the upload of {int(declared)} bytes is over the server's "
                                   f"limit of {limit} bytes (--max-upload-mb)")
-        return None
-
-    def grew_past() -> JSONResponse:
-        return error(413, f"the upload grew past the server's limit of "
-                          f"{config.max_upload_bytes} bytes (--max-upload-mb)")
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return error(413, f"the upload grew past the server's limit of {limit} bytes "
+                                  "(--max-upload-mb)")
+            sink(chunk)
+        return size
 
     async def read_body(request: Request) -> bytes | JSONResponse:
-        refused = declared_size(request)
-        if refused is not None:
-            return refused
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > config.max_upload_bytes:
-                return grew_past()
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def spool_body(request: Request, f: Any) -> int | JSONResponse:
-        """Write the upload to ``f`` as it arrives (never held whole in memory); its size."""
-        refused = declared_size(request)
-        if refused is not None:
-            return refused
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > config.max_upload_bytes:
-                return grew_past()
-            f.write(chunk)
-        f.flush()
-        return size
+        size = await receive(request, chunks.append)
+        return size if isinstance(size, JSONResponse) else b"".join(chunks)
 
     async def status(request: Request) -> JSONResponse:
         if not authorized(request):
@@ -390,7 +373,7 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         try:
             with os.fdopen(fd, "wb") as f:
                 t_receive = time.perf_counter()
-                size = await spool_body(request, f)
+                size = await receive(request, f.write)  # never held whole in memory
                 receive_s = time.perf_counter() - t_receive
             if isinstance(size, JSONResponse):
                 return size
