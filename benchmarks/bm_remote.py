@@ -7,9 +7,12 @@ Part 1: for the reference models (tests/profiler/reference_models.py, batch 1), 
 ``effobj profile-server`` process (``--threads 1 --no-cache``) on this machine and a
 local ``profile_model`` at one thread, alternated (local, remote, local, remote...), each
 the default ``max_time_s=1``. Per model: the wall time of a local profile and of a remote
-one split into export (``torch.export`` on the search side), transfer (HTTP, upload
-and answer) and the server's measurement; whether the counts are identical; whether each
-remote median latency lies inside the 95 % interval of a local profile.
+one split into export (``torch.export`` and the program's JSON on the search side),
+transfer (everything else on the search side outside the server's queue and measurement:
+the signature, ``/lookup``, streaming the tensors, the server receiving and spooling the
+upload, the answer) and the server's measurement (its worker mapping and decoding the
+archive, then ``profile_model``); whether the counts are identical; whether each remote
+median latency lies inside the 95 % interval of a local profile.
 
 Part 2: three ``effobj search`` processes on one study (a journal file) and one server,
 mlp space on wine with ``--cost latency_ms`` and a budget no candidate meets (every trial
@@ -71,6 +74,7 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
             tr = statistics.median(r.remote["transfer_s"] for r in remote)
             ms = statistics.median(r.remote["measure_s"] for r in remote)
             dc = statistics.median(r.remote["decode_s"] for r in remote)
+            rc = statistics.median(r.remote.get("receive_s") or 0.0 for r in remote)
             sp = statistics.median(r.remote["server_profile_time_s"] for r in remote)
             inside = sum(1 for r in remote for loc in local
                          if r.latency_ms is not None and loc.latency_ci95_ms is not None
@@ -86,7 +90,8 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
             totals["remote_minus_transfer"].append(rt - ex - tr - dc)
             totals["server_profile"].append(sp)
             rows.append(
-                f"| {name} | {mb:.1f} | {lt:.2f} | {rt:.2f} | {ex:.2f} | {tr:.2f} | {dc:.2f} | "
+                f"| {name} | {mb:.1f} | {lt:.2f} | {rt:.2f} | {ex:.2f} | {tr:.2f} | {rc:.2f} | "
+                f"{dc:.2f} | "
                 f"{ms:.2f} | {sp:.2f} | "
                 f"{100 * over:+.1f} % | {'yes' if same else 'NO'} | {lat_l:.2f} "
                 f"[{ci_text}] | {lat_r:.2f} | {inside}/{repeats * repeats} | "
@@ -173,18 +178,27 @@ def main() -> None:
         "",
         "## 1. Remote profile over loopback vs local profile",
         "",
-        "| model | weights MiB | local s | remote s | export s | transfer s | decode s | "
+        "| model | weights MiB | local s | remote s | export s | transfer s | of it: server "
+        "receiving the upload s | decode s | "
         "server measure s | server profile_model s | overhead beyond export+transfer+decode | "
         "counts identical | local latency ms [95 % CI] | remote latency ms | remote medians "
         "inside a local CI | peak activations MiB local / remote |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"All models: local {lt:.1f} s, remote {rt:.1f} s ({rt / lt:.2f}x); remote without "
         f"export, transfer and decode {rm:.1f} s ({100 * (rm / lt - 1):+.1f} % over local); the "
         f"server's own profile_model {sp:.1f} s ({100 * (sp / lt - 1):+.1f} % over local). "
-        "Export is torch.export on the search side, transfer the HTTP round trip (upload, "
-        "queue-free answer), decode the server rebuilding the program from the archive.",
+        "Export is torch.export and the program's JSON on the search side (the tensors are "
+        "not copied there: they are copied once, in 4 MiB pieces, while they are sent). "
+        "Transfer is the rest of the search side's wall time outside the server's queue and "
+        "measurement: the architecture signature, the `/lookup` round trip, streaming the "
+        "archive over loopback, the server receiving it into a file of its upload folder "
+        "(the column after it) and reading its header, and the answer. Decode is the "
+        "server's worker mapping that file and rebuilding the program and its tensors "
+        "(in place) from it; it is part of the server's measure time. The overhead column "
+        "is (remote - export - transfer - decode) / local - 1: what is left is the "
+        "server's queue (none here), its worker's profile_model and the worker round trip.",
         "",
         "Counts compared: " + ", ".join(COUNTS) + ". Peak activation memory is measured on "
         "the exported graph on the server, which frees each intermediate after its last use "

@@ -46,7 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="longest one measurement may take; past it the worker is replaced "
                    "and that request fails (default 300)")
     p.add_argument("--cache-dir", default="effobj-server-cache", metavar="DIR",
-                   help="folder of the server's profile cache (default ./effobj-server-cache)")
+                   help="folder of the server's profile cache (default ./effobj-server-cache); "
+                   "its 'uploads' subfolder holds each upload while it waits and is measured "
+                   "(also with --no-cache), removed when its request ends")
     p.add_argument("--no-cache", action="store_true",
                    help="keep no cache: measure every request, even one seen before")
     return p
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise refusal("--cache-dir", _FUNC, "name a folder", f"{str(cache_dir)!r} (a file)")
     serve(ServerConfig(token=token, host=args.host, port=port, device=args.device,
                        threads=threads, max_upload_bytes=int(upload * 2**20), time_limit_s=limit,
-                       cache_dir=cache_dir))
+                       cache_dir=cache_dir, upload_dir=Path(args.cache_dir) / "uploads"))
     return 0
 
 

@@ -31,7 +31,8 @@ The header holds ``model_name``, ``signature`` (the architecture signature compu
 search side), ``options`` (:data:`OPTION_RULES`), ``program`` (the JSON form of a
 ``torch.export`` program, as ``torch._export.serde`` writes it) and ``tensors``: for each
 parameter, buffer, constant and example input its role, name, dtype, shape, offset and
-byte count in the raw data that follows. Tensors are rebuilt with ``torch.frombuffer``;
+byte count in the raw data that follows (the header is padded with spaces so that data
+starts at a multiple of :data:`ALIGN` bytes). Tensors are rebuilt with ``torch.frombuffer``;
 the program is checked by :func:`check_program` before torch reads it.
 
 This module imports neither torch nor starlette.
@@ -47,13 +48,16 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "ALIGN",
     "CONTENT_TYPE",
     "MAGIC",
     "OPTION_RULES",
     "Archive",
     "ProtocolError",
+    "archive_parts",
     "check_options",
     "check_program",
+    "header_size",
     "parse_archive",
     "write_archive",
 ]
@@ -61,6 +65,8 @@ __all__ = [
 MAGIC = b"EFFOBJM1"
 CONTENT_TYPE = "application/x-effobj-model"
 _LEN = struct.Struct("<Q")
+#: the tensor data of an archive starts at a multiple of this many bytes (header padding)
+ALIGN = 64
 
 #: the dtypes a tensor may travel as (name -> bytes per element)
 DTYPES: dict[str, int] = {
@@ -127,22 +133,47 @@ class Archive:
 
 def write_archive(model_name: str, signature: str, options: dict[str, Any],
                   program: dict[str, Any], tensors: list[tuple[str, str, str, tuple[int, ...],
-                                                          bytes, bool]]) -> bytes:
+                                                          Any, bool]]) -> bytes:
     """Pack a model archive; ``tensors`` are ``(role, name, dtype, shape, raw bytes,
-    requires_grad)``."""
+    requires_grad)`` (the raw bytes: any buffer of bytes, such as a memoryview)."""
+    return b"".join(archive_parts(model_name, signature, options, program, tensors))
+
+
+def archive_parts(model_name: str, signature: str, options: dict[str, Any],
+                  program: dict[str, Any], tensors: list[tuple[str, str, str, tuple[int, ...],
+                                                          Any, bool]]) -> list[Any]:
+    """The archive as a list of buffers to send one after the other, without joining them:
+    the magic, length and header first, then each tensor's raw bytes as given (no copy).
+
+    The header is padded with spaces (still JSON) so that the tensor data starts at a
+    multiple of :data:`ALIGN` bytes: the server can then map most tensors in place.
+    """
     entries: list[dict[str, Any]] = []
     offset = 0
+    raws: list[Any] = []
     for role, name, dtype, shape, raw, grad in tensors:
+        nbytes = memoryview(raw).nbytes
         entries.append({"role": role, "name": name, "dtype": dtype, "shape": list(shape),
-                        "offset": offset, "nbytes": len(raw), "requires_grad": grad})
-        offset += len(raw)
+                        "offset": offset, "nbytes": nbytes, "requires_grad": grad})
+        offset += nbytes
+        raws.append(raw)
     header = json.dumps({"format": 1, "model_name": model_name, "signature": signature,
                          "options": options, "program": program, "tensors": entries},
                         allow_nan=False).encode()
-    return b"".join([MAGIC, _LEN.pack(len(header)), header, *(t[4] for t in tensors)])
+    header += b" " * (-(len(MAGIC) + _LEN.size + len(header)) % ALIGN)
+    return [MAGIC + _LEN.pack(len(header)) + header, *raws]
 
 
-def parse_header(body: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
+def header_size(head: bytes | memoryview) -> int:
+    """The byte count of magic, length and header, read from an archive's first 16 bytes
+    (the server reads that much of a spooled upload to check its header)."""
+    view = memoryview(head)
+    if len(view) < len(MAGIC) + _LEN.size or bytes(view[:len(MAGIC)]) != MAGIC:
+        return len(view)  # parse_header names what is wrong
+    return len(MAGIC) + _LEN.size + int(_LEN.unpack_from(view, len(MAGIC))[0])
+
+
+def parse_header(body: bytes | bytearray | memoryview) -> tuple[dict[str, Any], memoryview]:
     """The archive's header as JSON and its raw data; refuses anything else, pickles named."""
     view = memoryview(body)
     if bytes(view[: len(MAGIC)]) != MAGIC:
@@ -165,7 +196,7 @@ def parse_header(body: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
     return header, view[start + n:]
 
 
-def parse_archive(body: bytes | memoryview) -> Archive:
+def parse_archive(body: bytes | bytearray | memoryview) -> Archive:
     """Parse and check a whole archive (header fields, tensor table, program)."""
     header, data = parse_header(body)
     if header.get("format") != 1:

@@ -8,7 +8,12 @@ A Starlette application served by uvicorn (no HTTP of our own). The protocol is 
 * **loopback by default**: it binds ``127.0.0.1`` unless ``--host`` says otherwise, and
   prints where it listens;
 * **bounded uploads**: a ``Content-Length`` over ``--max-upload-mb`` is refused (413)
-  before the body is read, and so is a body that grows past it while streaming;
+  before the body is read, and so is a body that grows past it while streaming; a
+  model upload is written as it arrives to a file of the server's own upload folder
+  (``--cache-dir``/uploads, owner-only; the file name is the server's), handed to the
+  worker by name (the worker maps it: the weights are not copied through the pipe) and
+  removed when its request ends, whatever the outcome; a restarted server empties the
+  folder of what a killed one left;
 * **no code from the client**: the model archive is JSON plus raw tensor bytes
   (:mod:`effobj.remote._transport`), checked before torch reads it; a raw pickle,
   a ``torch.save`` or ``torch.export.save`` file is refused with 400;
@@ -48,6 +53,7 @@ from effobj.remote._protocol import (
     ProtocolError,
     check_options,
     check_signature,
+    header_size,
     parse_header,
 )
 
@@ -60,6 +66,8 @@ __all__ = ["Measurer", "ServerConfig", "build_app", "serve"]
 
 #: measurements kept in ``/status``'s log
 _LOG_SIZE = 200
+#: the suffix of the files uploads are spooled in
+_UPLOAD_SUFFIX = ".upload"
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ class ServerConfig:
     time_limit_s: float = 300.0
     #: where the cache lives; None: no cache (every request measured)
     cache_dir: Path | None = Path("effobj-server-cache")
+    #: where uploads are spooled while they wait and are measured (one file each, removed
+    #: when its request ends); None: a private folder made at start, removed at shutdown
+    upload_dir: Path | None = None
 
 
 def _log(msg: str) -> None:
@@ -130,13 +141,15 @@ class Measurer:
         self._proc = self._conn = None
         self.ready.clear()
 
-    def measure(self, body: bytes, time_limit_s: float) -> dict[str, Any]:
-        """Send one archive; the worker's answer, or a 504/500 after replacing the worker."""
+    def measure(self, path: Path, size: int, time_limit_s: float) -> dict[str, Any]:
+        """Have the worker measure the archive spooled in ``path`` (``size`` bytes, a file
+        of the server's upload folder: only its name goes through the pipe, the worker maps
+        the file); the worker's answer, or a 504/500 after replacing the worker."""
         if not self.ready.is_set():
             self.start()
         conn, proc = self._conn, self._proc
         try:
-            conn.send_bytes(body)
+            conn.send_bytes(json.dumps({"path": str(path), "size": size}).encode())
             deadline = time.monotonic() + time_limit_s
             while not conn.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
                 if not proc.is_alive():
@@ -178,6 +191,34 @@ class _State:
         self.cache: dict[str, dict[str, Any]] = {}
         self.t0 = time.time()
         self.address = f"http://{config.host}:{config.port}"
+        self.upload_dir: Path | None = None  # made at startup (open_uploads)
+
+    # ---------------------------------------------------------------- uploads
+    def open_uploads(self) -> Path:
+        """The upload folder, made (owner only) on first use, emptied of what a killed
+        server left in it."""
+        if self.upload_dir is None:
+            if self.config.upload_dir is None:
+                self.upload_dir = Path(tempfile.mkdtemp(prefix="effobj-server-uploads-"))
+            else:
+                self.upload_dir = self.config.upload_dir
+                self.upload_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._remove_uploads(self.upload_dir)
+        return self.upload_dir
+
+    def close_uploads(self) -> None:
+        folder, self.upload_dir = self.upload_dir, None
+        if folder is not None:
+            self._remove_uploads(folder)
+            try:
+                folder.rmdir()
+            except OSError:  # something else is in it: leave it
+                pass
+
+    @staticmethod
+    def _remove_uploads(folder: Path) -> None:
+        for f in folder.glob(f"*{_UPLOAD_SUFFIX}"):  # only our own spool files
+            f.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- cache
     def cache_key(self, signature: str, options: dict[str, Any]) -> str:
@@ -268,7 +309,9 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         return error(401, "missing or wrong token: send 'Authorization: Bearer <token>' with "
                           "the token of the server's --token-file")
 
-    async def read_body(request: Request) -> bytes | JSONResponse:
+    async def receive(request: Request, sink: Any) -> int | JSONResponse:
+        """Hand the upload to ``sink`` chunk by chunk as it arrives; its size, or the 400/413
+        refusing it (by its Content-Length before reading, or as soon as it grows past)."""
         limit = config.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
@@ -277,15 +320,19 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
             if int(declared) > limit:
                 return error(413, f"the upload of {int(declared)} bytes is over the server's "
                                   f"limit of {limit} bytes (--max-upload-mb)")
-        chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
                 return error(413, f"the upload grew past the server's limit of {limit} bytes "
                                   "(--max-upload-mb)")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            sink(chunk)
+        return size
+
+    async def read_body(request: Request) -> bytes | JSONResponse:
+        chunks: list[bytes] = []
+        size = await receive(request, chunks.append)
+        return size if isinstance(size, JSONResponse) else b"".join(chunks)
 
     async def status(request: Request) -> JSONResponse:
         if not authorized(request):
@@ -321,11 +368,25 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         ctype = request.headers.get("content-type", "")
         if ctype.split(";")[0].strip() != CONTENT_TYPE:
             return error(400, f"Content-Type must be {CONTENT_TYPE}; got {ctype[:80]!r}")
-        body = await read_body(request)
-        if isinstance(body, JSONResponse):
-            return body
+        fd, name = tempfile.mkstemp(dir=state.open_uploads(), suffix=_UPLOAD_SUFFIX)
+        path = Path(name)
         try:
-            header, _ = parse_header(body)
+            with os.fdopen(fd, "wb") as f:
+                t_receive = time.perf_counter()
+                size = await receive(request, f.write)  # never held whole in memory
+                receive_s = time.perf_counter() - t_receive
+            if isinstance(size, JSONResponse):
+                return size
+            return await measure(path, size, receive_s)
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def measure(path: Path, size: int, receive_s: float) -> JSONResponse:
+        with open(path, "rb") as f:
+            head = f.read(16)
+            head += f.read(max(0, min(header_size(head), size) - len(head)))
+        try:
+            header, _ = parse_header(head)
             key = state.cache_key(check_signature(header.get("signature")),
                                   check_options(header.get("options")))
         except ProtocolError as exc:
@@ -344,7 +405,7 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
                 state.counts["cache_hits"] += 1
                 return JSONResponse(state.answer(
                     hit, from_server_cache=True, queue_wait_s=wait, queue_ahead=ahead,
-                    measure_s=0.0, decode_s=0.0, measurement_id=None))
+                    measure_s=0.0, decode_s=0.0, receive_s=receive_s, measurement_id=None))
             state.measuring = 1
             mid = state.next_id
             state.next_id += 1
@@ -352,7 +413,7 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
             _log(f"measure start id={mid} t={start:.6f} model={header.get('model_name')!s:.60} "
                  f"queue_wait_s={wait:.3f} queue_ahead={ahead}")
             try:
-                result = await asyncio.to_thread(state.measurer.measure, body,
+                result = await asyncio.to_thread(state.measurer.measure, path, size,
                                                  config.time_limit_s)
             finally:
                 end = time.time()
@@ -369,18 +430,21 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         state.store(key, report)
         return JSONResponse(state.answer(report, from_server_cache=False, queue_wait_s=wait,
                                          queue_ahead=ahead, measure_s=end - start,
-                                         decode_s=result.get("decode_s"), measurement_id=mid))
+                                         decode_s=result.get("decode_s"), receive_s=receive_s,
+                                         measurement_id=mid))
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
         if config.cache_dir is not None:
             config.cache_dir.mkdir(parents=True, exist_ok=True)
+        state.open_uploads()
         starter = asyncio.create_task(asyncio.to_thread(state.measurer.start))
         try:
             yield
         finally:
             starter.cancel()
             state.measurer.stop()
+            state.close_uploads()
 
     app = Starlette(routes=[
         Route("/status", status, methods=["GET"]),

@@ -25,12 +25,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from effobj.remote._protocol import DTYPES, ProtocolError, parse_archive, write_archive
+from effobj.remote._protocol import DTYPES, ProtocolError, archive_parts, parse_archive
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["pack_model", "unpack_model"]
+__all__ = ["export_model", "pack_model", "unpack_model"]
 
 #: torch.export keeps global state while it traces: one export at a time per process
 _EXPORT_LOCK = threading.Lock()
@@ -38,7 +38,19 @@ _EXPORT_LOCK = threading.Lock()
 
 def pack_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, model_name: str,
                signature: str, options: dict[str, Any]) -> bytes:
+    """:func:`export_model`'s archive joined into one ``bytes``."""
+    return b"".join(export_model(model, inputs, model_name=model_name, signature=signature,
+                                 options=options))
+
+
+def export_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, model_name: str,
+                 signature: str, options: dict[str, Any]) -> list[Any]:
     """Export ``model`` (in eval mode, its flags restored) and pack it with ``inputs``.
+
+    Returns the archive as buffers to send in order (:func:`archive_parts`): the header,
+    then each tensor's bytes as a view of the tensor's own memory, not copied (keep the
+    model unchanged until they are sent). torch's serializer writes only the program's
+    JSON here; it is not asked to ``torch.save`` the weights (which nothing would read).
 
     Raises:
         ProfilingError: ``torch.export`` cannot capture the model (the exporter's reason),
@@ -64,10 +76,11 @@ def pack_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, mode
     finally:
         for m, was_training in flags:
             m.training = was_training
-    program = json.loads(serialize(ep).exported_program)
+    program = json.loads(serialize(ep, serialize_state_dict=False, serialize_constants=False,
+                                   serialize_example_inputs=False).exported_program)
     params = {spec.target for spec in ep.graph_signature.input_specs
               if spec.kind.name == "PARAMETER" and spec.target is not None}
-    tensors: list[tuple[str, str, str, tuple[int, ...], bytes, bool]] = []
+    tensors: list[tuple[str, str, str, tuple[int, ...], Any, bool]] = []
 
     def add(role: str, name: str, t: Any) -> None:
         if not isinstance(t, torch.Tensor):
@@ -80,7 +93,7 @@ def pack_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, mode
                                  f"profiling server': tensor {name} is {t.dtype}; accepted: "
                                  f"{sorted(DTYPES)}")
         flat = t.detach().to("cpu").contiguous().reshape(-1)
-        raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+        raw = memoryview(cast(Any, flat.view(torch.uint8).numpy())) if flat.numel() else b""
         tensors.append((role, name, dtype, tuple(t.shape), raw, bool(t.requires_grad)))
 
     for name, t in ep.state_dict.items():
@@ -89,11 +102,15 @@ def pack_model(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, mode
         add("constant", name, t)
     for i, x in enumerate(inputs):
         add("input", f"input_{i}", x)
-    return write_archive(model_name, signature, options, program, tensors)
+    return archive_parts(model_name, signature, options, program, tensors)
 
 
-def unpack_model(body: bytes | memoryview) -> tuple[Any, torch.nn.Module, tuple[torch.Tensor, ...]]:
+def unpack_model(body: bytes | bytearray | memoryview
+                 ) -> tuple[Any, torch.nn.Module, tuple[torch.Tensor, ...]]:
     """The checked archive, the module to profile and its example inputs.
+
+    The tensors share ``body``'s memory when it is writable (a bytearray, a private
+    ``mmap`` of the spooled upload): the server's worker decodes without copying weights.
 
     Raises:
         ProtocolError: the archive breaks the protocol, or torch refuses the program.
@@ -103,15 +120,16 @@ def unpack_model(body: bytes | memoryview) -> tuple[Any, torch.nn.Module, tuple[
     import torch
     from torch._export.serde.serialize import SerializedArtifact, deserialize
 
-    archive = parse_archive(body)
+    view = memoryview(body)
+    if view.readonly:  # bytes: one writable copy, the tensors then view it
+        view = memoryview(bytearray(view))
+    archive = parse_archive(view)
     state: dict[str, Any] = {}
     constants: dict[str, Any] = {}
     inputs: list[torch.Tensor] = []
     for e in archive.tensors:
         dtype = getattr(torch, e.dtype)
-        raw = archive.data[e.offset:e.offset + e.nbytes]
-        t = (torch.frombuffer(bytearray(raw), dtype=dtype).reshape(e.shape) if e.nbytes
-             else torch.zeros(e.shape, dtype=dtype))
+        t = _tensor(archive.data, e.offset, e.nbytes, dtype).reshape(e.shape)
         if e.role == "parameter":
             state[e.name] = torch.nn.Parameter(t, requires_grad=e.requires_grad and
                                                t.is_floating_point())
@@ -143,6 +161,20 @@ def unpack_model(body: bytes | memoryview) -> tuple[Any, torch.nn.Module, tuple[
     module.train = _same_module(module)  # type: ignore[method-assign]
     module.eval = _same_module(module)  # type: ignore[method-assign]
     return archive, module, tuple(inputs)
+
+
+def _tensor(data: memoryview, offset: int, nbytes: int, dtype: Any) -> torch.Tensor:
+    """The tensor at ``data[offset:offset + nbytes]``: in place when the buffer is writable
+    and the bytes lie at a multiple of the element size (the archive's data is padded to
+    start aligned, so most do), a copy otherwise."""
+    import torch
+
+    if not nbytes:
+        return torch.zeros(0, dtype=dtype)
+    raw = data[offset:offset + nbytes]  # a view, not a copy
+    size = torch.empty(0, dtype=dtype).element_size()
+    t = torch.frombuffer(raw, dtype=dtype)
+    return t if t.data_ptr() % size == 0 else t.clone()
 
 
 def _same_module(module: Any) -> Any:

@@ -1,8 +1,11 @@
 """The profiling server's measuring process: it alone imports torch and runs models.
 
 The server starts it with the ``spawn`` method and talks to it over a pipe in raw bytes
-(no pickle of anything a client sent): a request is ``JSON line + archive bytes``, the
-answer one JSON object. A worker that hangs past the time limit or dies is killed and
+(no pickle of anything): a request is a JSON object naming the file the server spooled
+the upload in (in the server's own upload folder) and its size, the answer one JSON
+object. The worker maps that file privately (copy-on-write) and rebuilds the tensors in
+place from the mapping: a large model's weights are not copied again between the two
+processes. A worker that hangs past the time limit or dies is killed and
 replaced by the server (:class:`~effobj.remote._server.Measurer`); the server itself
 never runs a model.
 """
@@ -43,14 +46,30 @@ def main(conn: Connection, device: str, threads: int | None) -> None:
 
 
 def _measure(msg: bytes, device: str, threads: int | None) -> dict[str, Any]:
+    import mmap
+
     from effobj.errors import EffobjError
     from effobj.profiler import profile_model
     from effobj.remote._protocol import ProtocolError
     from effobj.remote._transport import unpack_model
 
     t0 = time.perf_counter()
+    request = json.loads(msg)  # from the server process: its own file name and size
     try:
-        archive, module, inputs = unpack_model(memoryview(msg))
+        f = open(request["path"], "rb")  # noqa: SIM115  (closed below, the mapping stays)
+    except OSError as exc:
+        return {"status": 500, "error": f"the worker cannot read the spooled upload: {exc}"}
+    try:
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size != request["size"]:
+                return {"status": 500, "error": f"the spooled upload has {size} bytes, "
+                                                f"{request['size']} expected"}
+            # private and writable: torch.frombuffer needs a writable buffer, and nothing
+            # written reaches the file (the tensors are not written to anyway)
+            mapped: Any = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) if size \
+                else bytearray()
+        archive, module, inputs = unpack_model(memoryview(mapped))
     except ProtocolError as exc:
         return {"status": 400, "error": f"malformed model archive: {exc}"}
     except Exception as exc:  # a crafted archive that trips the deserializer

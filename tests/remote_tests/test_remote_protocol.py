@@ -158,3 +158,44 @@ def test_an_unreachable_server_fails_after_the_deadline():
     prof = RemoteProfiler(f"http://127.0.0.1:{free_port()}", token="t", retry_deadline_s=0.6)
     with pytest.raises(ProfilingError, match=r"could not be reached for 0.6 s \(\d+ tries"):
         prof.profile(models.mlp(), torch.randn(1, 16))
+
+
+class _OddBuffers(torch.nn.Module):
+    """A bool buffer of 3 bytes before a float one: the latter's bytes lie unaligned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+        self.register_buffer("mask", torch.tensor([True, False, True]))
+        self.register_buffer("scale", torch.tensor([1.0, 2.0, 3.0]))
+
+    def forward(self, x):
+        return self.fc(x * self.mask * self.scale)
+
+
+def test_tensors_are_decoded_in_place_when_aligned_and_copied_when_not():
+    from effobj.remote._protocol import ALIGN
+
+    model, x = _OddBuffers(), torch.randn(1, 3)
+    body = bytearray(pack_model(model, (x,), model_name="Odd", signature=SIG, options=OPTS))
+    _, data = parse_header(body)
+    start = len(body) - len(data)
+    assert start % ALIGN == 0  # the header is padded
+    archive, module, inputs = unpack_model(body)
+    assert [e.name for e in archive.tensors] == ["fc.weight", "fc.bias", "mask", "scale",
+                                                 "input_0"]
+    base = torch.frombuffer(body, dtype=torch.uint8).data_ptr()
+    inside = {n: base + start <= t.data_ptr() < base + len(body)
+              for n, t in [*module.state_dict().items(), ("input_0", inputs[0])]}
+    assert inside["fc.weight"] and inside["fc.bias"] and inside["mask"]  # in place
+    assert not inside["scale"] and not inside["input_0"]  # after the 3 bytes: copied
+    torch.testing.assert_close(module(*inputs), model.eval()(x))
+    assert torch.equal(inputs[0], x)
+
+
+def test_the_aligned_tensors_of_a_writable_body_share_its_memory():
+    body = bytearray(_archive())
+    _, module, inputs = unpack_model(body)
+    base = torch.frombuffer(body, dtype=torch.uint8).data_ptr()
+    ptrs = [t.data_ptr() for t in [*module.state_dict().values(), *inputs] if t.numel()]
+    assert ptrs and all(base <= p < base + len(body) for p in ptrs)

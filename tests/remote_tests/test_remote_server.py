@@ -219,3 +219,23 @@ def test_one_architecture_from_two_workers_is_measured_once(server):
     assert b.macs == a.macs
     files = list(server.cache_dir.iterdir())
     assert files and all(f.parent == server.cache_dir for f in files)
+
+
+def test_uploads_are_spooled_in_the_servers_folder_and_removed_after_use(server):
+    uploads = server.cache_dir / "uploads"
+    assert uploads.is_dir() and (uploads.stat().st_mode & 0o777) == 0o700
+    _profiler(server).profile(models.mlp(5), torch.randn(1, 16))  # measured
+    _post(server, b"EFFOBJM1" + (2).to_bytes(8, "little") + b"{}")  # refused: 400
+
+    def chunks():
+        for _ in range(20):
+            yield b"y" * 2**20
+
+    try:
+        _post(server, chunks())  # type: ignore[arg-type]  # refused while streaming: 413
+    except httpx.TransportError:
+        pass
+    with pytest.raises(ProfilingError, match=r"\(422\)"):
+        _profiler(server).profile(models.Crash(), torch.ones(1))  # failed on the device
+    time.sleep(0.2)
+    assert list(uploads.iterdir()) == []
