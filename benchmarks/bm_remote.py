@@ -129,10 +129,10 @@ def part2(folder: Path, trials: int) -> list[str]:
     import optuna
 
     from effobj.optuna._storage import resolve_storage
-    from effobj.record import COST_REPORT
+    from effobj.record import TrialRecord
 
     study = optuna.load_study(study_name="shared", storage=resolve_storage(f"journal:{journal}"))
-    reps = [t.user_attrs.get(COST_REPORT) or {} for t in study.trials]
+    reps = [TrialRecord.from_trial(t).cost_report or {} for t in study.trials]
     remote = [r.get("remote", {}) for r in reps]
     waits = [float(r.get("queue_wait_s") or 0.0) for r in remote]
     hosts = {r.get("device", {}).get("hostname") for r in reps}
