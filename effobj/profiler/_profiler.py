@@ -441,7 +441,8 @@ def _latency_fields(lat: LatencyResult, batch: int) -> dict[str, Any]:
     """The report's latency, throughput and energy fields, in its units (ms, samples/s, J)."""
     return {
         "latency_ms": lat.median_s * 1e3,
-        "latency_iqr_ms": lat.iqr_s * 1e3,
+        # one timed block has no spread to show: None, not an IQR of 0 that reads as no noise
+        "latency_iqr_ms": lat.iqr_s * 1e3 if lat.samples >= 2 else None,
         "latency_ci95_ms": None if lat.ci95_s is None else (lat.ci95_s[0] * 1e3, lat.ci95_s[1] * 1e3),
         "latency_rel_spread": lat.rel_spread,
         "latency_samples": lat.samples,

@@ -141,7 +141,8 @@ class CostReport:
             pass beyond weights and inputs; ``None`` if not measured.
         latency_ms: Median wall time of one forward pass at ``batch_size``; ``None`` if
             latency was not measured.
-        latency_iqr_ms: Inter-quartile range of the per-pass times.
+        latency_iqr_ms: Inter-quartile range of the per-pass times (``None`` from a single
+            timed block, which has no spread to show).
         latency_ci95_ms: Distribution-free 95 % confidence interval of the median, widened
             by the drift between consecutive segments of the measurement
             (:func:`effobj.profiler._latency.median_interval`).

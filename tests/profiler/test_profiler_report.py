@@ -112,6 +112,21 @@ def test_a_profile_capped_after_one_block_prints_na(capsys: pytest.CaptureFixtur
     assert "IQR n/a" in out and "IQR 0.000" not in out
 
 
+def test_a_single_block_stores_no_iqr() -> None:
+    """The stored report says the same as its table: no IQR from one block (a 0 would draw a
+    zero-width error bar in the report and read as a machine without noise)."""
+    import torch
+
+    from effobj.profiler import profile_model
+
+    one = profile_model(torch.nn.Linear(4, 2), torch.zeros(1, 4), threads=1, max_time_s=1e-6,
+                        cache=False)
+    assert one.latency_samples == 1 and one.latency_iqr_ms is None
+    many = profile_model(torch.nn.Linear(4, 2), torch.zeros(1, 4), threads=1, max_time_s=0.05,
+                         cache=False)
+    assert many.latency_samples >= 2 and many.latency_iqr_ms is not None and many.latency_iqr_ms >= 0
+
+
 def test_latency_table_cli_prints_na_for_one_block(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     from effobj.cli import main
 
