@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -331,18 +331,27 @@ def _counts(study: optuna.Study) -> tuple[int, int]:
     return len(trials) - running, running
 
 
-def _slots(study: optuna.Study) -> tuple[int, list[FrozenTrial], bool]:
-    """(finished trials, RUNNING trials, whether a retry of a stale trial is WAITING)."""
-    trials = study.get_trials(
-        deepcopy=False, states=_FINISHED + (TrialState.RUNNING, TrialState.WAITING)
+class _Slots(NamedTuple):
+    """What one read of the study says before this worker asks for a trial."""
+
+    finished: int
+    running: list[FrozenTrial]
+    retry_waiting: bool  # a retry of a stale trial is WAITING
+    last_id: int  # the newest trial's id (-1: none)
+    waiting: set[int]  # ids of WAITING trials (one of them may be popped by the next ask)
+
+
+def _slots(study: optuna.Study) -> _Slots:
+    """The study's trials, read once per trial of this worker."""
+    trials = study.get_trials(deepcopy=False)
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    return _Slots(
+        finished=sum(1 for t in trials if t.state in _FINISHED),
+        running=[t for t in trials if t.state == TrialState.RUNNING],
+        retry_waiting=any(t.system_attrs.get(_RETRY_OF_STALE) is not None for t in waiting),
+        last_id=max((t._trial_id for t in trials), default=-1),
+        waiting={t._trial_id for t in waiting},
     )
-    running = [t for t in trials if t.state == TrialState.RUNNING]
-    retry_waiting = any(
-        t.state == TrialState.WAITING and t.system_attrs.get(_RETRY_OF_STALE) is not None
-        for t in trials
-    )
-    finished = sum(1 for t in trials if t.state in _FINISHED)
-    return finished, running, retry_waiting
 
 
 def _heartbeat_enabled(study: optuna.Study) -> bool:
@@ -655,7 +664,8 @@ def optimize(
                 break
             if max_trainings is not None and _n_trained(study) >= max_trainings:
                 break  # other workers' trainings count too
-            finished, running, retry_waiting = _slots(study)
+            slots = _slots(study)
+            finished, running, retry_waiting = slots.finished, slots.running, slots.retry_waiting
             if finished >= n_trials:
                 break
             if finished + len(running) >= n_trials:
@@ -674,9 +684,6 @@ def optimize(
                 break
             holder: list[FrozenTrial] = []
             tracked = _Tracked(objective)
-            asked_after = study.get_trials(deepcopy=False)
-            last_id = max((t._trial_id for t in asked_after), default=-1)
-            waiting = {t._trial_id for t in asked_after if t.state == TrialState.WAITING}
             try:
                 study.optimize(
                     tracked,
@@ -689,7 +696,7 @@ def optimize(
                 interrupt = _interrupt_in(exc)
                 trial_id = tracked.trial_id
                 if trial_id is None:  # stopped inside Optuna's ask, before the objective
-                    trial_id = _unentered_trial(study, last_id, waiting)
+                    trial_id = _unentered_trial(study, slots.last_id, slots.waiting)
                 _close_running(study, trial_id, interrupt is not None, exc)
                 if interrupt is not None and interrupt is not exc:
                     # Optuna 5 turns a Ctrl-C inside `tell` into an UnboundLocalError

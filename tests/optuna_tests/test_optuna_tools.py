@@ -57,7 +57,6 @@ def _get_json(url: str) -> dict:
 def dashboard(tmp_path):
     """A real optuna-dashboard process on a free loopback port, serving a SQLite storage:
     yields ``(storage URL, base URL)``."""
-    pytest.importorskip("optuna_dashboard")
     url = f"sqlite:///{tmp_path / 'dash.db'}"
     optuna.create_study(storage=url, study_name="warm-up")  # the schema, before the server
     last_error: Exception | str | None = None

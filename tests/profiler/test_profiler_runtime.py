@@ -22,11 +22,6 @@ from effobj.errors import InputError, ProfilingError
 from effobj.profiler import CostReport, LocalProfiler, ProfileCache, ProfileOptions, profile_model
 from effobj.profiler._report import LATENCY_BLOCKS_KEPT
 
-needs_onnx = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxruntime", "onnxscript")),
-    reason="the onnx extra is not installed (make installs it)",
-)
-
 
 def _tiny_vit() -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
@@ -142,7 +137,6 @@ def test_compile_times_the_compiled_model_with_the_eager_counts() -> None:
     assert compiled.compile_time_s > compiled.latency_ms / 1e3  # the first call compiled
 
 
-@needs_onnx
 @pytest.mark.parametrize("build", [_tiny_vit, _tiny_bert, _mlp], ids=["vit", "bert", "mlp"])
 def test_onnxruntime_times_the_exported_model_with_the_eager_counts(build) -> None:
     model, x = build()
@@ -153,7 +147,6 @@ def test_onnxruntime_times_the_exported_model_with_the_eager_counts(build) -> No
     _same_counts(eager, ort)
 
 
-@needs_onnx
 def test_a_model_onnx_cannot_export_fails_with_the_runtimes_reason() -> None:
     with pytest.raises(ProfilingError) as info:
         profile_model(DataDependent(), torch.randn(2, 8), max_time_s=0.1, cache=False,
@@ -166,7 +159,6 @@ def test_a_model_onnx_cannot_export_fails_with_the_runtimes_reason() -> None:
     assert profile_model(DataDependent(), torch.randn(2, 8), max_time_s=0.05, cache=False).latency_ms
 
 
-@needs_onnx
 def test_a_trial_the_runtime_refuses_fails_with_its_reason_and_the_study_goes_on() -> None:
     import optuna
 
@@ -202,8 +194,6 @@ def test_a_trial_the_runtime_refuses_fails_with_its_reason_and_the_study_goes_on
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["eager", "compile", "onnxruntime"])
 def test_a_small_resnet_in_each_runtime(runtime: str) -> None:
-    if runtime == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
-        pytest.skip("the onnx extra is not installed")
     torch.manual_seed(0)
     model, x = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10), torch.randn(1, 3, 32, 32)
     eager = profile_model(model, x, max_time_s=0.5, cache=False)
