@@ -25,6 +25,7 @@ import numpy as np
 
 from effobj._validation import (
     check_choice,
+    check_instance,
     check_int,
     check_values,
     is_torch,
@@ -425,7 +426,8 @@ def bootstrap_medians(values: Any, n_samples: int, rng: np.random.Generator,
         (True, [2.5, 2.5, 2.5, 2.5])
     """
     x = _as_sample(values, name, func)
-    return _bootstrap(x, check_int(n_samples, "n_samples", func, low=1), rng)
+    gen = check_instance(rng, "rng", func, np.random.Generator, "a numpy random Generator")
+    return _bootstrap(x, check_int(n_samples, "n_samples", func, low=1), gen)
 
 
 def _as_sample(values: Any, name: str, func: str) -> np.ndarray:

@@ -414,3 +414,11 @@ def test_samples_draw_from_the_measurements_and_fixed_cells_stay_fixed() -> None
 def test_bad_samples_are_refused(bad, match) -> None:
     with pytest.raises(InputError, match=match):
         stochastic_pareto([[1.0, 1.0], [2.0, 2.0]], samples=bad)
+
+
+def test_bootstrap_medians_refuses_a_rng_that_is_not_a_generator() -> None:
+    from effobj.errors import InputTypeError
+    from effobj.pareto import bootstrap_medians
+
+    with pytest.raises(InputTypeError, match=r"'rng' parameter of bootstrap_medians must be a numpy random Generator\. Got str"):
+        bootstrap_medians([1.0, 2.0], 5, "seed")  # type: ignore[arg-type]
