@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -497,6 +498,30 @@ def _unentered_trial(study: optuna.Study, last_id: int, waiting: set[int]) -> in
     return fresh[0]._trial_id if len(fresh) == 1 else None
 
 
+def _stop_orphan_heartbeats(trial_id: int | None) -> None:
+    """Stop the heartbeat thread Optuna started for ``trial_id`` if nothing will stop it.
+
+    Optuna starts a trial's heartbeat in a non-daemon thread on entering a ``with`` block;
+    a Ctrl-C inside that entry leaves the block unentered, so its exit (which stops the
+    thread) never runs and the process hangs at exit waiting for the thread. The thread's
+    loop ends when its stop event is set: it is found among the live threads by its
+    target and trial id (a thread that is not Optuna's heartbeat is never touched).
+    """
+    if trial_id is None:
+        return
+    from optuna.storages._heartbeat import HeartbeatThread
+
+    for thread in threading.enumerate():
+        args: tuple[Any, ...] = tuple(getattr(thread, "_args", ()))
+        if (
+            getattr(thread, "_target", None) is HeartbeatThread._record_heartbeat
+            and len(args) == 3
+            and args[0] == trial_id
+            and isinstance(args[2], threading.Event)
+        ):
+            args[2].set()
+
+
 def _close_running(
     study: optuna.Study, trial_id: int | None, interrupted: bool, exc: BaseException
 ) -> None:
@@ -698,6 +723,7 @@ def optimize(
                 if trial_id is None:  # stopped inside Optuna's ask, before the objective
                     trial_id = _unentered_trial(study, slots.last_id, slots.waiting)
                 _close_running(study, trial_id, interrupt is not None, exc)
+                _stop_orphan_heartbeats(trial_id)
                 if interrupt is not None and interrupt is not exc:
                     # Optuna 5 turns a Ctrl-C inside `tell` into an UnboundLocalError
                     raise KeyboardInterrupt(*interrupt.args) from exc

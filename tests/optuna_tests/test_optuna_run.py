@@ -341,3 +341,27 @@ def test_sigterm_interrupt_is_recorded_as_such():
     (t,) = study.trials
     assert t.state == TrialState.FAIL
     assert t.user_attrs[K.FAIL_REASON] == "interrupted by SIGTERM (KeyboardInterrupt)"
+
+
+def test_a_heartbeat_thread_left_by_an_interrupt_is_stopped(tmp_path):
+    """A Ctrl-C inside Optuna's start of a trial's heartbeat leaves its non-daemon thread
+    running (the process would hang at exit); optimize's interrupt path stops it, and only
+    that trial's."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    from effobj.optuna._run import _stop_orphan_heartbeats
+
+    storage = resolve_storage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1)
+    study = optuna.create_study(storage=storage)
+    ours, other = study.ask(), study.ask()
+    orphan = get_heartbeat_thread(ours._trial_id, study._storage)
+    alive = get_heartbeat_thread(other._trial_id, study._storage)
+    orphan.start()  # as if the `with` block were never entered
+    alive.start()
+    try:
+        _stop_orphan_heartbeats(ours._trial_id)
+        orphan._thread.join(timeout=10)
+        assert not orphan._thread.is_alive()
+        assert alive._thread.is_alive()  # another trial's heartbeat goes on
+    finally:
+        alive.join()
