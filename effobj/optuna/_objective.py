@@ -349,12 +349,10 @@ class EfficiencyObjective:
                         return self._skip_hopeless(trial, rec, cost, bound, inc, clock)
 
             if study is not None and not self.repeats:
-                prior = _trained_twin(study, ident, trial.number)
+                # returns with this trial's claim to train on record, or a twin to take over
+                prior = _claim_training(study, trial, ident)
                 if prior is not None:
                     return self._repeat(trial, rec, cost, prior, clock)
-                # the claim: a twin that checks later waits for this trial whatever the
-                # numbers (one that checked before this trial published its identity)
-                _safe_record(trial, TrialRecord(trained=True))
 
             stage = "evaluate"
             trained = True
@@ -864,44 +862,83 @@ _REUSABLE = (Status.TRAINED, Status.REPEAT, Status.PRUNED)
 _WAIT_POLL_S = 0.5
 
 
-def _trained_twin(
-    study: optuna.Study, ident: str, number: int
+def _claim_training(
+    study: optuna.Study, trial: optuna.trial.Trial, ident: str
 ) -> optuna.trial.FrozenTrial | None:
-    """A finished trial of ``study`` whose candidate has identity ``ident``, if any.
+    """Claim the training of candidate ``ident`` for ``trial``, or find a twin to take over.
 
-    A trial of that identity that another worker is running now is waited for (its
-    result is taken over when it finishes); on a storage with heartbeats, a dead worker's
-    trial is failed as stale meanwhile and then no longer waited for. Without heartbeats
-    a dead worker cannot be told from a slow one, so the candidate is trained here.
+    Returns a finished trial of ``study`` that trained (or repeated, or was pruned on)
+    the same candidate, whose result ``trial`` takes over; or ``None`` once ``trial``'s
+    claim (``user_attrs["trained"] = True``) is on record and no other running trial of
+    that identity can hold one: then ``trial`` trains.
+
+    The claim is the one-bit mutual exclusion of Burns and Lamport, over the storage's
+    attributes, which every worker reads and writes: write the claim, then read the
+    twins. A running twin with a claim and a lower trial number wins: this trial
+    withdraws its claim and waits. A twin with a claim and a higher number is waited
+    for with this trial's claim kept (the twin withdraws when it sees it, or it is
+    training already and its result is taken over). Of two trials that both train,
+    each would have read the other's claim after it was written; so at most one
+    trains, whatever the order in which workers build, measure, and write. A trial
+    whose worker died is failed as stale by the storage's heartbeat meanwhile and then
+    no longer waited for; a twin that fails leaves the training to its waiters.
+
+    Without a heartbeat a dead worker cannot be told from a slow one, so nothing is
+    waited for: a twin that finished is taken over, else the candidate trains here.
     """
-    from optuna.trial import TrialState
-
     storage = study._storage
     heartbeat = isinstance(storage, optuna.storages._heartbeat.BaseHeartbeat) and (
         storage.get_heartbeat_interval() is not None
     )
+    number = trial.number
+    claimed = False
     while True:
-        running = False
-        for t in storage.get_all_trials(
-            study._study_id,
-            deepcopy=False,
-            states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
-        ):
-            rec = TrialRecord.from_user_attrs(t.user_attrs)
-            if t.number == number or rec.identity != ident:
-                continue
-            if t.state == TrialState.RUNNING:
-                # the earlier trial trains, the later one waits, and a trial that claimed
-                # the training is waited for: never two waiting on each other
-                running = running or t.number < number or rec.trained is True
-            elif rec.status in _REUSABLE:
-                return t
-        if not running or not heartbeat:
+        finished, lower, higher = _twins(storage, study._study_id, ident, number)
+        if finished is not None:
+            if claimed:
+                _safe_record(trial, TrialRecord(trained=False))
+            return finished
+        if not heartbeat:
+            _safe_record(trial, TrialRecord(trained=True))
+            return None
+        if not claimed and not lower:
+            _safe_record(trial, TrialRecord(trained=True))
+            claimed = True
+            continue  # read the twins again, now that the claim is on record
+        if claimed and lower:
+            _safe_record(trial, TrialRecord(trained=False))  # withdrawn; wait for it
+            claimed = False
+        elif claimed and not higher:
             return None
         time.sleep(_WAIT_POLL_S)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+
+
+def _twins(
+    storage: optuna.storages.BaseStorage, study_id: int, ident: str, number: int
+) -> tuple[optuna.trial.FrozenTrial | None, bool, bool]:
+    """(a finished twin to take over, a running twin with a lower number holds a claim,
+    a running twin with a higher number holds a claim) for trial ``number``."""
+    from optuna.trial import TrialState
+
+    lower = higher = False
+    for t in storage.get_all_trials(
+        study_id,
+        deepcopy=False,
+        states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
+    ):
+        rec = TrialRecord.from_user_attrs(t.user_attrs)
+        if t.number == number or rec.identity != ident:
+            continue
+        if t.state != TrialState.RUNNING:
+            if rec.status in _REUSABLE:
+                return t, False, False
+        elif rec.trained is True:
+            lower = lower or t.number < number
+            higher = higher or t.number > number
+    return None, lower, higher
 
 
 def _register(

@@ -41,7 +41,9 @@ SEARCH = ["search", "--space", "size-table", "--beta2", "1", "--perf-ref", "1.0"
 
 def _run_json(capsys, argv):
     rc = main(argv)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    sys.stderr.write(captured.err)  # shown with a failure of the test
+    out = captured.out
     return rc, json.loads(out) if out.strip().startswith("{") else out
 
 

@@ -53,7 +53,7 @@ def test_round_trip_counts_are_the_local_ones():
     assert torch.equal(inputs[0], x)
     local = profile_model(model, x, latency=False, cache=False)
     remote = profile_model(module, inputs, latency=False, cache=False)
-    for name in ("flops", "macs", "params", "trainable_params", "model_bytes", "unsupported_ops"):
+    for name in ("flops", "macs", "n_params", "trainable_params", "model_bytes", "unsupported_ops"):
         assert getattr(remote, name) == getattr(local, name), name
     torch.testing.assert_close(module(*inputs), model.eval()(x))  # the weights travelled
 

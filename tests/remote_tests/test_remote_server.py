@@ -162,7 +162,7 @@ def test_a_worker_that_dies_fails_that_request_and_is_replaced(server):
     t.join(60)
     assert "(500)" in out["error"] and "worker died" in out["error"]
     assert server.status()["worker_pid"] != pid
-    assert _profiler(server).profile(models.mlp(11), torch.randn(1, 16)).params > 0
+    assert _profiler(server).profile(models.mlp(11), torch.randn(1, 16)).n_params > 0
 
 
 def test_counts_are_those_of_a_local_profile_and_the_server_is_named(server):
@@ -170,7 +170,7 @@ def test_counts_are_those_of_a_local_profile_and_the_server_is_named(server):
     remote = _profiler(server, latency=True, max_time_s=0.3).profile(model, x)
     local = profile_model(model, x, latency=False, cache=False)
     assert isinstance(remote, RemoteCostReport)
-    for name in ("flops", "macs", "params", "trainable_params", "model_bytes",
+    for name in ("flops", "macs", "n_params", "trainable_params", "model_bytes",
                  "model_bytes_by_dtype", "unsupported_ops", "input_shapes", "model_name"):
         assert getattr(remote, name) == getattr(local, name), name
     assert remote.latency_ms is not None and remote.device.threads == 1
