@@ -19,9 +19,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from effobj.profiler._cache import ProfileCache, architecture_signature, default_cache
-from effobj.profiler._options import ProfileOptions
+from effobj.profiler._options import LATENCY_METHODS, ProfileOptions
 from effobj.profiler._profiler import LocalProfiler, Profiler, profile_model
 from effobj.profiler._report import CostReport, DeviceInfo
+from effobj.profiler._scale import LatencyScale, calibrate
 
 #: the FLOP registry (imports torch): imported on first access
 _FLOP_NAMES = (
@@ -35,13 +36,16 @@ _FLOP_NAMES = (
 )
 
 __all__ = [
+    "LATENCY_METHODS",
     "CostReport",
     "DeviceInfo",
+    "LatencyScale",
     "LocalProfiler",
     "ProfileCache",
     "ProfileOptions",
     "Profiler",
     "architecture_signature",
+    "calibrate",
     "clear_cache",
     "default_cache",
     "profile_model",

@@ -50,7 +50,7 @@ from torch.utils.benchmark import Measurement, TaskSpec, timer
 
 from effobj.profiler._energy import EnergyMeter
 
-__all__ = ["LatencyResult", "measure_latency", "median_ci95", "median_interval"]
+__all__ = ["LatencyResult", "block_timer", "measure_latency", "median_ci95", "median_interval"]
 
 _MIN_BLOCK_S = 1e-3  # a timed block lasts at least this long
 _MIN_SAMPLES = 6  # the fewest blocks with a 95 % distribution-free interval for the median
@@ -74,7 +74,11 @@ class LatencyResult:
     elapsed_s: float
     energy_j: float | None = None
     energy_source: str | None = None
-    block_s: tuple[float, ...] = ()  # per-pass time of each timed block, in time order
+    block_s: tuple[float, ...] = ()  # per-pass estimate of each timed block, in time order
+    raw_median_s: float | None = None  # plain median of the candidate's own blocks
+    reference_now_s: float | None = None  # the reference's median during this measurement
+    decision: str | None = None  # "under" / "over" the budget, when one was given
+    decision_certain: bool | None = None  # the interval cleared the budget
 
 
 def median_ci95(times: Sequence[float]) -> tuple[float, float] | None:
@@ -138,6 +142,18 @@ def median_interval(times: Sequence[float]) -> tuple[float, float] | None:
     return min(ci[0], med - half), max(ci[1], med + half)
 
 
+def block_timer(fn: Callable[[], object]) -> Callable[[int], float]:
+    """``timed(number)``: seconds for ``number`` passes of ``fn()`` in one block, on
+    :func:`torch.utils.benchmark.timer` (which synchronizes the accelerator), driven by
+    :class:`timeit.Timer` as :class:`torch.utils.benchmark.Timer` drives it."""
+    block = timeit.Timer(stmt="fn()", globals={"fn": fn}, timer=timer)
+
+    def timed(number: int) -> float:
+        return max(block.timeit(number), 1e-9)
+
+    return timed
+
+
 def measure_latency(
     fn: Callable[[], object],
     *,
@@ -146,11 +162,27 @@ def measure_latency(
     max_time_s: float,
     energy: EnergyMeter | None = None,
     prior_runs: Sequence[float] = (),
+    reference: Callable[[], object] | None = None,
+    scale_s: float | None = None,
+    budget_s: float | None = None,
+    decision_cap_s: float | None = None,
 ) -> LatencyResult:
-    """Time ``fn()`` (one forward pass) until the median is precise to ``target_rel_spread``.
+    r"""Time ``fn()`` (one forward pass) until the median is precise to ``target_rel_spread``.
 
     The caller sets eval mode, inference mode and the device; this function sets the thread
     count (restoring it afterwards), warms up, picks the block size and measures.
+
+    **Compensated** (``reference`` and ``scale_s`` given): the candidate's blocks alternate
+    with blocks of ``reference`` (``R C R C ... C R``), and each candidate block's estimate
+    is :math:`q_i\,t_{ref}`, its per-pass time over the mean of the reference blocks
+    around it, times ``scale_s`` (:mod:`effobj.profiler._scale`). The interval and the
+    stopping rule apply to these estimates; the plain median of the candidate's blocks is
+    kept as ``raw_median_s``.
+
+    **Decision** (``budget_s`` given): when the rule above stops (precise enough, or
+    ``max_time_s``) with the interval containing the budget, blocks are added until it
+    does not, or until ``decision_cap_s``; the result says on which side the median is and
+    whether the interval cleared the budget.
 
     Args:
         fn: Runs one forward pass.
@@ -161,14 +193,18 @@ def measure_latency(
             (at least one block is always timed).
         energy: Read before and after the timed blocks, when the device reports energy.
         prior_runs: Seconds of forward passes the caller already ran (they count as warm-up).
+        reference: The reference workload (one pass), for the compensated estimate.
+        scale_s: The reference's calibrated per-pass time, seconds (with ``reference``).
+        budget_s: A latency budget to decide against, seconds per pass.
+        decision_cap_s: Time cap while the decision is open (default ``3 * max_time_s``).
 
     Returns:
         A :class:`LatencyResult`.
     """
-    block = timeit.Timer(stmt="fn()", globals={"fn": fn}, timer=timer)
-
-    def timed(number: int) -> float:  # seconds for ``number`` passes, as Timer's blocks are
-        return max(block.timeit(number), 1e-9)
+    if (reference is None) != (scale_s is None):
+        raise ValueError("measure_latency: give both 'reference' and 'scale_s', or neither")
+    timed = block_timer(fn)
+    cap_decision = 3.0 * max_time_s if decision_cap_s is None else max(decision_cap_s, max_time_s)
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -180,35 +216,55 @@ def measure_latency(
             warm.append(timed(1))
         per_pass = min(warm[1:])
         number = max(1, math.ceil(_MIN_BLOCK_S / per_pass))
+        ref_timed = None if reference is None else block_timer(reference)
+        ref_number = 1
+        ref_per: list[float] = []
+        if ref_timed is not None:
+            ref_warm = [ref_timed(1) for _ in range(3)]
+            ref_number = max(1, math.ceil(_MIN_BLOCK_S / min(ref_warm[1:])))
+            ref_per.append(ref_timed(ref_number) / ref_number)
 
         e0 = energy.read() if energy is not None else None
         block_times: list[float] = []
+        est: list[float] = []
         converged = False
         ci: tuple[float, float] | None = None
         rel: float | None = None
+        med = 0.0
         while True:
             block_times.append(timed(number))
-            per = [b / number for b in block_times]
-            ci = median_interval(per)
+            if ref_timed is None or scale_s is None:
+                est.append(block_times[-1] / number)
+            else:
+                ref_per.append(ref_timed(ref_number) / ref_number)
+                around = 0.5 * (ref_per[-2] + ref_per[-1])
+                est.append(block_times[-1] / number / around * scale_s)
+            ci = median_interval(est)
+            med = _median(est)
             if ci is not None:
-                med = _median(per)
                 rel = (ci[1] - ci[0]) / (2.0 * med)
-                if rel <= target_rel_spread and len(per) >= _MIN_BLOCKS_TO_STOP:
+                if rel <= target_rel_spread and len(est) >= _MIN_BLOCKS_TO_STOP:
                     converged = True
+            elapsed = time.perf_counter() - t0
+            if converged or elapsed >= max_time_s:
+                if budget_s is None or not _straddles(ci, budget_s) or elapsed >= cap_decision:
                     break
-            if time.perf_counter() - t0 >= max_time_s:
-                break
         e1 = energy.read() if energy is not None else None
         elapsed = time.perf_counter() - t0
     finally:
         torch.set_num_threads(old_threads)
 
     task = TaskSpec(stmt="fn()", setup="pass", label="effobj", num_threads=threads)
-    m = Measurement(number_per_run=number, raw_times=block_times, task_spec=task)
+    m = Measurement(number_per_run=number, raw_times=[e * number for e in est], task_spec=task)
     runs = number * len(block_times)
     energy_j = None
     if energy is not None and e0 is not None and e1 is not None:
         energy_j = energy.delta(e0, e1) / runs
+    decision: str | None = None
+    certain: bool | None = None
+    if budget_s is not None:
+        decision = "under" if med <= budget_s else "over"
+        certain = not _straddles(ci, budget_s)
     return LatencyResult(
         median_s=float(m.median),
         iqr_s=float(m.iqr),
@@ -222,8 +278,17 @@ def measure_latency(
         elapsed_s=elapsed,
         energy_j=energy_j,
         energy_source=None if energy_j is None or energy is None else energy.source,
-        block_s=tuple(b / number for b in block_times),
+        block_s=tuple(est),
+        raw_median_s=_median([b / number for b in block_times]),
+        reference_now_s=_median(ref_per) if ref_per else None,
+        decision=decision,
+        decision_certain=certain,
     )
+
+
+def _straddles(ci: tuple[float, float] | None, budget_s: float) -> bool:
+    """Whether the interval contains the budget (no interval yet: undecided)."""
+    return ci is None or ci[0] <= budget_s <= ci[1]
 
 
 def _median(xs: Sequence[float]) -> float:

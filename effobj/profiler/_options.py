@@ -32,11 +32,14 @@ from effobj._validation import (
 from effobj.errors import InputTypeError
 from effobj.profiler._cache import ProfileCache
 from effobj.profiler._report import COUNTED_INDICATORS, MEMORY_INDICATORS, TIMED_INDICATORS
+from effobj.profiler._scale import LatencyScale
 
-__all__ = ["RUNTIMES", "ProfileOptions", "max_threads"]
+__all__ = ["LATENCY_METHODS", "RUNTIMES", "ProfileOptions", "max_threads"]
 
 #: the runtimes a model can be timed in (:attr:`ProfileOptions.runtime`)
 RUNTIMES: tuple[str, ...] = ("eager", "compile", "onnxruntime")
+#: how latency is estimated (:attr:`ProfileOptions.latency_method`)
+LATENCY_METHODS: tuple[str, ...] = ("compensated", "plain")
 
 # the function whose arguments are being validated, named in the error messages
 _WHERE: ContextVar[str] = ContextVar("effobj_profile_options_where", default="ProfileOptions")
@@ -71,6 +74,22 @@ class ProfileOptions:
             run by an ONNX Runtime ``InferenceSession`` on the CPU; needs the ``onnx`` extra
             and ``device="cpu"``). Counts come from the meta pass whatever the runtime; the
             peak activation memory is measured in eager only (``None`` otherwise).
+        latency_method: ``"compensated"`` (default): the candidate's timed blocks are
+            interleaved with a fixed reference workload, and the latency is the median
+            of their ratios times the reference's calibrated time
+            (:mod:`effobj.profiler._scale`: what it cancels and what it does not);
+            ``"plain"``: the median of the candidate's own blocks. Both are reported
+            (``CostReport.latency_raw_ms`` is the plain median).
+        latency_scale: The calibration (:class:`~effobj.profiler.LatencyScale`) of the
+            compensated latency; ``None``: this process's, measured once per device and
+            thread count on first use. A search passes the one stored with its study.
+        latency_budget_ms: A latency budget the profile decides against: when the
+            latency's interval contains it, the measurement goes on, up to
+            ``decision_max_time_s``, until the interval is on one side; the report says
+            which side and whether the interval cleared it (``latency_decision``,
+            ``latency_decision_certain``). ``None``: no decision.
+        decision_max_time_s: Time cap of the measurement while a decision is open
+            (``None``: ``3 * max_time_s``); at least ``max_time_s``.
 
     Example:
         >>> from effobj.profiler import ProfileOptions
@@ -93,6 +112,10 @@ class ProfileOptions:
     max_time_s: float = 1.0
     cache: bool | ProfileCache = True
     runtime: str = "eager"
+    latency_method: str = "compensated"
+    latency_scale: LatencyScale | None = None
+    latency_budget_ms: float | None = None
+    decision_max_time_s: float | None = None
 
     def __post_init__(self) -> None:
         where = _WHERE.get()
@@ -110,6 +133,15 @@ class ProfileOptions:
         object.__setattr__(self, "max_time_s", cap)
         check_instance(self.cache, "cache", where, (bool, ProfileCache), "a bool or a ProfileCache")
         check_choice(self.runtime, "runtime", where, RUNTIMES)
+        check_choice(self.latency_method, "latency_method", where, LATENCY_METHODS)
+        check_instance(self.latency_scale, "latency_scale", where, LatencyScale,
+                       "a LatencyScale", allow_none=True)
+        budget = check_real(self.latency_budget_ms, "latency_budget_ms", where, low=0.0,
+                            low_open=True, allow_none=True)
+        object.__setattr__(self, "latency_budget_ms", budget)
+        decision = check_real(self.decision_max_time_s, "decision_max_time_s", where, low=cap,
+                              allow_none=True)
+        object.__setattr__(self, "decision_max_time_s", decision)
         if self.runtime == "onnxruntime" and self.device.split(":", 1)[0] != "cpu":
             raise refusal("runtime", where, "be 'eager' or 'compile' off the CPU",
                           f"'onnxruntime' with device={self.device!r}",
@@ -140,6 +172,12 @@ class ProfileOptions:
             return cls(**overrides) if options is None else dataclasses.replace(options, **overrides)
         finally:
             _WHERE.reset(token)
+
+    @property
+    def decision_cap_s(self) -> float:
+        """The time cap while a budget decision is open: ``decision_max_time_s`` or
+        ``3 * max_time_s``."""
+        return 3.0 * self.max_time_s if self.decision_max_time_s is None else self.decision_max_time_s
 
     def replace(self, **changes: Any) -> ProfileOptions:
         """A copy with ``changes`` (field names) applied and validated."""

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from effobj.profiler._flops import FlopCounts
     from effobj.profiler._latency import LatencyResult
+    from effobj.profiler._scale import LatencyScale
 
 __all__ = ["LocalProfiler", "Profiler", "profile_model"]
 
@@ -100,6 +101,11 @@ class LocalProfiler:
     def profile(self, model: torch.nn.Module, example_inputs: Any) -> CostReport:
         """Profile ``model`` with this profiler's options (see :func:`profile_model`)."""
         return profile_model(model, example_inputs, self.options)
+
+    def with_options(self, **changes: Any) -> LocalProfiler:
+        """A profiler with ``changes`` (fields of :class:`ProfileOptions`) applied: how a
+        search gives it the study's latency scale and the budget to decide against."""
+        return LocalProfiler(self.options.replace(**changes))
 
     def __getattr__(self, name: str) -> Any:
         if name in _OPTION_NAMES:  # read-only views of the options
@@ -199,7 +205,9 @@ def profile_model(
         key = architecture_signature(
             model, inputs, device=str(dev), threads=n_threads,
             options=(opts.latency, opts.memory, opts.target_rel_spread, opts.max_time_s,
-                     registry_version(), opts.runtime),
+                     registry_version(), opts.runtime, opts.latency_method,
+                     None if opts.latency_scale is None else opts.latency_scale.to_dict(),
+                     opts.latency_budget_ms, opts.decision_cap_s),
         )
         hit = store.get(key)
         if hit is not None:
@@ -265,9 +273,9 @@ def _profile(run: _Run, model: torch.nn.Module, t_start: float) -> CostReport:
     flops_range = _second_count(run.model, run.inputs, run.real_inputs, counted.counts,
                                 counted.device, run.name)
     peak = _real_pass(run, counted)
-    lat, setup_s = (_time(run, counted.pass_s) if run.opts.latency and not run.on_meta
-                    else (None, None))
-    return _assemble(run, model, counted, flops_range, peak, lat, t_start, setup_s)
+    lat, setup_s, scale = (_time(run, counted.pass_s) if run.opts.latency and not run.on_meta
+                           else (None, None, None))
+    return _assemble(run, model, counted, flops_range, peak, lat, t_start, setup_s, scale)
 
 
 def _place(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: str,
@@ -376,35 +384,62 @@ def _real_pass(run: _Run, counted: _Counted) -> int | None:
     return counted.peak if cuda_peak is None else cuda_peak
 
 
-def _time(run: _Run, prior_runs: list[float]) -> tuple[LatencyResult, float | None]:
+def _time(run: _Run, prior_runs: list[float]
+          ) -> tuple[LatencyResult, float | None, LatencyScale | None]:
     """Latency (and energy, where the device reports it) at the deployed thread count, in
-    the options' runtime; and the runtime's one-time setup seconds (``None`` in eager)."""
+    the options' runtime and method; the runtime's one-time setup seconds (``None`` in
+    eager); the calibration of a compensated latency (``None`` in the plain method)."""
     import torch
 
     from effobj.profiler._energy import energy_meter
     from effobj.profiler._latency import measure_latency
     from effobj.profiler._runtime import prepare_runtime
+    from effobj.profiler._scale import reference_workload
 
     meter = energy_meter(run.dev.type, run.dev.index)
     # at the deployed thread count, set by _place
     ready = prepare_runtime(run.opts.runtime, run.model, run.real_inputs, threads=run.threads,
                             name=run.name)
     warm = prior_runs if run.opts.runtime == "eager" else list(ready.warm_s)
+    opts = run.opts
+    scale = _scale_of(run) if opts.latency_method == "compensated" else None
+    reference = None if scale is None else reference_workload(str(run.dev))
 
     def timed() -> Any:
         with torch.inference_mode():
-            return measure_latency(ready.fn, threads=run.threads,
-                                   target_rel_spread=run.opts.target_rel_spread,
-                                   max_time_s=run.opts.max_time_s, energy=meter,
-                                   prior_runs=warm)
+            return measure_latency(
+                ready.fn, threads=run.threads, target_rel_spread=opts.target_rel_spread,
+                max_time_s=opts.max_time_s, energy=meter, prior_runs=warm,
+                reference=reference, scale_s=None if scale is None else scale.reference_ms / 1e3,
+                budget_s=None if opts.latency_budget_ms is None else opts.latency_budget_ms / 1e3,
+                decision_cap_s=opts.decision_cap_s)
 
-    where = run.dev if run.opts.runtime == "eager" else f"{run.dev} in {run.opts.runtime}"
-    return _step(run.name, f"measuring latency on {where}", timed), ready.setup_s
+    where = run.dev if opts.runtime == "eager" else f"{run.dev} in {opts.runtime}"
+    lat = _step(run.name, f"measuring latency on {where}", timed)
+    return lat, ready.setup_s, scale
+
+
+def _scale_of(run: _Run) -> LatencyScale:
+    """The calibration of a compensated latency: the options' (checked against this
+    device and thread count), else this process's."""
+    from effobj.profiler._scale import process_scale, scale_key
+
+    given = run.opts.latency_scale
+    if given is None:
+        return process_scale(str(run.dev), run.threads)
+    key = scale_key(str(run.dev), run.threads)
+    if given.key != key:
+        raise InputError(
+            f"The 'latency_scale' parameter of profile_model must be a calibration of this "
+            f"device and thread count, {key!r}. Got one of {given.key!r} instead.",
+        )
+    return given
 
 
 def _assemble(run: _Run, model: torch.nn.Module, counted: _Counted,
               flops_range: tuple[int, int] | None, peak: int | None,
-              lat: LatencyResult | None, t_start: float, setup_s: float | None = None) -> CostReport:
+              lat: LatencyResult | None, t_start: float, setup_s: float | None = None,
+              scale: LatencyScale | None = None) -> CostReport:
     """The :class:`CostReport` of the stages' results (sizes read off the caller's model)."""
     inputs = run.inputs
     batch = int(inputs[0].shape[0]) if inputs[0].dim() > 0 else 1
@@ -433,13 +468,23 @@ def _assemble(run: _Run, model: torch.nn.Module, counted: _Counted,
         runtime=run.opts.runtime,
         compile_time_s=setup_s,
         profile_time_s=time.perf_counter() - t_start,
-        **({} if lat is None else _latency_fields(lat, batch)),
+        **({} if lat is None else _latency_fields(lat, batch, scale, run.opts)),
     )
 
 
-def _latency_fields(lat: LatencyResult, batch: int) -> dict[str, Any]:
+def _latency_fields(lat: LatencyResult, batch: int, scale: LatencyScale | None,
+                    opts: ProfileOptions) -> dict[str, Any]:
     """The report's latency, throughput and energy fields, in its units (ms, samples/s, J)."""
     return {
+        "latency_method": "plain" if scale is None else "compensated",
+        "latency_raw_ms": None if lat.raw_median_s is None else lat.raw_median_s * 1e3,
+        "latency_reference_ms": None if scale is None else scale.reference_ms,
+        "latency_reference_now_ms": (None if lat.reference_now_s is None
+                                     else lat.reference_now_s * 1e3),
+        "latency_scale": None if scale is None else f"{scale.key} @ {scale.host} {scale.measured_at}",
+        "latency_budget_ms": opts.latency_budget_ms,
+        "latency_decision": lat.decision,
+        "latency_decision_certain": lat.decision_certain,
         "latency_ms": lat.median_s * 1e3,
         # one timed block has no spread to show: None, not an IQR of 0 that reads as no noise
         "latency_iqr_ms": lat.iqr_s * 1e3 if lat.samples >= 2 else None,

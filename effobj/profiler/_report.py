@@ -165,6 +165,24 @@ class CostReport:
         compile_time_s: Seconds of the runtime's one-time work, not in the latency:
             ``torch.compile``'s compilation (first call), or the ONNX export and the
             session's creation; ``None`` in eager or when latency was not measured.
+        latency_method: ``"compensated"`` or ``"plain"``
+            (:attr:`ProfileOptions.latency_method <effobj.profiler.ProfileOptions.latency_method>`);
+            ``None`` when latency was not measured (reports written before effobj had
+            methods were plain).
+        latency_raw_ms: The plain median of the candidate's own timed blocks, kept beside
+            a compensated ``latency_ms`` (equal to it in the plain method).
+        latency_reference_ms: The calibrated per-pass time of the reference workload, the
+            scale of a compensated latency (``None`` in the plain method).
+        latency_reference_now_ms: The reference's median during this profile: over
+            ``latency_reference_ms``, how much slower the machine ran than calibrated.
+        latency_scale: Which calibration was used: its key, host and time.
+        latency_budget_ms: The budget the profile decided against
+            (:attr:`ProfileOptions.latency_budget_ms
+            <effobj.profiler.ProfileOptions.latency_budget_ms>`), or ``None``.
+        latency_decision: ``"under"`` (median at or under the budget) or ``"over"``.
+        latency_decision_certain: ``True`` if the interval ``latency_ci95_ms`` lies on the
+            decided side of the budget; ``False`` if it still contained the budget when
+            the decision's time cap was reached.
         device: The :class:`DeviceInfo` it was measured on.
         profile_time_s: Wall time the profile took.
         from_cache: ``True`` if this report was served from the architecture-signature cache.
@@ -212,6 +230,14 @@ class CostReport:
     latency_block_ms: tuple[float, ...] | None = None
     runtime: str = "eager"
     compile_time_s: float | None = None
+    latency_method: str | None = None
+    latency_raw_ms: float | None = None
+    latency_reference_ms: float | None = None
+    latency_reference_now_ms: float | None = None
+    latency_scale: str | None = None
+    latency_budget_ms: float | None = None
+    latency_decision: str | None = None
+    latency_decision_certain: bool | None = None
     profile_time_s: float = 0.0
     from_cache: bool = False
 
@@ -321,10 +347,23 @@ class CostReport:
         else:
             spread = "" if self.latency_rel_spread is None else f", ±{100 * self.latency_rel_spread:.2f} % (95 % CI with drift)"
             conv = "converged" if self.latency_converged else "time cap reached before target spread"
+            method = self.latency_method or "plain"
             rows += [
                 ("latency (median)", f"{self.latency_ms:.3f} ms  "
                  f"(IQR {iqr_text(self.latency_iqr_ms, self.latency_samples)}{spread})"),
+                ("latency method", method + (
+                    "" if method != "compensated" or self.latency_reference_ms is None
+                    else f"  (raw median {self.latency_raw_ms:.3f} ms; reference "
+                         f"{self.latency_reference_now_ms:.4f} ms now, "
+                         f"{self.latency_reference_ms:.4f} ms calibrated)")),
                 ("latency samples", f"{self.latency_samples} blocks, {self.latency_runs} runs, {conv}"),
+            ]
+            if self.latency_budget_ms is not None:
+                sure = "certain" if self.latency_decision_certain else \
+                    "UNCERTAIN: the interval still contains the budget"
+                rows.append(("latency budget", f"{self.latency_budget_ms:.3f} ms: "
+                             f"{self.latency_decision} ({sure})"))
+            rows += [
                 ("throughput", f"{self.throughput:,.1f} samples/s at batch {self.batch_size}"),
             ]
         rows.append(("energy", "not reported by this device" if self.energy_j is None

@@ -1,0 +1,201 @@
+r"""The scale of drift-compensated latency: a fixed reference workload, calibrated per device.
+
+A shared machine changes speed in phases of seconds (a neighbour's job, frequency
+scaling), and every block of a latency measurement taken in a slow phase is slow. The
+compensated measurement (:attr:`ProfileOptions.latency_method
+<effobj.profiler.ProfileOptions.latency_method>` ``= "compensated"``) times the candidate's
+blocks interleaved with blocks of a fixed *reference workload* on the same device and
+thread count, ``R C R C ... C R``, and takes for block :math:`i` the ratio
+
+.. math::
+
+    q_i = \frac{c_i}{\tfrac12 (r_i + r_{i+1})},
+
+the candidate's per-pass time over that of the reference blocks around it: both ran at
+the machine's speed of that moment, so the ratio does not move with it. The latency is
+
+.. math::
+
+    \hat{t} = \operatorname{median}_i(q_i) \cdot t_{\mathrm{ref}},
+
+with :math:`t_{\mathrm{ref}}` the reference's per-pass time from a :class:`LatencyScale`:
+a calibration made once per device, the quietest phase of a few hundred reference blocks
+(the lowest of the medians of consecutive segments), so :math:`\hat{t}` estimates the
+candidate's latency on the quiet machine. A search stores the scale with its study, so
+all workers and all sessions on one kind of device report on one scale
+(:mod:`effobj.optuna._calibration`); without one, each process calibrates once per
+device and thread count.
+
+**Limits.** The ratio cancels what slows both workloads alike: time-slicing with other
+processes and clock changes. It does not cancel what slows them differently: a neighbour
+thrashing the cache hurts a memory-bound candidate more than the compute-bound
+reference, and intra-op threads that wait on each other at a barrier, when other
+processes hold some of the cores the profile's threads run on, slow large parallel
+operators more than small ones. A calibration taken while the whole machine is loaded
+sets every latency of that scale too high by one factor (rankings hold, absolute values
+and budget decisions do not); the scale says when and where it was measured.
+
+This module imports neither torch nor optuna; :func:`calibrate` imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from effobj._validation import check_instance, check_real, check_str
+
+__all__ = ["LatencyScale", "calibrate", "process_scale", "reference_workload", "scale_key"]
+
+#: segments the calibration's blocks are cut into; the quietest segment's median is the scale
+_CAL_SEGMENTS = 8
+#: blocks per segment of the calibration
+_CAL_BLOCKS_PER_SEGMENT = 25
+#: seconds a reference block lasts (about)
+_BLOCK_S = 1e-3
+
+
+@dataclass(frozen=True)
+class LatencyScale:
+    """A calibration of the reference workload on one kind of device.
+
+    Attributes:
+        key: What the scale is valid for (:func:`scale_key`): device, hardware name,
+            thread count, torch version.
+        reference_ms: Per-pass time of the reference workload on the quiet machine, ms.
+        measured_at: When it was measured (ISO 8601, UTC).
+        host: The machine it was measured on.
+
+    Example:
+        >>> s = LatencyScale("cpu|x|threads=1|torch 2.13.0", 0.25, "2026-12-02T10:00:00+00:00", "h")
+        >>> LatencyScale.from_dict(s.to_dict()) == s
+        True
+    """
+
+    key: str
+    reference_ms: float
+    measured_at: str
+    host: str
+
+    def __post_init__(self) -> None:
+        check_str(self.key, "key", "LatencyScale")
+        ref = check_real(self.reference_ms, "reference_ms", "LatencyScale", low=0.0, low_open=True)
+        object.__setattr__(self, "reference_ms", ref)
+        check_str(self.measured_at, "measured_at", "LatencyScale")
+        check_str(self.host, "host", "LatencyScale")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scale as a JSON-serializable dict."""
+        return {"key": self.key, "reference_ms": self.reference_ms,
+                "measured_at": self.measured_at, "host": self.host}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatencyScale:
+        """Rebuild a scale from :meth:`to_dict`'s output."""
+        check_instance(d, "d", "LatencyScale.from_dict", dict, "a dict")
+        return cls(key=d["key"], reference_ms=d["reference_ms"], measured_at=d["measured_at"],
+                   host=d["host"])
+
+    def label(self) -> str:
+        """``"0.2500 ms (host, 2026-12-02T10:00)"``: what a report shows."""
+        return f"{self.reference_ms:.4f} ms ({self.host}, {self.measured_at[:16]})"
+
+
+def scale_key(device: str, threads: int) -> str:
+    """The key of a :class:`LatencyScale`: ``"cpu|<cpu model>|threads=1|torch 2.13.0"``
+    (the GPU's name for CUDA devices). Imports torch."""
+    import torch
+
+    from effobj.profiler._profiler import _cpu_model
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        hardware = torch.cuda.get_device_name(dev)
+    else:
+        hardware = _cpu_model()
+    return f"{dev.type}|{hardware}|threads={threads}|torch {torch.__version__}"
+
+
+def reference_workload(device: str) -> Callable[[], object]:
+    """The reference workload: one pass of a fixed small convolutional network.
+
+    A 3x3 convolution, a depthwise 3x3, a pointwise 1x1 and a linear layer on a
+    16-channel 12 x 12 input, weights from a fixed seed, in eval and inference mode (the
+    caller enters inference mode). The same ops as the candidates of a CNN search, small
+    enough (about 0.1-0.5 ms on a CPU core) to interleave finely. Imports torch.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(32, 32, 3, padding=1, groups=32), torch.nn.ReLU(),
+            torch.nn.Conv2d(32, 16, 1), torch.nn.Flatten(), torch.nn.Linear(16 * 12 * 12, 64),
+        ).eval().to(device)
+        x = torch.randn(1, 16, 12, 12).to(device)
+
+    def run() -> object:
+        return net(x)
+
+    return run
+
+
+def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
+    """Measure the reference workload's per-pass time on ``device`` at ``threads``.
+
+    Times :data:`_CAL_SEGMENTS` x :data:`_CAL_BLOCKS_PER_SEGMENT` blocks of about 1 ms
+    (about 0.3 s in all on a CPU) and takes the lowest of the segments' medians: the
+    quietest phase of the calibration, as an estimate of the quiet machine.
+
+    Args:
+        device: The device as torch spells it.
+        threads: Intra-op threads (``None``: ``torch.get_num_threads()``).
+
+    Returns:
+        A :class:`LatencyScale` keyed by :func:`scale_key`.
+    """
+    import torch
+
+    from effobj.profiler._latency import block_timer
+
+    n_threads = torch.get_num_threads() if threads is None else int(threads)
+    fn = reference_workload(device)
+    old = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        with torch.inference_mode():
+            timed = block_timer(fn)
+            warm = [timed(1) for _ in range(3)]
+            number = max(1, math.ceil(_BLOCK_S / min(warm[1:])))
+            per = [timed(number) / number for _ in range(_CAL_SEGMENTS * _CAL_BLOCKS_PER_SEGMENT)]
+    finally:
+        torch.set_num_threads(old)
+    seg = [sorted(per[i * _CAL_BLOCKS_PER_SEGMENT:(i + 1) * _CAL_BLOCKS_PER_SEGMENT])
+           for i in range(_CAL_SEGMENTS)]
+    medians = [s[len(s) // 2] for s in seg]
+    return LatencyScale(
+        key=scale_key(device, n_threads),
+        reference_ms=min(medians) * 1e3,
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        host=socket.gethostname(),
+    )
+
+
+_PROCESS_SCALES: dict[str, LatencyScale] = {}
+_LOCK = threading.Lock()
+
+
+def process_scale(device: str, threads: int) -> LatencyScale:
+    """This process's scale for ``device`` at ``threads``: calibrated on first use."""
+    key = scale_key(device, threads)
+    with _LOCK:
+        hit = _PROCESS_SCALES.get(key)
+        if hit is None:
+            hit = _PROCESS_SCALES[key] = calibrate(device, threads)
+        return hit
