@@ -45,7 +45,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from effobj._validation import check_instance, check_real, check_str
@@ -182,7 +182,7 @@ def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
     return LatencyScale(
         key=scale_key(device, n_threads),
         reference_ms=min(medians) * 1e3,
-        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         host=socket.gethostname(),
     )
 
