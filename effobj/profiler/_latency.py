@@ -181,8 +181,9 @@ def measure_latency(
 
     **Decision** (``budget_s`` given): when the rule above stops (precise enough, or
     ``max_time_s``) with the interval containing the budget, blocks are added until it
-    does not, or until ``decision_cap_s``; the result says on which side the median is and
-    whether the interval cleared the budget.
+    does not, or until ``decision_cap_s`` (and at least the 6 blocks an interval needs,
+    unless they take twice that cap: slow first passes count in the time); the result says
+    on which side the median is and whether the interval cleared the budget.
 
     Args:
         fn: Runs one forward pass.
@@ -247,7 +248,11 @@ def measure_latency(
                     converged = True
             elapsed = time.perf_counter() - t0
             if converged or elapsed >= max_time_s:
-                if budget_s is None or not _straddles(ci, budget_s) or elapsed >= cap_decision:
+                if budget_s is None or not _straddles(ci, budget_s):
+                    break
+                # an open decision gets an interval (6 blocks) unless that takes twice the cap
+                if elapsed >= cap_decision and (len(est) >= _MIN_SAMPLES
+                                                or elapsed >= 2.0 * cap_decision):
                     break
         e1 = energy.read() if energy is not None else None
         elapsed = time.perf_counter() - t0
