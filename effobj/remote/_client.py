@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from effobj._validation import check_bool, check_real, check_str, refusal
-from effobj.errors import InputError, ProfilingError
+from effobj._validation import check_bool, check_choice, check_real, check_str, refusal
+from effobj.errors import InputError, InputTypeError, ProfilingError
 from effobj.profiler._cache import ProfileCache, architecture_signature
+from effobj.profiler._options import LATENCY_METHODS, RUNTIMES
 from effobj.profiler._report import CostReport
 from effobj.remote._protocol import CONTENT_TYPE
 
@@ -93,9 +94,10 @@ class RemoteProfiler:
         url: The server's address, ``http://HOST:PORT``.
         token: The server's token, or
         token_file: a file holding it (one of the two).
-        latency, memory, target_rel_spread, max_time_s: As in
-            :class:`~effobj.profiler.ProfileOptions` (the device and the thread count are
-            the server's).
+        latency, memory, target_rel_spread, max_time_s, runtime, latency_method,
+        latency_budget_ms: As in :class:`~effobj.profiler.ProfileOptions` (the device,
+            the thread count and the latency's calibration are the server's; a runtime
+            the server has not installed fails each profile with its reason).
         timeout_s: Longest wait for one answer (the queue included).
         retry_deadline_s: While the server cannot be reached (not started yet,
             restarting), retry with back-off for this long, then fail.
@@ -112,6 +114,8 @@ class RemoteProfiler:
     def __init__(self, url: str, *, token: str | None = None,
                  token_file: str | Path | None = None, latency: bool = True,
                  memory: bool = True, target_rel_spread: float = 0.02, max_time_s: float = 1.0,
+                 runtime: str = "eager", latency_method: str = "compensated",
+                 latency_budget_ms: float | None = None,
                  timeout_s: float = 600.0, retry_deadline_s: float = 60.0,
                  cache: bool = True) -> None:
         self.url = check_url(url)
@@ -127,11 +131,35 @@ class RemoteProfiler:
             "target_rel_spread": check_real(target_rel_spread, "target_rel_spread", _FUNC,
                                             low=0.0, high=1.0, low_open=True, high_open=True),
             "max_time_s": check_real(max_time_s, "max_time_s", _FUNC, low=0.0, low_open=True),
+            "runtime": check_choice(runtime, "runtime", _FUNC, RUNTIMES),
+            "latency_method": check_choice(latency_method, "latency_method", _FUNC,
+                                           LATENCY_METHODS),
+            "latency_budget_ms": check_real(latency_budget_ms, "latency_budget_ms", _FUNC,
+                                            low=0.0, low_open=True, allow_none=True),
         }
+        self._settings: dict[str, Any] = {"timeout_s": timeout_s,
+                                          "retry_deadline_s": retry_deadline_s, "cache": cache}
         self.timeout_s = check_real(timeout_s, "timeout_s", _FUNC, low=0.0, low_open=True)
         self.retry_deadline_s = check_real(retry_deadline_s, "retry_deadline_s", _FUNC, low=0.0)
         self.cache = ProfileCache() if check_bool(cache, "cache", _FUNC) else None
         self._local = threading.local()
+
+    def with_options(self, **changes: Any) -> RemoteProfiler:
+        """A profiler of the same server with ``changes`` to the measurement options
+        (the names of this class's options: ``latency_budget_ms``, ``runtime``...).
+
+        Raises:
+            InputTypeError: a name that is not an option of a remote profile (the
+                device, the threads and the latency's calibration are the server's).
+        """
+        unknown = sorted(set(changes) - set(self.options))
+        if unknown:
+            raise InputTypeError(f"RemoteProfiler.with_options got {unknown}: a remote "
+                                 f"profile's options are {list(self.options)}.")
+        options: dict[str, Any] = {**self.options, **changes}
+        clone = RemoteProfiler(self.url, token=self._token, **options, **self._settings)
+        clone.cache = self.cache  # one cache: its keys hold the options
+        return clone
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -156,7 +184,8 @@ class RemoteProfiler:
         signature = architecture_signature(
             model, inputs, device="remote", threads=0,
             options=(o["latency"], o["memory"], o["target_rel_spread"], o["max_time_s"],
-                     registry_version()))
+                     registry_version(), o["runtime"], o["latency_method"],
+                     o["latency_budget_ms"]))
         if self.cache is not None:
             hit = self.cache.get(signature)
             if hit is not None:

@@ -47,10 +47,13 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from effobj.profiler._options import LATENCY_METHODS, RUNTIMES
+
 __all__ = [
     "ALIGN",
     "CONTENT_TYPE",
     "MAGIC",
+    "OPTIONAL_OPTIONS",
     "OPTION_RULES",
     "Archive",
     "ProtocolError",
@@ -81,6 +84,14 @@ OPTION_RULES: dict[str, tuple[type, float, float | None]] = {
     "memory": (bool, 0, 1),
     "target_rel_spread": (float, 0.0, 1.0),
     "max_time_s": (float, 0.0, None),
+}
+#: options a request may leave out: name -> (allowed values, or None for a budget in ms
+#: (a number > 0 or null), and the value when left out). Added after the first release of
+#: the protocol, so older clients keep working.
+OPTIONAL_OPTIONS: dict[str, tuple[tuple[str, ...] | None, Any]] = {
+    "runtime": (RUNTIMES, "eager"),
+    "latency_method": (LATENCY_METHODS, "compensated"),
+    "latency_budget_ms": (None, None),
 }
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
@@ -227,9 +238,10 @@ def check_options(options: Any) -> dict[str, Any]:
     """The measurement options of a request, each checked against :data:`OPTION_RULES`."""
     if not isinstance(options, dict):
         raise ProtocolError("'options' must be a JSON object")
-    unknown = sorted(set(options) - set(OPTION_RULES))
+    unknown = sorted(set(options) - set(OPTION_RULES) - set(OPTIONAL_OPTIONS))
     if unknown:
-        raise ProtocolError(f"unknown option(s) {unknown}; the options are {list(OPTION_RULES)}")
+        raise ProtocolError(f"unknown option(s) {unknown}; the options are "
+                            f"{[*OPTION_RULES, *OPTIONAL_OPTIONS]}")
     missing = sorted(set(OPTION_RULES) - set(options))
     if missing:
         raise ProtocolError(f"the option(s) {missing} are missing")
@@ -244,6 +256,17 @@ def check_options(options: Any) -> dict[str, Any]:
                     value) or not low < value < (math.inf if high is None else high):
                 rng = f"({low:g}, {'inf' if high is None else f'{high:g}'})"
                 raise ProtocolError(f"option {key!r} must be a number in {rng}; got {_short(value)}")
+            value = float(value)
+        out[key] = value
+    for key, (allowed, default) in OPTIONAL_OPTIONS.items():
+        value = options.get(key, default)
+        if allowed is not None and value not in allowed:
+            raise ProtocolError(f"option {key!r} must be one of {list(allowed)}; got {_short(value)}")
+        if allowed is None and value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                    value) or value <= 0:
+                raise ProtocolError(f"option {key!r} must be a number > 0 or null; got "
+                                    f"{_short(value)}")
             value = float(value)
         out[key] = value
     return out

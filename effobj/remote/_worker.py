@@ -80,7 +80,8 @@ def _measure(msg: bytes, device: str, threads: int | None) -> dict[str, Any]:
         report = profile_model(
             module, inputs, device=device, threads=threads, latency=opts["latency"],
             memory=opts["memory"], target_rel_spread=opts["target_rel_spread"],
-            max_time_s=opts["max_time_s"], cache=False,
+            max_time_s=opts["max_time_s"], cache=False, runtime=opts["runtime"],
+            latency_method=opts["latency_method"], latency_budget_ms=opts["latency_budget_ms"],
         )
     except EffobjError as exc:
         return {"status": 422, "error": str(exc).replace("GraphModule", archive.model_name)}

@@ -49,7 +49,7 @@ def test_round_trip_counts_are_the_local_ones():
     model, x = models.small(), torch.randn(2, 3, 8, 8)
     archive, module, inputs = unpack_model(pack_model(model, (x,), model_name="Small",
                                                       signature=SIG, options=OPTS))
-    assert archive.model_name == "Small" and archive.options == OPTS
+    assert archive.model_name == "Small" and archive.options == check_options(OPTS)
     assert torch.equal(inputs[0], x)
     local = profile_model(model, x, latency=False, cache=False)
     remote = profile_model(module, inputs, latency=False, cache=False)
@@ -118,11 +118,21 @@ def test_check_program_drops_node_metadata():
 
 
 def test_options_are_checked():
-    assert check_options(OPTS) == OPTS
+    # the options added after the first release may be left out: their defaults
+    assert check_options(OPTS) == {**OPTS, "runtime": "eager", "latency_method": "compensated",
+                                   "latency_budget_ms": None}
+    given = {**OPTS, "runtime": "onnxruntime", "latency_method": "plain", "latency_budget_ms": 2}
+    assert check_options(given) == {**given, "latency_budget_ms": 2.0}
     with pytest.raises(ProtocolError, match="missing"):
         check_options({"latency": True})
     with pytest.raises(ProtocolError, match="true or false"):
         check_options({**OPTS, "latency": 1})
+    with pytest.raises(ProtocolError, match="'runtime' must be one of"):
+        check_options({**OPTS, "runtime": "tensorrt"})
+    with pytest.raises(ProtocolError, match="'latency_budget_ms' must be a number > 0 or null"):
+        check_options({**OPTS, "latency_budget_ms": 0})
+    with pytest.raises(ProtocolError, match="unknown option"):
+        check_options({**OPTS, "latency_scale": 1.0})
 
 
 def test_a_model_export_cannot_capture_fails_with_the_exporters_reason():

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import models  # noqa: E402
 
-from effobj.errors import ProfilingError  # noqa: E402
+from effobj.errors import InputTypeError, ProfilingError  # noqa: E402
 from effobj.profiler import profile_model  # noqa: E402
 from effobj.remote import RemoteCostReport, RemoteProfiler  # noqa: E402
 from effobj.remote._launch import overlapping_measurements  # noqa: E402
@@ -179,6 +179,23 @@ def test_counts_are_those_of_a_local_profile_and_the_server_is_named(server):
     assert "measured by" in remote.to_table()
     again = RemoteCostReport.from_json(remote.to_json())
     assert again == remote
+
+
+def test_the_runtime_method_and_budget_travel_to_the_server(server):
+    model, x = models.small(), torch.randn(1, 3, 16, 16)
+    prof = _profiler(server, latency=True, max_time_s=0.2)
+    default = prof.profile(model, x)
+    assert (default.runtime, default.latency_method) == ("eager", "compensated")
+    assert default.latency_reference_ms is not None  # the server's own calibration
+    onnx = prof.with_options(runtime="onnxruntime", latency_method="plain",
+                             latency_budget_ms=1e4).profile(model, x)
+    assert (onnx.runtime, onnx.latency_method) == ("onnxruntime", "plain")
+    assert onnx.compile_time_s is not None and onnx.latency_reference_ms is None
+    assert (onnx.latency_budget_ms, onnx.latency_decision, onnx.latency_decision_certain) == (
+        1e4, "under", True)
+    assert prof.options["runtime"] == "eager"  # with_options left the original alone
+    with pytest.raises(InputTypeError, match=r"with_options got \['latency_scale'\]"):
+        prof.with_options(latency_scale=None)
 
 
 def test_concurrent_requests_never_overlap_and_queue_visibly(server):
