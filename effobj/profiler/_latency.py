@@ -116,8 +116,8 @@ def median_interval(times: Sequence[float]) -> tuple[float, float] | None:
     r"""The interval the profiler reports: the 95 % interval of the median widened by drift.
 
     The union of :func:`median_ci95` and :math:`\tilde{x} \pm \frac12` (range of the
-    medians of :data:`_SEGMENTS` consecutive segments of ``times``, kept in time order);
-    see the module docstring.
+    medians of :data:`_SEGMENTS` consecutive segments of ``times``, kept in time order),
+    within the range of ``times``; see the module docstring.
 
     Args:
         times: Per-pass times in the order they were measured.
@@ -139,7 +139,8 @@ def median_interval(times: Sequence[float]) -> tuple[float, float] | None:
     cuts = [round(i * n / _SEGMENTS) for i in range(_SEGMENTS + 1)]
     seg = [_median(times[cuts[i] : cuts[i + 1]]) for i in range(_SEGMENTS)]
     half = 0.5 * (max(seg) - min(seg))
-    return min(ci[0], med - half), max(ci[1], med + half)
+    # never beyond the blocks measured: a drift wider than the median would reach below 0
+    return max(min(ci[0], med - half), min(times)), min(max(ci[1], med + half), max(times))
 
 
 def block_timer(fn: Callable[[], object]) -> Callable[[int], float]:
