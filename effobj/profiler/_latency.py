@@ -174,7 +174,8 @@ def measure_latency(
     count (restoring it afterwards), warms up, picks the block size and measures.
 
     **Compensated** (``reference`` and ``scale_s`` given): the candidate's blocks alternate
-    with blocks of ``reference`` (``R C R C ... C R``), and each candidate block's estimate
+    with blocks of ``reference`` as long as them (``R C R C ... C R``; so the measurement
+    takes about twice the time of a plain one), and each candidate block's estimate
     is :math:`q_i\,t_{ref}`, its per-pass time over the mean of the reference blocks
     around it, times ``scale_s`` (:mod:`effobj.profiler._scale`). The interval and the
     stopping rule apply to these estimates; the plain median of the candidate's blocks is
@@ -222,8 +223,11 @@ def measure_latency(
         ref_number = 1
         ref_per: list[float] = []
         if ref_timed is not None:
+            # reference blocks as long as the candidate's: under time-slicing a short block
+            # often runs between two preemptions while a long one always takes its share
             ref_warm = [ref_timed(1) for _ in range(3)]
-            ref_number = max(1, math.ceil(_MIN_BLOCK_S / min(ref_warm[1:])))
+            span = max(_MIN_BLOCK_S, number * per_pass)
+            ref_number = max(1, math.ceil(span / min(ref_warm[1:])))
             ref_per.append(ref_timed(ref_number) / ref_number)
 
         e0 = energy.read() if energy is not None else None

@@ -37,7 +37,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from effobj._validation import check_instance, refusal
@@ -45,6 +44,7 @@ from effobj.errors import InputError, InputTypeError, ProfilingError
 from effobj.profiler._cache import ProfileCache, architecture_signature, default_cache
 from effobj.profiler._options import ProfileOptions
 from effobj.profiler._report import CostReport, DeviceInfo, compact_blocks
+from effobj.profiler._scale import cpu_model as _cpu_model
 
 if TYPE_CHECKING:
     import torch
@@ -737,18 +737,6 @@ def _device_info(dev: torch.device, threads: int) -> DeviceInfo:
         hostname=platform.node(),
         platform=platform.platform(),
     )
-
-
-@lru_cache(maxsize=1)
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _replace(report: CostReport, **changes: Any) -> CostReport:

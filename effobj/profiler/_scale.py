@@ -41,16 +41,19 @@ This module imports neither torch nor optuna; :func:`calibrate` imports torch.
 from __future__ import annotations
 
 import math
+import platform
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from effobj._validation import check_instance, check_real, check_str
 
-__all__ = ["LatencyScale", "calibrate", "process_scale", "reference_workload", "scale_key"]
+__all__ = ["LatencyScale", "calibrate", "cpu_model", "process_scale", "reference_workload",
+           "scale_key"]
 
 #: segments the calibration's blocks are cut into; the quietest segment's median is the scale
 _CAL_SEGMENTS = 8
@@ -106,18 +109,29 @@ class LatencyScale:
         return f"{self.reference_ms:.4f} ms ({self.host}, {self.measured_at[:16]})"
 
 
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def scale_key(device: str, threads: int) -> str:
     """The key of a :class:`LatencyScale`: ``"cpu|<cpu model>|threads=1|torch 2.13.0"``
     (the GPU's name for CUDA devices). Imports torch."""
     import torch
 
-    from effobj.profiler._profiler import _cpu_model
-
     dev = torch.device(device)
     if dev.type == "cuda":
         hardware = torch.cuda.get_device_name(dev)
     else:
-        hardware = _cpu_model()
+        hardware = cpu_model()
     return f"{dev.type}|{hardware}|threads={threads}|torch {torch.__version__}"
 
 
