@@ -467,8 +467,9 @@ def decision_mark(attrs: Mapping[str, Any]) -> str:
 #: what a table's note says about :func:`decision_mark`'s marks
 DECISION_NOTE = (
     "under? / over?: an uncertain latency gate decision: the 95 % interval of the measured "
-    "latency contained the budget even after the profiler measured longer, so the candidate "
-    "was judged by its median latency and could lie on the other side"
+    "latency still contained the budget (effobj's profiler measures on while it does, up to "
+    "a time cap), so the candidate was judged by its median latency and may lie on the "
+    "other side of the budget"
 )
 
 
