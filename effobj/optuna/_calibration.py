@@ -20,7 +20,10 @@ A search therefore keeps its scales in the study:
   fresh study each write once and then both take the earlier one. Only a profile taken
   between one worker's write and the other's can use the later scale; every trial's cost
   report names the scale it used (``CostReport.latency_scale``).
-- **When.** Before every profile: one read of the study's system attributes. The study
+- **When.** Before every profile, one read of the study's system attributes, until this
+  process has seen a scale of that key for :data:`SETTLE_S` seconds: by then every
+  worker that calibrated concurrently has stored its scale, and the earliest stays the
+  earliest, so the one found is kept without reading again. The study
   is the one whose trial is measuring, or whose sampler is looking costs up
   (:func:`measuring_for`, set by the objective and by
   :class:`~effobj.optuna.EfficiencySampler`; read by :func:`current_study`), so a
@@ -42,7 +45,9 @@ torch and the profiler are imported inside the calls.
 from __future__ import annotations
 
 import math
+import time
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -62,6 +67,16 @@ __all__ = ["SCALE_PREFIX", "current_study", "gate_decision", "latency_budget_ms"
 SCALE_PREFIX = "effobj:latency_scale:"
 #: the cost indicator a latency budget is on
 LATENCY = "latency_ms"
+
+#: seconds after this process first saw a study's scale for a key that it stops reading
+#: the storage for it: longer than a calibration lasts (about 0.3 s on a quiet CPU, tens
+#: of seconds on a loaded one), so no worker that found none before that scale was
+#: stored can still be calibrating. (The read returns every study system attribute,
+#: the cost registry's too: 0.17 s with 3000 registered candidates on SQLite.)
+SETTLE_S = 300.0
+# storage -> (study id, scale key) -> (the scale found, when this process first saw one)
+_SEEN: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], tuple[LatencyScale, float]]] = (
+    weakref.WeakKeyDictionary())
 
 # the study whose trial (or whose sampler) is measuring in this thread
 _STUDY: ContextVar[Any] = ContextVar("effobj_measuring_study", default=None)
@@ -134,13 +149,19 @@ def study_scale(study: optuna.Study, device: str, threads: int | None) -> Latenc
 
     n = torch.get_num_threads() if threads is None else int(threads)
     key = scale_key(device, n)
+    seen = _SEEN.setdefault(study._storage, {})
+    hit = seen.get((study._study_id, key))
+    now = time.monotonic()
+    if hit is not None and now - hit[1] >= SETTLE_S:
+        return hit[0]  # settled: no other worker's calibration can still arrive
     found = stored_scale(study, key)
-    if found is not None:
-        return found
-    mine = process_scale(device, n)
-    study._storage.set_study_system_attr(study._study_id, SCALE_PREFIX + uuid.uuid4().hex,
-                                         mine.to_dict())
-    return stored_scale(study, key) or mine  # another worker's may be earlier
+    if found is None:
+        mine = process_scale(device, n)
+        study._storage.set_study_system_attr(study._study_id, SCALE_PREFIX + uuid.uuid4().hex,
+                                             mine.to_dict())
+        found = stored_scale(study, key) or mine  # another worker's may be earlier
+    seen[(study._study_id, key)] = (found, now if hit is None else hit[1])
+    return found
 
 
 def study_profiler(profiler: Any, study: optuna.Study | None, budget_ms: float | None) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import doctest
 
 import optuna
 import pytest
@@ -58,11 +57,6 @@ def _label(scale: LatencyScale) -> str:
 
 def _key() -> str:
     return scale_key("cpu", 1)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(cal)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_the_scale_is_stored_once_per_key_and_reused_by_another_session(tmp_path):
@@ -242,3 +236,21 @@ def test_threads_none_means_torchs_thread_count_now():
     assert scale.key == scale_key("cpu", torch.get_num_threads())
     assert cal.study_scale(study, "cpu", None) == scale  # stored, found again
     assert len(_scale_attrs(study)) == 1
+
+
+def test_a_settled_scale_is_kept_without_reading_the_storage_again(monkeypatch):
+    """Before SETTLE_S a concurrent writer's earlier scale replaces the one found; after
+    it, the one found is kept (the read returns every study system attribute)."""
+    study = optuna.create_study()
+    mine = cal.study_scale(study, "cpu", 1)
+    earlier = LatencyScale(mine.key, 0.5, "2000-01-01T00:00:00+00:00", "z")
+    study._storage.set_study_system_attr(study._study_id, cal.SCALE_PREFIX + "late-writer",
+                                         earlier.to_dict())
+    assert cal.study_scale(study, "cpu", 1) == earlier  # within the window: read again
+    later = LatencyScale(mine.key, 0.7, "1999-01-01T00:00:00+00:00", "z")
+    study._storage.set_study_system_attr(study._study_id, cal.SCALE_PREFIX + "later-writer",
+                                         later.to_dict())
+    monkeypatch.setattr(cal, "SETTLE_S", 0.0)
+    assert cal.study_scale(study, "cpu", 1) == earlier  # settled: not read again
+    other = optuna.create_study()  # another storage: its own scales
+    assert cal.study_scale(other, "cpu", 1) == mine
