@@ -64,6 +64,8 @@ __all__ = [
     "FAIL_REASON",
     "IDENTITY",
     "INCUMBENT",
+    "LATENCY_DECISION",
+    "LATENCY_DECISION_CERTAIN",
     "OPTUNA_CONSTRAINTS",
     "OVERHEAD_S",
     "PERF",
@@ -87,6 +89,7 @@ __all__ = [
     "Status",
     "TrialRecord",
     "as_number",
+    "decision_mark",
     "incumbent",
     "rank_values",
 ]
@@ -131,6 +134,14 @@ IDENTITY = "identity"
 REPEAT_OF = "repeat_of"
 #: number of the interrupted trial this one re-runs (set on re-queued trials)
 RETRY_OF = "effobj_retry_of"
+#: the side of the spec's latency budget the candidate's measured latency fell on, as the
+#: gate decided it: ``"under"`` (median at or under the budget) or ``"over"``; recorded
+#: when the spec has a budget on ``latency_ms`` and the costs came with a cost report
+LATENCY_DECISION = "latency_decision"
+#: whether that decision is certain: the latency's 95 % interval (``latency_ci95_ms``) lies
+#: on the decided side of the budget; ``False`` when it contains the budget (or the report
+#: has no interval): the gate could have gone the other way
+LATENCY_DECISION_CERTAIN = "latency_decision_certain"
 
 #: trial ``system_attrs``: the constraint values as a list, in the order of the names
 #: (Optuna's own key, read by its samplers and by optuna-dashboard)
@@ -201,6 +212,10 @@ def _as_report(x: Any) -> dict[str, Any] | None:
     return dict(x) if isinstance(x, Mapping) else None
 
 
+def _as_decision(x: Any) -> str | None:
+    return x if x in ("under", "over") else None
+
+
 def _as_constraints(x: Any) -> dict[str, float] | None:
     # values as stored (a read record written back is unchanged)
     if not isinstance(x, Mapping) or not all(
@@ -233,6 +248,8 @@ _FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("identity", IDENTITY, _as_str),
     ("repeat_of", REPEAT_OF, _as_int),
     ("retry_of", RETRY_OF, _as_int),
+    ("latency_decision", LATENCY_DECISION, _as_decision),
+    ("latency_decision_certain", LATENCY_DECISION_CERTAIN, _as_bool),
 )
 _BY_KEY = {key: (name, parse) for name, key, parse in _FIELDS}
 
@@ -284,6 +301,12 @@ class TrialRecord:
         identity: the candidate's identity (one identity, one training).
         repeat_of: the trial whose result a repeat took over.
         retry_of: the interrupted trial this one re-runs (``"effobj_retry_of"``).
+        latency_decision: the side of the spec's latency budget the gate put the candidate
+            on, ``"under"`` or ``"over"`` (``None``: no latency budget, or costs without a
+            cost report).
+        latency_decision_certain: ``True`` when the latency's 95 % interval lies on that
+            side, ``False`` when it contains the budget (an uncertain gate decision:
+            :func:`decision_mark` shows it as ``"under?"`` or ``"over?"``).
         extras: every other attribute (the user's, another tool's, or a value of a type
             its field does not take), kept so that a record read and written back is
             unchanged.
@@ -311,6 +334,8 @@ class TrialRecord:
     identity: str | None = None
     repeat_of: int | None = None
     retry_of: int | None = None
+    latency_decision: str | None = None
+    latency_decision_certain: bool | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ storage form
@@ -419,6 +444,33 @@ class TrialRecord:
     def with_attrs(self, attrs: Mapping[str, Any]) -> TrialRecord:
         """This record with the fields named by the user_attr keys of ``attrs`` replaced."""
         return replace(self, **{_BY_KEY[k][0]: v for k, v in attrs.items()})
+
+
+def decision_mark(attrs: Mapping[str, Any]) -> str:
+    """How a table shows a trial's latency gate decision (from its ``user_attrs``):
+    ``"under?"`` or ``"over?"`` when it was uncertain (the latency's 95 % interval contained
+    the budget, so the gate could have gone the other way), ``""`` otherwise (certain, or
+    no decision recorded).
+
+    Example:
+        >>> decision_mark({"latency_decision": "under", "latency_decision_certain": False})
+        'under?'
+        >>> decision_mark({"latency_decision": "over", "latency_decision_certain": True})
+        ''
+    """
+    side = _as_decision(attrs.get(LATENCY_DECISION))
+    if side is None or attrs.get(LATENCY_DECISION_CERTAIN) is not False:
+        return ""
+    return f"{side}?"
+
+
+#: what a table's note says about :func:`decision_mark`'s marks
+DECISION_NOTE = (
+    "under? / over?: an uncertain latency gate decision: the 95 % interval of the measured "
+    "latency still contained the budget (effobj's profiler measures on while it does, up to "
+    "a time cap), so the candidate was judged by its median latency and may lie on the "
+    "other side of the budget"
+)
 
 
 def as_number(value: object, trial: int, key: str) -> float:

@@ -34,6 +34,10 @@ def check_remote_options(args: argparse.Namespace, func: str) -> None:
     if args.profiler is not None and runtime != "eager":
         raise refusal("--runtime", func, "be 'eager' with --profiler (the profiling server "
                       "measures in eager PyTorch)", repr(runtime))
+    method = getattr(args, "latency_method", "compensated")
+    if args.profiler is not None and method != "compensated":
+        raise refusal("--latency-method", func, "be 'compensated' with --profiler (the "
+                      "profiling server measures compensated latency)", repr(method))
 
 
 def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:

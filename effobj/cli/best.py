@@ -19,6 +19,7 @@ from typing import Any
 
 from effobj._validation import check_int
 from effobj.cli._safe import printable
+from effobj.record import DECISION_NOTE
 
 __all__ = ["add_parser", "run"]
 
@@ -112,14 +113,20 @@ def run(args: argparse.Namespace) -> int:
     if best is None:
         _print("no trained trial is feasible under this spec")
     else:
+        # the gate column only when a shown trial passed an uncertain latency gate
+        gate = any(t.uncertain_gate for t in ranked)
         _print(f"{'rank':>4} {'trial':>6} {'E_beta':>8} {'perf':>9} "
-              + " ".join(f"{n:>12}" for n in spec.cost_names) + "  params")
+               + " ".join(f"{n:>12}" for n in spec.cost_names)
+               + (f" {'gate':>6}" if gate else "") + "  params")
         for t in ranked:
             _print(
                 f"{t.rank:>4} {t.number:>6} {t.e_beta:>8.4f} {t.perf:>9.4g} "
                 + " ".join(f"{t.costs[n]:>12.4g}" for n in spec.cost_names)
+                + (f" {t.uncertain_gate:>6}" if gate else "")
                 + f"  {t.params}"
             )
+        if gate:
+            _print(f"gate {DECISION_NOTE}.")
     if contenders:
         _print(
             f"{len(contenders)} untrained candidate(s) could beat the winner under this spec "

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             model, inputs, device=args.device, threads=args.threads, latency=not args.no_latency,
             memory=not args.no_memory, max_time_s=args.max_time,
             target_rel_spread=args.target_spread, cache=False, runtime=args.runtime,
+            latency_method=args.latency_method,
         )
     print(report.to_json() if args.format == "json" else report.to_table())
     return 0

@@ -225,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
         from effobj.profiler import LocalProfiler
 
         if args.latency_time > 0:
-            profiler = LocalProfiler(max_time_s=args.latency_time, runtime=args.runtime)
+            profiler = LocalProfiler(max_time_s=args.latency_time, runtime=args.runtime,
+                                     latency_method=args.latency_method)
         else:
             profiler = LocalProfiler(latency=False)
     pruner = None

@@ -127,7 +127,7 @@ def _sampled_costs(space: Any, args: argparse.Namespace) -> tuple[dict[str, list
 
     if args.latency_time > 0:
         profiler = LocalProfiler(device=args.device, max_time_s=args.latency_time,
-                                 runtime=args.runtime)
+                                 runtime=args.runtime, latency_method=args.latency_method)
     else:
         profiler = LocalProfiler(device=args.device, latency=False)
     names = [n for n in profiler.options.indicators() if n not in _NOT_COSTS]

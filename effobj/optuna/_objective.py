@@ -6,6 +6,7 @@ One trial runs
 
     build(trial) -> candidate -> measure(candidate) -> costs (CostReport or mapping)
         -> cost gate: over budget?       -> not trained, E_beta = 0 (the gate), cost constraint > 0
+           (a latency budget: the side and whether the latency's interval cleared it recorded)
         -> upper bound E_beta(A=1, C)
            below the incumbent?          -> not trained ("hopeless"), value = the bound
         -> evaluate(candidate, trial, report) -> perf  (report(epoch, perf) -> pruners)
@@ -64,6 +65,13 @@ from effobj._validation import (
     refusal,
 )
 from effobj.errors import EffobjError, InputError, InputTypeError
+from effobj.optuna._calibration import (
+    current_study,
+    gate_decision,
+    latency_budget_ms,
+    measuring_for,
+    study_profiler,
+)
 from effobj.optuna._study import (
     Direction,
     create_study,
@@ -153,7 +161,14 @@ class EfficiencyObjective:
             tuple of tensors, or ``callable(candidate) -> inputs``. Not needed with ``measure``.
         profiler: an object with ``profile(model, example_inputs) -> CostReport``
             (:class:`effobj.profiler.LocalProfiler`); ``None`` uses
-            :func:`effobj.profiler.profile_model` with its defaults.
+            :func:`effobj.profiler.profile_model` with its defaults. The default and
+            a profiler with ``with_options`` (``LocalProfiler``) measure a compensated
+            latency on the study's stored latency scale and, when the spec has a budget on
+            ``latency_ms``, measure on while the latency's interval contains it
+            (:mod:`effobj.optuna._calibration`); other profilers are used as they are.
+            Either way, with such a budget every trial records the side of it the gate
+            decided and whether the decision was certain (``latency_decision``,
+            ``latency_decision_certain``).
         measure: instead of a profiler, ``measure(candidate) -> costs``: a ``CostReport``
             or a mapping ``name -> value`` (e.g. a benchmark table's measured latency).
         mode: ``"single"`` maximizes :math:`E_\beta`; ``"multi"`` maximizes ``perf`` and
@@ -277,6 +292,8 @@ class EfficiencyObjective:
         self._cost_names: tuple[str, ...] = tuple(spec.cost_names)
         self._objective_costs: tuple[str, ...] = weighted_cost_names(spec)
         self._perf_ref = float(spec.perf_ref)
+        #: the budget on ``latency_ms`` a profile decides against (``None``: none)
+        self._latency_budget = latency_budget_ms(spec)
         # the order in which constraints are set, identical in every trial (GPSampler
         # stacks them per trial and needs the same count and order everywhere)
         self._constraint_names: tuple[str, ...] = tuple(
@@ -321,19 +338,22 @@ class EfficiencyObjective:
                 # visible to other workers at once
                 _safe_record(trial, TrialRecord(identity=ident))
             stage = "measure"
-            with clock.user():
+            with clock.user(), measuring_for(study):
                 costs, profile_s = self._measure_once(candidate, ident)
             if study is not None:
                 _register(study, ident, trial.params, costs.indicators, self._cost_names)
             cost = self._check_costs(costs.indicators)
             _, c_norm = self.spec.normalize(self._perf_ref, cost)
             bound = float(self.spec.upper_bound(cost))
+            decision = gate_decision(costs.report, self._latency_budget)
             rec = TrialRecord(
                 costs={name: v for name, v in costs.indicators.items() if math.isfinite(v)},
                 cost_report=costs.report,
                 profile_time_s=profile_s,
                 C=float(c_norm),
                 upper_bound=bound,
+                latency_decision=None if decision is None else decision[0],
+                latency_decision_certain=None if decision is None else decision[1],
             )
             cost_violation = self.spec.cost_constraints(cost)
             over = {k: v for k, v in cost_violation.items() if v > 0.0}
@@ -499,8 +519,10 @@ class EfficiencyObjective:
             inputs = self.example_inputs
             if callable(inputs) and not _is_tensor_like(inputs):
                 inputs = inputs(candidate)
-            if self.profiler is not None:
-                raw = self.profiler.profile(candidate, inputs)
+            # with the study's latency scale and the spec's latency budget (_calibration)
+            profiler = study_profiler(self.profiler, current_study(), self._latency_budget)
+            if profiler is not None:
+                raw = profiler.profile(candidate, inputs)
             else:
                 from effobj.profiler import profile_model
 

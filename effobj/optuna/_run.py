@@ -95,6 +95,12 @@ class TrainingSummary:
         cost_lookups: distinct candidates whose costs were measured (by trials or by
             :class:`~effobj.optuna.EfficiencySampler` while choosing), the study's
             ``cost_lookups`` attribute.
+        n_latency_unconverged: finished trials whose cost report says the latency
+            measurement did not reach its precision before its time cap
+            (``latency_converged`` False).
+        n_uncertain_decisions: finished trials whose latency gate decision was uncertain
+            (``latency_decision_certain`` False: the latency's 95 % interval contained
+            the spec's budget, so the candidate was trained or skipped on its median).
         cheapest_seen: when every finished candidate was over budget (none trained), the
             cheapest value seen of each cost indicator of the study's spec, with its
             budget (:class:`CheapestCost`): how far the budget is from the space. Empty
@@ -122,6 +128,8 @@ class TrainingSummary:
     n_running_unresolved: int = 0
     n_repeats: int = 0
     cost_lookups: int = 0
+    n_latency_unconverged: int = 0
+    n_uncertain_decisions: int = 0
     cheapest_seen: tuple[CheapestCost, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +160,14 @@ class TrainingSummary:
             text += "; every candidate was over budget, the cheapest seen: " + ", ".join(
                 str(c) for c in self.cheapest_seen
             )
+        if self.n_uncertain_decisions:
+            n = self.n_uncertain_decisions
+            text += (f"; {n} uncertain latency gate decision{'s' if n > 1 else ''} (the "
+                     "latency's interval contained the budget: judged by the median)")
+        if self.n_latency_unconverged:
+            n = self.n_latency_unconverged
+            text += (f"; {n} latency profile{'s' if n > 1 else ''} did not converge in "
+                     "the time cap (a longer one gives firmer latencies)")
         if self.n_stale_failed:
             n = self.n_stale_failed
             dead = "trial of a dead worker" if n == 1 else "trials of dead workers"
@@ -186,6 +202,7 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
     train_time = 0.0
     full_train_times: list[float] = []
     profile_time = 0.0
+    unconverged = uncertain = 0
     retried_from: set[int] = set()  # trials a retry re-runs: failed for a stale heartbeat
     n_retried = 0
     for t in trials:
@@ -204,7 +221,7 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         by_state[t.state] += 1
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
             continue
-        rec = TrialRecord.from_user_attrs(t.user_attrs, ())
+        rec = TrialRecord.from_trial(t, ())
         if rec.status in by_status:
             by_status[Status(rec.status)] += 1
         if rec.trained is True and rec.train_time_s is not None:
@@ -213,6 +230,9 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
                 full_train_times.append(rec.train_time_s)
         if rec.profile_time_s is not None:
             profile_time += rec.profile_time_s
+        uncertain += rec.latency_decision_certain is False
+        report = rec.cost_report
+        unconverged += report is not None and report.get("latency_converged") is False
     best = incumbent(trials)
     avoided = (
         by_status[Status.OVER_BUDGET] + by_status[Status.HOPELESS] + by_status[Status.REPEAT]
@@ -232,6 +252,8 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         trainings_avoided=avoided,
         n_repeats=by_status[Status.REPEAT],
         cost_lookups=lookups,
+        n_latency_unconverged=unconverged,
+        n_uncertain_decisions=uncertain,
         train_time_s=train_time,
         profile_time_s=profile_time,
         est_train_time_saved_s=avoided * mean_train,

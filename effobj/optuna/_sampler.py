@@ -56,6 +56,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_callable, check_int, check_real
 from effobj.errors import InputError
+from effobj.optuna._calibration import measuring_for
 from effobj.optuna._costs import CostRegistry, params_identity
 from effobj.optuna._surrogate import (
     Encoder,
@@ -224,6 +225,15 @@ class EfficiencySampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
+        with measuring_for(study):  # look-ups measure on the study's latency scale
+            return self._sample_relative(study, trial, search_space)
+
+    def _sample_relative(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
         t0 = time.perf_counter()
         rng = np.random.default_rng(self._trial_seed(trial.number, 0))
         state = _StudyState.read(study, self, search_space)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from effobj import record as K
 from effobj._validation import refusal
 from effobj.errors import InputError
+from effobj.optuna._calibration import current_study, latency_budget_ms, study_profiler
 from effobj.optuna._objective import EfficiencyObjective
 from effobj.profiler._report import COUNTED_INDICATORS, TIMED_INDICATORS
 
@@ -135,10 +136,12 @@ def objective_from_space(
     else:
         if data is None:
             data = load_space_data(space, dataset, seed=seed)
-        prof = profiler
+        budget_ms = latency_budget_ms(spec)
 
         def measure(cand: SpaceCandidate) -> Any:
             inputs = space.example_input(cand.config, data, batch_size=1)
+            # the study's latency scale and the spec's latency budget (_calibration)
+            prof = study_profiler(profiler, current_study(), budget_ms)
             if prof is not None:
                 return prof.profile(cand.model, inputs)
             from effobj.profiler import profile_model

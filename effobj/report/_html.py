@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effobj._validation import check_output_path
-from effobj.record import N_PARAMS, OLD_N_PARAMS, Status, TrialRecord
+from effobj.record import (
+    DECISION_NOTE,
+    N_PARAMS,
+    OLD_N_PARAMS,
+    Status,
+    TrialRecord,
+    decision_mark,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -18,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from effobj.report._data import ReportData, TrialRow
     from effobj.spec import EfficiencySpec
 
-__all__ = ["leaderboard_rows", "render_html", "skip_why", "write_report"]
+__all__ = ["has_uncertain_gates", "leaderboard_rows", "render_html", "skip_why", "write_report"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px auto;
@@ -57,7 +64,10 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
 
     Each row has ``rank`` (``None`` for untrained trials), ``trial``, ``e_beta``, ``perf``,
     every cost indicator of the spec, ``latency_ms``/``macs``/``params`` when recorded,
-    ``trained`` and ``why`` (the skip reason or the failed gate).
+    ``trained`` and ``why`` (the skip reason or the failed gate); and ``gate`` when a trial
+    of the study had an uncertain latency gate decision (:func:`has_uncertain_gates`):
+    ``"under?"`` / ``"over?"`` for such a trial (:func:`effobj.record.decision_mark`),
+    ``""`` for the others.
 
     Args:
         data: the report's data.
@@ -67,6 +77,7 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
     ranked = data.ranking.top(top)
     by_number = {r.number: r for r in data.rows}
     extra = [k for k in ("latency_ms", "macs", N_PARAMS) if k not in data.spec.cost_names]
+    gate = has_uncertain_gates(data)
     out = []
     for rt in ranked:
         r = by_number[rt.number]
@@ -76,6 +87,7 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
         row: dict[str, Any] = {"rank": rt.rank if rt.feasible else None, "trial": rt.number,
                "e_beta": rt.e_beta, "perf": rt.perf, **rt.costs}
         row |= {k: _recorded(r.user_attrs, k) for k in extra}
+        row |= {"gate": decision_mark(r.user_attrs)} if gate else {}
         row |= {"trained": True, "why": why}
         out.append(row)
     skipped = [r for r in data.rows if not r.trained]
@@ -83,9 +95,15 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
     for r in skipped[: len(out) if top is not None else None]:
         row = {"rank": None, "trial": r.number, "e_beta": None, "perf": None, **r.costs}
         row |= {k: _recorded(r.user_attrs, k) for k in extra}
+        row |= {"gate": decision_mark(r.user_attrs)} if gate else {}
         row |= {"trained": False, "why": skip_why(data, r)}
         out.append(row)
     return out
+
+
+def has_uncertain_gates(data: ReportData) -> bool:
+    """Whether a trial of the report had an uncertain latency gate decision."""
+    return any(decision_mark(r.user_attrs) for r in data.rows)
 
 
 def _recorded(user_attrs: dict[str, Any], key: str) -> Any:
@@ -168,6 +186,9 @@ def render_html(data: ReportData, figures: dict[str, bytes], *, interactive: str
         ("profiling time", f"{s.profile_time_s:.1f} s"),
         ("failed", f"{data.n_failed}"),
     ]
+    kpis += [(name, f"{n}") for name, n in (
+        ("uncertain gate decisions", s.n_uncertain_decisions),
+        ("latency profiles not converged", s.n_latency_unconverged)) if n]
     parts.append("<div>" + "".join(
         f"<span class='kpi'>{html.escape(k)}: <b>{html.escape(v)}</b></span>" for k, v in kpis
     ) + "</div>")
@@ -205,6 +226,8 @@ def render_html(data: ReportData, figures: dict[str, bytes], *, interactive: str
     parts.append("<h2>Leaderboard</h2>")
     parts.append(_table(leaderboard_rows(data), highlight=w.number if w else None,
                         left=("why",)))
+    if has_uncertain_gates(data):
+        parts.append(f"<p class='muted'>gate {html.escape(DECISION_NOTE)}.</p>")
     parts.append("<h2>Which trial wins for which beta^2</h2>")
     figure("sensitivity")
     sens_rows = [

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_int, refusal
 from effobj.errors import InputError, InputTypeError
-from effobj.record import PERF, STATUS, TrialRecord, rank_values
+from effobj.record import PERF, STATUS, TrialRecord, decision_mark, rank_values
 from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -155,6 +155,9 @@ class RankedTrial:
         user_attrs: everything the trial recorded in its ``user_attrs``.
         cost_report: the full cost report (``CostReport.to_dict()``, from the trial's
             ``system_attrs``), ``None`` when the costs did not come from the profiler.
+
+    ``uncertain_gate`` says whether the search's latency gate let it through on an
+    uncertain decision (``to_dict()`` has it, ``None`` when certain or not recorded).
     """
 
     rank: int
@@ -174,6 +177,12 @@ class RankedTrial:
         """effobj's status of the trial (``"trained"``, ``"pruned"``...), ``"-"`` unknown."""
         status = self.user_attrs.get(STATUS)
         return str(status) if isinstance(status, str) else "-"
+
+    @property
+    def uncertain_gate(self) -> str:
+        """``"under?"`` / ``"over?"`` when the search's latency gate decided this trial
+        uncertainly (:func:`effobj.record.decision_mark`), ``""`` otherwise."""
+        return decision_mark(self.user_attrs)
 
     def __repr__(self) -> str:
         costs = ", ".join(f"{k}={v:.4g}" for k, v in self.costs.items())
@@ -197,6 +206,7 @@ class RankedTrial:
             "params": dict(self.params),
             "user_attrs": dict(self.user_attrs),
             "cost_report": self.cost_report,
+            "uncertain_gate": self.uncertain_gate or None,
         }
 
 

@@ -16,6 +16,7 @@ MODULES = [
     "effobj.optuna._sampler",
     "effobj.optuna._surrogate",
     "effobj.optuna._costs",
+    "effobj.optuna._calibration",
 ]
 
 
