@@ -30,14 +30,6 @@ def check_remote_options(args: argparse.Namespace, func: str) -> None:
         raise refusal("--profiler-token-file", func, "be given with --profiler", "nothing")
     if args.profiler is None and args.profiler_token_file is not None:
         raise refusal("--profiler", func, "be given with --profiler-token-file", "nothing")
-    runtime = getattr(args, "runtime", "eager")
-    if args.profiler is not None and runtime != "eager":
-        raise refusal("--runtime", func, "be 'eager' with --profiler (the profiling server "
-                      "measures in eager PyTorch)", repr(runtime))
-    method = getattr(args, "latency_method", "compensated")
-    if args.profiler is not None and method != "compensated":
-        raise refusal("--latency-method", func, "be 'compensated' with --profiler (the "
-                      "profiling server measures compensated latency)", repr(method))
 
 
 def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
@@ -54,6 +46,9 @@ def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
         raise refusal("--profiler", func, "be the server's address, http://HOST:PORT",
                       repr(args.profiler)) from None
     token = read_token(args.profiler_token_file, "--profiler-token-file", func)
+    # the server measures in the runtime and with the method asked for (its calibration)
+    options.setdefault("runtime", getattr(args, "runtime", "eager"))
+    options.setdefault("latency_method", getattr(args, "latency_method", "compensated"))
     profiler = RemoteProfiler(args.profiler, token=token, **options)
     try:
         status = profiler.status()

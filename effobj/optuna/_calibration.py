@@ -177,9 +177,15 @@ def study_profiler(profiler: Any, study: optuna.Study | None, budget_ms: float |
             return None
         profiler = LocalProfiler()
     options = getattr(profiler, "options", None)
-    if not callable(getattr(profiler, "with_options", None)) or not isinstance(
-        options, ProfileOptions
-    ) or not options.latency:
+    if not callable(getattr(profiler, "with_options", None)):
+        return profiler
+    if isinstance(options, Mapping) and options.get("latency") and "latency_budget_ms" in options:
+        # a remote profiler (effobj.remote.RemoteProfiler): the budget travels to the
+        # server; the calibration is the server's own
+        if budget_ms is not None and options["latency_budget_ms"] is None:
+            return profiler.with_options(latency_budget_ms=budget_ms)
+        return profiler
+    if not isinstance(options, ProfileOptions) or not options.latency:
         return profiler
     changes: dict[str, Any] = {}
     if budget_ms is not None and options.latency_budget_ms is None:

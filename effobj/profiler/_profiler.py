@@ -481,7 +481,7 @@ def _latency_fields(lat: LatencyResult, batch: int, scale: LatencyScale | None,
         "latency_reference_ms": None if scale is None else scale.reference_ms,
         "latency_reference_now_ms": (None if lat.reference_now_s is None
                                      else lat.reference_now_s * 1e3),
-        "latency_scale": None if scale is None else f"{scale.key} @ {scale.host} {scale.measured_at}",
+        "latency_scale": None if scale is None else scale.to_dict(),
         "latency_budget_ms": opts.latency_budget_ms,
         "latency_decision": lat.decision,
         "latency_decision_certain": lat.decision_certain,

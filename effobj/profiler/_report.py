@@ -175,7 +175,8 @@ class CostReport:
             scale of a compensated latency (``None`` in the plain method).
         latency_reference_now_ms: The reference's median during this profile: over
             ``latency_reference_ms``, how much slower the machine ran than calibrated.
-        latency_scale: Which calibration was used: its key, host and time.
+        latency_scale: Which calibration was used: :meth:`LatencyScale.to_dict
+            <effobj.profiler.LatencyScale.to_dict>` (key, reference time, host, time).
         latency_budget_ms: The budget the profile decided against
             (:attr:`ProfileOptions.latency_budget_ms
             <effobj.profiler.ProfileOptions.latency_budget_ms>`), or ``None``.
@@ -234,7 +235,7 @@ class CostReport:
     latency_raw_ms: float | None = None
     latency_reference_ms: float | None = None
     latency_reference_now_ms: float | None = None
-    latency_scale: str | None = None
+    latency_scale: dict[str, Any] | None = None
     latency_budget_ms: float | None = None
     latency_decision: str | None = None
     latency_decision_certain: bool | None = None
@@ -355,7 +356,9 @@ class CostReport:
                     "" if method != "compensated" or self.latency_reference_ms is None
                     else f"  (raw median {self.latency_raw_ms:.3f} ms; reference "
                          f"{self.latency_reference_now_ms:.4f} ms now, "
-                         f"{self.latency_reference_ms:.4f} ms calibrated)")),
+                         f"{self.latency_reference_ms:.4f} ms calibrated"
+                         + _slowdown_note(self.latency_reference_now_ms / self.latency_reference_ms)
+                         + ")")),
                 ("latency samples", f"{self.latency_samples} blocks, {self.latency_runs} runs, {conv}"),
             ]
             if self.latency_budget_ms is not None:
@@ -443,3 +446,17 @@ def _bytes(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{int(n)} B"
+
+
+#: a machine this many times slower than calibrated during a profile gets a warning: the
+#: reference's own stalls then dominate the ratio (see effobj.profiler._scale, Limits)
+SLOWDOWN_WARNING = 3.0
+
+
+def _slowdown_note(factor: float) -> str:
+    """``""``, or a warning that the machine ran ``factor`` x slower than calibrated."""
+    if factor < SLOWDOWN_WARNING:
+        return ""
+    return (f"; WARNING: the machine ran {factor:.1f}x slower than calibrated, beyond what "
+            "compensation corrects reliably")
+

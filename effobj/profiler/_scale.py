@@ -44,6 +44,7 @@ import math
 import platform
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,6 +62,8 @@ _CAL_SEGMENTS = 8
 _CAL_BLOCKS_PER_SEGMENT = 25
 #: seconds a reference block lasts (about)
 _BLOCK_S = 1e-3
+#: time cap of a calibration, seconds
+_CAL_MAX_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -163,9 +166,12 @@ def reference_workload(device: str) -> Callable[[], object]:
 def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
     """Measure the reference workload's per-pass time on ``device`` at ``threads``.
 
-    Times :data:`_CAL_SEGMENTS` x :data:`_CAL_BLOCKS_PER_SEGMENT` blocks of about 1 ms
-    (about 0.3 s in all on a CPU) and takes the lowest of the segments' medians: the
-    quietest phase of the calibration, as an estimate of the quiet machine.
+    Times up to :data:`_CAL_SEGMENTS` x :data:`_CAL_BLOCKS_PER_SEGMENT` blocks of about
+    1 ms (about 0.3 s in all on a quiet CPU; at most :data:`_CAL_MAX_S` seconds, at least
+    :data:`_CAL_SEGMENTS` blocks, on a machine so loaded that a block takes far longer),
+    cuts them in :data:`_CAL_SEGMENTS` consecutive segments and takes the lowest of the
+    segments' medians: the quietest phase of the calibration, as an estimate of the quiet
+    machine.
 
     Args:
         device: The device as torch spells it.
@@ -187,11 +193,15 @@ def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
             timed = block_timer(fn)
             warm = [timed(1) for _ in range(3)]
             number = max(1, math.ceil(_BLOCK_S / min(warm[1:])))
-            per = [timed(number) / number for _ in range(_CAL_SEGMENTS * _CAL_BLOCKS_PER_SEGMENT)]
+            per: list[float] = []
+            t0 = time.perf_counter()
+            while len(per) < _CAL_SEGMENTS * _CAL_BLOCKS_PER_SEGMENT and (
+                    len(per) < _CAL_SEGMENTS or time.perf_counter() - t0 < _CAL_MAX_S):
+                per.append(timed(number) / number)
     finally:
         torch.set_num_threads(old)
-    seg = [sorted(per[i * _CAL_BLOCKS_PER_SEGMENT:(i + 1) * _CAL_BLOCKS_PER_SEGMENT])
-           for i in range(_CAL_SEGMENTS)]
+    cuts = [round(i * len(per) / _CAL_SEGMENTS) for i in range(_CAL_SEGMENTS + 1)]
+    seg = [sorted(per[cuts[i]:cuts[i + 1]]) for i in range(_CAL_SEGMENTS)]
     medians = [s[len(s) // 2] for s in seg]
     return LatencyScale(
         key=scale_key(device, n_threads),

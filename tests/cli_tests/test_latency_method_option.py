@@ -76,7 +76,7 @@ def test_search_profiles_on_the_studys_scale_and_records_the_gate_decision(tmp_p
     for t in study.trials:
         report = TrialRecord.from_trial(t).cost_report
         assert report["latency_method"] == "compensated"
-        assert report["latency_scale"] == f"{scale.key} @ {scale.host} {scale.measured_at}"
+        assert report["latency_scale"] == scale.to_dict()
         assert report["latency_budget_ms"] == 1e-6  # the spec's budget reached the profiler
         assert t.user_attrs[K.STATUS] == "over_budget"
         assert t.user_attrs[K.LATENCY_DECISION] == "over"

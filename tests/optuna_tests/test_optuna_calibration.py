@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import optuna
 import pytest
@@ -50,9 +51,9 @@ def _scale_attrs(study: optuna.Study) -> dict[str, dict]:
     return {k: v for k, v in attrs.items() if k.startswith(cal.SCALE_PREFIX)}
 
 
-def _label(scale: LatencyScale) -> str:
+def _label(scale: LatencyScale) -> dict:
     """How a cost report names the scale it used."""
-    return f"{scale.key} @ {scale.host} {scale.measured_at}"
+    return scale.to_dict()
 
 
 def _key() -> str:
@@ -100,7 +101,8 @@ def test_two_objectives_on_one_study_use_one_scale():
     first, second = _objective(spec), _objective(spec, LocalProfiler(**_FAST))
     _run(first, study, [3])
     _run(second, study, [6])
-    labels = {TrialRecord.from_trial(t).cost_report["latency_scale"] for t in study.trials}
+    labels = {json.dumps(TrialRecord.from_trial(t).cost_report["latency_scale"], sort_keys=True)
+              for t in study.trials}
     assert len(labels) == 1 and len(_scale_attrs(study)) == 1
 
 

@@ -74,6 +74,33 @@ def test_effobj_profile_with_profiler(server, capsys):
     assert f"profiling on {server.url}" in out.err
 
 
+def test_effobj_profile_with_profiler_takes_the_runtime_and_the_method(server, capsys):
+    rc = main(["profile", f"{HERE / 'models.py'}:small", "--input-shape", "1,3,8,8",
+               "--max-time", "0.1", "--format", "json", "--profiler", server.url,
+               "--profiler-token-file", str(server.token_file), "--runtime", "onnxruntime",
+               "--latency-method", "plain"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    report = json.loads(out.out)
+    assert (report["runtime"], report["latency_method"]) == ("onnxruntime", "plain")
+    assert report["compile_time_s"] > 0 and report["remote"]["server"] == server.url
+
+
+def test_a_remote_search_sends_its_latency_budget_to_the_server(server, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    rc = main(["search", "--space", "mlp", "--dataset", "wine", "--trials", "2", "--beta2", "1",
+               "--perf-ref", "1", "--cost-ref", "1e4", "--cost", "latency_ms", "--cost-max",
+               "1e3", "--latency-time", "0.1", "--storage", url, "--study-name", "b",
+               "--no-progress", "--sampler", "random", "--format", "json",
+               "--profiler", server.url, "--profiler-token-file", str(server.token_file)])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    for t in optuna.load_study(study_name="b", storage=url).trials:
+        rep = K.TrialRecord.from_trial(t).cost_report
+        assert rep["latency_budget_ms"] == 1e3 and rep["latency_decision"] == "under"
+        assert t.user_attrs[K.LATENCY_DECISION] == "under"
+
+
 def test_effobj_search_with_profiler_records_the_remote_device(server, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 's.db'}"
     rc = main(["search", "--space", "mlp", "--dataset", "wine", "--trials", "3", "--beta2", "1",
