@@ -140,7 +140,8 @@ def stored_scale(study: optuna.Study, key: str) -> LatencyScale | None:
     return min(found, key=lambda f: f[:3])[3] if found else None
 
 
-def study_scale(study: optuna.Study, device: str, threads: int | None) -> LatencyScale:
+def study_scale(study: optuna.Study, device: str, threads: int | None,
+                runtime: str = "eager") -> LatencyScale:
     """The study's latency scale for ``device`` at ``threads`` (``None``: torch's thread
     count now), calibrated and stored first when the study has none for that key."""
     import torch
@@ -148,7 +149,7 @@ def study_scale(study: optuna.Study, device: str, threads: int | None) -> Latenc
     from effobj.profiler._scale import process_scale, scale_key
 
     n = torch.get_num_threads() if threads is None else int(threads)
-    key = scale_key(device, n)
+    key = scale_key(device, n, runtime)
     seen = _SEEN.setdefault(study._storage, {})
     hit = seen.get((study._study_id, key))
     now = time.monotonic()
@@ -156,7 +157,7 @@ def study_scale(study: optuna.Study, device: str, threads: int | None) -> Latenc
         return hit[0]  # settled: no other worker's calibration can still arrive
     found = stored_scale(study, key)
     if found is None:
-        mine = process_scale(device, n)
+        mine = process_scale(device, n, runtime)
         study._storage.set_study_system_attr(study._study_id, SCALE_PREFIX + uuid.uuid4().hex,
                                              mine.to_dict())
         found = stored_scale(study, key) or mine  # another worker's may be earlier
@@ -192,7 +193,8 @@ def study_profiler(profiler: Any, study: optuna.Study | None, budget_ms: float |
         changes["latency_budget_ms"] = budget_ms
     if (study is not None and options.latency_method == "compensated"
             and options.latency_scale is None):
-        changes["latency_scale"] = study_scale(study, options.device, options.threads)
+        changes["latency_scale"] = study_scale(study, options.device, options.threads,
+                                               options.runtime)
     return profiler.with_options(**changes) if changes else profiler
 
 

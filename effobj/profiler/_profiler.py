@@ -403,7 +403,8 @@ def _time(run: _Run, prior_runs: list[float]
     warm = prior_runs if run.opts.runtime == "eager" else list(ready.warm_s)
     opts = run.opts
     scale = _scale_of(run) if opts.latency_method == "compensated" else None
-    reference = None if scale is None else reference_workload(str(run.dev))
+    reference = None if scale is None else reference_workload(str(run.dev), run.threads,
+                                                              opts.runtime)
 
     def timed() -> Any:
         with torch.inference_mode():
@@ -424,14 +425,15 @@ def _scale_of(run: _Run) -> LatencyScale:
     device and thread count), else this process's."""
     from effobj.profiler._scale import process_scale, scale_key
 
-    given = run.opts.latency_scale
+    given, runtime = run.opts.latency_scale, run.opts.runtime
     if given is None:
-        return process_scale(str(run.dev), run.threads)
-    key = scale_key(str(run.dev), run.threads)
+        return process_scale(str(run.dev), run.threads, runtime)
+    key = scale_key(str(run.dev), run.threads, runtime)
     if given.key != key:
         raise InputError(
             f"The 'latency_scale' parameter of profile_model must be a calibration of this "
-            f"device and thread count, {key!r}. Got one of {given.key!r} instead.",
+            f"device, thread count and runtime's reference, {key!r}. Got one of "
+            f"{given.key!r} instead.",
         )
     return given
 

@@ -354,6 +354,7 @@ class CostReport:
                  f"(IQR {iqr_text(self.latency_iqr_ms, self.latency_samples)}{spread})"),
                 ("latency method", method + (
                     "" if method != "compensated" or self.latency_reference_ms is None
+                    or self.latency_reference_now_ms is None
                     else f"  (raw median {self.latency_raw_ms:.3f} ms; reference "
                          f"{self.latency_reference_now_ms:.4f} ms now, "
                          f"{self.latency_reference_ms:.4f} ms calibrated"

@@ -53,8 +53,8 @@ from typing import Any
 
 from effobj._validation import check_instance, check_real, check_str
 
-__all__ = ["LatencyScale", "calibrate", "cpu_model", "process_scale", "reference_workload",
-           "scale_key"]
+__all__ = ["LatencyScale", "calibrate", "cpu_model", "process_scale", "reference_runtime",
+           "reference_workload", "scale_key"]
 
 #: segments the calibration's blocks are cut into; the quietest segment's median is the scale
 _CAL_SEGMENTS = 8
@@ -125,9 +125,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def scale_key(device: str, threads: int) -> str:
+def reference_runtime(runtime: str) -> str:
+    """The runtime the reference workload runs in beside a candidate timed in ``runtime``:
+    ONNX Runtime for ONNX Runtime (its thread pool spins between runs and stalls torch's
+    threads, so a torch reference beside it reads the machine several times too slow),
+    eager PyTorch otherwise (a compiled reference would reset the candidate's compiled
+    code: dynamo's caches are reset per model)."""
+    return "onnxruntime" if runtime == "onnxruntime" else "eager"
+
+
+def scale_key(device: str, threads: int, runtime: str = "eager") -> str:
     """The key of a :class:`LatencyScale`: ``"cpu|<cpu model>|threads=1|torch 2.13.0"``
-    (the GPU's name for CUDA devices). Imports torch."""
+    (the GPU's name for CUDA devices), with ``"|onnxruntime"`` appended for the
+    reference of ONNX Runtime profiles (:func:`reference_runtime`). Imports torch."""
     import torch
 
     dev = torch.device(device)
@@ -135,19 +145,30 @@ def scale_key(device: str, threads: int) -> str:
         hardware = torch.cuda.get_device_name(dev)
     else:
         hardware = cpu_model()
-    return f"{dev.type}|{hardware}|threads={threads}|torch {torch.__version__}"
+    key = f"{dev.type}|{hardware}|threads={threads}|torch {torch.__version__}"
+    return key if reference_runtime(runtime) == "eager" else f"{key}|onnxruntime"
 
 
-def reference_workload(device: str) -> Callable[[], object]:
+_REFERENCES: dict[tuple[str, int, str], Callable[[], object]] = {}
+
+
+def reference_workload(device: str, threads: int = 1, runtime: str = "eager"
+                       ) -> Callable[[], object]:
     """The reference workload: one pass of a fixed small convolutional network.
 
     A 3x3 convolution, a depthwise 3x3, a pointwise 1x1 and a linear layer on a
     16-channel 12 x 12 input, weights from a fixed seed, in eval and inference mode (the
     caller enters inference mode). The same ops as the candidates of a CNN search, small
-    enough (about 0.1-0.5 ms on a CPU core) to interleave finely. Imports torch.
+    enough (about 0.1-0.5 ms on a CPU core) to interleave finely. In
+    :func:`reference_runtime` of ``runtime``: for ONNX Runtime, exported once per process
+    and thread count and run by an ``InferenceSession`` at ``threads``. Imports torch.
     """
     import torch
 
+    kind = reference_runtime(runtime)
+    cached = _REFERENCES.get((device, threads, kind))
+    if cached is not None:
+        return cached
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         net = torch.nn.Sequential(
@@ -156,14 +177,19 @@ def reference_workload(device: str) -> Callable[[], object]:
             torch.nn.Conv2d(32, 16, 1), torch.nn.Flatten(), torch.nn.Linear(16 * 12 * 12, 64),
         ).eval().to(device)
         x = torch.randn(1, 16, 12, 12).to(device)
+    if kind == "onnxruntime":
+        from effobj.profiler._runtime import prepare_runtime
 
-    def run() -> object:
-        return net(x)
+        fn = prepare_runtime("onnxruntime", net, (x,), threads=threads, name="reference").fn
+    else:
+        def fn() -> object:
+            return net(x)
+    _REFERENCES[(device, threads, kind)] = fn
+    return fn
 
-    return run
 
-
-def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
+def calibrate(device: str = "cpu", threads: int | None = None, runtime: str = "eager"
+              ) -> LatencyScale:
     """Measure the reference workload's per-pass time on ``device`` at ``threads``.
 
     Times up to :data:`_CAL_SEGMENTS` x :data:`_CAL_BLOCKS_PER_SEGMENT` blocks of about
@@ -176,6 +202,8 @@ def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
     Args:
         device: The device as torch spells it.
         threads: Intra-op threads (``None``: ``torch.get_num_threads()``).
+        runtime: The runtime of the profiles the scale is for (the reference runs in
+            :func:`reference_runtime` of it).
 
     Returns:
         A :class:`LatencyScale` keyed by :func:`scale_key`.
@@ -185,7 +213,7 @@ def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
     from effobj.profiler._latency import block_timer
 
     n_threads = torch.get_num_threads() if threads is None else int(threads)
-    fn = reference_workload(device)
+    fn = reference_workload(device, n_threads, runtime)
     old = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
@@ -204,7 +232,7 @@ def calibrate(device: str = "cpu", threads: int | None = None) -> LatencyScale:
     seg = [sorted(per[cuts[i]:cuts[i + 1]]) for i in range(_CAL_SEGMENTS)]
     medians = [s[len(s) // 2] for s in seg]
     return LatencyScale(
-        key=scale_key(device, n_threads),
+        key=scale_key(device, n_threads, runtime),
         reference_ms=min(medians) * 1e3,
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         host=socket.gethostname(),
@@ -215,11 +243,12 @@ _PROCESS_SCALES: dict[str, LatencyScale] = {}
 _LOCK = threading.Lock()
 
 
-def process_scale(device: str, threads: int) -> LatencyScale:
-    """This process's scale for ``device`` at ``threads``: calibrated on first use."""
-    key = scale_key(device, threads)
+def process_scale(device: str, threads: int, runtime: str = "eager") -> LatencyScale:
+    """This process's scale for ``device`` at ``threads`` in ``runtime``'s reference:
+    calibrated on first use."""
+    key = scale_key(device, threads, runtime)
     with _LOCK:
         hit = _PROCESS_SCALES.get(key)
         if hit is None:
-            hit = _PROCESS_SCALES[key] = calibrate(device, threads)
+            hit = _PROCESS_SCALES[key] = calibrate(device, threads, runtime)
         return hit

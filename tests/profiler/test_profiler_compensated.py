@@ -201,3 +201,20 @@ def test_the_decision_cap_defaults_to_three_times_the_latency_cap():
     assert ProfileOptions(max_time_s=0.5).decision_cap_s == 1.5
     assert ProfileOptions(max_time_s=0.5, decision_max_time_s=0.5).decision_cap_s == 0.5
     assert LATENCY_METHODS == ("compensated", "plain")
+
+
+def test_onnxruntime_profiles_are_compensated_by_a_reference_in_onnxruntime():
+    """ONNX Runtime's thread pool spins between runs and stalls torch's threads: its
+    reference runs in ONNX Runtime too, on a scale of its own."""
+    model, x = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU()), torch.randn(2, 32)
+    r = profile_model(model, x, memory=False, cache=False, max_time_s=0.3, threads=1,
+                      runtime="onnxruntime")
+    assert r.latency_method == "compensated" and r.latency_scale is not None
+    assert r.latency_scale["key"] == scale_key("cpu", 1, "onnxruntime")
+    assert r.latency_scale["key"].endswith("|onnxruntime")
+    eager_scale = calibrate("cpu", 1)
+    with pytest.raises(InputError, match="runtime's reference"):
+        profile_model(model, x, memory=False, cache=False, max_time_s=0.3, threads=1,
+                      runtime="onnxruntime", latency_scale=eager_scale)
+    compiled_key = scale_key("cpu", 1, "compile")
+    assert compiled_key == eager_scale.key  # compile is compensated by the eager reference
