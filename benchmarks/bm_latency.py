@@ -303,6 +303,9 @@ def reference_models() -> dict[str, tuple[Callable[[], torch.nn.Module], Callabl
 
 def run_runtimes(names: list[str], threads: int, scale: LatencyScale) -> list[dict]:
     rows = []
+    # ONNX Runtime is compensated by the reference in ONNX Runtime, on a scale of its own
+    ort_scale = calibrate("cpu", threads, "onnxruntime")
+    print(f"calibration threads={threads} onnxruntime: {ort_scale.label()}", flush=True)
     for name in names:
         factory, make_x = reference_models()[name]
         torch.manual_seed(0)
@@ -312,7 +315,8 @@ def run_runtimes(names: list[str], threads: int, scale: LatencyScale) -> list[di
             print(f"  {name} in {rt} ...", flush=True)
             try:
                 r = profile_model(model, x, runtime=rt, latency_method="compensated",
-                                  latency_scale=scale, threads=threads,
+                                  latency_scale=ort_scale if rt == "onnxruntime" else scale,
+                                  threads=threads,
                                   max_time_s=RUNTIME_MAX_TIME_S, memory=False, cache=False)
                 row = {"model": name, "runtime": rt, "report": r}
             except EffobjError as exc:  # ProfilingError / InputError: the runtime's reason
@@ -381,8 +385,8 @@ def render(args: argparse.Namespace, cands: list[dict], info: dict, runs: list[d
     on = [d for s, d in load.phases if s == "on"]
     off = [d for s, d in load.phases if s == "off"]
     L.append(f"- load average (1 min) at the start {loads['start']:.2f}, before the load of ours "
-             f"{loads['before_load']:.2f}, at the end {loads['end']:.2f}. The machine is shared: "
-             "another process ran tests beside this run, adding load of its own throughout.")
+             f"{loads['before_load']:.2f}, at the end {loads['end']:.2f} (ours included). The machine "
+             "is a shared VM: load beyond ours is not controlled, these averages show it.")
     L.append(f"- wall time {wall['total'] / 60:.1f} min (candidate choice {wall['pick']:.0f} s, "
              f"part 1 {wall['part1']:.0f} s, runtimes {wall['part2']:.0f} s).")
     L.append("")
@@ -473,7 +477,9 @@ def render(args: argparse.Namespace, cands: list[dict], info: dict, runs: list[d
                  "no load of ours")
         L.append("")
         L.append(f"`profile_model(model, x, runtime=R, latency_method=\"compensated\", "
-                 f"latency_scale=<the threads={rt_threads} calibration above>, threads={rt_threads}, "
+                 f"latency_scale=<the threads={rt_threads} calibration above; for onnxruntime "
+                 f"calibrate(\"cpu\", {rt_threads}, \"onnxruntime\"), its reference run in ONNX "
+                 f"Runtime>, threads={rt_threads}, "
                  f"max_time_s={RUNTIME_MAX_TIME_S}, memory=False, cache=False)`, one profile each. The "
                  "interval is the profiler's (95 % interval of the median widened by drift between "
                  "segments); setup = compilation, or export plus session creation. For "

@@ -76,7 +76,7 @@ def check_runtime_available(runtime: str, where: str) -> None:
 
 
 def prepare_runtime(runtime: str, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *,
-                    threads: int, name: str) -> Prepared:
+                    threads: int, name: str, spin: bool = True) -> Prepared:
     """``model`` (in eval mode, on its device) made ready to time in ``runtime``.
 
     Raises:
@@ -86,7 +86,7 @@ def prepare_runtime(runtime: str, model: torch.nn.Module, inputs: tuple[torch.Te
     if runtime == "compile":
         return _compiled(model, inputs, name)
     if runtime == "onnxruntime":
-        return _onnxruntime(model, inputs, threads, name)
+        return _onnxruntime(model, inputs, threads, name, spin)
 
     def eager() -> object:
         return model(*inputs)
@@ -117,7 +117,7 @@ def _compiled(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], name: st
 
 
 def _onnxruntime(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], threads: int,
-                 name: str) -> Prepared:
+                 name: str, spin: bool = True) -> Prepared:
     import onnxruntime as ort
     import torch
 
@@ -134,6 +134,8 @@ def _onnxruntime(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], threa
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+        if not spin:  # idle threads sleep instead of spinning (a reference beside a candidate)
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(proto, so, providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
         feeds = {n: x.detach().cpu().contiguous().numpy()

@@ -161,7 +161,8 @@ def reference_workload(device: str, threads: int = 1, runtime: str = "eager"
     caller enters inference mode). The same ops as the candidates of a CNN search, small
     enough (about 0.1-0.5 ms on a CPU core) to interleave finely. In
     :func:`reference_runtime` of ``runtime``: for ONNX Runtime, exported once per process
-    and thread count and run by an ``InferenceSession`` at ``threads``. Imports torch.
+    and thread count and run by an ``InferenceSession`` at ``threads`` whose idle threads
+    sleep rather than spin (``session.intra_op.allow_spinning = 0``). Imports torch.
     """
     import torch
 
@@ -180,7 +181,10 @@ def reference_workload(device: str, threads: int = 1, runtime: str = "eager"
     if kind == "onnxruntime":
         from effobj.profiler._runtime import prepare_runtime
 
-        fn = prepare_runtime("onnxruntime", net, (x,), threads=threads, name="reference").fn
+        # its idle threads sleep: spinning, they would hold the cores the candidate's
+        # session needs (both then read about 2x slow, and the ratio low)
+        fn = prepare_runtime("onnxruntime", net, (x,), threads=threads, name="reference",
+                             spin=False).fn
     else:
         def fn() -> object:
             return net(x)
