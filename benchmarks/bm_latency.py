@@ -517,9 +517,9 @@ def render(args: argparse.Namespace, cands: list[dict], info: dict, runs: list[d
     L.append("- A neighbour that thrashes the cache or memory bandwidth hurts a memory-bound "
              "candidate more than the small compute-bound reference; the load here is a pure "
              "compute spin, so this run does not exercise that case.")
-    L.append("- The absolute scale is the calibration's: taken while the machine was busy (here the "
-             "other process's tests may have run during it), every compensated latency of that "
-             "scale is too high by one factor. Rankings and the spread between passes do not move "
+    L.append("- The absolute scale is the calibration's: taken while the machine was busy, every "
+             "compensated latency of that scale is too high by one factor (and too low by one "
+             "factor for a calibration taken in a quiet moment the profiles did not see). Rankings and the spread between passes do not move "
              "with it; budget decisions against an absolute budget do.")
     bad = [row for row in rt_rows if "report" in row
            and row["report"].latency_reference_now_ms > 5 * row["report"].latency_reference_ms]
@@ -531,10 +531,14 @@ def render(args: argparse.Namespace, cands: list[dict], info: dict, runs: list[d
                      f"{row['model']} in {row['runtime']} "
                      f"(x{row['report'].latency_reference_now_ms / row['report'].latency_reference_ms:.0f})"
                      for row in bad) if bad else "")
-                 + ". A small multi-threaded reference between blocks of a large model (or of "
-                 "another runtime's threads) is stalled by the cores the neighbours hold far more "
-                 "than the model is, so those compensated latencies are too low by about that "
-                 "factor; the raw medians beside them are the better reading there.")
+                 + (". A small multi-threaded reference between blocks of a large model (or of "
+                    "another runtime's threads) is stalled by the cores the neighbours hold far "
+                    "more than the model is, so those compensated latencies are too low by about "
+                    "that factor; the raw medians beside them are the better reading there."
+                    if bad else
+                    ". Where the reference ran slower or faster than calibrated by a factor the "
+                    "raw median does not share, the compensated latency differs from the raw "
+                    "one by about that factor: the level is the calibration's (previous point)."))
     L.append("- Both methods had the same 1 s cap; the compensated one spends about half of it on "
              "reference blocks, so it has fewer candidate blocks to take a median over.")
     return "\n".join(L)

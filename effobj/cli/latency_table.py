@@ -14,6 +14,9 @@ import sys
 __all__ = ["add_parser", "run"]
 
 
+from effobj.cli._runtime_arg import add_runtime_argument
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``latency-table`` subcommand."""
     p = subparsers.add_parser(
@@ -39,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="also measure N random architectures end to end and report the table's error")
     p.add_argument("--seed", type=int, default=0, help="seed of the --check sample")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_runtime_argument(p)
     return p
 
 
@@ -58,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_space_data(space, args.dataset) if args.dataset else None
     options = ProfileOptions.resolve(
         TABLE_PROFILE, {"device": args.device, "threads": args.threads,
-                        "target_rel_spread": args.target_spread, "max_time_s": args.max_time},
+                        "target_rel_spread": args.target_spread, "max_time_s": args.max_time,
+                        "runtime": args.runtime, "latency_method": args.latency_method},
         "effobj latency-table",
     )
     table = build_latency_table(space, data=data, batch_size=args.batch_size, options=options)

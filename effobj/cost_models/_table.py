@@ -358,6 +358,7 @@ def build_latency_table(
         candidate_ops=[list(ops) for ops in net.candidate_ops], entries=entries,
         meta={"torch": torch.__version__, "python": platform.python_version(),
               "target_rel_spread": opts.target_rel_spread, "max_time_s": opts.max_time_s,
-              "threads": opts.threads,
+              "threads": opts.threads, "runtime": opts.runtime,
+              "latency_method": opts.latency_method,
               "input_shape": list(shape)},
     )

@@ -18,13 +18,21 @@ the machine's speed of that moment, so the ratio does not move with it. The late
 
     \hat{t} = \operatorname{median}_i(q_i) \cdot t_{\mathrm{ref}},
 
-with :math:`t_{\mathrm{ref}}` the reference's per-pass time from a :class:`LatencyScale`:
+with :math:`t_{\mathrm{ref}}` the reference's per-pass time from a :class:`LatencyScale`
+(reference blocks last as long as the candidate's, so both average the machine's state
+over the same span):
 a calibration made once per device, the quietest phase of a few hundred reference blocks
 (the lowest of the medians of consecutive segments), so :math:`\hat{t}` estimates the
 candidate's latency on the quiet machine. A search stores the scale with its study, so
 all workers and all sessions on one kind of device report on one scale
 (:mod:`effobj.optuna._calibration`); without one, each process calibrates once per
 device and thread count.
+
+**Runtimes.** The reference runs in eager PyTorch beside eager and ``torch.compile``
+candidates, and in ONNX Runtime beside ONNX Runtime ones (with a scale of its own key):
+ONNX Runtime's thread pool spins between runs, and a torch reference beside it read the
+machine 3-4x slower than it was; the reference's own session sleeps instead of spinning,
+so that it does not hold the cores the candidate's session needs.
 
 **Limits.** The ratio cancels what slows both workloads alike: time-slicing with other
 processes and clock changes. It does not cancel what slows them differently: a neighbour

@@ -17,6 +17,18 @@ def test_latency_table_command_writes_a_loadable_table(tmp_path, capsys):
     table = LatencyTable.load(out)
     assert printed["entries"] == len(table.entries) == 2 + sum(len(o) for o in table.candidate_ops)
     assert table.space == "supernet" and table.batch_size == 1
+    assert (table.meta["runtime"], table.meta["latency_method"]) == ("eager", "compensated")
+
+
+def test_latency_table_times_in_the_runtime_and_method_asked_for(tmp_path, capsys):
+    out = tmp_path / "table.json"
+    rc = main(["latency-table", "--space", "supernet", "--device", "cpu", "--out", str(out),
+               "--max-time", "0.02", "--target-spread", "0.2", "--threads", "1",
+               "--runtime", "compile", "--latency-method", "plain", "--format", "json"])
+    assert rc == 0, capsys.readouterr().err
+    table = LatencyTable.load(out)
+    assert (table.meta["runtime"], table.meta["latency_method"]) == ("compile", "plain")
+    assert all(e.median_ms > 0 for e in table.entries.values())
 
 
 def test_latency_table_user_errors(tmp_path, capsys):
