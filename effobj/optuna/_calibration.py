@@ -54,6 +54,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from effobj.profiler._report import budget_decision
+
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
 
@@ -222,13 +224,10 @@ def gate_decision(report: Mapping[str, Any] | None, budget_ms: float | None
     median: Any = report.get(LATENCY)
     if not _real(median):
         return None
-    side = "under" if float(median) <= budget_ms else "over"
     ci = report.get("latency_ci95_ms")
-    if isinstance(ci, list | tuple) and len(ci) == 2 and all(_real(v) for v in ci):
-        certain = not float(ci[0]) <= budget_ms <= float(ci[1])  # the profiler's rule
-    else:
-        certain = False
-    return side, certain
+    interval = ((float(ci[0]), float(ci[1])) if isinstance(ci, list | tuple) and len(ci) == 2
+                and all(_real(v) for v in ci) else None)
+    return budget_decision(float(median), interval, budget_ms)  # the profiler's own rule
 
 
 def _real(x: Any) -> bool:

@@ -49,6 +49,7 @@ import torch
 from torch.utils.benchmark import Measurement, TaskSpec, timer
 
 from effobj.profiler._energy import EnergyMeter
+from effobj.profiler._report import budget_decision
 
 __all__ = ["LatencyResult", "block_timer", "measure_latency", "median_ci95", "median_interval"]
 
@@ -253,7 +254,7 @@ def measure_latency(
                     converged = True
             elapsed = time.perf_counter() - t0
             if converged or elapsed >= max_time_s:
-                if budget_s is None or not _straddles(ci, budget_s):
+                if budget_s is None or budget_decision(med, ci, budget_s)[1]:
                     break
                 # an open decision gets an interval (6 blocks) unless that takes twice the cap
                 if elapsed >= cap_decision and (len(est) >= _MIN_SAMPLES
@@ -273,8 +274,7 @@ def measure_latency(
     decision: str | None = None
     certain: bool | None = None
     if budget_s is not None:
-        decision = "under" if med <= budget_s else "over"
-        certain = not _straddles(ci, budget_s)
+        decision, certain = budget_decision(med, ci, budget_s)
     return LatencyResult(
         median_s=float(m.median),
         iqr_s=float(m.iqr),
@@ -294,11 +294,6 @@ def measure_latency(
         decision=decision,
         decision_certain=certain,
     )
-
-
-def _straddles(ci: tuple[float, float] | None, budget_s: float) -> bool:
-    """Whether the interval contains the budget (no interval yet: undecided)."""
-    return ci is None or ci[0] <= budget_s <= ci[1]
 
 
 def _median(xs: Sequence[float]) -> float:

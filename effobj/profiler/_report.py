@@ -393,6 +393,21 @@ class CostReport:
         return "\n".join(lines)
 
 
+def budget_decision(median: float, interval: tuple[float, float] | None, budget: float
+                    ) -> tuple[str, bool]:
+    """``(side, certain)`` of a latency against a budget (any one unit): ``"under"`` when
+    the median is at or under it, else ``"over"``; certain when the interval leaves the
+    budget out (no interval: not certain). The one rule of the profiler's stopping and of
+    a search's gate.
+
+    Example:
+        >>> budget_decision(2.0, (1.9, 2.1), 3.0), budget_decision(2.0, (1.9, 2.1), 2.05)
+        (('under', True), ('under', False))
+    """
+    side = "under" if median <= budget else "over"
+    return side, interval is not None and not interval[0] <= budget <= interval[1]
+
+
 def iqr_text(iqr_ms: float | None, samples: int | None, *, digits: int = 3, unit: str = " ms") -> str:
     """An inter-quartile range of per-pass times as the tables print it, or ``n/a`` when it
     says nothing: fewer than two timed blocks (one block has no spread; its IQR of 0 would

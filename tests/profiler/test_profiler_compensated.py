@@ -218,3 +218,24 @@ def test_onnxruntime_profiles_are_compensated_by_a_reference_in_onnxruntime():
                       runtime="onnxruntime", latency_scale=eager_scale)
     compiled_key = scale_key("cpu", 1, "compile")
     assert compiled_key == eager_scale.key  # compile is compensated by the eager reference
+
+
+def test_one_budget_rule_for_the_profiler_and_the_gate():
+    from effobj.profiler._report import budget_decision
+
+    assert budget_decision(2.0, (1.9, 2.1), 3.0) == ("under", True)
+    assert budget_decision(2.0, (1.9, 2.1), 2.1) == ("under", False)  # the bound is inside
+    assert budget_decision(2.0, (1.9, 2.1), 2.0) == ("under", False)  # at the median: under
+    assert budget_decision(2.0, (1.9, 2.1), 1.5) == ("over", True)
+    assert budget_decision(2.0, None, 100.0) == ("under", False)  # no interval: not certain
+
+
+def test_the_docstring_examples_of_the_scale_and_the_report_hold():
+    import doctest
+
+    import effobj.profiler._report as report
+    import effobj.profiler._scale as scale
+
+    for module in (scale, report):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
