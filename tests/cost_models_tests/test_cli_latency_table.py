@@ -22,27 +22,26 @@ def test_latency_table_command_writes_a_loadable_table(tmp_path, capsys):
     assert (table.meta["runtime"], table.meta["latency_method"]) == ("eager", "compensated")
 
 
-def test_latency_table_takes_the_latency_method(tmp_path, capsys):
+def _table(tmp_path, capsys, *options: str) -> LatencyTable:
+    """A quick supernet table built by the command with ``options``; the command succeeds."""
     out = tmp_path / "table.json"
     rc = main(["latency-table", "--space", "supernet", "--device", "cpu", "--out", str(out),
                "--max-time", "0.02", "--target-spread", "0.2", "--threads", "1",
-               "--latency-method", "plain", "--format", "json"])
+               "--format", "json", *options])
     assert rc == 0, capsys.readouterr().err
     table = LatencyTable.load(out)
-    assert (table.meta["runtime"], table.meta["latency_method"]) == ("eager", "plain")
     assert all(e.median_ms > 0 for e in table.entries.values())
+    return table
+
+
+def test_latency_table_takes_the_latency_method(tmp_path, capsys):
+    table = _table(tmp_path, capsys, "--latency-method", "plain")
+    assert (table.meta["runtime"], table.meta["latency_method"]) == ("eager", "plain")
 
 
 @pytest.mark.slow  # torch.compile of every operator: about 17 s
 def test_latency_table_times_in_the_runtime_asked_for(tmp_path, capsys):
-    out = tmp_path / "table.json"
-    rc = main(["latency-table", "--space", "supernet", "--device", "cpu", "--out", str(out),
-               "--max-time", "0.02", "--target-spread", "0.2", "--threads", "1",
-               "--runtime", "compile", "--format", "json"])
-    assert rc == 0, capsys.readouterr().err
-    table = LatencyTable.load(out)
-    assert table.meta["runtime"] == "compile"
-    assert all(e.median_ms > 0 for e in table.entries.values())
+    assert _table(tmp_path, capsys, "--runtime", "compile").meta["runtime"] == "compile"
 
 
 def test_latency_table_user_errors(tmp_path, capsys):
