@@ -31,8 +31,12 @@ from effobj._validation import (
 )
 from effobj.errors import InputTypeError
 from effobj.profiler._cache import ProfileCache
-from effobj.profiler._report import COUNTED_INDICATORS, MEMORY_INDICATORS, TIMED_INDICATORS
-from effobj.profiler._scale import LatencyScale
+from effobj.profiler._report import (
+    COUNTED_INDICATORS,
+    MEMORY_INDICATORS,
+    TIMED_INDICATORS,
+    LatencyScale,
+)
 
 __all__ = ["LATENCY_METHODS", "RUNTIMES", "ProfileOptions", "max_threads"]
 

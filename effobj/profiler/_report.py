@@ -15,10 +15,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from effobj._validation import check_instance
+from effobj._validation import check_instance, check_real, check_str
 from effobj.errors import InputError
 
-__all__ = ["LATENCY_BLOCKS_KEPT", "CostReport", "DeviceInfo", "compact_blocks", "iqr_text"]
+__all__ = ["LATENCY_BLOCKS_KEPT", "CostReport", "DeviceInfo", "LatencyScale", "budget_decision",
+           "compact_blocks", "iqr_text"]
 
 
 @dataclass(frozen=True)
@@ -391,6 +392,52 @@ class CostReport:
             mw = max(len(k) for k, _ in children)
             lines += [f"  {k.ljust(mw)}  {_si(v):>9}  {100 * v / self.flops:6.2f} %" for k, v in children]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class LatencyScale:
+    """A calibration of the reference workload on one kind of device.
+
+    Attributes:
+        key: What the scale is valid for (:func:`scale_key`): device, hardware name,
+            thread count, torch version.
+        reference_ms: Per-pass time of the reference workload on the quiet machine, ms.
+        measured_at: When it was measured (ISO 8601, UTC).
+        host: The machine it was measured on.
+
+    Example:
+        >>> s = LatencyScale("cpu|x|threads=1|torch 2.13.0", 0.25, "2026-12-02T10:00:00+00:00", "h")
+        >>> LatencyScale.from_dict(s.to_dict()) == s
+        True
+    """
+
+    key: str
+    reference_ms: float
+    measured_at: str
+    host: str
+
+    def __post_init__(self) -> None:
+        check_str(self.key, "key", "LatencyScale")
+        ref = check_real(self.reference_ms, "reference_ms", "LatencyScale", low=0.0, low_open=True)
+        object.__setattr__(self, "reference_ms", ref)
+        check_str(self.measured_at, "measured_at", "LatencyScale")
+        check_str(self.host, "host", "LatencyScale")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scale as a JSON-serializable dict."""
+        return {"key": self.key, "reference_ms": self.reference_ms,
+                "measured_at": self.measured_at, "host": self.host}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatencyScale:
+        """Rebuild a scale from :meth:`to_dict`'s output."""
+        check_instance(d, "d", "LatencyScale.from_dict", dict, "a dict")
+        return cls(key=d["key"], reference_ms=d["reference_ms"], measured_at=d["measured_at"],
+                   host=d["host"])
+
+    def label(self) -> str:
+        """``"0.2500 ms (host, 2026-12-02T10:00)"``: what a report shows."""
+        return f"{self.reference_ms:.4f} ms ({self.host}, {self.measured_at[:16]})"
 
 
 def budget_decision(median: float, interval: tuple[float, float] | None, budget: float

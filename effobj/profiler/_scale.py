@@ -54,12 +54,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
 
-from effobj._validation import check_instance, check_real, check_str
+from effobj._validation import check_choice, check_instance, check_int
+from effobj.profiler._options import RUNTIMES, max_threads
+from effobj.profiler._report import LatencyScale
 
 __all__ = ["LatencyScale", "calibrate", "cpu_model", "process_scale", "reference_runtime",
            "reference_workload", "scale_key"]
@@ -72,52 +72,6 @@ _CAL_BLOCKS_PER_SEGMENT = 25
 _BLOCK_S = 1e-3
 #: time cap of a calibration, seconds
 _CAL_MAX_S = 2.0
-
-
-@dataclass(frozen=True)
-class LatencyScale:
-    """A calibration of the reference workload on one kind of device.
-
-    Attributes:
-        key: What the scale is valid for (:func:`scale_key`): device, hardware name,
-            thread count, torch version.
-        reference_ms: Per-pass time of the reference workload on the quiet machine, ms.
-        measured_at: When it was measured (ISO 8601, UTC).
-        host: The machine it was measured on.
-
-    Example:
-        >>> s = LatencyScale("cpu|x|threads=1|torch 2.13.0", 0.25, "2026-12-02T10:00:00+00:00", "h")
-        >>> LatencyScale.from_dict(s.to_dict()) == s
-        True
-    """
-
-    key: str
-    reference_ms: float
-    measured_at: str
-    host: str
-
-    def __post_init__(self) -> None:
-        check_str(self.key, "key", "LatencyScale")
-        ref = check_real(self.reference_ms, "reference_ms", "LatencyScale", low=0.0, low_open=True)
-        object.__setattr__(self, "reference_ms", ref)
-        check_str(self.measured_at, "measured_at", "LatencyScale")
-        check_str(self.host, "host", "LatencyScale")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The scale as a JSON-serializable dict."""
-        return {"key": self.key, "reference_ms": self.reference_ms,
-                "measured_at": self.measured_at, "host": self.host}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LatencyScale:
-        """Rebuild a scale from :meth:`to_dict`'s output."""
-        check_instance(d, "d", "LatencyScale.from_dict", dict, "a dict")
-        return cls(key=d["key"], reference_ms=d["reference_ms"], measured_at=d["measured_at"],
-                   host=d["host"])
-
-    def label(self) -> str:
-        """``"0.2500 ms (host, 2026-12-02T10:00)"``: what a report shows."""
-        return f"{self.reference_ms:.4f} ms ({self.host}, {self.measured_at[:16]})"
 
 
 @lru_cache(maxsize=1)
@@ -220,6 +174,10 @@ def calibrate(device: str = "cpu", threads: int | None = None, runtime: str = "e
     Returns:
         A :class:`LatencyScale` keyed by :func:`scale_key`.
     """
+    check_instance(device, "device", "calibrate", str, "a str such as 'cpu' or 'cuda:0'")
+    threads = check_int(threads, "threads", "calibrate", low=1, high=max_threads(),
+                        allow_none=True)
+    check_choice(runtime, "runtime", "calibrate", RUNTIMES)
     import torch
 
     from effobj.profiler._latency import block_timer

@@ -230,12 +230,24 @@ def test_one_budget_rule_for_the_profiler_and_the_gate():
     assert budget_decision(2.0, None, 100.0) == ("under", False)  # no interval: not certain
 
 
-def test_the_docstring_examples_of_the_scale_and_the_report_hold():
+def test_the_docstring_examples_of_the_report_module_hold():
+    """LatencyScale and budget_decision live there, beside CostReport."""
     import doctest
 
     import effobj.profiler._report as report
-    import effobj.profiler._scale as scale
 
-    for module in (scale, report):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0, module.__name__
+    result = doctest.testmod(report)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match", "error"),
+    [
+        ({"threads": 0}, "'threads' parameter of calibrate must be an int", InputError),
+        ({"runtime": "tensorrt"}, "'runtime' parameter of calibrate", InputError),
+        ({"device": 0}, "'device' parameter of calibrate", InputTypeError),
+    ],
+)
+def test_calibrate_refuses_bad_arguments_by_name(kwargs, match, error):
+    with pytest.raises(error, match=match):
+        calibrate(**kwargs)
