@@ -115,8 +115,6 @@ def unpack_model(body: bytes | bytearray | memoryview
     Raises:
         ProtocolError: the archive breaks the protocol, or torch refuses the program.
     """
-    import operator
-
     import torch
     from torch._export.serde.serialize import SerializedArtifact, deserialize
 
@@ -144,19 +142,21 @@ def unpack_model(body: bytes | bytearray | memoryview
     # the deserializer takes already-built tensors where its own files hold torch.save bytes
     artifact = SerializedArtifact(json.dumps(archive.program).encode(), cast(Any, state),
                                   cast(Any, constants), cast(Any, (tuple(inputs), {})))
+    from effobj.remote._ops import check_graph
+
     try:
         ep = deserialize(artifact)
+    except Exception as exc:
+        raise ProtocolError(f"torch cannot rebuild the exported program: {type(exc).__name__}: "
+                            f"{_first_line(exc)}") from None
+    # the operator policy, before anything runs: parameters, buffers, constants and inputs
+    # are still the graph's placeholders here, so a write to any of them is seen
+    check_graph(ep.graph)
+    try:
         module = ep.module()
     except Exception as exc:
         raise ProtocolError(f"torch cannot rebuild the exported program: {type(exc).__name__}: "
                             f"{_first_line(exc)}") from None
-    for node in module.graph.nodes:  # belt and braces: what runs is aten operators only
-        if node.op == "call_function" and not (
-                node.target is operator.getitem
-                or (isinstance(node.target, torch._ops.OpOverload)
-                    and node.target.namespace == "aten")):
-            raise ProtocolError(f"the rebuilt program calls {node.target!r}; only aten "
-                                "operators are accepted")
     # the program was exported in eval mode; the exported module refuses train()/eval()
     module.train = _same_module(module)  # type: ignore[method-assign]
     module.eval = _same_module(module)  # type: ignore[method-assign]
