@@ -61,6 +61,7 @@ __all__ = [
     "check_options",
     "check_program",
     "header_size",
+    "loads_bounded",
     "parse_archive",
     "write_archive",
 ]
@@ -70,6 +71,11 @@ CONTENT_TYPE = "application/x-effobj-model"
 _LEN = struct.Struct("<Q")
 #: the tensor data of an archive starts at a multiple of this many bytes (header padding)
 ALIGN = 64
+
+#: the deepest nesting of arrays and objects accepted in a JSON body or archive header (a
+#: real program's header nests 11 deep); deeper JSON is refused before it is parsed, so
+#: neither the parser nor a walk over the result can exhaust Python's recursion limit
+MAX_JSON_DEPTH = 64
 
 #: the dtypes a tensor may travel as (name -> bytes per element)
 DTYPES: dict[str, int] = {
@@ -198,13 +204,50 @@ def parse_header(body: bytes | bytearray | memoryview) -> tuple[dict[str, Any], 
     if n > len(view) - start:
         raise ProtocolError(f"the model archive is truncated: its header claims {n} bytes, "
                             f"{len(view) - start} follow")
-    try:
-        header = json.loads(bytes(view[start:start + n]))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"the model archive's header is not JSON: {exc}") from None
+    header = loads_bounded(bytes(view[start:start + n]), "the model archive's header")
     if not isinstance(header, dict):
         raise ProtocolError("the model archive's header must be a JSON object")
     return header, view[start + n:]
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep the arrays and objects of the JSON text ``raw`` nest, counted without
+    parsing (brackets inside strings ignored), stopping at ``limit + 1``.
+
+    >>> json_depth(b'{"a": [1, {"b": "[[["}]}')
+    3
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for b in brackets:
+        if b in b"[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(raw: bytes, what: str, limit: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads(raw)``, refused with a :class:`ProtocolError` naming ``what`` when it
+    is not JSON or nests deeper than ``limit`` (checked before parsing)."""
+    depth = json_depth(raw, limit)
+    if depth > limit:
+        raise ProtocolError(f"{what} nests arrays or objects more than {limit} deep; the "
+                            f"server accepts at most {limit} levels")
+    try:
+        return json.loads(raw)
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise ProtocolError(f"{what} nests too deep") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"{what} is not JSON: {exc}") from None
 
 
 def parse_archive(body: bytes | bytearray | memoryview) -> Archive:
