@@ -16,12 +16,16 @@ __all__ = ["add_remote_options", "check_remote_options", "remote_profiler"]
 
 
 def add_remote_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--profiler`` and ``--profiler-token-file`` to a command's parser."""
+    """Add ``--profiler``, ``--profiler-token-file`` and ``--profiler-ca-file`` to a
+    command's parser."""
     p.add_argument("--profiler", default=None, metavar="URL",
                    help="have an effobj profile-server at URL (http://HOST:PORT) measure, on its "
                    "machine, instead of this one")
     p.add_argument("--profiler-token-file", default=None, metavar="FILE",
                    help="file holding the profile-server's token (with --profiler)")
+    p.add_argument("--profiler-ca-file", default=None, metavar="PEM",
+                   help="certificates to trust for an https --profiler (the server's own "
+                   "certificate when it is self-signed; default: the system's)")
 
 
 def check_remote_options(args: argparse.Namespace, func: str) -> None:
@@ -30,6 +34,8 @@ def check_remote_options(args: argparse.Namespace, func: str) -> None:
         raise refusal("--profiler-token-file", func, "be given with --profiler", "nothing")
     if args.profiler is None and args.profiler_token_file is not None:
         raise refusal("--profiler", func, "be given with --profiler-token-file", "nothing")
+    if args.profiler is None and getattr(args, "profiler_ca_file", None) is not None:
+        raise refusal("--profiler", func, "be given with --profiler-ca-file", "nothing")
 
 
 def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
@@ -38,18 +44,30 @@ def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
     option). ``options`` are RemoteProfiler's measurement options."""
     from effobj.errors import ProfilingError
     from effobj.remote import RemoteProfiler, read_token
-    from effobj.remote._client import check_url
+    from effobj.remote._client import check_url, redact_url
 
     try:
         check_url(args.profiler)
-    except InputError:
-        raise refusal("--profiler", func, "be the server's address, http://HOST:PORT",
-                      repr(args.profiler)) from None
+    except InputError as exc:
+        rule = ("hold no user name or password (the token goes in --profiler-token-file)"
+                if "password" in str(exc) else
+                "be the server's address, http://HOST:PORT or https://HOST:PORT")
+        raise refusal("--profiler", func, rule, repr(redact_url(str(args.profiler)))) from None
+    ca_file = getattr(args, "profiler_ca_file", None)
+    if ca_file is not None:
+        options.setdefault("ca_file", ca_file)
     token = read_token(args.profiler_token_file, "--profiler-token-file", func)
     # the server measures in the runtime and with the method asked for (its calibration)
     options.setdefault("runtime", getattr(args, "runtime", "eager"))
     options.setdefault("latency_method", getattr(args, "latency_method", "compensated"))
-    profiler = RemoteProfiler(args.profiler, token=token, **options)
+    try:
+        profiler = RemoteProfiler(args.profiler, token=token, **options)
+    except InputError as exc:
+        if "'ca_file'" in str(exc):
+            raise InputError(str(exc).replace("The 'ca_file' parameter of RemoteProfiler",
+                                              f"The '--profiler-ca-file' option of {func}")
+                             ) from None
+        raise
     try:
         status = profiler.status()
     except InputError as exc:  # 401

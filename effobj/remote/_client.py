@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import httpx
     import torch
 
-__all__ = ["RemoteCostReport", "RemoteProfiler", "check_url", "read_token"]
+__all__ = ["RemoteCostReport", "RemoteProfiler", "check_url", "read_token", "redact_url"]
 
 _FUNC = "RemoteProfiler"
 #: first and longest pause between two tries while the server does not answer
@@ -79,7 +79,20 @@ def read_token(path: str | Path, option: str = "token_file", func: str = _FUNC) 
     if not text or any(c.isspace() for c in text):
         raise refusal(option, func, "hold one token: non-empty, without spaces",
                       f"{str(path)!r} ({'empty' if not text else 'text with spaces'})")
+    bad = _unprintable(text)
+    if bad is not None:
+        raise refusal(option, func, "hold a token of printable ASCII characters (it travels in "
+                      "an HTTP header)", f"{str(path)!r} (character {bad + 1} is not)")
     return text
+
+
+def _unprintable(token: str) -> int | None:
+    """The index of the first character of ``token`` outside printable ASCII (``!`` to
+    ``~``), or None; the character itself is never shown (it is part of a secret)."""
+    for i, c in enumerate(token):
+        if not "!" <= c <= "~":
+            return i
+    return None
 
 
 class RemoteProfiler:
@@ -91,7 +104,8 @@ class RemoteProfiler:
     count, one measurement at a time, and answers a :class:`RemoteCostReport`.
 
     Args:
-        url: The server's address, ``http://HOST:PORT``.
+        url: The server's address, ``http://HOST:PORT``, or ``https://HOST:PORT`` for a
+            server started with ``--ssl-certfile`` (no user name or password in it).
         token: The server's token, or
         token_file: a file holding it (one of the two).
         latency, memory, target_rel_spread, max_time_s, runtime, latency_method,
@@ -103,6 +117,8 @@ class RemoteProfiler:
             restarting), retry with back-off for this long, then fail.
         cache: Keep answers in this process by architecture signature (the server keeps
             its own cache too).
+        ca_file: With an https ``url``: a PEM file of the certificates to trust (the
+            server's own certificate when it is self-signed); None: the system's.
 
     Raises (from :meth:`profile`):
         ProfilingError: ``torch.export`` cannot capture the model (its reason), the
@@ -117,13 +133,18 @@ class RemoteProfiler:
                  runtime: str = "eager", latency_method: str = "compensated",
                  latency_budget_ms: float | None = None,
                  timeout_s: float = 600.0, retry_deadline_s: float = 60.0,
-                 cache: bool = True) -> None:
+                 cache: bool = True, ca_file: str | Path | None = None) -> None:
         self.url = check_url(url)
+        self.ca_file = _check_ca_file(ca_file, self.url)
         if (token is None) == (token_file is None):
             raise refusal("token", _FUNC, "be given, or token_file, but not both",
                           "both" if token is not None else "neither")
         if token is not None:
             token = check_str(token, "token", _FUNC, nonempty=True)
+            bad = _unprintable(token)
+            if bad is not None:
+                raise refusal("token", _FUNC, "be printable ASCII without spaces (it travels in "
+                              "an HTTP header)", f"a token whose character {bad + 1} is not")
         self._token = token if token is not None else read_token(str(token_file))
         self.options = {
             "latency": check_bool(latency, "latency", _FUNC),
@@ -138,7 +159,8 @@ class RemoteProfiler:
                                             low=0.0, low_open=True, allow_none=True),
         }
         self._settings: dict[str, Any] = {"timeout_s": timeout_s,
-                                          "retry_deadline_s": retry_deadline_s, "cache": cache}
+                                          "retry_deadline_s": retry_deadline_s, "cache": cache,
+                                          "ca_file": ca_file}
         self.timeout_s = check_real(timeout_s, "timeout_s", _FUNC, low=0.0, low_open=True)
         self.retry_deadline_s = check_real(retry_deadline_s, "retry_deadline_s", _FUNC, low=0.0)
         self.cache = ProfileCache() if check_bool(cache, "cache", _FUNC) else None
@@ -243,8 +265,13 @@ class RemoteProfiler:
 
         client = getattr(self._local, "client", None)
         if client is None:  # one connection pool per thread
+            verify: Any = True
+            if self.ca_file is not None:
+                import ssl
+
+                verify = ssl.create_default_context(cafile=str(self.ca_file))
             client = httpx.Client(
-                base_url=self.url,
+                base_url=self.url, verify=verify,
                 headers={"Authorization": f"Bearer {self._token}"},
                 timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
             )
@@ -314,6 +341,27 @@ class RemoteProfiler:
         return data
 
 
+def _check_ca_file(ca_file: Any, url: str) -> Path | None:
+    """``ca_file`` as a path, checked: it needs an https URL and must load as PEM
+    certificates."""
+    import ssl
+
+    if ca_file is None:
+        return None
+    if not isinstance(ca_file, str | Path):
+        raise refusal("ca_file", _FUNC, "be a path or None", type(ca_file).__name__,
+                      error=InputTypeError)
+    if not url.startswith("https://"):
+        raise refusal("ca_file", _FUNC, "come with an https:// url (it verifies the server's "
+                      "certificate)", f"{str(ca_file)!r} for {url!r}")
+    try:
+        ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise refusal("ca_file", _FUNC, "name a readable PEM file of certificates",
+                      f"{str(ca_file)!r} ({type(exc).__name__}: {exc})") from None
+    return Path(ca_file)
+
+
 def _chunks(parts: list[Any], size: int = 4 << 20) -> Iterator[bytes]:
     """``parts`` (buffers) in pieces of about 4 MiB, small parts gathered into one piece:
     httpx sends one big ``bytes`` in 64 KiB writes, 20x slower over loopback for a few
@@ -348,7 +396,7 @@ def _reason(resp: Any) -> str:
 
 def check_url(url: Any) -> str:
     """``url`` as ``scheme://host:port`` when it is a server's address (http or https, no
-    path, query or fragment); refused in the name of RemoteProfiler's 'url' otherwise."""
+    user name or password, path, query or fragment); refused in the name of RemoteProfiler's 'url' otherwise."""
     from urllib.parse import urlsplit
 
     text = check_str(url, "url", _FUNC, nonempty=True)
@@ -357,8 +405,29 @@ def check_url(url: Any) -> str:
         port = parts.port
     except ValueError:
         parts, port = None, None
+    if parts is not None and "@" in parts.netloc:
+        raise refusal("url", _FUNC, "hold no user name or password (the token goes in "
+                      "token or token_file, and is sent in a header)",
+                      repr(redact_url(text)))
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or (
             parts.path not in ("", "/")) or parts.query or parts.fragment:
-        raise refusal("url", _FUNC, "be the server's address, http://HOST:PORT", repr(text))
+        raise refusal("url", _FUNC, "be the server's address, http://HOST:PORT or "
+                      "https://HOST:PORT", repr(text))
     del port
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with whatever stands before an ``@`` of its address (a user name and a
+    password) replaced by ``***``, for messages.
+
+    >>> redact_url("http://me:secret@host:8765")
+    'http://***@host:8765'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}{sep}{netloc}{slash}{path}"
