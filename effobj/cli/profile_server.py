@@ -34,8 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "for every interface)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--token-file", required=True, metavar="FILE",
-                   help="file holding the token clients must send (e.g. made with "
-                   "'python -c \"import secrets; print(secrets.token_urlsafe(32))\" > F')")
+                   help="file holding the token clients must send, readable by its owner only "
+                   "(e.g. made with '(umask 077; python -c \"import secrets; "
+                   "print(secrets.token_urlsafe(32))\" > F)')")
+    p.add_argument("--allow-readable-token", action="store_true",
+                   help="accept a token file that other users can read (a warning instead of "
+                   "a refusal)")
     p.add_argument("--device", default="cpu",
                    help="torch device to measure on: cpu, cuda, cuda:1, mps (default cpu)")
     p.add_argument("--threads", type=int, default=None,
@@ -51,6 +55,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "(also with --no-cache), removed when its request ends")
     p.add_argument("--no-cache", action="store_true",
                    help="keep no cache: measure every request, even one seen before")
+    p.add_argument("--read-timeout-s", type=float, default=10.0, metavar="SECONDS",
+                   help="longest wait for a request's headers, and for each chunk of an upload; "
+                   "past it the connection is closed (an upload gets 408) (default 10)")
+    p.add_argument("--max-connections", type=int, default=64, metavar="N",
+                   help="open connections past which a request gets 503 (default 64)")
+    p.add_argument("--ssl-certfile", default=None, metavar="PEM",
+                   help="serve HTTPS with this certificate (chain); with --ssl-keyfile")
+    p.add_argument("--ssl-keyfile", default=None, metavar="PEM",
+                   help="the private key of --ssl-certfile")
     return p
 
 
@@ -66,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
                         allow_none=True)
     upload = check_real(args.max_upload_mb, "--max-upload-mb", _FUNC, low=0.0, low_open=True)
     limit = check_real(args.time_limit_s, "--time-limit-s", _FUNC, low=0.0, low_open=True)
+    read_timeout = check_real(args.read_timeout_s, "--read-timeout-s", _FUNC, low=0.0,
+                              low_open=True)
+    connections = check_int(args.max_connections, "--max-connections", _FUNC, low=2)
     token = read_token(args.token_file, "--token-file", _FUNC)
+    _check_token_mode(args.token_file, args.allow_readable_token)
     if len(token) < 16:
         raise refusal("--token-file", _FUNC, "hold a token of at least 16 characters",
                       f"{len(token)} characters",
@@ -76,13 +93,74 @@ def run(args: argparse.Namespace) -> int:
     if not port_is_free(args.host, port):
         raise refusal("--port", _FUNC, f"be a port free on {args.host}", f"{port} (in use, or "
                       "the host is not an address of this machine)")
+    certfile, keyfile = _check_tls(args.ssl_certfile, args.ssl_keyfile)
+    _check_folder(Path(args.cache_dir))  # the uploads live in it, also with --no-cache
     cache_dir = None if args.no_cache else Path(args.cache_dir)
-    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
-        raise refusal("--cache-dir", _FUNC, "name a folder", f"{str(cache_dir)!r} (a file)")
     serve(ServerConfig(token=token, host=args.host, port=port, device=args.device,
                        threads=threads, max_upload_bytes=int(upload * 2**20), time_limit_s=limit,
-                       cache_dir=cache_dir, upload_dir=Path(args.cache_dir) / "uploads"))
+                       cache_dir=cache_dir, upload_dir=Path(args.cache_dir) / "uploads",
+                       read_timeout_s=read_timeout, max_connections=connections,
+                       ssl_certfile=certfile, ssl_keyfile=keyfile))
     return 0
+
+
+def _check_token_mode(path: str, allow_readable: bool) -> None:
+    """Refuse (or, with --allow-readable-token, warn about) a token file that users other
+    than its owner can read."""
+    import os
+    import shlex
+    import sys
+
+    if os.name == "nt":  # pragma: no cover - no POSIX modes
+        return
+    mode = os.stat(path).st_mode & 0o777
+    if not mode & 0o077:
+        return
+    got = f"{path!r} (mode {mode:04o}: its group or other users can read it)"
+    fix = f"chmod 600 {shlex.quote(path)}"
+    if not allow_readable:
+        raise refusal("--token-file", _FUNC, "be readable by its owner only (mode 600)", got,
+                      hint=f"Fix it with: {fix} (or pass --allow-readable-token).")
+    print(f"effobj profile-server: WARNING: the token file {got}; {fix} to fix it",
+          file=sys.stderr, flush=True)
+
+
+def _check_tls(certfile: str | None, keyfile: str | None) -> tuple[Path | None, Path | None]:
+    """Both TLS files or neither; they must load as a certificate and its key."""
+    import ssl
+
+    if (certfile is None) != (keyfile is None):
+        missing = "--ssl-keyfile" if keyfile is None else "--ssl-certfile"
+        raise refusal(missing, _FUNC, "be given with "
+                      f"{'--ssl-certfile' if keyfile is None else '--ssl-keyfile'}", "nothing")
+    if certfile is None or keyfile is None:
+        return None, None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise refusal("--ssl-certfile", _FUNC, "name a PEM certificate whose private key is in "
+                      "--ssl-keyfile", f"{certfile!r} and {keyfile!r} ({type(exc).__name__}: "
+                      f"{exc})") from None
+    return Path(certfile), Path(keyfile)
+
+
+def _check_folder(folder: Path) -> None:
+    """--cache-dir must be a folder this process can make and write in (checked by writing
+    a file), before the server says it listens."""
+    import os
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        raise refusal("--cache-dir", _FUNC, "name a folder", f"{str(folder)!r} (a file)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".effobj-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise refusal("--cache-dir", _FUNC, "name a folder the server can create and write "
+                      "in", f"{str(folder)!r} ({type(exc).__name__}: "
+                      f"{exc.strerror or exc})") from None
 
 
 def _check_device(device: str) -> None:

@@ -31,8 +31,10 @@ def free_port() -> int:
 class ServerProcess:
     """One ``python -m effobj.cli profile-server`` on loopback, with its own folder.
 
-    The folder holds the token file (a fresh token), the server's log and its cache.
-    ``extra`` are more command-line options (``"--time-limit-s", "15"``).
+    The folder holds the token file (a fresh token, mode 600), the server's log and its
+    cache. ``extra`` are more command-line options (``"--time-limit-s", "15"``); with
+    ``--ssl-certfile`` the server is addressed by https and its certificate is trusted
+    (``ca_file``).
     """
 
     def __init__(self, folder: Path, *extra: str, port: int | None = None,
@@ -42,8 +44,13 @@ class ServerProcess:
         self.token = secrets.token_urlsafe(24)
         self.token_file = folder / "token"
         self.token_file.write_text(self.token + "\n")
+        self.token_file.chmod(0o600)
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ca_file: Path | None = None
+        if "--ssl-certfile" in extra:
+            self.ca_file = Path(extra[list(extra).index("--ssl-certfile") + 1])
+        scheme = "https" if self.ca_file is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = folder / "server.log"
         self.cache_dir = folder / "cache"
         self.args = ["--port", str(self.port), "--token-file", str(self.token_file),
@@ -63,6 +70,15 @@ class ServerProcess:
         return self
 
     @property
+    def verify(self) -> Any:
+        """What httpx's ``verify=`` needs for this server."""
+        if self.ca_file is None:
+            return True
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
@@ -75,7 +91,8 @@ class ServerProcess:
             if self.proc is None or self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{self.log.read_text()}")
             try:
-                r = httpx.get(f"{self.url}/status", headers=self.auth, timeout=2)
+                r = httpx.get(f"{self.url}/status", headers=self.auth, timeout=2,
+                              verify=self.verify)
                 if r.status_code == 200 and r.json()["worker"] == "ready":
                     return dict(r.json())
             except httpx.TransportError:
@@ -86,7 +103,7 @@ class ServerProcess:
     def status(self) -> dict[str, Any]:
         import httpx
 
-        r = httpx.get(f"{self.url}/status", headers=self.auth, timeout=10)
+        r = httpx.get(f"{self.url}/status", headers=self.auth, timeout=10, verify=self.verify)
         r.raise_for_status()
         return dict(r.json())
 

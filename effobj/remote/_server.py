@@ -6,7 +6,15 @@ A Starlette application served by uvicorn (no HTTP of our own). The protocol is 
 * **authentication**: every endpoint needs the bearer token read from ``--token-file``,
   compared with :func:`hmac.compare_digest`;
 * **loopback by default**: it binds ``127.0.0.1`` unless ``--host`` says otherwise, and
-  prints where it listens;
+  prints where it listens; a host other than loopback without TLS (``--ssl-certfile`` and
+  ``--ssl-keyfile``) prints a warning: the token would cross the network in plain HTTP;
+* **bounded connections**: a request's headers must arrive within ``--read-timeout-s`` of
+  the connection opening (or of the previous answer), each chunk of a body within
+  ``--read-timeout-s`` of the one before (408 otherwise, and the connection is closed),
+  headers are at most 16 KiB, and past ``--max-connections`` open connections a request
+  gets 503: slow or stalled clients cannot hold the server;
+* **bounded JSON**: a ``/lookup`` body or an archive header nesting deeper than
+  :data:`~effobj.remote._protocol.MAX_JSON_DEPTH` is refused with 400 before it is parsed;
 * **bounded uploads**: a ``Content-Length`` over ``--max-upload-mb`` is refused (413)
   before the body is read, and so is a body that grows past it while streaming; a
   model upload is written as it arrives to a file of the server's own upload folder
@@ -26,18 +34,26 @@ A Starlette application served by uvicorn (no HTTP of our own). The protocol is 
 * **a cache by architecture signature** (computed on the search side), in memory and as
   JSON files in ``--cache-dir`` only (file names are hashes the server computes), so the
   same candidate sent by two search workers is measured once; ``--no-cache`` measures
-  every request.
+  every request;
+* **prompt shutdown**: on SIGTERM or SIGINT the measuring worker is killed at once (no new
+  one is started), the request it measured, the queued ones and any that arrive until the
+  server has closed get 503 "shutting down" (a client retries with back-off), and the
+  process exits; the worker itself exits when the server's process goes away, even
+  killed with SIGKILL (it watches its parent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import multiprocessing as mp
 import os
 import platform
+import signal
 import socket
 import sys
 import tempfile
@@ -54,6 +70,7 @@ from effobj.remote._protocol import (
     check_options,
     check_signature,
     header_size,
+    loads_bounded,
     parse_header,
 )
 
@@ -68,6 +85,9 @@ __all__ = ["Measurer", "ServerConfig", "build_app", "serve"]
 _LOG_SIZE = 200
 #: the suffix of the files uploads are spooled in
 _UPLOAD_SUFFIX = ".upload"
+#: the largest request line plus headers accepted (h11's buffer for an unfinished event)
+MAX_HEADER_BYTES = 16 * 1024
+_SHUTTING_DOWN = "the server is shutting down (SIGTERM); retry on its next start"
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,17 @@ class ServerConfig:
     #: where uploads are spooled while they wait and are measured (one file each, removed
     #: when its request ends); None: a private folder made at start, removed at shutdown
     upload_dir: Path | None = None
+    #: longest wait for a request's headers, and for each chunk of its body
+    read_timeout_s: float = 10.0
+    #: open connections past which a request gets 503
+    max_connections: int = 64
+    #: TLS: the certificate (chain) and its private key, PEM files; None: plain HTTP
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_certfile is not None else "http"
 
 
 def _log(msg: str) -> None:
@@ -108,6 +139,8 @@ class Measurer:
         self.ready = threading.Event()
         self.restarts = 0
         self._start_lock = threading.Lock()
+        #: set by :meth:`abort` (the server is shutting down): no worker is started again
+        self.closing = False
 
     def start(self) -> None:
         """Start a worker and wait until it has imported torch and warmed up."""
@@ -117,12 +150,15 @@ class Measurer:
             if self.ready.is_set():  # started by another thread meanwhile
                 return
             parent, child = self._ctx.Pipe()
-            proc = self._ctx.Process(target=_worker.main, args=(child, self.device, self.threads),
+            proc = self._ctx.Process(target=_worker.main, args=(child, self.device, self.threads, os.getpid()),
                                      daemon=True, name="effobj-profile-worker")
             proc.start()
             child.close()
             self._proc, self._conn = proc, parent
-            while not parent.poll(0.5):
+            while not parent.poll(0.2):
+                if self.closing:
+                    proc.kill()
+                    raise RuntimeError("the server is shutting down")
                 if not proc.is_alive():
                     raise RuntimeError(f"the measuring worker exited at start (code {proc.exitcode})")
             hello = json.loads(parent.recv_bytes())
@@ -130,6 +166,15 @@ class Measurer:
             self.ready.set()
             _log(f"worker ready (pid {self.pid}, device {self.device}, threads "
                  f"{self.threads if self.threads is not None else 'torch default'})")
+
+    def abort(self) -> None:
+        """Kill the worker now and start none again (the server is shutting down); safe to
+        call from a signal handler. A measurement under way ends with a 503."""
+        self.closing = True
+        proc = self._proc
+        if proc is not None and proc.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         proc = self._proc
@@ -145,6 +190,8 @@ class Measurer:
         """Have the worker measure the archive spooled in ``path`` (``size`` bytes, a file
         of the server's upload folder: only its name goes through the pipe, the worker maps
         the file); the worker's answer, or a 504/500 after replacing the worker."""
+        if self.closing:
+            return {"status": 503, "error": _SHUTTING_DOWN}
         if not self.ready.is_set():
             self.start()
         conn, proc = self._conn, self._proc
@@ -154,7 +201,7 @@ class Measurer:
             while not conn.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
                 if not proc.is_alive():
                     raise EOFError
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline and not self.closing:
                     self._replace(f"ran past the time limit of {time_limit_s:g} s")
                     return {"status": 504, "error": f"the measurement ran past the server's time "
                                                     f"limit of {time_limit_s:g} s (the model hangs "
@@ -162,6 +209,9 @@ class Measurer:
                                                     "was replaced"}
             return dict(json.loads(conn.recv_bytes()))
         except (EOFError, OSError, BrokenPipeError):
+            if self.closing:  # killed by abort(): not the model's fault
+                return {"status": 503, "error": _SHUTTING_DOWN + " (the measurement was "
+                                                "stopped)"}
             code = proc.exitcode if proc is not None else None
             self._replace(f"died (exit code {code})")
             return {"status": 500, "error": f"the measuring worker died during the measurement "
@@ -172,7 +222,8 @@ class Measurer:
         _log(f"worker pid {self.pid} {why}: replacing it")
         self.stop()
         self.restarts += 1
-        self.start()
+        if not self.closing:
+            self.start()
 
 
 class _State:
@@ -190,7 +241,9 @@ class _State:
         self.log: deque[dict[str, Any]] = deque(maxlen=_LOG_SIZE)
         self.cache: dict[str, dict[str, Any]] = {}
         self.t0 = time.time()
-        self.address = f"http://{config.host}:{config.port}"
+        self.address = f"{config.scheme}://{_bracket(config.host)}:{config.port}"
+        #: set on SIGTERM/SIGINT (:func:`serve`): every request is answered 503
+        self.stopping = False
         self.upload_dir: Path | None = None  # made at startup (open_uploads)
 
     # ---------------------------------------------------------------- uploads
@@ -221,6 +274,13 @@ class _State:
             f.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- cache
+    def shut_down(self) -> None:
+        """SIGTERM/SIGINT: refuse what comes (503), kill the worker now."""
+        if not self.stopping:
+            self.stopping = True
+            _log("shutting down: the measuring worker is stopped, requests get 503")
+        self.measurer.abort()
+
     def cache_key(self, signature: str, options: dict[str, Any]) -> str:
         c = self.config
         text = json.dumps([signature, options, c.device, c.threads, _torch_version()],
@@ -296,8 +356,13 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
     def error(status: int, reason: str) -> JSONResponse:
         if status != 401:
             state.counts["refused" if status < 500 and status != 422 else "failed"] += 1
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if status in (408, 503):  # a stalled body, shutting down: do not keep the connection
+            headers["Connection"] = "close"
         return JSONResponse({"error": reason}, status_code=status, headers=headers)
+
+    def shutting_down() -> JSONResponse:
+        return error(503, _SHUTTING_DOWN)
 
     def authorized(request: Request) -> bool:
         given = request.headers.get("authorization", "")
@@ -321,7 +386,17 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
                 return error(413, f"the upload of {int(declared)} bytes is over the server's "
                                   f"limit of {limit} bytes (--max-upload-mb)")
         size = 0
-        async for chunk in request.stream():
+        stream = request.stream()
+        while True:
+            if state.stopping:
+                return shutting_down()
+            try:  # a client that stalls mid-upload must not hold the connection
+                chunk = await asyncio.wait_for(anext(stream), config.read_timeout_s)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                return error(408, f"the upload stalled: no data for {config.read_timeout_s:g} s "
+                                  f"after {size} bytes (the server's --read-timeout-s)")
             size += len(chunk)
             if size > limit:
                 return error(413, f"the upload grew past the server's limit of {limit} bytes "
@@ -337,21 +412,25 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
     async def status(request: Request) -> JSONResponse:
         if not authorized(request):
             return unauthorized()
+        if state.stopping:
+            return shutting_down()
         return JSONResponse(state.status())
 
     async def lookup(request: Request) -> JSONResponse:
         if not authorized(request):
             return unauthorized()
+        if state.stopping:
+            return shutting_down()
         body = await read_body(request)
         if isinstance(body, JSONResponse):
             return body
         try:
-            query = json.loads(body)
+            query = loads_bounded(body, "the body")
             if not isinstance(query, dict):
                 raise ProtocolError("the body must be a JSON object")
             key = state.cache_key(check_signature(query.get("signature")),
                                   check_options(query.get("options")))
-        except (ValueError, ProtocolError) as exc:
+        except ProtocolError as exc:
             return error(400, f"malformed lookup: {exc}")
         hit = state.cached(key)
         if hit is None:
@@ -364,6 +443,8 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
     async def profile(request: Request) -> JSONResponse:
         if not authorized(request):
             return unauthorized()
+        if state.stopping:
+            return shutting_down()
         state.counts["requests"] += 1
         ctype = request.headers.get("content-type", "")
         if ctype.split(";")[0].strip() != CONTENT_TYPE:
@@ -399,6 +480,8 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         finally:  # also when the client went away while queued
             state.waiting -= 1
         try:
+            if state.stopping:
+                return shutting_down()
             wait = time.perf_counter() - arrived
             hit = state.cached(key)  # measured while this request waited
             if hit is not None:
@@ -423,6 +506,8 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
                               "status": result.get("status")})
         finally:
             state.lock.release()
+        if result.get("status") == 503:
+            return shutting_down()
         if result.get("status") != 200:
             return error(int(result.get("status", 500)), str(result.get("error")))
         state.counts["measured"] += 1
@@ -442,7 +527,9 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
         try:
             yield
         finally:
-            starter.cancel()
+            state.measurer.abort()  # also stops a worker still starting
+            with contextlib.suppress(BaseException):
+                await starter
             state.measurer.stop()
             state.close_uploads()
 
@@ -456,17 +543,123 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
 
 
 def serve(config: ServerConfig) -> None:
-    """Run the server until interrupted (uvicorn handles SIGINT and SIGTERM)."""
+    """Run the server until SIGTERM or SIGINT (then :meth:`_State.shut_down`, and uvicorn
+    closes the connections)."""
     import uvicorn
 
-    where = "loopback only" if config.host in ("127.0.0.1", "localhost", "::1") else \
-        "reachable from other machines"
-    _log(f"listening on http://{_bracket(config.host)}:{config.port} ({where}; --host to change), "
+    app = build_app(config)
+    state: _State = app.state.effobj
+    where = "loopback only" if is_loopback(config.host) else "reachable from other machines"
+    _log(f"listening on {state.address} ({where}; --host to change), "
          f"device {config.device}, time limit {config.time_limit_s:g} s, uploads up to "
-         f"{config.max_upload_bytes / 2**20:g} MiB, cache "
+         f"{config.max_upload_bytes / 2**20:g} MiB, read timeout {config.read_timeout_s:g} s, "
+         f"up to {config.max_connections} connections, cache "
          f"{config.cache_dir if config.cache_dir is not None else 'in memory only'}")
-    uvicorn.Server(uvicorn.Config(build_app(config), host=config.host, port=config.port,
-                                  log_level="warning", access_log=False)).run()
+    warning = plain_http_warning(config.host, tls=config.ssl_certfile is not None)
+    if warning:
+        _log(warning)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            state.shut_down()  # kill the worker now, answer 503 from here on
+            super().handle_exit(sig, frame)
+
+    uvicorn_config = uvicorn.Config(
+        app, host=config.host, port=config.port, log_level="warning", access_log=False,
+        http=_protocol_class(config.read_timeout_s), timeout_keep_alive=max(
+            1, round(config.read_timeout_s)), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        limit_concurrency=config.max_connections,
+        timeout_graceful_shutdown=max(1, round(config.read_timeout_s + 5)),
+        ssl_certfile=None if config.ssl_certfile is None else str(config.ssl_certfile),
+        ssl_keyfile=None if config.ssl_keyfile is None else str(config.ssl_keyfile))
+    Server(uvicorn_config).run()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def plain_http_warning(host: str, *, tls: bool) -> str | None:
+    """The warning printed when the server listens beyond loopback without TLS.
+
+    >>> plain_http_warning("127.0.0.1", tls=False) is None
+    True
+    >>> "plain HTTP" in plain_http_warning("0.0.0.0", tls=False)
+    True
+    """
+    if tls or is_loopback(host):
+        return None
+    return (f"WARNING: --host {host} is reachable from other machines and TLS is off: the "
+            "bearer token and the models cross the network in plain HTTP, readable by anyone "
+            "on the path. Give --ssl-certfile and --ssl-keyfile, or keep the default "
+            "--host 127.0.0.1 and reach it through an SSH tunnel (ssh -N -L 8765:127.0.0.1:8765 "
+            "HOST).")
+
+
+def _protocol_class(header_timeout_s: float) -> type:
+    """uvicorn's h11 protocol with a deadline on each request's headers.
+
+    uvicorn 0.55 times out only idle keep-alive connections, and a byte of an unfinished
+    request disarms that timer: a client that opens connections and sends half a request
+    line (slowloris) would hold them forever. Here a timer is armed when the connection
+    opens and after each answer, and disarmed only once a request's headers are complete;
+    when it fires the connection is closed. Bytes trickled in do not reset it.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+        _timed_cycle: Any = None
+
+        def _arm_header_timer(self, cycle: Any) -> None:
+            """Close the connection unless a request other than ``cycle`` starts in time."""
+            self._disarm_header_timer()
+            self._timed_cycle = cycle
+            self._header_timer = self.loop.call_later(header_timeout_s, self._headers_too_slow)
+
+        def _disarm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _check_request_started(self) -> None:
+            if self._header_timer is not None and self.cycle is not self._timed_cycle:
+                self._disarm_header_timer()  # a new request's headers are in
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                with contextlib.suppress(h11.LocalProtocolError):
+                    self.conn.send(h11.ConnectionClosed())
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm_header_timer(None)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._check_request_started()
+
+        def on_response_complete(self) -> None:
+            answered = self.cycle
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_header_timer(answered)
+                self._check_request_started()  # a pipelined request already started
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_timer()
+            super().connection_lost(exc)
+
+    return Protocol
 
 
 def _bracket(host: str) -> str:

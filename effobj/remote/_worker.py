@@ -7,13 +7,17 @@ object. The worker maps that file privately (copy-on-write) and rebuilds the ten
 place from the mapping: a large model's weights are not copied again between the two
 processes. A worker that hangs past the time limit or dies is killed and
 replaced by the server (:class:`~effobj.remote._server.Measurer`); the server itself
-never runs a model.
+never runs a model. The worker exits by itself when the server's process goes away, even
+killed with SIGKILL mid-measurement: a thread watches its parent's pid (not
+``PR_SET_PDEATHSIG``, which fires when the *thread* that started the worker exits, and the
+server starts workers from a thread pool).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -21,9 +25,19 @@ from typing import Any
 __all__ = ["main"]
 
 
-def main(conn: Connection, device: str, threads: int | None) -> None:
-    """Serve measurements on ``conn`` until it closes."""
+#: how often the worker checks that the server is still its parent
+_WATCH_S = 0.25
+
+
+def main(conn: Connection, device: str, threads: int | None,
+         server_pid: int | None = None) -> None:
+    """Serve measurements on ``conn`` until it closes, or until the process ``server_pid``
+    is no longer this one's parent (the server died)."""
     import warnings
+
+    if server_pid is not None:
+        threading.Thread(target=_exit_with_server, args=(server_pid,), daemon=True,
+                         name="effobj-worker-watchdog").start()
 
     import torch
 
@@ -43,6 +57,15 @@ def main(conn: Connection, device: str, threads: int | None) -> None:
         except (EOFError, OSError):
             return
         conn.send_bytes(json.dumps(_measure(msg, device, threads)).encode())
+
+
+def _exit_with_server(server_pid: int) -> None:
+    """Exit the process (at once, whatever the main thread is running) when the server is
+    gone: a dead parent's children are handed to another process, so the parent pid
+    changes."""
+    while os.getppid() == server_pid:
+        time.sleep(_WATCH_S)
+    os._exit(3)
 
 
 def _measure(msg: bytes, device: str, threads: int | None) -> dict[str, Any]:
