@@ -128,6 +128,19 @@ OVERHEAD_S = "effobj_overhead_s"
 TEST_PERF = "test_perf"
 EPOCHS_RUN = "epochs_run"
 TRAIN_FLOPS = "train_flops"
+#: the performance (raw units) the candidate must reach to win at its cost: beat the
+#: incumbent (single objective) or stay off the trained trials' staircase (multi-objective);
+#: written when training starts and updated at each early-stopping check
+TARGET_PERF = "target_perf"
+#: the normalized performance after each epoch reported, in order (the learning curve)
+CURVE = "curve"
+#: the epochs the training would run to its end (the fidelity's maximum), when known
+MAX_EPOCHS = "max_epochs"
+#: an early stop's evidence: the epochs run at the rung where it stopped, the chance
+#: of reaching the target by the last epoch, and the predicted final performance (raw)
+STOP_RUNG = "stop_rung"
+STOP_PROBABILITY = "stop_probability"
+STOP_PREDICTION = "stop_prediction"
 #: the candidate's identity: trials with one identity are one training run
 IDENTITY = "identity"
 #: number of the trial whose result a repeat of the same candidate took over
@@ -216,6 +229,12 @@ def _as_decision(x: Any) -> str | None:
     return x if x in ("under", "over") else None
 
 
+def _as_curve(x: Any) -> list[float] | None:
+    if isinstance(x, list) and all(_is_real(v) for v in x):
+        return [float(v) for v in x]
+    return None
+
+
 def _as_constraints(x: Any) -> dict[str, float] | None:
     # values as stored (a read record written back is unchanged)
     if not isinstance(x, Mapping) or not all(
@@ -245,6 +264,12 @@ _FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("test_perf", TEST_PERF, _as_float),
     ("epochs_run", EPOCHS_RUN, _as_int),
     ("train_flops", TRAIN_FLOPS, _as_float),
+    ("target_perf", TARGET_PERF, _as_float),
+    ("curve", CURVE, _as_curve),
+    ("max_epochs", MAX_EPOCHS, _as_int),
+    ("stop_rung", STOP_RUNG, _as_int),
+    ("stop_probability", STOP_PROBABILITY, _as_float),
+    ("stop_prediction", STOP_PREDICTION, _as_float),
     ("identity", IDENTITY, _as_str),
     ("repeat_of", REPEAT_OF, _as_int),
     ("retry_of", RETRY_OF, _as_int),
@@ -298,6 +323,14 @@ class TrialRecord:
         train_time_s: seconds spent in ``evaluate``.
         overhead_s: seconds of effobj's own work (``"effobj_overhead_s"``).
         test_perf, epochs_run, train_flops: extras an evaluation returned.
+        target_perf: the raw performance the candidate must reach to win at its cost
+            (:mod:`effobj.targets`); ``inf`` when nothing would.
+        curve: the normalized performance after each reported epoch.
+        max_epochs: the epochs a full training runs, when known.
+        stop_rung, stop_probability, stop_prediction: an early stop's evidence
+            (:class:`~effobj.optuna.EfficiencyPruner`): epochs run at the rung, the
+            estimated chance of reaching ``target_perf`` by the last epoch, and the
+            predicted final raw performance.
         identity: the candidate's identity (one identity, one training).
         repeat_of: the trial whose result a repeat took over.
         retry_of: the interrupted trial this one re-runs (``"effobj_retry_of"``).
@@ -331,6 +364,12 @@ class TrialRecord:
     test_perf: float | None = None
     epochs_run: int | None = None
     train_flops: float | None = None
+    target_perf: float | None = None
+    curve: list[float] | None = None
+    max_epochs: int | None = None
+    stop_rung: int | None = None
+    stop_probability: float | None = None
+    stop_prediction: float | None = None
     identity: str | None = None
     repeat_of: int | None = None
     retry_of: int | None = None

@@ -100,9 +100,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "as PRUNED")
     p.add_argument("--no-skip-hopeless", action="store_true",
                    help="train candidates even when their upper bound is below the incumbent")
+    p.add_argument("--pruner", choices=("effobj", "hyperband", "sha", "median", "none"),
+                   default="effobj",
+                   help="how trainings are stopped early (model spaces): effobj (default: "
+                   "once the learning curve gives a training little chance of reaching its "
+                   "target, the performance that wins at its known cost; single and multi "
+                   "mode), Optuna's hyperband, sha (successive halving) or median "
+                   "(single mode only), or none")
     p.add_argument("--prune-slack", type=float, default=None,
-                   help="prune trainings that cannot beat the incumbent even at the best "
-                   "performance seen plus this slack (IncumbentPruner); off by default")
+                   help="instead of --pruner: stop trainings that cannot beat the incumbent "
+                   "even at the best performance seen plus this slack (IncumbentPruner)")
     p.add_argument("--latency-time", type=float, default=1.0,
                    help="model spaces: at most this many seconds to measure one candidate's "
                    "latency (0: do not measure latency; default 1)")
@@ -229,9 +236,12 @@ def run(args: argparse.Namespace) -> int:
                                      latency_method=args.latency_method)
         else:
             profiler = LocalProfiler(latency=False)
-    pruner = None
     if args.prune_slack is not None:
-        pruner = IncumbentPruner(spec, slack=args.prune_slack)
+        pruner: Any = IncumbentPruner(spec, slack=args.prune_slack)
+    else:
+        from effobj.optuna._early_stop import make_pruner
+
+        pruner = make_pruner(args.pruner, spec, mode=args.mode)
     objective = objective_from_space(
         spec,
         space,

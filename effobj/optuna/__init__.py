@@ -9,7 +9,10 @@ metric layer of effobj never does.
   constraints where Optuna's samplers and optuna-dashboard read them.
 - :class:`EfficiencySampler`: models the performance, takes each candidate's cost as
   known before training, proposes the best expected improvement of E_beta.
-- :class:`IncumbentPruner`: stops a training that cannot beat the incumbent any more.
+- :class:`EfficiencyPruner`: stops a training once its learning curve gives it little
+  chance of reaching its own target (the performance that wins at its known cost), in
+  single- and multi-objective studies; :func:`report_epoch` reports an epoch from your
+  own ``evaluate``. :class:`IncumbentPruner`: the older, rung-less rule.
 - :func:`create_study`, :func:`resolve_storage`, :func:`make_sampler`: studies on SQLite
   (default), any Optuna URL or a Journal file, with heartbeat and retry of dead workers.
 - :func:`optimize`: a resumable, shareable run to a study size, with a training budget and
@@ -46,7 +49,8 @@ from __future__ import annotations
 from typing import Any as _Any
 
 from effobj.optuna._costs import COST_LOOKUPS, CostRegistry
-from effobj.optuna._objective import EfficiencyObjective, Reporter, TrialFailed
+from effobj.optuna._early_stop import EfficiencyPruner, StopDecision
+from effobj.optuna._objective import EfficiencyObjective, Reporter, TrialFailed, report_epoch
 from effobj.optuna._pruner import IncumbentPruner
 from effobj.optuna._run import (
     MaxTrainingsCallback,
@@ -67,10 +71,12 @@ __all__ = [
     "CostRegistry",
     "EfficiencySampler",
     "EfficiencyObjective",
+    "EfficiencyPruner",
     "IncumbentPruner",
     "MaxTrainingsCallback",
     "Reporter",
     "SpaceCandidate",
+    "StopDecision",
     "TrainingSummary",
     "TrialFailed",
     "create_study",
@@ -79,6 +85,7 @@ __all__ = [
     "make_sampler",
     "objective_from_space",
     "optimize",
+    "report_epoch",
     "requeue_interrupted",
     "resolve_storage",
     "storage_url",

@@ -49,6 +49,7 @@ import logging
 import math
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -85,7 +86,7 @@ from effobj.spec import check_spec
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
 
-__all__ = ["EfficiencyObjective", "Reporter", "TrialFailed"]
+__all__ = ["EfficiencyObjective", "Reporter", "TrialFailed", "report_epoch"]
 
 _log = logging.getLogger("effobj.optuna")
 
@@ -378,23 +379,27 @@ class EfficiencyObjective:
             trained = True
             # with a pruner, the costs are on record while the candidate trains (pruners
             # read C); constraints are set once, at the end
-            rec = replace(rec, trained=True, status=Status.TRAINING)
-            if (
-                self.mode == "single"
-                and study is not None
-                and not isinstance(study.pruner, optuna.pruners.NopPruner)
-            ):
+            # the costs and the target are on record while the candidate trains (pruners,
+            # other workers and the dashboard read them); constraints are set at the end
+            rec = replace(rec, trained=True, status=Status.TRAINING,
+                          target_perf=self._target_perf(study, rec))
+            if study is not None:
                 write_record(trial, rec)
             reporter = _EpochReporter(self, trial, cost, rec)
-            with clock.user():
-                t0 = time.perf_counter()
-                if self._evaluate_takes_reporter:
-                    result = self.evaluate(candidate, trial, reporter)
-                else:
-                    result = self.evaluate(candidate, trial)
-                train_s = time.perf_counter() - t0
+            try:
+                with clock.user():
+                    t0 = time.perf_counter()
+                    if self._evaluate_takes_reporter:
+                        result = self.evaluate(candidate, trial, reporter)
+                    else:
+                        result = self.evaluate(candidate, trial)
+                    train_s = time.perf_counter() - t0
+            finally:
+                _REPORTERS.pop(trial, None)
+            if reporter.stopped is not None:  # report_epoch said stop; evaluate returned
+                raise optuna.TrialPruned(reporter.stopped)
             perf, extras = _unpack_evaluation(result)
-            rec = rec.with_attrs(extras)
+            rec = replace(reporter.rec, status=Status.TRAINING).with_attrs(extras)
             if rec.train_time_s is None:
                 rec = replace(rec, train_time_s=train_s)
             stage = "score"
@@ -646,6 +651,26 @@ class EfficiencyObjective:
             return e
         return [perf, *(cost[n] for n in self._objective_costs)]
 
+    def _target_perf(self, study: optuna.Study | None, rec: TrialRecord) -> float | None:
+        """The raw performance the candidate of ``rec`` must reach to win at its cost
+        (:mod:`effobj.targets`); ``None`` while nothing trained sets one."""
+        if study is None or rec.C is None:
+            return None
+        from effobj.optuna._early_stop import EfficiencyPruner
+
+        pruner = study.pruner if isinstance(study.pruner, EfficiencyPruner) \
+            and study.pruner.spec is not None else EfficiencyPruner(self.spec)
+        if self.mode == "single":
+            inc = self._incumbent(study) if self.skip_hopeless else _stored_incumbent(study)
+            if inc is None:
+                return None
+            from effobj.targets import perf_to_beat
+
+            a = perf_to_beat(inc.e_beta, rec.C, beta2=self.spec.beta2, a_min=self.spec.a_min)
+        else:
+            a = pruner.target(study, rec)
+        return None if math.isnan(a) else a * self._perf_ref
+
     def _incumbent(self, study: optuna.Study) -> Incumbent | None:
         """The incumbent, from the storage at most every ``incumbent_refresh_s`` seconds."""
         key = (id(study._storage), study._study_id)
@@ -692,8 +717,20 @@ class EfficiencyObjective:
         return math.nan if self.mode == "single" else [math.nan] * len(self.directions)
 
 
+#: the reporter of each trial an EfficiencyObjective is training (for report_epoch)
+_REPORTERS: weakref.WeakKeyDictionary[Any, _EpochReporter] = weakref.WeakKeyDictionary()
+
+
 class _EpochReporter:
-    """``report(epoch, perf)``: E_beta of the epoch to Optuna's pruners."""
+    """``report(epoch, perf)``: the learning curve, the target, the early-stopping call.
+
+    Each report appends the epoch's normalized performance to the trial's ``curve``
+    (epochs skipped between two reports are filled by linear interpolation), then asks
+    the study's pruner: an :class:`~effobj.optuna.EfficiencyPruner` directly, with the
+    candidate's cost (single and multi-objective); another Optuna pruner through
+    ``trial.report(E_beta)`` and ``trial.should_prune()`` (single objective only, as
+    Optuna's pruners are). A stop records the trial as PRUNED with its evidence.
+    """
 
     def __init__(
         self,
@@ -705,27 +742,130 @@ class _EpochReporter:
         self._obj = objective
         self._trial = trial
         self._cost = cost
-        self._rec = rec
+        self.rec = rec
         self.last_perf: float | None = None
+        self.last_epoch: int | None = None
+        self.curve: list[float] = []
+        #: the epochs of a full training, when the space or the caller says
+        self.max_epochs: int | None = rec.max_epochs
+        #: why training was stopped (``None``: it was not)
+        self.stopped: str | None = None
+        _REPORTERS[trial] = self
 
     def __call__(self, epoch: int, perf: float) -> None:
-        epoch = check_int(epoch, "epoch", "report", low=0)
-        perf = check_real(perf, "perf", "report")
-        self.last_perf = perf
-        if self._obj.mode != "single":  # Optuna's pruners are single-objective only
-            return
+        if self.report(epoch, perf):
+            raise optuna.TrialPruned(self.stopped)
+
+    def report(self, epoch: int, perf: float, max_epochs: int | None = None) -> bool:
+        """Record one epoch; whether training should stop now (recorded as PRUNED)."""
+        func = "report_epoch"
+        epoch = check_int(epoch, "epoch", func, low=0)
+        perf = check_real(perf, "perf", func)
+        if max_epochs is not None:
+            self.max_epochs = check_int(max_epochs, "max_epochs", func, low=1)
+        if self.last_epoch is not None and epoch <= self.last_epoch:
+            raise refusal("epoch", func, f"increase from one report to the next (the last "
+                          f"was {self.last_epoch})", epoch)
+        if self.max_epochs is not None and epoch >= self.max_epochs:
+            raise refusal("epoch", func, f"be below max_epochs={self.max_epochs} (epochs "
+                          "count from 0)", epoch)
+        if self.stopped is not None:
+            return True
+        a = float(self._obj.spec.normalize_perf(perf))  # refuses a negative performance
+        prev = self.curve[-1] if self.curve else a
+        gap = epoch - len(self.curve) + 1
+        self.curve.extend(prev + (a - prev) * (i + 1) / gap for i in range(gap))
+        self.last_perf, self.last_epoch = perf, epoch
+        trial = self._trial
+        study = getattr(trial, "study", None)
+        changes: dict[str, Any] = {"curve": list(self.curve), "epochs_run": epoch + 1}
+        if self.max_epochs is not None:
+            changes["max_epochs"] = self.max_epochs
+        self.rec = replace(self.rec, **changes)
+        if study is None:
+            return False
+        from effobj.optuna._early_stop import EfficiencyPruner, stop_fields
+
+        pruner = study.pruner
+        reason = None
+        if self._obj.mode == "single":  # E_beta per epoch: the dashboard's curves, the pruners'
+            trial.report(float(self._obj.spec.score(perf, self._cost)), epoch)
+        if isinstance(pruner, EfficiencyPruner):
+            decision = pruner.decide(study, trial.number, self.curve, self.rec, self.max_epochs)
+            if decision.rung is not None and not math.isnan(decision.target):
+                self.rec = replace(self.rec, target_perf=decision.target * self._obj._perf_ref)
+            if decision.stop:
+                pruner.n_stopped += 1
+                self.rec = replace(self.rec, **stop_fields(decision, self._obj._perf_ref))
+                reason = (f"stopped after epoch {epoch} (rung {decision.rung}): "
+                          f"{decision.reason}")
+            _write_progress(trial, self.rec)
+        elif self._obj.mode == "single" and not isinstance(pruner, optuna.pruners.NopPruner):
+            _write_progress(trial, self.rec)
+            if trial.should_prune():
+                e = float(self._obj.spec.score(perf, self._cost))
+                reason = f"pruned after epoch {epoch} at E_beta {e:.6g}"
+        else:
+            _write_progress(trial, self.rec)
+        if reason is None:
+            return False
         e = float(self._obj.spec.score(perf, self._cost))
-        self._trial.report(e, epoch)
-        if self._trial.should_prune():
-            a_norm, _ = self._obj.spec.normalize(perf, self._cost)
-            rec = self._rec.scored(
-                perf, float(a_norm), e, status=Status.PRUNED, epochs_run=epoch + 1,
-                skip_reason=f"pruned after epoch {epoch} at E_beta {e:.6g}",
-            )
-            self._obj._record(
-                self._trial, rec, self._obj._constraints_at(perf, self._cost), _Clock()
-            )
-            raise optuna.TrialPruned(f"pruned after epoch {epoch} at E_beta {e:.6g}")
+        a_norm, _ = self._obj.spec.normalize(perf, self._cost)
+        rec = self.rec.scored(perf, float(a_norm), e, status=Status.PRUNED,
+                              epochs_run=epoch + 1, skip_reason=reason)
+        self._obj._record(trial, rec, self._obj._constraints_at(perf, self._cost), _Clock())
+        self.stopped = reason
+        return True
+
+
+def _write_progress(trial: optuna.trial.Trial, rec: TrialRecord) -> None:
+    """The curve so far (and the target, the epochs): one user attribute each."""
+    for key, value in ((K.CURVE, rec.curve), (K.EPOCHS_RUN, rec.epochs_run),
+                       (K.MAX_EPOCHS, rec.max_epochs), (K.TARGET_PERF, rec.target_perf)):
+        if value is not None:
+            trial.set_user_attr(key, value)
+
+
+def report_epoch(trial: optuna.trial.Trial, epoch: int, perf: float, *,
+                 max_epochs: int | None = None) -> bool:
+    r"""Report one epoch of a training; ``True`` when it should stop now.
+
+    Call it from your own ``evaluate`` after each epoch (or every few: the epochs between
+    are interpolated), with the validation performance in the spec's raw units. In a
+    trial of an :class:`EfficiencyObjective` it records the learning curve and asks the
+    study's pruner (an :class:`~effobj.optuna.EfficiencyPruner` in single- and
+    multi-objective studies; Optuna's own pruners in single-objective ones); a stop is
+    recorded at once (PRUNED, with its evidence), so ``evaluate`` only has to stop
+    training and return (or raise ``optuna.TrialPruned``). In any other Optuna trial it
+    is ``trial.report(perf, epoch)`` then ``trial.should_prune()``.
+
+    Args:
+        trial: the trial ``evaluate`` was given.
+        epoch: the epoch just finished, from 0, increasing from one call to the next.
+        perf: its validation performance (finite, >= 0).
+        max_epochs: the epochs the full training would run (the pruner's rungs and the
+            final epoch it predicts); once is enough. Model spaces pass their config's.
+
+    Raises:
+        InputError: ``epoch`` not increasing or not below ``max_epochs``, ``perf``
+            not a finite number >= 0.
+
+    Example:
+        >>> for epoch in range(epochs):                        # doctest: +SKIP
+        ...     train_one_epoch(model)
+        ...     if report_epoch(trial, epoch, accuracy(model), max_epochs=epochs):
+        ...         break
+    """
+    reporter = _REPORTERS.get(trial)
+    if reporter is not None:
+        return reporter.report(epoch, perf, max_epochs)
+    epoch = check_int(epoch, "epoch", "report_epoch", low=0)
+    perf = check_real(perf, "perf", "report_epoch")
+    study = getattr(trial, "study", None)
+    if study is None or len(study.directions) > 1:
+        return False  # Optuna's report is single-objective only: nothing to ask
+    trial.report(perf, epoch)
+    return bool(trial.should_prune())
 
 
 class _Clock:

@@ -149,6 +149,9 @@ def objective_from_space(
             return profile_model(cand.model, inputs)
 
         def evaluate(cand: SpaceCandidate, trial: optuna.trial.Trial, report: Any) -> Any:
+            epochs = cand.config.get("epochs")
+            if isinstance(epochs, int) and hasattr(report, "max_epochs"):
+                report.max_epochs = epochs  # the pruner's rungs and final epoch
             return space.train(cand.model, cand.config, data, seed=seed, on_epoch=report)
 
         obj = EfficiencyObjective(spec, build, evaluate, measure=measure, **kwargs)

@@ -217,7 +217,7 @@ def test_non_finite_performance_reported_during_training_fails_the_trial():
     study = _run(size_objective(evaluate=ev), [3])
     assert study.trials[0].state == TrialState.FAIL
     reason = study.trials[0].user_attrs[K.FAIL_REASON]
-    assert "'perf' parameter of report must be a float in the range (-inf, inf). Got nan" in reason
+    assert "'perf' parameter of report_epoch must be a float in the range (-inf, inf). Got nan" in reason
 
 
 def test_missing_or_bad_cost_indicator_fails_with_its_name():
