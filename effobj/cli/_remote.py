@@ -19,7 +19,7 @@ def add_remote_options(p: argparse.ArgumentParser) -> None:
     """Add ``--profiler``, ``--profiler-token-file`` and ``--profiler-ca-file`` to a
     command's parser."""
     p.add_argument("--profiler", default=None, metavar="URL",
-                   help="have an effobj profile-server at URL (http://HOST:PORT) measure, on its "
+                   help="have an effobj profile-server at URL (http://HOST:PORT, or https://) measure, on its "
                    "machine, instead of this one")
     p.add_argument("--profiler-token-file", default=None, metavar="FILE",
                    help="file holding the profile-server's token (with --profiler)")

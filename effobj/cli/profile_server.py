@@ -1,7 +1,8 @@
 """``effobj profile-server --token-file F``: measure candidates here for searches elsewhere.
 
 Run it on the target device; a search on another machine points at it with
-``effobj search ... --profiler http://HOST:PORT --profiler-token-file F``. The protocol
+``effobj search ... --profiler http://HOST:PORT --profiler-token-file F`` (https
+with ``--ssl-certfile``). The protocol
 and the guarantees (token, loopback by default, upload limit, no code from clients, one
 measurement at a time, time limit) are described in :mod:`effobj.remote._server`.
 """
@@ -83,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
                               low_open=True)
     connections = check_int(args.max_connections, "--max-connections", _FUNC, low=2)
     token = read_token(args.token_file, "--token-file", _FUNC)
-    _check_token_mode(args.token_file, args.allow_readable_token)
     if len(token) < 16:
         raise refusal("--token-file", _FUNC, "hold a token of at least 16 characters",
                       f"{len(token)} characters",
-                      hint="Make one with: python -c \"import secrets; "
-                           "print(secrets.token_urlsafe(32))\"")
+                      hint="Make one with: (umask 077; python -c \"import secrets; "
+                           "print(secrets.token_urlsafe(32))\" > FILE)")
+    _check_token_mode(args.token_file, args.allow_readable_token)
     _check_device(args.device)
     if not port_is_free(args.host, port):
         raise refusal("--port", _FUNC, f"be a port free on {args.host}", f"{port} (in use, or "

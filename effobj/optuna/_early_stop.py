@@ -19,24 +19,26 @@ gap to the performance ceiling :math:`U` (1, or the best seen) that :math:`j` cl
 .. math::
 
     \hat f_j = y + \frac{f_j - y_j(e)}{U - y_j(e)}\,(U - y)
-    \quad (\text{or } y + f_j - y_j(e) \text{ when } j \text{ fell}),
+    \quad (\text{or } y + f_j - y_j(e) \text{ when } j \text{ fell}).
 
-weighted by how close :math:`j` was at the same epoch,
-:math:`w_j = \exp(-\tfrac12 ((y_j(e) - y)/h)^2)`, :math:`h` Silverman's bandwidth of the
-:math:`y_j(e)`. The chance of reaching the target is
+Sharing the gap, not the gain, carries a curve to another level: a curve that closed
+half its gap predicts half of this one's, whether this one starts lower or higher. Of
+the :math:`n` predictions, the chance of reaching the target is
 
 .. math::
 
-    P = \frac{\sum_j w_j [\hat f_j \ge A^*] + \tfrac12}{\sum_j w_j + 1}
+    P = \frac{\#\{j : \hat f_j \ge A^*\} + \tfrac12}{n + 1}
 
-(a half-count prior: with no evidence, :math:`P = 1/2`).
+(a half-count prior: with no evidence, :math:`P = 1/2`; with :math:`n` curves none of
+which would reach it, :math:`P = 1/(2n + 2)`).
 
 **Rule and guarantees** (each tested):
 
 1. a training is never stopped before its first rung, nor at an epoch that is not a rung;
 2. never while no trained trial sets a target, nor once its performance reaches its target;
-3. never on fewer than ``min_curves`` effective comparable curves
-   (:math:`(\sum w)^2 / \sum w^2`);
+3. never on fewer than ``min_curves`` finished curves that ran past this epoch (and,
+   by the prior, never on fewer than :math:`1/(2 p_{\min}) - 1` of them: 10 at the
+   default ``p_min = 0.05``);
 4. otherwise it is stopped exactly when :math:`P <` ``p_min``.
 
 It reads the study at each rung (finished curves are parsed once and kept), so it works
@@ -63,7 +65,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_int, check_real, refusal
-from effobj.record import Status, TrialRecord, incumbent
+from effobj.record import Status, TrialRecord
 from effobj.targets import perf_to_be_nondominated, perf_to_beat, perf_to_beat_some_beta2
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,7 +102,7 @@ class StopDecision:
         target: the normalized performance it must reach (``inf``: nothing wins).
         probability: the estimated chance of reaching ``target`` by the last epoch.
         prediction: the weighted median of the predicted final normalized performance.
-        n_curves: effective number of comparable finished curves.
+        n_curves: the number of finished curves that ran past this epoch.
         reason: the decision in words.
     """
 
@@ -136,7 +138,7 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         min_epochs: epochs of the first rung (never stopped before).
         reduction_factor: :math:`\eta > 1`, the ratio between rungs.
         p_min: stop when the chance of reaching the target is below this.
-        min_curves: finished curves needed (effectively, after weighting) to judge.
+        min_curves: finished curves (that ran past the rung) needed to judge.
         max_epochs: the epochs of a full training when trials do not record it
             (``max_epochs`` in their record); ``None``: the longest finished curve.
         beta2_range: multi-objective only: also require winning for some
@@ -174,14 +176,14 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         self.max_epochs = check_int(max_epochs, "max_epochs", func, low=1, allow_none=True)
         if beta2_range is not None:
             if not (isinstance(beta2_range, tuple | list) and len(beta2_range) == 2):
-                raise refusal("beta2_range", func, "be a pair (low, high)", beta2_range)
+                raise refusal("beta2_range", func, "be a pair (low, high)", repr(beta2_range))
             lo = check_real(beta2_range[0], "beta2_range[0]", func, low=0.0, low_open=True)
             hi = check_real(beta2_range[1], "beta2_range[1]", func, low=lo)
             beta2_range = (lo, hi)
         self.beta2_range = beta2_range
         if self.max_epochs is not None and self.min_epochs >= self.max_epochs:
             raise refusal("min_epochs", func, f"be below max_epochs ({self.max_epochs}): no "
-                          "rung would fit the epoch budget", self.min_epochs)
+                          "rung would fit the epoch budget", repr(self.min_epochs))
         self._finished: dict[tuple[str, int], _Finished | None] = {}
         #: trainings this pruner stopped, and the last decision (for plain studies)
         self.n_stopped = 0
@@ -245,7 +247,8 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         return out
 
     def _parse(self, t: FrozenTrial) -> _Finished | None:
-        rec = TrialRecord.from_user_attrs(t.user_attrs, ())
+        rec = TrialRecord.from_user_attrs(t.user_attrs,
+                                          () if self.spec is None else self.spec.cost_names)
         if rec.status != Status.TRAINED:
             return None
         curve = np.asarray(rec.curve or [], dtype=float)
@@ -273,7 +276,8 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         need = perf_to_be_nondominated([float(v) for v in mine], front)  # type: ignore[arg-type]
         if self.beta2_range is not None:
             pairs = [(float(f.a), float(f.c)) for f in trained if f.c is not None]  # type: ignore[arg-type]
-            need = max(need, perf_to_beat_some_beta2(rec.C, pairs, self.beta2_range, **gates))
+            need = max(need, perf_to_beat_some_beta2(rec.C, pairs, self.beta2_range,
+                                                     a_min=spec.a_min))
         return need
 
     def _decide_plain(self, study: optuna.Study, number: int, n: int,
@@ -318,19 +322,13 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
             pred = np.where(gain >= 0, y + gain / gap * max(ceiling - y, 0.0), y + gain)
         else:
             pred = y + gain
-        sd = float(np.std(yj))
-        h = max(1.06 * sd * len(yj) ** -0.2, 1e-3 * max(abs(y), 1.0))
-        w = np.exp(-0.5 * ((yj - y) / h) ** 2)
-        sw = float(w.sum())
-        n_eff = sw * sw / float((w * w).sum()) if sw > 0 else 0.0
-        p = (float(w[pred >= target].sum()) + 0.5) / (sw + 1.0)
-        order = np.argsort(pred)
-        cum = np.cumsum(w[order])
-        median = float(pred[order][min(int(np.searchsorted(cum, sw / 2)), len(order) - 1)]) \
-            if sw > 0 else float(np.median(pred))
+        n_eff = float(len(pred))
+        reach = int(np.count_nonzero(pred >= target))
+        p = (reach + 0.5) / (n_eff + 1.0)
+        median = float(np.median(pred))
         if n_eff < self.min_curves:
             return StopDecision(False, n, target, p, median, n_eff,
-                                f"{n_eff:.1f} comparable finished curves, fewer than "
+                                f"{n_eff:.0f} finished curves past this epoch, fewer than "
                                 f"min_curves={self.min_curves}")
         stop = p < self.p_min
         return StopDecision(stop, n, target, p, median, n_eff,
@@ -379,7 +377,7 @@ def make_pruner(name: str, spec: EfficiencySpec | None = None, *, mode: str = "s
         return optuna.pruners.NopPruner()
     if mode != "single":
         raise refusal("pruner", "make_pruner", "be 'effobj' or 'none' in a multi-objective "
-                      "study (Optuna's pruners judge single-objective trials only)", name)
+                      "study (Optuna's pruners judge single-objective trials only)", repr(name))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
     if name == "sha":

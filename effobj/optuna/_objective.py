@@ -765,10 +765,10 @@ class _EpochReporter:
             self.max_epochs = check_int(max_epochs, "max_epochs", func, low=1)
         if self.last_epoch is not None and epoch <= self.last_epoch:
             raise refusal("epoch", func, f"increase from one report to the next (the last "
-                          f"was {self.last_epoch})", epoch)
+                          f"was {self.last_epoch})", repr(epoch))
         if self.max_epochs is not None and epoch >= self.max_epochs:
             raise refusal("epoch", func, f"be below max_epochs={self.max_epochs} (epochs "
-                          "count from 0)", epoch)
+                          "count from 0)", repr(epoch))
         if self.stopped is not None:
             return True
         a = float(self._obj.spec.normalize_perf(perf))  # refuses a negative performance

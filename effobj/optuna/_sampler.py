@@ -7,7 +7,8 @@ what it can add:
 
 1. **Model.** A Gaussian process over the space's parameters (categorical, int and
    float; :mod:`effobj.optuna._surrogate`) fitted to the performance of every trained
-   trial (repeats of a trained candidate included). Trials running in other workers
+   trial (repeats of a trained candidate included; a training stopped early enters at
+   the final performance its learning curve predicted, ``stop_prediction``). Trials running in other workers
    enter with the model's own prediction (the "kriging believer"), which removes their
    neighbourhood's uncertainty, and their candidates are never proposed again.
 2. **Candidates.** Random points of the space plus every one-parameter change of the
@@ -544,6 +545,16 @@ class _StudyState:
                 st.trained_perf.append(perf)
                 st.trained_e.append(0.0 if rec.e_beta is None else rec.e_beta)
                 if status == Status.TRAINED:
+                    st.n_trained += 1
+            elif status == Status.PRUNED and rec.trained is True:
+                # a training stopped early is evidence, not a blank: the model sees it at
+                # the final performance its curve predicted (below its target), or at
+                # the last performance it reached when no prediction was recorded
+                guess = rec.stop_prediction if rec.stop_prediction is not None else perf
+                if guess is not None and math.isfinite(guess):
+                    st.trained_params.append(dict(t.params))
+                    st.trained_perf.append(float(guess))
+                    st.trained_e.append(0.0)
                     st.n_trained += 1
         best = incumbent(t for t in trials if all(n in t.params for n in space))
         if best is not None:

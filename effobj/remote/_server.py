@@ -244,6 +244,8 @@ class _State:
         self.address = f"{config.scheme}://{_bracket(config.host)}:{config.port}"
         #: set on SIGTERM/SIGINT (:func:`serve`): every request is answered 503
         self.stopping = False
+        #: the server's event loop (set at startup), for what a signal handler schedules
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.upload_dir: Path | None = None  # made at startup (open_uploads)
 
     # ---------------------------------------------------------------- uploads
@@ -275,10 +277,14 @@ class _State:
 
     # ---------------------------------------------------------------- cache
     def shut_down(self) -> None:
-        """SIGTERM/SIGINT: refuse what comes (503), kill the worker now."""
+        """SIGTERM/SIGINT: refuse what comes (503), kill the worker now. Called from the
+        signal handler: no I/O here (a print interrupted by the signal would be re-entered);
+        the log line is left to the event loop."""
         if not self.stopping:
             self.stopping = True
-            _log("shutting down: the measuring worker is stopped, requests get 503")
+            if self.loop is not None:
+                self.loop.call_soon_threadsafe(
+                    _log, "shutting down: the measuring worker is stopped, requests get 503")
         self.measurer.abort()
 
     def cache_key(self, signature: str, options: dict[str, Any]) -> str:
@@ -520,6 +526,7 @@ def build_app(config: ServerConfig, measurer: Measurer | None = None) -> Starlet
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
+        state.loop = asyncio.get_running_loop()
         if config.cache_dir is not None:
             config.cache_dir.mkdir(parents=True, exist_ok=True)
         state.open_uploads()
