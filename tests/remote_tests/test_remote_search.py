@@ -169,6 +169,7 @@ def test_profile_server_refuses_bad_options(tmp_path, capsys, token, args, optio
 def test_profile_server_refuses_a_port_in_use(server, tmp_path, capsys):
     f = tmp_path / "token"
     f.write_text("a" * 20)
+    f.chmod(0o600)  # the server refuses a token file others can read
     t0 = time.monotonic()
     rc = main(["profile-server", "--token-file", str(f), "--port", str(server.port)])
     assert rc == 2 and "in use" in capsys.readouterr().err and time.monotonic() - t0 < 10

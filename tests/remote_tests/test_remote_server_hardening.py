@@ -197,7 +197,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
                     "make a self-signed certificate")
     pk = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pragma: no cover
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     c = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
          .public_key(pk.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
