@@ -17,6 +17,7 @@ import json
 import math
 from typing import Any
 
+from effobj import record as K
 from effobj._validation import check_int
 from effobj.cli._safe import printable
 from effobj.record import DECISION_NOTE
@@ -115,18 +116,33 @@ def run(args: argparse.Namespace) -> int:
     else:
         # the gate column only when a shown trial passed an uncertain latency gate
         gate = any(t.uncertain_gate for t in ranked)
+        # the target column when trials recorded one: the perf each needed to win at its
+        # cost when its training started (effobj.targets)
+        targets = [t.user_attrs.get(K.TARGET_PERF) for t in ranked]
+        show_target = any(isinstance(v, int | float) for v in targets)
         _print(f"{'rank':>4} {'trial':>6} {'E_beta':>8} {'perf':>9} "
+               + (f"{'target':>9} " if show_target else "")
                + " ".join(f"{n:>12}" for n in spec.cost_names)
                + (f" {'gate':>6}" if gate else "") + "  params")
-        for t in ranked:
+        for t, target in zip(ranked, targets, strict=True):
+            shown = f"{target:>9.4g} " if isinstance(target, int | float) else f"{'-':>9} "
             _print(
                 f"{t.rank:>4} {t.number:>6} {t.e_beta:>8.4f} {t.perf:>9.4g} "
+                + (shown if show_target else "")
                 + " ".join(f"{t.costs[n]:>12.4g}" for n in spec.cost_names)
                 + (f" {t.uncertain_gate:>6}" if gate else "")
                 + f"  {t.params}"
             )
         if gate:
             _print(f"gate {DECISION_NOTE}.")
+        if show_target:
+            _print("target: the perf the candidate needed to beat the incumbent at its cost "
+                   "when its training started (- : nothing trained yet).")
+        stopped = [t for t in study.get_trials(deepcopy=False)
+                   if t.user_attrs.get(K.STOP_RUNG) is not None]
+        if stopped:
+            _print(f"{len(stopped)} training(s) stopped early, each unlikely to reach its "
+                   "target (stop_rung, stop_probability, stop_prediction in their records).")
     if contenders:
         _print(
             f"{len(contenders)} untrained candidate(s) could beat the winner under this spec "

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from effobj.cli._table import render
     from effobj.cli.search import rerank_hint
     from effobj.optuna import (
-        IncumbentPruner,
+        EfficiencyPruner,
         objective_from_space,
         optimize,
     )
@@ -133,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
     # one thread and a short latency measurement: the models are tiny, MACs are the cost
     profiler = LocalProfiler(threads=1, max_time_s=0.3)
     objective = objective_from_space(spec, space, seed=args.seed, profiler=profiler)
-    pruner = IncumbentPruner(spec, slack=0.05)
+    # trainings stop once their learning curve gives them little chance of reaching the
+    # accuracy that would win at their (known) MACs
+    pruner = EfficiencyPruner(spec)
     # the effobj sampler (a model of the accuracy, each candidate's MACs known before
     # training); it seeds each proposal by (seed, trial number), so a resumed demo does not
     # replay its first run

@@ -750,6 +750,7 @@ class _EpochReporter:
         self.max_epochs: int | None = rec.max_epochs
         #: why training was stopped (``None``: it was not)
         self.stopped: str | None = None
+        self._t0 = time.perf_counter()
         _REPORTERS[trial] = self
 
     def __call__(self, epoch: int, perf: float) -> None:
@@ -812,7 +813,8 @@ class _EpochReporter:
         e = float(self._obj.spec.score(perf, self._cost))
         a_norm, _ = self._obj.spec.normalize(perf, self._cost)
         rec = self.rec.scored(perf, float(a_norm), e, status=Status.PRUNED,
-                              epochs_run=epoch + 1, skip_reason=reason)
+                              epochs_run=epoch + 1, skip_reason=reason,
+                              train_time_s=time.perf_counter() - self._t0)
         self._obj._record(trial, rec, self._obj._constraints_at(perf, self._cost), _Clock())
         self.stopped = reason
         return True

@@ -72,6 +72,10 @@ class TrainingSummary:
         n_over_budget: candidates skipped because their cost broke a budget.
         n_hopeless: candidates skipped because their upper bound was below the incumbent.
         n_pruned_training: trained candidates stopped early by a pruner.
+        epochs_saved: epochs the stopped trainings did not run (``max_epochs`` minus
+            ``epochs_run``, for trials that recorded both).
+        est_stop_time_saved_s: those epochs priced at each stopped training's own seconds
+            per epoch (an estimate: the epochs were not run).
         n_repeats: candidates already trained in the study (same identity), recorded from
             that trial instead of being trained again (status ``"repeat"``).
         trainings_avoided: ``n_over_budget + n_hopeless + n_repeats``.
@@ -131,6 +135,8 @@ class TrainingSummary:
     n_latency_unconverged: int = 0
     n_uncertain_decisions: int = 0
     cheapest_seen: tuple[CheapestCost, ...] = ()
+    epochs_saved: int = 0
+    est_stop_time_saved_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -156,6 +162,11 @@ class TrainingSummary:
             f"{self.profile_time_s:.1f} s, about {self.est_train_time_saved_s:.1f} s of "
             f"training saved; best {best}"
         )
+        if self.n_pruned_training:
+            n = self.n_pruned_training
+            text += (f"; {n} training{'s' if n > 1 else ''} stopped early: "
+                     f"{self.epochs_saved} epochs, about {self.est_stop_time_saved_s:.1f} s "
+                     "of training saved")
         if self.cheapest_seen:
             text += "; every candidate was over budget, the cheapest seen: " + ", ".join(
                 str(c) for c in self.cheapest_seen
@@ -203,6 +214,7 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
     full_train_times: list[float] = []
     profile_time = 0.0
     unconverged = uncertain = 0
+    epochs_saved, stop_saved = 0, 0.0
     retried_from: set[int] = set()  # trials a retry re-runs: failed for a stale heartbeat
     n_retried = 0
     for t in trials:
@@ -230,6 +242,12 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
                 full_train_times.append(rec.train_time_s)
         if rec.profile_time_s is not None:
             profile_time += rec.profile_time_s
+        if rec.status == Status.PRUNED and rec.trained is True and rec.repeat_of is None \
+                and rec.max_epochs is not None and rec.epochs_run:
+            left = max(0, rec.max_epochs - rec.epochs_run)
+            epochs_saved += left
+            if rec.train_time_s is not None:
+                stop_saved += left * rec.train_time_s / rec.epochs_run
         uncertain += rec.latency_decision_certain is False
         report = rec.cost_report
         unconverged += report is not None and report.get("latency_converged") is False
@@ -257,6 +275,8 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         train_time_s=train_time,
         profile_time_s=profile_time,
         est_train_time_saved_s=avoided * mean_train,
+        epochs_saved=epochs_saved,
+        est_stop_time_saved_s=stop_saved,
         best_e_beta=None if best is None else best.e_beta,
         best_number=None if best is None else best.number,
         n_stale_failed=n_stale,

@@ -78,6 +78,8 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
     by_number = {r.number: r for r in data.rows}
     extra = [k for k in ("latency_ms", "macs", N_PARAMS) if k not in data.spec.cost_names]
     gate = has_uncertain_gates(data)
+    # the perf each trained candidate needed to win at its cost (effobj.targets)
+    targets = any(isinstance(r.user_attrs.get("target_perf"), int | float) for r in data.rows)
     out = []
     for rt in ranked:
         r = by_number[rt.number]
@@ -87,6 +89,7 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
         row: dict[str, Any] = {"rank": rt.rank if rt.feasible else None, "trial": rt.number,
                "e_beta": rt.e_beta, "perf": rt.perf, **rt.costs}
         row |= {k: _recorded(r.user_attrs, k) for k in extra}
+        row |= {"target": r.user_attrs.get("target_perf")} if targets else {}
         row |= {"gate": decision_mark(r.user_attrs)} if gate else {}
         row |= {"trained": True, "why": why}
         out.append(row)
@@ -95,6 +98,7 @@ def leaderboard_rows(data: ReportData, top: int | None = 20) -> list[dict[str, A
     for r in skipped[: len(out) if top is not None else None]:
         row = {"rank": None, "trial": r.number, "e_beta": None, "perf": None, **r.costs}
         row |= {k: _recorded(r.user_attrs, k) for k in extra}
+        row |= {"target": r.user_attrs.get("target_perf")} if targets else {}
         row |= {"gate": decision_mark(r.user_attrs)} if gate else {}
         row |= {"trained": False, "why": skip_why(data, r)}
         out.append(row)
@@ -181,6 +185,8 @@ def render_html(data: ReportData, figures: dict[str, bytes], *, interactive: str
         ("trained", f"{s.n_trained}"),
         ("trainings avoided", f"{s.trainings_avoided} ({s.n_over_budget} over budget, "
                               f"{s.n_hopeless} hopeless)"),
+        ("stopped early", f"{s.n_pruned_training} ({s.epochs_saved} epochs, about "
+                          f"{s.est_stop_time_saved_s:.1f} s saved)"),
         ("training time", f"{s.train_time_s:.1f} s"),
         ("training time saved (est.)", f"{s.est_train_time_saved_s:.1f} s"),
         ("profiling time", f"{s.profile_time_s:.1f} s"),

@@ -91,7 +91,8 @@ def test_best_shows_the_mark_and_its_note(url: str, capsys):
     out = capsys.readouterr().out
     lines = out.splitlines()
     header = next(line for line in lines if line.lstrip().startswith("rank"))
-    assert header.split()[:6] == ["rank", "trial", "E_beta", "perf", "latency_ms", "gate"]
+    assert header.split()[:7] == ["rank", "trial", "E_beta", "perf", "target", "latency_ms",
+                                 "gate"]
     marked = [line for line in lines if " under? " in line and "{'width'" in line]
     assert len(marked) == 1 and "{'width': 3}" in marked[0]
     assert f"gate {DECISION_NOTE}." in out
