@@ -42,6 +42,10 @@ _LAZY: dict[str, str] = {
     "pareto_front": "effobj.pareto",
     "non_dominated_sort": "effobj.pareto",
     "stochastic_pareto": "effobj.pareto",
+    # the performance a candidate of known cost must reach to win
+    "perf_to_beat": "effobj.targets",
+    "perf_to_be_nondominated": "effobj.targets",
+    "perf_to_beat_some_beta2": "effobj.targets",
     # torch modules (import torch)
     "EBetaScore": "effobj.nn",
     "SoftEBetaScore": "effobj.nn",
@@ -106,3 +110,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from effobj.record import TrialRecord
     from effobj.spec import CostIndicator, EfficiencySpec
+    from effobj.targets import perf_to_be_nondominated, perf_to_beat, perf_to_beat_some_beta2

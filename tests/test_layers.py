@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "effobj.score_table": 1,
     "effobj.ratios": 1,
     "effobj.pareto": 1,
+    "effobj.targets": 1,
     "effobj._validation": 1,
     "effobj.errors": 1,
 }
