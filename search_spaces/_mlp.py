@@ -34,6 +34,8 @@ class MLPSpace(ModelSpace):
     """Depth, widths, activation, dropout and normalization of an MLP, with its training."""
 
     name = "mlp"
+    #: epochs are the fidelity: every candidate trains to the maximum unless stopped early
+    fidelity = "epochs"
     default_dataset = "breast_cancer"
     layouts = ("flat", "image")
     params = (

@@ -118,6 +118,8 @@ class MobileNetSpace(ModelSpace):
     """Per-stage depth, kernel, expansion and SE, width multiplier and input resolution."""
 
     name = "mobilenet"
+    #: epochs are the fidelity: every candidate trains to the maximum unless stopped early
+    fidelity = "epochs"
     default_dataset = "digits"
     layouts = ("image",)
     params = (

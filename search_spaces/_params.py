@@ -193,6 +193,11 @@ class ParamSpace:
 
     name: str = "space"
     params: tuple[Param, ...] = ()
+    #: the key of the parameter that is the *fidelity* (e.g. ``"epochs"``): a search does
+    #: not choose it but trains every candidate to its maximum, and early stopping
+    #: (:class:`effobj.optuna.EfficiencyPruner`) decides how far each training really goes;
+    #: ``None``: every parameter is searched
+    fidelity: str | None = None
 
     # -- sampling -------------------------------------------------------------------
     def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
@@ -200,9 +205,11 @@ class ParamSpace:
 
         Every parameter is sampled on every trial, also those a smaller architecture
         ignores (e.g. ``width_4`` of a 2-layer MLP), so the space is the same for every
-        trial and every Optuna sampler (grid, CMA-ES, NSGA-II, TPE) can handle it.
+        trial and every Optuna sampler (grid, CMA-ES, NSGA-II, TPE) can handle it. The
+        :attr:`fidelity` parameter, if any, is not sampled: it is its maximum.
         """
-        return {p.key: p.suggest(trial) for p in self.params}
+        return {p.key: p.grid()[-1] if p.key == self.fidelity else p.suggest(trial)
+                for p in self.params}
 
     def default_config(self) -> dict[str, Any]:
         """A mid-range config of the space (the middle point of every parameter's grid)."""

@@ -130,6 +130,8 @@ class TransformerSpace(ModelSpace):
     """
 
     name = "transformer"
+    #: epochs are the fidelity: every candidate trains to the maximum unless stopped early
+    fidelity = "epochs"
     default_dataset = "digits"
     layouts = ("image", "flat")
 

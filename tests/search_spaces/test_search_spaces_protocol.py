@@ -223,3 +223,23 @@ def test_extract_inherits_the_supernets_weights(supernet) -> None:
     with torch.no_grad():
         next(plain.parameters()).add_(1.0)  # no shared storage
     assert not torch.equal(next(plain.parameters()), next(net.parameters()))
+
+
+def test_epochs_are_the_fidelity_of_the_model_spaces_not_a_searched_parameter():
+    import optuna
+
+    for name in ("mlp", "mobilenet", "transformer"):
+        space = effobj.spaces.get(name)
+        assert space.fidelity == "epochs"
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        config = space.suggest(trial)
+        top = next(p for p in space.params if p.key == "epochs").grid()[-1]
+        assert config["epochs"] == top and "epochs" not in trial.params
+        space.validate(config)
+    # a space without a fidelity searches every parameter
+    class Plain(effobj.spaces.MLPSpace):
+        fidelity = None
+
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    Plain().suggest(trial)
+    assert "epochs" in trial.params
