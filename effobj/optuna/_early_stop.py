@@ -22,23 +22,28 @@ gap to the performance ceiling :math:`U` (1, or the best seen) that :math:`j` cl
     \quad (\text{or } y + f_j - y_j(e) \text{ when } j \text{ fell}).
 
 Sharing the gap, not the gain, carries a curve to another level: a curve that closed
-half its gap predicts half of this one's, whether this one starts lower or higher. Of
-the :math:`n` predictions, the chance of reaching the target is
+half its gap predicts half of this one's, whether this one starts lower or higher. The
+training reaches its target :math:`A^*` when its share exceeds
+:math:`r^* = (A^* - y)/(U - y)`. On the logit scale the shares are modelled as Normal
+with a weak conjugate prior (one pseudo-curve of unit variance), so the next share is
+Student-t with :math:`n + 1` degrees of freedom around the mean logit share, and
 
 .. math::
 
-    P = \frac{\#\{j : \hat f_j \ge A^*\} + \tfrac12}{n + 1}
+    P = 1 - F_{t,\,n+1}\Bigl(\frac{\operatorname{logit} r^* - \bar z}
+        {s \sqrt{1 + 1/n}}\Bigr),
+    \qquad s^2 = \frac{1 + \sum_j (z_j - \bar z)^2}{n + 1}.
 
-(a half-count prior: with no evidence, :math:`P = 1/2`; with :math:`n` curves none of
-which would reach it, :math:`P = 1/(2n + 2)`).
+It uses how far beyond the finished curves the target lies, so a handful of them can
+already say "out of reach", and it widens as they disagree. (In the fallback without a
+ceiling, the predictions are additive and :math:`P` is the share of them that reach the
+target, with a half-count prior.)
 
 **Rule and guarantees** (each tested):
 
 1. a training is never stopped before its first rung, nor at an epoch that is not a rung;
 2. never while no trained trial sets a target, nor once its performance reaches its target;
-3. never on fewer than ``min_curves`` finished curves that ran past this epoch (and,
-   by the prior, never on fewer than :math:`1/(2 p_{\min}) - 1` of them: 10 at the
-   default ``p_min = 0.05``);
+3. never on fewer than ``min_curves`` finished curves that ran past this epoch;
 4. otherwise it is stopped exactly when :math:`P <` ``p_min``.
 
 It reads the study at each rung (finished curves are parsed once and kept), so it works
@@ -316,16 +321,13 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
             return StopDecision(False, n, target, n_curves=0.0,
                                 reason="no finished curve reaches this epoch")
         yj, fj = np.asarray(now), np.asarray(fin)
-        gain = fj - yj
-        if ceiling is not None:
-            gap = np.maximum(ceiling - yj, 1e-12)
-            pred = np.where(gain >= 0, y + gain / gap * max(ceiling - y, 0.0), y + gain)
+        n_eff = float(len(yj))
+        if ceiling is not None and y < ceiling:
+            p, median = _chance_bounded(y, target, yj, fj, ceiling)
         else:
-            pred = y + gain
-        n_eff = float(len(pred))
-        reach = int(np.count_nonzero(pred >= target))
-        p = (reach + 0.5) / (n_eff + 1.0)
-        median = float(np.median(pred))
+            pred = y + (fj - yj)
+            p = (int(np.count_nonzero(pred >= target)) + 0.5) / (n_eff + 1.0)
+            median = float(np.median(pred))
         if n_eff < self.min_curves:
             return StopDecision(False, n, target, p, median, n_eff,
                                 f"{n_eff:.0f} finished curves past this epoch, fewer than "
@@ -334,6 +336,50 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         return StopDecision(stop, n, target, p, median, n_eff,
                             f"chance {p:.3f} of reaching the target {target:.4g} by epoch "
                             f"{t_max} ({'below' if stop else 'not below'} p_min={self.p_min})")
+
+
+#: the weak prior of the share model: one pseudo-curve with a unit spread on the logit scale
+_PRIOR_DOF, _PRIOR_VAR = 1.0, 1.0
+#: the finest share of a gap told apart (a share of 0 or 1 has no logit)
+_SHARE_EPS = 1e-3
+
+
+def _logit(r: Any) -> Any:
+    r = np.clip(r, _SHARE_EPS, 1.0 - _SHARE_EPS)
+    return np.log(r) - np.log1p(-r)
+
+
+def _chance_bounded(y: float, target: float, yj: np.ndarray, fj: np.ndarray,
+                    ceiling: float) -> tuple[float, float]:
+    r"""The chance that a training at :math:`y` reaches ``target`` below ``ceiling``, and
+    the median predicted final value, from the finished curves' shares of the gap.
+
+    Each finished curve closed :math:`r_j = (f_j - y_j)/(U - y_j)` of its gap (a curve
+    that fell counts as closing none). On the logit scale, :math:`z_j = \operatorname{logit}
+    r_j`, the next share is predicted by the Normal model with a weak conjugate prior
+    (one pseudo-curve of unit variance): a Student-t with :math:`\nu = n + 1` degrees of
+    freedom, location :math:`\bar z`, scale
+    :math:`s\sqrt{1 + 1/n}`, :math:`s^2 = (1 + \sum (z_j - \bar z)^2)/(n + 1)`. The
+    training reaches the target when its share exceeds
+    :math:`r^* = (A^* - y)/(U - y)`: :math:`P = 1 - F_t((\operatorname{logit} r^* - \bar
+    z)/\text{scale})`. Unlike a count of the curves that would reach it, this uses how far
+    beyond them the target lies, so a few curves can already say "far out of reach".
+    """
+    from scipy.stats import t as student_t
+
+    gap = np.maximum(ceiling - yj, 1e-12)
+    share = np.clip((fj - yj) / gap, 0.0, 1.0)
+    z = _logit(share)
+    n = len(z)
+    zbar = float(z.mean())
+    s2 = (_PRIOR_DOF * _PRIOR_VAR + float(((z - zbar) ** 2).sum())) / (_PRIOR_DOF + n)
+    scale = math.sqrt(s2 * (1.0 + 1.0 / n))
+    need = (target - y) / (ceiling - y)
+    median = y + float(1.0 / (1.0 + math.exp(-zbar))) * (ceiling - y)
+    if need >= 1.0:
+        return 0.0, median
+    p = float(student_t.sf((float(_logit(need)) - zbar) / scale, df=_PRIOR_DOF + n))
+    return p, median
 
 
 def is_effobj_pruner(pruner: Any) -> bool:
