@@ -189,7 +189,7 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         if self.max_epochs is not None and self.min_epochs >= self.max_epochs:
             raise refusal("min_epochs", func, f"be below max_epochs ({self.max_epochs}): no "
                           "rung would fit the epoch budget", repr(self.min_epochs))
-        self._finished: dict[tuple[str, int], _Finished | None] = {}
+        self._finished: dict[tuple[Any, ...], _Finished | None] = {}
         #: trainings this pruner stopped, and the last decision (for plain studies)
         self.n_stopped = 0
         self.last_decision: StopDecision | None = None
@@ -228,9 +228,11 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         """Judge trial ``number`` after ``len(curve)`` epochs (its normalized performance
         per epoch), at the cost recorded in ``rec``."""
         n = len(curve)
+        t_max = max_epochs or self.max_epochs
+        if t_max and n not in self.rungs(t_max):  # off a rung: the study is not read
+            return StopDecision(False, None, math.nan, reason="not at a rung")
         finished = self._finished_trials(study)
-        t_max = max_epochs or self.max_epochs or max(
-            (len(f.curve) for f in finished if f.trained), default=0)
+        t_max = t_max or max((len(f.curve) for f in finished if f.trained), default=0)
         if not t_max or n not in self.rungs(t_max):
             return StopDecision(False, None, math.nan, reason="not at a rung")
         target = self._target(finished, rec, len(study.directions) > 1)
@@ -243,7 +245,9 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         out = []
         key0 = study.study_name
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            key = (key0, t.number)
+            # a finished trial never changes; its start time tells apart two studies of
+            # one name (two in-memory storages) that a pruner object may serve in turn
+            key = (key0, t.number, t.datetime_start)
             if key not in self._finished:
                 self._finished[key] = self._parse(t)
             f = self._finished[key]

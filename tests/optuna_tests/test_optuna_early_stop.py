@@ -112,9 +112,9 @@ def test_optunas_pruners_are_refused_in_a_multi_objective_study():
 
 
 # ------------------------------------------------------------------- the guarantees
-def _judge(pruner, finished_curves, curve, c, *, finals_e=None):
+def _judge(pruner, finished_curves, curve, c, *, finals_e=None, name=None):
     """decide() on a study holding ``finished_curves`` as trained, complete trials."""
-    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study = optuna.create_study(direction="maximize", pruner=pruner, study_name=name)
     for k, fc in enumerate(finished_curves):
         e = finals_e[k] if finals_e else float(SPEC.score(fc[-1], {"cost": 50.0}))
         rec = TrialRecord(C=0.5, A=fc[-1], perf=fc[-1], e_beta=e, trained=True,
@@ -365,3 +365,23 @@ def test_the_sampler_sees_a_stopped_training_at_its_prediction_and_never_propose
                    for p, y in zip(st.trained_params, st.trained_perf, strict=True))
         assert sampler._identity(dict(t.params)) in st.excluded
     assert st.n_trained == 30
+
+
+def test_off_a_rung_the_study_is_not_read_and_two_studies_of_one_name_stay_apart():
+    pruner = EfficiencyPruner(SPEC, max_epochs=EPOCHS)
+    rec = TrialRecord(C=0.5, costs={"cost": 50.0}, trained=True, status=Status.TRAINING)
+
+    class Unreadable:
+        directions = ["maximize"]
+        study_name = "x"
+
+        def get_trials(self, *a, **k):
+            raise AssertionError("read off a rung")
+
+    assert pruner.decide(Unreadable(), 0, [0.1] * 3, rec).rung is None  # 3 is not a rung
+    rng = np.random.default_rng(7)
+    good = _judge(pruner, _flat_curves(20, 0.95, rng), [0.1, 0.1], 0.5, name="same")
+    assert good.stop  # 20 curves far above: out of reach
+    # a new in-memory study of the same (default) name, where the curves are poor
+    poor = _judge(pruner, _flat_curves(20, 0.3, rng), [0.25, 0.25], 0.5, name="same")
+    assert poor.target < good.target and not poor.stop
