@@ -207,6 +207,10 @@ CASES = [
     ("report-beta2", [*REPORT, "--study-name", "s", "--beta2", "-2", "--out", "{d}/r.html"], 2, "'beta2'"),
     ("report-unreachable", ["report", "--storage", PG, "--study-name", "s", "--out", "{d}/r.html"], 1,
      "user:***@127.0.0.1"),
+    # ---------------------------------------------------------------- repair-journal (issue 24)
+    ("repair-journal-no-file", ["repair-journal", "{d}/none.log"], 2, "does not exist"),
+    ("repair-journal-not-journal", ["repair-journal", "{d}/model.py"], 2,
+     "holds no Optuna journal record"),
     # ---------------------------------------------------------------- latency-table (items 11, 12)
     ("latency-out-txt", ["latency-table", "--space", "supernet", "--out", "{d}/t.txt"], 2, "'--out'"),
     ("latency-out-folder", ["latency-table", "--space", "supernet", "--out", "/no/such/folder/t.json"], 2,

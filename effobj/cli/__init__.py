@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "search",
     "best",
     "report",
+    "repair_journal",
     "latency_table",
     "profile_server",
     "demo",

@@ -158,10 +158,10 @@ def resolve_storage(
         journal = url[len(_JOURNAL_PREFIX) :] if url.startswith(_JOURNAL_PREFIX) else url
         if not journal:
             raise refusal("storage", func, "name a file after 'journal:'", repr(url))
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from effobj.optuna._journal import open_journal
 
         _require_storage_file(url, journal, must_exist)
-        return JournalStorage(JournalFileBackend(journal))
+        return open_journal(url, journal, must_exist=must_exist)
     if "://" not in url:
         raise refusal(
             "storage", func,
