@@ -210,6 +210,8 @@ def resolve_storage(
         except Exception as exc:
             import sqlalchemy.exc
 
+            if isinstance(exc, RuntimeError) and "table schema" in str(exc):
+                raise _schema_error(url, kwargs) from None
             if not isinstance(exc, sqlalchemy.exc.SQLAlchemyError | ValueError):
                 raise
             raise StorageError(
@@ -218,6 +220,52 @@ def resolve_storage(
     if rdb.engine.name == "sqlite" and ":memory:" not in url and not (must_exist or read_only_uri):
         _sqlite_wal(rdb)
     return rdb
+
+
+def _schema_error(url: str, kwargs: dict[str, Any]) -> StorageError:
+    """The error for a database whose Optuna schema is not the one the installed Optuna
+    uses: the versions found and expected, and the fix (upgrade the storage, or Optuna)."""
+    import shlex
+
+    masked = masked_url(url)
+    found = library = head = "?"
+    known: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rdb = optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs.get("engine_kwargs"), skip_compatibility_check=True,
+                skip_table_creation=True,
+            )
+        try:
+            found, head, known = (rdb.get_current_version(), rdb.get_head_version(),
+                                  rdb.get_all_versions())
+            from optuna.storages._rdb import models
+
+            with rdb.engine.connect() as conn:
+                row = conn.execute(
+                    models.VersionInfoModel.__table__.select()
+                ).first()
+            if row is not None:
+                library = str(row.library_version)
+        finally:
+            rdb.engine.dispose()
+    except Exception:  # noqa: BLE001,S110  (the versions are for the message only)
+        pass
+    wrote = "" if library == "?" else f" (set up by Optuna {library})"
+    where = (f"The storage {masked!r} holds Optuna's schema version {found!r}{wrote}; the "
+             f"installed Optuna {optuna.__version__} expects {head!r}")
+    pw = " (put your password back in)" if masked != url else ""
+    if found in known:
+        return StorageError(
+            f"{where}: the schema is older. Upgrade it with `optuna storage upgrade --storage "
+            f"{shlex.quote(masked)}`{pw} after a backup of the database, or use the Optuna "
+            "version that wrote it."
+        )
+    return StorageError(
+        f"{where}, and does not know {found!r}: a newer Optuna wrote it. Upgrade Optuna "
+        "(pip install -U optuna) to the version that wrote it, or use another storage."
+    )
 
 
 def _require_storage_file(url: str, path: str, must_exist: bool) -> None:

@@ -8,16 +8,17 @@ import json
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna_toys import SizeTableSpace
+from optuna_toys import SizeTableSpace, size_spec
 
 import effobj.spaces
 from effobj.cli import main
 from effobj.errors import InputError, StorageError
-from effobj.optuna import resolve_storage
+from effobj.optuna import create_study, resolve_storage
 from effobj.optuna._journal import repair_journal, scan_journal
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -186,6 +187,67 @@ def test_repair_journal_leaves_whole_files_and_other_files_alone(tmp_path, capsy
     assert rc == 2 and "does not exist" in err
     with pytest.raises(InputError, match="does not exist"):
         repair_journal(str(tmp_path / "none.log"))
+
+
+# ----------------------------------------------------------- an Optuna schema of another version
+
+
+def _set_schema_version(url: str, version: str) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{version}'")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, needs_pg])])
+def rdb_url(request, tmp_path):
+    """An empty RDB storage of its own: an SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}"
+        return
+    import sqlalchemy
+
+    schema = f"effobj_test_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("version", "found", "fix"),
+    [("v3.0.0.c", "older", "optuna storage upgrade --storage"),
+     ("v99.0.0.a", "newer Optuna wrote it", "pip install -U optuna")],
+)
+def test_a_schema_of_another_optuna_version_is_a_clear_storage_error(rdb_url, capsys, version,
+                                                                     found, fix):
+    from effobj.optuna._storage import masked_url
+
+    create_study(size_spec(), storage=rdb_url, study_name="t", sampler="random")
+    head = resolve_storage(rdb_url).get_head_version()
+    _set_schema_version(rdb_url, version)
+    for call in (lambda: create_study(size_spec(), storage=rdb_url, study_name="t"),
+                 lambda: resolve_storage(rdb_url, must_exist=rdb_url.startswith("sqlite"))):
+        with pytest.raises(StorageError) as info:
+            call()
+        text = str(info.value)
+        assert repr(masked_url(rdb_url)) in text and repr(version) in text and repr(head) in text
+        assert found in text and fix in text
+        if PG_URL and rdb_url.startswith(PG_URL):
+            assert ":***@" in text and PG_URL not in text  # the password masked
+    for argv in (["best", "--storage", rdb_url, "--study-name", "t"],
+                 [*SEARCH, "--trials", "2", "--storage", rdb_url]):
+        rc, _, err = _cli(capsys, argv)
+        assert rc == 1 and fix in err and repr(version) in err and "Traceback" not in err
 
 
 def test_json_of_a_repaired_journal_is_what_optuna_wrote(tmp_path, capsys):
