@@ -81,6 +81,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL, journal:PATH, or :memory: (default "
                    "sqlite:///effobj.db in the working folder)")
+    p.add_argument("--allow-foreign-tables", action="store_true",
+                   help="write into an SQLite/RDB database that already holds tables other "
+                   "than Optuna's (refused by default: likely another application's file)")
     p.add_argument("--study-name", default=None,
                    help="study name (default: derived from space, cost and beta2); a new "
                    "name starts a new study, e.g. for another budget")
@@ -212,10 +215,11 @@ def run(args: argparse.Namespace) -> int:
         training_summary,
         worker_seed,
     )
-    from effobj.optuna._storage import check_writable, masked_url
+    from effobj.optuna._storage import check_foreign_tables, check_writable, masked_url
     from effobj.record import Status, TrialRecord
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
+    check_foreign_tables(args.storage, allow=args.allow_foreign_tables)  # another app's file?
     space = load_space(args.space, "effobj search")  # an unknown one: InputError
     profiler = None
     if args.profiler is not None and getattr(space, "kind", None) != "model":

@@ -37,7 +37,7 @@ from effobj._validation import check_instance, check_int, refusal
 from effobj.errors import InputError, StorageError
 
 __all__ = [
-    "DEFAULT_STORAGE", "masked_url", "rdb_backend", "resolve_storage", "sqlite_path", "storage_url",
+    "DEFAULT_STORAGE", "check_foreign_tables", "foreign_tables", "masked_url", "rdb_backend", "resolve_storage", "sqlite_path", "storage_url",
 ]
 
 #: the default storage: an SQLite file in the working folder
@@ -386,3 +386,86 @@ def check_writable(storage: str | None) -> None:
             f"The storage {masked_url(url)!r} cannot be written: its folder {folder!r} is "
             "read-only."
         )
+
+
+_SHOWN_TABLES = 5
+
+
+def _optuna_table(name: str) -> bool:
+    """A table that Optuna (its schema, its migrations) or the database itself keeps."""
+    from optuna.storages._rdb import models
+
+    return (name in models.BaseModel.metadata.tables or name == "alembic_version"
+            or name.startswith(("_alembic_tmp_", "sqlite_")))
+
+
+def foreign_tables(storage: str | None) -> list[str] | None:
+    """The tables of an RDB storage that are not Optuna's, sorted (``[]``: none, an empty
+    database or an Optuna one); ``None`` where they cannot be listed (not an RDB URL, a
+    missing file, a database that cannot be opened: opening it reports that).
+
+    An SQLite file is read through a read-only connection; another database through
+    SQLAlchemy's inspector (its default schema).
+    """
+    url = storage_url(storage)
+    if "://" not in url:
+        return None
+    path = sqlite_path(url)
+    names: list[str]
+    if path is not None:
+        import sqlite3
+        from urllib.parse import quote
+
+        if not os.path.isfile(path):
+            return None
+        try:
+            con = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+            try:
+                names = [r[0] for r in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'")]
+            finally:
+                con.close()
+        except sqlite3.DatabaseError:
+            return None
+    elif url.startswith("sqlite"):
+        return None  # an in-memory database
+    else:
+        try:
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(url)
+            try:
+                names = list(sqlalchemy.inspect(engine).get_table_names())
+            finally:
+                engine.dispose()
+        except Exception:  # noqa: BLE001  (a driver, server or URL problem: reported at open)
+            return None
+    return sorted(n for n in names if not _optuna_table(n))
+
+
+def check_foreign_tables(storage: str | None, *, allow: bool = False) -> None:
+    """Before a search writes a study: an RDB storage holds no tables but Optuna's.
+
+    A database that already holds other tables is likely another application's file
+    (a typo in ``--storage``); Optuna would add its tables to it. An empty file and an
+    Optuna database are fine.
+
+    Raises:
+        InputError: foreign tables, and ``allow`` is false (``--allow-foreign-tables``):
+            a usage error, the option names the wrong file.
+    """
+    if allow or (storage is not None and not isinstance(storage, str)):
+        return
+    foreign = foreign_tables(storage)
+    if not foreign:
+        return
+    shown = ", ".join(repr(n) for n in foreign[:_SHOWN_TABLES])
+    more = len(foreign) - _SHOWN_TABLES
+    raise InputError(
+        f"The storage {masked_url(storage_url(storage))!r} already holds {len(foreign)} "
+        f"table{'s' if len(foreign) > 1 else ''} that {'are' if len(foreign) > 1 else 'is'} "
+        f"not Optuna's ({shown}{f' and {more} more' if more > 0 else ''}): it looks like "
+        "another application's database, and a search would add Optuna's tables to it. Name "
+        "another storage (a new file), or give --allow-foreign-tables to share this database "
+        "on purpose."
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -248,6 +249,64 @@ def test_a_schema_of_another_optuna_version_is_a_clear_storage_error(rdb_url, ca
                  [*SEARCH, "--trials", "2", "--storage", rdb_url]):
         rc, _, err = _cli(capsys, argv)
         assert rc == 1 and fix in err and repr(version) in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------- another application's database
+
+
+def test_search_refuses_a_database_with_foreign_tables(tmp_path, capsys):
+    path = tmp_path / "app.db"
+    con = sqlite3.connect(path)
+    for name in ("users", "orders", "invoices", "items", "payments", "sessions", "tags"):
+        con.execute(f"CREATE TABLE {name} (id INTEGER)")
+    con.commit()
+    con.close()
+    url = f"sqlite:///{path}"
+    rc, _, err = _cli(capsys, [*SEARCH, "--trials", "2", "--storage", url])
+    assert rc == 2 and "7 tables that are not Optuna's" in err and "and 2 more" in err
+    assert "'invoices'" in err and "--allow-foreign-tables" in err
+    con = sqlite3.connect(path)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    con.close()
+    assert "studies" not in tables  # nothing was added to the other application's file
+    rc, _, err = _cli(capsys, [*SEARCH, "--trials", "2", "--storage", url,
+                               "--allow-foreign-tables"])
+    assert rc == 0, err
+    rc, _, err = _cli(capsys, [*SEARCH, "--trials", "3", "--storage", url])
+    assert rc == 2 and "'invoices'" in err  # still refused without the option
+
+
+def test_an_empty_file_and_an_optuna_database_are_fine(tmp_path, capsys):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    rc, _, err = _cli(capsys, [*SEARCH, "--trials", "2", "--storage", f"sqlite:///{empty}"])
+    assert rc == 0, err
+    rc, _, err = _cli(capsys, [*SEARCH, "--trials", "3", "--storage", f"sqlite:///{empty}"])
+    assert rc == 0, err  # an Optuna database: resumed
+    assert _n_trials(f"sqlite:///{empty}") == 3
+
+
+@pytest.mark.postgres
+@needs_pg
+def test_search_refuses_a_postgres_schema_with_foreign_tables(capsys):
+    import sqlalchemy
+
+    schema = f"effobj_test_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        conn.exec_driver_sql(f"CREATE TABLE {schema}.customers (id integer)")
+    try:
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        rc, _, err = _cli(capsys, [*SEARCH, "--trials", "2", "--storage", url])
+        assert rc == 2 and "'customers'" in err and ":***@" in err
+        rc, _, err = _cli(capsys, [*SEARCH, "--trials", "2", "--storage", url,
+                                   "--allow-foreign-tables"])
+        assert rc == 0, err
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
 
 
 def test_json_of_a_repaired_journal_is_what_optuna_wrote(tmp_path, capsys):
