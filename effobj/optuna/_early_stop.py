@@ -34,10 +34,14 @@ Student-t with :math:`n + 1` degrees of freedom around the mean logit share, and
         {s \sqrt{1 + 1/n}}\Bigr),
     \qquad s^2 = \frac{1 + \sum_j (z_j - \bar z)^2}{n + 1}.
 
-It uses how far beyond the finished curves the target lies, so a handful of them can
-already say "out of reach", and it widens as they disagree. (In the fallback without a
-ceiling, the predictions are additive and :math:`P` is the share of them that reach the
-target, with a half-count prior.)
+It uses how far beyond the finished curves the target lies, and it widens as they
+disagree. Where many curves have levelled off (shares piled at 0) a logit-Normal is too
+sure of itself, so the chance used is the larger of this and the count of the curves'
+predictions :math:`\hat f_j = y + r_j (U - y)` that reach the target, with a half-count
+prior, :math:`(\#\{\hat f_j \ge A^*\} + \tfrac12)/(n + 1)`: a training is stopped
+only when both say it is unlikely (with the default ``p_min = 0.05``, not before 10
+finished curves). In the fallback without a ceiling the predictions are additive and
+:math:`P` is that count.
 
 **Rule and guarantees** (each tested):
 
@@ -327,7 +331,13 @@ class EfficiencyPruner(optuna.pruners.BasePruner):
         yj, fj = np.asarray(now), np.asarray(fin)
         n_eff = float(len(yj))
         if ceiling is not None and y < ceiling:
-            p, median = _chance_bounded(y, target, yj, fj, ceiling)
+            p_model, median = _chance_bounded(y, target, yj, fj, ceiling)
+            gap = np.maximum(ceiling - yj, 1e-12)
+            pred = y + np.clip((fj - yj) / gap, 0.0, 1.0) * (ceiling - y)
+            p_count = (int(np.count_nonzero(pred >= target)) + 0.5) / (n_eff + 1.0)
+            # the larger of the two: the model extrapolates past the curves seen, the count
+            # guards it where shares pile up at 0 (plateaus), which a logit-Normal squeezes
+            p = max(p_model, p_count)
         else:
             pred = y + (fj - yj)
             p = (int(np.count_nonzero(pred >= target)) + 0.5) / (n_eff + 1.0)

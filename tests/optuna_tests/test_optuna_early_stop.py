@@ -153,9 +153,11 @@ def test_never_on_too_few_comparable_curves():
     done = _flat_curves(4, 0.95, rng)
     d = _judge(EfficiencyPruner(SPEC, min_curves=5), done, [0.1, 0.1], 0.5)
     assert not d.stop and d.n_curves < 5
-    # four curves that closed 40-90 % of their gap: closing 97 % of this one's is far out
+    # four curves none of which would reach the target: the count's prior keeps P at
+    # 0.5 / 5 = 0.1, so only a p_min above it stops
     d = _judge(EfficiencyPruner(SPEC, min_curves=3), done, [0.1, 0.1], 0.5)
-    assert d.stop and d.n_curves == 4 and d.probability < 0.05
+    assert not d.stop and d.probability == pytest.approx(0.1)
+    assert _judge(EfficiencyPruner(SPEC, min_curves=3, p_min=0.2), done, [0.1, 0.1], 0.5).stop
 
 
 def test_stopped_exactly_when_the_chance_is_below_p_min():
