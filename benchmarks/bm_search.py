@@ -370,8 +370,8 @@ def _objective_parts(case: Case, table: Table) -> tuple[Any, Any, Any, Any]:
     def evaluate(config: dict[str, Any], trial: Any) -> float:
         return table.train(config)
 
-    def identity(config: dict[str, Any]) -> Any:
-        return case.space.arch_hash(config) if table.valid(config) else -1
+    def identity(config: dict[str, Any]) -> str:
+        return str(case.space.arch_hash(config)) if table.valid(config) else "invalid"
 
     return build, measure, evaluate, identity
 

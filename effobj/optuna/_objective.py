@@ -425,7 +425,14 @@ class EfficiencyObjective:
     # ------------------------------------------------------------------ candidates
     def _identity(self, candidate: Any, params: Mapping[str, Any]) -> str:
         if self.identity is not None:
-            return str(self.identity(candidate))
+            ident = self.identity(candidate)
+            if not isinstance(ident, str) or not ident:
+                # str(None) made every candidate one "None": 14 distinct ones became repeats
+                raise _Misconfigured(InputError(
+                    "The 'identity' parameter of EfficiencyObjective must return a non-empty "
+                    f"string for each candidate (one per distinct training). Got {ident!r} "
+                    f"({type(ident).__name__}) instead."))
+            return ident
         from effobj.optuna._costs import params_identity
 
         return params_identity(params)

@@ -387,3 +387,4 @@ def test_off_a_rung_the_study_is_not_read_and_two_studies_of_one_name_stay_apart
     # a new in-memory study of the same (default) name, where the curves are poor
     poor = _judge(pruner, _flat_curves(20, 0.3, rng), [0.25, 0.25], 0.5, name="same")
     assert poor.target < good.target and not poor.stop
+

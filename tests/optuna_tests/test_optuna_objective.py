@@ -494,3 +494,18 @@ def test_a_misnamed_indicator_stops_the_study_at_the_first_trial(runner):
     assert built == [0]  # stopped at the first trial
     (t,) = study.trials
     assert t.state == TrialState.FAIL and "['latency']" in t.user_attrs[K.FAIL_REASON]
+
+
+_IDENT_SPEC = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=100.0, cost_name="cost")
+
+
+@pytest.mark.parametrize("ident", [None, "", 3])
+def test_an_identity_that_is_not_a_non_empty_string_stops_the_study_by_name(ident):
+    obj = EfficiencyObjective(_IDENT_SPEC, lambda t: t.suggest_int("size", 10, 20),
+                              lambda s, t: 0.5, measure=lambda s: {"cost": float(s)},
+                              identity=lambda s: ident)
+    study = obj.create_study(storage=":memory:")
+    with pytest.raises(InputError, match="'identity' parameter of EfficiencyObjective must "
+                                         "return a non-empty string"):
+        study.optimize(obj, n_trials=3)
+    assert len(study.trials) == 1 and "identity" in study.trials[0].user_attrs[K.FAIL_REASON]
