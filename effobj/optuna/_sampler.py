@@ -584,7 +584,7 @@ def _random_value(dist: BaseDistribution, rng: np.random.Generator) -> Any:
             v = min(int(v), dist.high)
         else:
             steps = (dist.high - dist.low) // dist.step
-            v = dist.low + dist.step * int(rng.integers(steps + 1))
+            v = dist.low + dist.step * _uniform_index(steps + 1, rng)
         return int(v)
     if isinstance(dist, FloatDistribution):
         if dist.log:
@@ -594,6 +594,15 @@ def _random_value(dist: BaseDistribution, rng: np.random.Generator) -> Any:
             return float(dist.low + dist.step * int(rng.integers(steps + 1)))
         return float(rng.uniform(dist.low, dist.high))
     raise InputError(f"EfficiencySampler cannot sample the distribution {dist!r}.")
+
+
+def _uniform_index(n: int, rng: np.random.Generator) -> int:
+    """A uniform integer in ``[0, n)`` for any ``n`` Optuna accepts: numpy's generator stops
+    at int64, an ``IntDistribution(-2**62, 2**62)`` has more values (128 random bits,
+    reduced modulo ``n``: a bias below ``n / 2**128``)."""
+    if n <= 2**62:
+        return int(rng.integers(n))
+    return int.from_bytes(rng.bytes(16), "little") % n
 
 
 def _nearby_value(dist: Any, value: Any, rng: np.random.Generator) -> Any:

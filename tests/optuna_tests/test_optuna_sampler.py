@@ -220,3 +220,20 @@ def test_count_only_look_ups_never_go_to_another_profiler():
     space.suggest(trial)  # one valid candidate of the space
     costs = obj.costs_of(trial.params)
     assert costs["macs"] > 0 and Elsewhere.calls == 0
+
+
+def test_the_sampler_handles_any_int_range_optuna_accepts():
+    """A range wider than numpy's int64 generator (TPE copes; the sampler failed every trial)."""
+    from effobj import EfficiencySpec
+    from effobj.optuna import EfficiencyObjective
+
+    spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=1e20, cost_name="cost")
+    obj = EfficiencyObjective(
+        spec, lambda t: t.suggest_int("x", -2**62, 2**62), lambda x, t: 0.5 + (x % 7) / 20,
+        measure=lambda x: {"cost": float(abs(x)) / 1e3})
+    study = obj.create_study(storage=":memory:", sampler="effobj", seed=0)
+    study.optimize(obj, n_trials=12)
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+    xs = [t.params["x"] for t in study.trials]
+    assert all(-2**62 <= x <= 2**62 for x in xs) and len(set(xs)) == 12
+    assert max(abs(x) for x in xs) > 2**40  # drawn over the range, not near 0 only
