@@ -44,13 +44,15 @@ recorded as 0 (the worst), which constrained samplers ignore in favour of the vi
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import logging
 import math
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -375,6 +377,12 @@ class EfficiencyObjective:
                 if prior is not None:
                     return self._repeat(trial, rec, cost, prior, clock)
 
+            budget = _MAX_TRAININGS.get()
+            if study is not None and budget is not None:
+                # a numbered slot of optimize's training budget, taken in the storage
+                if not _take_training_slot(study, trial, budget):
+                    return self._budget_spent(trial, study, rec, budget)
+
             stage = "evaluate"
             trained = True
             # with a pruner, the costs are on record while the candidate trains (pruners
@@ -518,6 +526,24 @@ class EfficiencyObjective:
         if self.mode == "single":
             return float(prior.value if prior.value is not None else 0.0)
         return list(prior.values or [])
+
+    def _budget_spent(
+        self, trial: optuna.trial.Trial, study: optuna.Study, rec: TrialRecord, budget: int
+    ) -> float | list[float]:
+        """End a trial that found the training budget spent when it came to train: FAIL,
+        status "interrupted" (re-queued by a run with trainings left), not trained; this
+        worker's study stops."""
+        reason = (f"not trained: the training budget (max_trainings={budget}) was spent by "
+                  "other trainings of the study when this one came to train; re-run when the "
+                  "search resumes with trainings left")
+        _safe_record(trial, replace(rec, status=Status.INTERRUPTED, trained=False,
+                                    fail_reason=reason))
+        _safe_set_system(trial, K.FAIL_REASON, reason)
+        _safe_set_system(trial, BUDGET_SPENT_ATTR, trial.number)
+        _log.info("Trial %d: %s", trial.number, reason)
+        study.stop()
+        # A NaN value makes Optuna end the trial as FAIL without stopping the study.
+        return math.nan if self.mode == "single" else [math.nan] * len(self.directions)
 
     # ------------------------------------------------------------------ stages
     def _probe_costs(self) -> dict[str, float]:
@@ -1110,6 +1136,129 @@ def _twins(
             lower = lower or t.number < number
             higher = higher or t.number > number
     return None, lower, higher
+
+
+#: the training budget of the :func:`~effobj.optuna.optimize` call running the objective
+#: (``max_trainings``; ``None``: no budget)
+_MAX_TRAININGS: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "effobj_max_trainings", default=None)
+#: system attribute: a trial's claim on a slot of the training budget, the trial's own
+#: number (Optuna's retry callback copies system attributes into a retry, whose number
+#: differs: a copied claim is no claim); ``-1`` once withdrawn
+SLOT_ATTR = "effobj_training_slot"
+#: system attribute of a trial the training budget stopped before training: its own number
+BUDGET_SPENT_ATTR = "effobj_budget_spent"
+
+
+@contextlib.contextmanager
+def training_budget(max_trainings: int | None) -> Iterator[None]:
+    """Within the block, an :class:`EfficiencyObjective` takes a slot of a study-wide
+    budget of ``max_trainings`` trainings before it trains (``None``: no budget)."""
+    token = _MAX_TRAININGS.set(max_trainings)
+    try:
+        yield
+    finally:
+        _MAX_TRAININGS.reset(token)
+
+
+def counts_as_training(t: optuna.trial.FrozenTrial) -> bool:
+    """Whether a finished trial spent a training of the budget: it trained and ended
+    COMPLETE or PRUNED, or FAIL with status "failed" (its training raised). A training
+    stopped by Ctrl-C or SIGTERM ("interrupted") or by its worker's death (failed as
+    stale) is re-run, and the re-run is the one that counts."""
+    from optuna.trial import TrialState
+
+    if t.state == TrialState.RUNNING or t.state == TrialState.WAITING:
+        return False
+    rec = TrialRecord.from_user_attrs(t.user_attrs, ())
+    if rec.trained is not True:
+        return False
+    return t.state != TrialState.FAIL or rec.status == Status.FAILED
+
+
+def holds_slot(t: optuna.trial.FrozenTrial) -> bool:
+    """Whether a RUNNING trial holds a claim on a slot of the training budget."""
+    return t.state == optuna.trial.TrialState.RUNNING and t.system_attrs.get(SLOT_ATTR) == t.number
+
+
+def _slots_taken(
+    storage: optuna.storages.BaseStorage, study_id: int, number: int
+) -> tuple[int, int, int]:
+    """(finished trainings, running trials with a lower number holding a slot claim,
+    running trials with a higher number holding one) for trial ``number``."""
+    from optuna.trial import TrialState
+
+    done = lower = higher = 0
+    for t in storage.get_all_trials(
+        study_id, deepcopy=False,
+        states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING),
+    ):
+        if t.number == number:
+            continue
+        if t.state != TrialState.RUNNING:
+            done += counts_as_training(t)
+        elif holds_slot(t):
+            lower += t.number < number
+            higher += t.number > number
+    return done, lower, higher
+
+
+def _take_training_slot(study: optuna.Study, trial: optuna.trial.Trial, budget: int) -> bool:
+    """Take one of the study's ``budget`` training slots for ``trial``: True once the claim
+    (system attribute ``effobj_training_slot``) is on record and the trial may train;
+    False (the claim withdrawn) when the study's trainings reached the budget.
+
+    The claim protocol of :func:`_claim_training`, counted: write the claim, then read
+    the finished trainings (:func:`counts_as_training`) and the running claims of lower
+    and of higher trial number. A trial trains when all of them together leave a slot.
+    Of any two trials that train, the one that read last saw the other's claim (each
+    writes before it reads, and a trial that trains never withdraws), so the last of
+    the trials that train saw every other one: the study never trains more than
+    ``budget``. When the finished trainings and the lower claims fill the budget, the
+    trial withdraws and waits (a lower claim may yet be interrupted, or its worker die
+    and the claim go stale); when only the higher claims fill it, the trial keeps its
+    claim and waits for them (a higher trial that read after this claim withdraws; one
+    that read before it is training, and counts as finished once done). Waits only go
+    from a claim to higher claims, so they end. The trial gives up once the finished
+    trainings alone reach the budget, so none is left unused while trials come.
+
+    Without a heartbeat a dead worker's claim never goes away, so nothing is waited for:
+    the trial trains when every claim it reads leaves a slot, else gives up (never over
+    the budget; a race may leave a slot unused).
+    """
+    storage = study._storage
+    heartbeat = isinstance(storage, optuna.storages._heartbeat.BaseHeartbeat) and (
+        storage.get_heartbeat_interval() is not None
+    )
+    number = trial.number
+
+    def claim(on: bool) -> None:
+        # a claim must be on record before the trial reads (a failed write raises)
+        storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, number if on else -1)
+
+    claimed = False
+    while True:
+        done, lower, higher = _slots_taken(storage, study._study_id, number)
+        if done >= budget:
+            if claimed:
+                claim(False)
+            return False
+        if not claimed and (not heartbeat or done + lower < budget):
+            claim(True)
+            claimed = True
+            continue  # read again, now that the claim is on record
+        if claimed and done + lower + higher < budget:
+            return True
+        if not heartbeat:
+            claim(False)
+            return False
+        if claimed and done + lower >= budget:
+            claim(False)  # withdrawn; wait for the lower claims
+            claimed = False
+        time.sleep(_WAIT_POLL_S)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
 
 
 def _register(

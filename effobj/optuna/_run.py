@@ -16,6 +16,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_int, check_real
+from effobj.optuna._objective import (
+    BUDGET_SPENT_ATTR,
+    counts_as_training,
+    holds_slot,
+    training_budget,
+)
 from effobj.record import FAIL_REASON, STUDY_SPEC, Status, TrialRecord, incumbent
 
 __all__ = [
@@ -92,6 +98,14 @@ class TrainingSummary:
             retry callback.
         n_retried: re-runs of such trials (Optuna's retry callback, system attribute
             ``failed_trial``) that ran to an end (COMPLETE, PRUNED or FAIL).
+        n_interrupted_pending: trials stopped by Ctrl-C or SIGTERM (status
+            "interrupted", parameters drawn) whose candidate was not re-run: no re-run
+            started (its re-run WAITING, or none queued: the study reached its size
+            first). A run of :func:`optimize` with trials left re-runs them first.
+        n_budget_stopped: trials stopped before training because ``max_trainings`` was
+            spent when they came to train (another worker took the last slot; status
+            "interrupted", system attribute ``effobj_budget_spent``) and not re-run: a
+            run with trainings left re-runs them first.
         n_running_unresolved: RUNNING trials :func:`optimize` stopped beside without
             knowing whether their worker is alive: the storage has no heartbeat (Journal
             storage, ``heartbeat_interval=None``), or the trial never sent one. Always 0
@@ -137,6 +151,8 @@ class TrainingSummary:
     cheapest_seen: tuple[CheapestCost, ...] = ()
     epochs_saved: int = 0
     est_stop_time_saved_s: float = 0.0
+    n_interrupted_pending: int = 0
+    n_budget_stopped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -186,6 +202,16 @@ class TrainingSummary:
                 text += f"; {n} {dead} failed and re-run"
             else:
                 text += f"; {n} {dead} failed, {self.n_retried} re-run"
+        if self.n_interrupted_pending:
+            n = self.n_interrupted_pending
+            text += (f"; {n} interrupted trial{'s' if n > 1 else ''} not re-run yet (a run "
+                     f"with trials left re-runs {'them' if n > 1 else 'it'} first)")
+        if self.n_budget_stopped:
+            n = self.n_budget_stopped
+            text += (f"; {n} trial{'s' if n > 1 else ''} not trained: the training budget "
+                     "was spent when " + ("they" if n > 1 else "it") + " came to train "
+                     "(a run with trainings left re-runs " + ("them" if n > 1 else "it")
+                     + " first)")
         if self.n_running_unresolved:
             n = self.n_running_unresolved
             text += (
@@ -223,6 +249,7 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
             retried_from.update(n for n in history if isinstance(n, int))
         if t.system_attrs.get(_RETRY_OF_STALE) is not None and t.state.is_finished():
             n_retried += 1
+    pending, budget_stopped = _not_rerun(trials)
     n_stale = sum(
         1
         for t in trials
@@ -281,10 +308,39 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         best_number=None if best is None else best.number,
         n_stale_failed=n_stale,
         n_retried=n_retried,
+        n_interrupted_pending=pending,
+        n_budget_stopped=budget_stopped,
         cheapest_seen=_cheapest_seen(study, trials)
         if best is None and by_status[Status.OVER_BUDGET] and not by_status[Status.TRAINED]
         + by_status[Status.PRUNED] else (),
     )
+
+
+def _stopped_to_rerun(t: FrozenTrial) -> bool:
+    """A trial stopped (Ctrl-C, SIGTERM, or the training budget) whose candidate a later
+    trial re-runs: FAIL, status "interrupted", its parameters drawn."""
+    return (
+        t.state == TrialState.FAIL
+        and bool(t.params)
+        and TrialRecord.from_user_attrs(t.user_attrs, ()).status == Status.INTERRUPTED
+    )
+
+
+def _not_rerun(trials: Sequence[FrozenTrial]) -> tuple[int, int]:
+    """(interrupted trials, trials the budget stopped) whose re-run has not started."""
+    started = {
+        TrialRecord.from_user_attrs(t.user_attrs, ()).retry_of
+        for t in trials
+        if t.state != TrialState.WAITING
+    }
+    interrupted = budget = 0
+    for t in trials:
+        if _stopped_to_rerun(t) and t.number not in started:
+            if t.system_attrs.get(BUDGET_SPENT_ATTR) == t.number:
+                budget += 1
+            else:
+                interrupted += 1
+    return interrupted, budget
 
 
 def _cheapest_seen(
@@ -314,31 +370,32 @@ def _cheapest_seen(
     return tuple(out)
 
 
-def _trained(trial: FrozenTrial) -> bool:
-    return TrialRecord.from_user_attrs(trial.user_attrs, ()).trained is True
-
-
-def _n_trained(study: optuna.Study) -> int:
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False, states=_FINISHED + (TrialState.FAIL,))
-        if _trained(t)
-    )
+def _n_trained(study: optuna.Study) -> tuple[int, int]:
+    """(trainings that count against ``max_trainings``, RUNNING trials holding a slot)."""
+    trials = study.get_trials(deepcopy=False, states=_FINISHED + (TrialState.FAIL,
+                                                                  TrialState.RUNNING))
+    return sum(counts_as_training(t) for t in trials), sum(holds_slot(t) for t in trials)
 
 
 class MaxTrainingsCallback:
     """Stop the study once ``max_trainings`` candidates were actually trained.
 
-    Counts every trial of the study (all workers) whose ``trained`` attribute is True:
-    completed, pruned during training, or failed during training. Skipped candidates
-    (over budget, hopeless) cost profiling only and do not count.
+    Counts every trial of the study (all workers) that trained a candidate: completed,
+    pruned during training, or failed during training (:func:`counts_as_training`; a
+    training stopped by Ctrl-C, SIGTERM or a dead worker is re-run and not counted).
+    Skipped candidates (over budget, hopeless) cost profiling only and do not count.
+
+    Alone (``study.optimize(callbacks=[...])``) it stops after the trial that reached the
+    budget, so trials other workers have in flight may go over it;
+    :func:`optimize` (``max_trainings``) also gives each training a slot of the budget
+    before it starts, and never goes over.
     """
 
     def __init__(self, max_trainings: int) -> None:
         self.max_trainings = check_int(max_trainings, "max_trainings", "MaxTrainingsCallback", low=1)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if _trained(trial) and _n_trained(study) >= self.max_trainings:
+        if counts_as_training(trial) and _n_trained(study)[0] >= self.max_trainings:
             study.stop()
 
 
@@ -346,20 +403,19 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
     """Enqueue again the trials a Ctrl-C interrupted, once each; returns their numbers.
 
     A trial stopped by ``KeyboardInterrupt`` ends FAIL with ``status`` "interrupted" (the
-    study stays consistent). Resuming the study runs the same parameters again as a new
-    trial carrying ``user_attrs["effobj_retry_of"]`` = the interrupted trial's number.
+    study stays consistent), as does one the training budget stopped before it trained.
+    Each is enqueued once, as a new WAITING trial with the same parameters carrying
+    ``user_attrs["effobj_retry_of"]`` = the interrupted trial's number, which Optuna's
+    next ``ask`` (of any worker) runs first. :func:`optimize` calls this before each of
+    its trials, so a trial interrupted in another worker is re-run in the same run.
+    Two workers enqueueing in the same instant can each enqueue one re-run; the second
+    then repeats the first's training instead of training again (unless ``repeats``).
     """
     trials = study.get_trials(deepcopy=False)
-    records = [TrialRecord.from_user_attrs(t.user_attrs, ()) for t in trials]
-    done = {r.retry_of for r in records}
+    done = {TrialRecord.from_user_attrs(t.user_attrs, ()).retry_of for t in trials}
     out = []
-    for t, rec in zip(trials, records, strict=True):
-        if (
-            t.state == TrialState.FAIL
-            and rec.status == Status.INTERRUPTED
-            and t.number not in done
-            and t.params
-        ):
+    for t in trials:
+        if _stopped_to_rerun(t) and t.number not in done:
             study.enqueue_trial(t.params, user_attrs=TrialRecord(retry_of=t.number).to_user_attrs())
             out.append(t.number)
     return out
@@ -643,6 +699,14 @@ class _Progress:
             self._bar.close()
 
 
+def _pause(t_end: float | None) -> None:
+    """Sleep about one poll interval (workers out of step), not past ``t_end``."""
+    pause = _POLL_S * random.uniform(0.8, 1.2)
+    if t_end is not None:
+        pause = min(pause, max(0.0, t_end - time.monotonic()))
+    time.sleep(pause)
+
+
 def optimize(
     study: optuna.Study,
     objective: Callable[[optuna.trial.Trial], Any],
@@ -685,12 +749,22 @@ def optimize(
         study: the study (:func:`effobj.optuna.create_study`).
         objective: usually an :class:`EfficiencyObjective`.
         n_trials: finished (COMPLETE or PRUNED) trials the study should hold.
-        max_trainings: stop once this many candidates were trained (all workers).
+        max_trainings: train at most this many candidates (all workers, all runs;
+            :func:`counts_as_training`). Each training takes a numbered slot of the
+            budget in the storage before it starts, so workers racing for the last
+            trainings never go over; a trial that finds the budget spent when it comes
+            to train ends FAIL untrained (status "interrupted", re-run by a run with
+            trainings left) and this worker stops. While the last trainings are under
+            way in other workers, this call waits for them (as for ``n_trials``).
         timeout: stop starting trials, and waiting for other workers' trials, after this
             many seconds.
         progress_bar: show a tqdm progress bar.
         callbacks: Optuna callbacks, called after each trial.
-        requeue: re-run trials a Ctrl-C interrupted in an earlier session.
+        requeue: re-run trials a Ctrl-C or SIGTERM interrupted (in an earlier session,
+            or in another worker during this run): before each trial of this call,
+            :func:`requeue_interrupted` enqueues them, and the trial runs the re-run.
+            One the study reached its size without is counted in the summary
+            (``n_interrupted_pending``).
 
     Returns:
         The study's :class:`TrainingSummary` at the end, with ``n_running_unresolved``
@@ -709,10 +783,8 @@ def optimize(
     cbs = list(callbacks)
     if max_trainings is not None:
         cbs.append(MaxTrainingsCallback(max_trainings))
-        if _n_trained(study) >= max_trainings:
+        if _n_trained(study)[0] >= max_trainings:
             return training_summary(study)
-    if requeue:
-        requeue_interrupted(study)
 
     t_end = None if timeout is None else time.monotonic() + float(timeout)
     heartbeat = _heartbeat_enabled(study)
@@ -729,8 +801,17 @@ def optimize(
             _fail_stale(study)
             if t_end is not None and time.monotonic() >= t_end:
                 break
-            if max_trainings is not None and _n_trained(study) >= max_trainings:
-                break  # other workers' trainings count too
+            if max_trainings is not None:
+                done, claimed = _n_trained(study)  # other workers' trainings count too
+                if done >= max_trainings:
+                    break
+                if done + claimed >= max_trainings:
+                    # the last trainings are under way in other workers: wait until
+                    # they end (or go stale) rather than start a trial with no slot
+                    if not heartbeat:
+                        break  # nothing can say whether their workers live
+                    _pause(t_end)
+                    continue
             slots = _slots(study)
             finished, running, retry_waiting = slots.finished, slots.running, slots.retry_waiting
             if finished >= n_trials:
@@ -742,23 +823,23 @@ def optimize(
                 if len(unknown) == len(running):
                     unresolved = len(unknown)
                     break
-                pause = _POLL_S * random.uniform(0.8, 1.2)  # workers out of step
-                if t_end is not None:
-                    pause = min(pause, max(0.0, t_end - time.monotonic()))
-                time.sleep(pause)
+                _pause(t_end)
                 continue
             if ran >= n_trials and not retry_waiting:
                 break
+            if requeue:  # now that this worker asks: the re-run is the trial it gets
+                requeue_interrupted(study)
             holder: list[FrozenTrial] = []
             tracked = _Tracked(objective)
             try:
-                study.optimize(
-                    tracked,
-                    n_trials=1,
-                    callbacks=[*cbs, _Collect(holder)],
-                    gc_after_trial=False,
-                    show_progress_bar=False,
-                )
+                with training_budget(max_trainings):
+                    study.optimize(
+                        tracked,
+                        n_trials=1,
+                        callbacks=[*cbs, _Collect(holder)],
+                        gc_after_trial=False,
+                        show_progress_bar=False,
+                    )
             except BaseException as exc:  # Ctrl-C, or an error of the storage itself
                 interrupt = _interrupt_in(exc)
                 trial_id = tracked.trial_id

@@ -1,7 +1,8 @@
 """A worker process sharing one study (run by the multi-process tests).
 
     python optuna_worker.py STORAGE STUDY_NAME N_TRIALS [--die | --die-in-build]
-        [--sleep S] [--grace S] [--barrier DIR K]
+        [--sleep S] [--grace S] [--barrier DIR K] [--max-trainings K] [--repeats]
+        [--no-skip-hopeless] [--hang-in-training]
 
 Runs the "size" problem with :func:`effobj.optuna.optimize` until the study holds
 N_TRIALS finished trials, then prints the numbers of the trials this process ran and the
@@ -11,13 +12,19 @@ heartbeat; ``--die-in-build`` does so while building its first candidate, its pa
 (every trial builds one: the first trial dies whatever the sampler draws). ``--grace S`` is the
 storage's grace period (default 2 s; heartbeat every second). ``--barrier DIR K`` waits,
 once set up, until K workers are ready (a file each in DIR), so that a slow start under
-load does not leave one worker with nothing to do.
+load does not leave one worker with nothing to do. ``--max-trainings K`` is optimize's
+training budget; ``--repeats`` trains every trial (no repeats of a trained candidate) and
+``--no-skip-hopeless`` trains hopeless candidates too (more trainings to race for).
+``--hang-in-training`` prints ``{"training": N}`` in its first training and sleeps there
+(for the test to send a real SIGINT or SIGTERM, which become a KeyboardInterrupt); an
+interrupted worker prints ``{"interrupted": ...}`` and exits 130.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -34,12 +41,20 @@ from effobj.optuna import (  # noqa: E402
 )
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv: list[str]) -> int:
     storage_url, study_name, n_trials = argv[0], argv[1], int(argv[2])
     die = "--die" in argv
     die_in_build = "--die-in-build" in argv
     grace = int(argv[argv.index("--grace") + 1]) if "--grace" in argv else 2
     sleep = float(argv[argv.index("--sleep") + 1]) if "--sleep" in argv else 0.05
+    max_trainings = (int(argv[argv.index("--max-trainings") + 1])
+                     if "--max-trainings" in argv else None)
+    hang = "--hang-in-training" in argv
+    hung: list[int] = []
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ran: list[int] = []
 
@@ -58,6 +73,10 @@ def main(argv: list[str]) -> int:
         if die:
             print(json.dumps({"dying_in": trial.number}), flush=True)
             os._exit(17)
+        if hang and not hung:
+            hung.append(trial.number)
+            print(json.dumps({"training": trial.number}), flush=True)
+            time.sleep(120)  # the test's signal lands here
         time.sleep(sleep)
         return size_perf(size)
 
@@ -66,7 +85,9 @@ def main(argv: list[str]) -> int:
                          sampler="random", seed=os.getpid() % 1000)
     obj = EfficiencyObjective(size_spec(cost_max=7.0), build, evaluate,
                               measure=lambda size: {"size": float(size)},
-                              incumbent_refresh_s=0.0)  # read other workers' results
+                              incumbent_refresh_s=0.0,  # read other workers' results
+                              repeats="--repeats" in argv,
+                              skip_hopeless="--no-skip-hopeless" not in argv)
     if "--barrier" in argv:
         folder = argv[argv.index("--barrier") + 1]
         k = int(argv[argv.index("--barrier") + 2])
@@ -74,7 +95,14 @@ def main(argv: list[str]) -> int:
         deadline = time.monotonic() + 120
         while len(os.listdir(folder)) < k and time.monotonic() < deadline:
             time.sleep(0.05)
-    summary = optimize(study, obj, n_trials, callbacks=[lambda s, t: ran.append(t.number)])
+    # SIGTERM as effobj's command line handles it: a KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        summary = optimize(study, obj, n_trials, max_trainings=max_trainings,
+                           callbacks=[lambda s, t: ran.append(t.number)])
+    except KeyboardInterrupt as exc:
+        print(json.dumps({"interrupted": list(exc.args), "ran": ran}), flush=True)
+        return 130
     print(json.dumps({"ran": ran, "summary": summary.to_dict()}), flush=True)
     return 0
 
