@@ -212,17 +212,22 @@ def collect(
         )
     rows: list[TrialRow] = []
     names = spec.cost_names
+    # C and the bound E_beta(A=1, C) of every trial with known costs, in one pass each
+    known = np.ones(len(table), dtype=bool)
+    for n in names:
+        known &= np.isfinite(table.costs[n]) & (table.costs[n] >= 0.0)
+    c_all = np.full(len(table), np.nan)
+    bound_all = np.full(len(table), np.nan)
+    at = np.flatnonzero(known)
+    if at.size:
+        costs_at = {n: table.costs[n][at] for n in names}
+        c_all[at] = spec.combine_costs(spec.normalize_costs(costs_at))
+        bound_all[at] = spec.upper_bound(costs_at)
     for i, t in enumerate(table.trials):
         ua = dict(t.user_attrs)
         rec = TrialRecord.from_trial(t, ())
         costs = {n: float(table.costs[n][i]) for n in names}
-        if all(math.isfinite(v) for v in costs.values()):
-            c = float(spec.normalize(1.0, costs)[1]) if not math.isfinite(ranking.C[i]) else float(
-                ranking.C[i]
-            )
-            bound = float(spec.upper_bound(costs))
-        else:
-            c, bound = math.nan, math.nan
+        c, bound = float(c_all[i]), float(bound_all[i])
         trained = math.isfinite(table.perf[i]) if rec.trained is None else rec.trained
         tt = rec.train_time_s
         rows.append(

@@ -146,23 +146,22 @@ def _draw_plane(data: ReportData, ax: Any, *, zoomed: bool) -> None:
             j = ok[-1]
             ax.annotate(f"E={e:.3g}", (cgrid[j], a[j]), fontsize=7, color="0.3",
                         xytext=(2, -8), textcoords="offset points")
-    # trials by status
-    placed: set[str] = set()
+    # trials by status: one scatter per status, whatever the number of trials
+    groups: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
         key = r.status if r.status in STATUS_STYLE else Status.TRAINED
-        colour, marker, label = STATUS_STYLE[key]
         if math.isfinite(r.perf):
-            y = r.A
-        elif zoomed:
-            continue
-        else:
-            y = strip
-        ax.scatter([r.C], [y], c=colour, marker=marker, s=28 if marker != "|" else 60,
-                   label=None if key in placed else label, zorder=3, linewidths=1.2)
-        placed.add(key)
-        if zoomed and x0 <= r.C <= x1 and y0 <= y <= y1:
-            ax.annotate(str(r.number), (r.C, y), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points", color="0.25")
+            groups.setdefault(key, []).append((r.C, r.A))
+        elif not zoomed:
+            groups.setdefault(key, []).append((r.C, strip))
+    for key, (colour, marker, label) in STATUS_STYLE.items():
+        members = groups.get(key)
+        if members:
+            xy = np.asarray(members)
+            ax.scatter(xy[:, 0], xy[:, 1], c=colour, marker=marker, s=28 if marker != "|" else 60,
+                       label=label, zorder=3, linewidths=1.2)
+    if zoomed:
+        _label_trials(ax, trained, winner, front_pts, (x0, x1, y0, y1))
     if not zoomed and any(not math.isfinite(r.perf) for r in rows):
         ax.axhline(strip + 0.03, color="0.85", lw=0.8, zorder=0)
         ax.text(0.005, strip + 0.008, "not trained: cost known, performance unknown",
@@ -186,6 +185,28 @@ def _draw_plane(data: ReportData, ax: Any, *, zoomed: bool) -> None:
         ax.set_title(f"Cost-performance plane, iso-E_beta curves for beta^2 = {spec.beta2:g}")
         ax.legend(loc="center right", fontsize=8, framealpha=0.9)
     ax.grid(alpha=0.25)
+
+
+#: at most this many trial numbers are written on the zoomed plane (beyond: unreadable)
+MAX_LABELS = 40
+
+
+def _label_trials(ax: Any, trained: list[Any], winner: Any, front_pts: np.ndarray,
+                  window: tuple[float, float, float, float]) -> None:
+    """Write the trial numbers in the zoom's window: every trial when there are at most
+    :data:`MAX_LABELS`, else the winner, the Pareto front and the best E_beta first."""
+    x0, x1, y0, y1 = window
+    inside = [r for r in trained if x0 <= r.C <= x1 and y0 <= r.A <= y1]
+    if len(inside) > MAX_LABELS:
+        front = {(float(a), float(c)) for a, c in front_pts}
+        def rank(r: Any) -> tuple[bool, bool, float]:
+            e = r.e_beta if math.isfinite(r.e_beta) else -math.inf
+            return (winner is None or r.number != winner.number,
+                    (float(r.A), float(r.C)) not in front, -e)
+        inside = sorted(inside, key=rank)[:MAX_LABELS]
+    for r in inside:
+        ax.annotate(str(r.number), (r.C, r.A), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points", color="0.25")
 
 
 def plot_sensitivity(data: ReportData) -> Figure:
