@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effobj._validation import check_output_path
+from effobj.errors import InputError
 from effobj.record import (
     DECISION_NOTE,
     N_PARAMS,
@@ -290,8 +291,8 @@ def write_report(
 
     Raises:
         InputError: ``out`` does not end in ``.html``/``.htm``, is a folder or lies in a
-            folder that cannot be written, or see
-            :func:`effobj.report.collect`.
+            folder that cannot be written, a PNG file beside it cannot be written (the
+            message names that file), or see :func:`effobj.report.collect`.
     """
     from effobj.report._data import collect
     from effobj.report._figures import render_figures
@@ -310,6 +311,14 @@ def write_report(
     if png:
         for name, blob in figures.items():
             p = path.with_name(f"{path.stem}_{name}.png")
-            p.write_bytes(blob)
+            try:
+                p.write_bytes(blob)
+            except OSError as exc:  # the page is written: say which file failed, not the page
+                raise InputError(
+                    f"The report's figure file {str(p)!r} cannot be written: "
+                    f"{exc.strerror or exc}. The page {str(path)!r} was written; its PNG files "
+                    "go beside it as <stem>_<figure>.png (png=False, in the command line "
+                    "--no-png, writes the page only)."
+                ) from None
             written[name] = p
     return written
