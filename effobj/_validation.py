@@ -122,6 +122,13 @@ def _typed(value: Any) -> str:
     return f"{value!r} of type {type(value).__name__}"
 
 
+def _big(value: Any) -> str:
+    """An int too large to print whole (``repr`` of a 5000-digit int raises): its size."""
+    if isinstance(value, numbers.Integral):
+        return f"an int of about {int(int(value).bit_length() * math.log10(2)) + 1} digits"
+    return repr(value)
+
+
 def _number(x: float) -> str:
     return str(x) if isinstance(x, numbers.Integral) else f"{x:g}"
 
@@ -232,7 +239,10 @@ def check_real(
     )
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise refusal(name, func, rule, _typed(value), error=InputTypeError)
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the largest float (10**400): no float holds it
+        raise refusal(name, func, rule, f"{_big(value)}, beyond the largest float") from None
     bad = (
         not math.isfinite(v)
         or (low is not None and (v < low or (low_open and v == low)))
