@@ -28,6 +28,9 @@ optuna-dashboard read them, see :mod:`effobj.record`), in normalized units: ``pe
 from __future__ import annotations
 
 import dataclasses
+import math
+import sys
+import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -59,6 +62,28 @@ RESERVED_NAMES: tuple[str, ...] = RESERVED_KEYS
 #: the normalized cost :math:`C` of a model exactly at its budget in
 #: :meth:`EfficiencySpec.for_budget`: ``cost_ref = budget / BUDGET_C = 2 * budget``.
 BUDGET_C: float = 0.5
+
+
+def _hidden(ch: str) -> bool:
+    """A character that is not shown as itself: a control (Cc), format (Cf: bidi, zero
+    width), surrogate, private-use or unassigned one, or a line/paragraph separator."""
+    cat = unicodedata.category(ch)
+    return cat[0] == "C" or cat in ("Zl", "Zp")
+
+
+def _ratio(arr: Any, ref: float) -> Any:
+    """``arr / ref``, a quotient beyond the dtype's range held at its largest finite value
+    (no inf, no numpy RuntimeWarning): a cost of 1e308 over a ref of 1e-3 is still far over
+    its budget (it scores 0), a performance that far above ``perf_ref`` is ``A = 1``
+    (clipped) or refused by ``perf_above_ref="raise"``."""
+    if is_torch(arr):
+        import torch
+
+        q = arr / ref
+        return q.clamp(max=torch.finfo(q.dtype).max) if q.is_floating_point() else q
+    with np.errstate(over="ignore"):
+        q = np.asarray(arr / ref)
+    return np.minimum(q, np.finfo(q.dtype).max) if q.dtype.kind == "f" else q
 
 
 def _plain(x: Any) -> Any:
@@ -97,6 +122,15 @@ class CostIndicator:
                 DeprecationWarning, stacklevel=4,
             )
             object.__setattr__(self, "name", N_PARAMS)
+        hidden = next((i for i, ch in enumerate(self.name) if _hidden(ch)), None)
+        if hidden is not None:
+            raise refusal(
+                "name", func,
+                "hold no control or format characters (escapes, bidi overrides such as U+202E, "
+                "zero-width or line separators): they change how the name reads where printed",
+                f"{self.name!r} (U+{ord(self.name[hidden]):04X} at index {hidden})",
+                hint="Name the indicator in plain text.",
+            )
         if self.name in RESERVED_NAMES:
             raise refusal(
                 "name", func,
@@ -229,7 +263,7 @@ class EfficiencySpec:
         arr, scalar = to_numeric(perf, "perf", "EfficiencySpec.normalize")
         check_values(arr, "perf", "EfficiencySpec.normalize", low=0.0,
                      hint="Performance is a non-negative score where higher is better.")
-        a = arr / self.perf_ref
+        a = _ratio(arr, self.perf_ref)
         if self.perf_above_ref == "raise":
             check_values(arr, "perf", "EfficiencySpec.normalize", low=0.0, high=self.perf_ref,
                          hint="perf_above_ref='raise' forbids a performance above perf_ref.")
@@ -267,7 +301,7 @@ class EfficiencySpec:
                 raise refusal(ind.name, func, "be a number", "None", hint="Was it measured on this device?")
             arr, scalar = to_numeric(value, ind.name, func)
             check_values(arr, ind.name, func, low=0.0, hint="Costs cannot be negative.")
-            c = arr / ind.ref
+            c = _ratio(arr, ind.ref)
             out[ind.name] = float(c) if scalar else c
         return out
 
@@ -504,6 +538,12 @@ class EfficiencySpec:
         func = "EfficiencySpec.for_budget"
         b = check_real(budget, "budget", func, low=0.0, low_open=True)
         c = check_real(c_at_budget, "c_at_budget", func, low=0.0, high=1.0, low_open=True)
+        if not math.isfinite(b / c):  # cost_ref = budget / c_at_budget must be a float too
+            raise refusal(
+                "budget", func,
+                f"be at most {sys.float_info.max * c:g} with c_at_budget {c:g}: its reference "
+                "cost_ref = budget / c_at_budget must be finite", repr(budget),
+            )
         return cls(
             beta2=beta2,
             perf_ref=perf_ref,

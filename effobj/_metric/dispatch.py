@@ -197,7 +197,11 @@ def evaluate(
         if out is None:
             if validate:
                 check_ac(a, c, func)
-            out = e_beta_kernel(a, c, p.beta2, p.a_min, hi, xp.where)
+            # the kernel computes every element and keeps the feasible ones, where nothing
+            # overflows; a huge C (1e308, a cost far over its budget) overflows in the
+            # discarded branch: no RuntimeWarning for it (torch does not warn)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = e_beta_kernel(a, c, p.beta2, p.a_min, hi, xp.where)
         if budgets is not None:
             ok: Any = True
             for cost, c_max in budgets:
