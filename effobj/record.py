@@ -29,7 +29,8 @@ This module is the one owner of those names and of their meaning:
 - :func:`incumbent`, the incumbent of a study (the best :math:`E_\beta` of a trained,
   completed trial), which the objective, the pruner, the sampler, the run summary and the
   progress bar all compare with;
-- :func:`rank_values`, the performance and costs a re-ranking reads from a trial.
+- :func:`rank_values`, the performance and costs a re-ranking reads from a trial, and
+  :func:`perf_recorded`, whether it recorded a final performance at all.
 
 It does not import optuna (``tests/test_imports.py`` checks), so the report, the
 command line and the metric layer can use it without importing Optuna. (Writing to a running trial in one storage
@@ -97,6 +98,7 @@ __all__ = [
     "as_number",
     "decision_mark",
     "incumbent",
+    "perf_recorded",
     "rank_values",
 ]
 
@@ -540,6 +542,18 @@ def as_number(value: object, trial: int, key: str) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
+def perf_recorded(attrs: Mapping[str, Any], complete: bool,
+                  fallback: Mapping[str, Any] | None = None) -> bool:
+    """Whether a trial recorded a final performance (:func:`rank_values`'s rule): it is
+    COMPLETE, its ``perf`` (or the ``fallback``'s) is not ``None`` and it was trained (an
+    untrained trial's value is a placeholder). The value itself may still be unusable
+    (NaN, inf, negative): re-ranking sets those trials apart."""
+    if not complete:
+        return False
+    p = attrs.get(PERF, (fallback or {}).get(PERF))
+    return p is not None and attrs.get(STATUS) in (None, Status.TRAINED)
+
+
 def rank_values(
     attrs: Mapping[str, Any],
     number: int,
@@ -563,11 +577,8 @@ def rank_values(
     fb = fallback or {}
     status = attrs.get(STATUS)
     perf = math.nan
-    if complete:
-        p = attrs.get(PERF, fb.get(PERF))
-        if p is not None and status not in (None, Status.TRAINED):
-            p = None  # a placeholder value of an untrained trial
-        perf = as_number(p, number, PERF)
+    if perf_recorded(attrs, complete, fb):
+        perf = as_number(attrs.get(PERF, fb.get(PERF)), number, PERF)
     if status == Status.REPEAT:
         return perf, [math.nan] * len(cost_names)
     costs = []

@@ -2,27 +2,48 @@
 
 A study written by someone else (a shared PostgreSQL, a copied ``.db``) may carry cost
 names, parameters or a study name with terminal escape sequences; printed raw, they
-could rewrite the screen or the window title. :func:`printable` drops every control
-character but the newline and the tab.
+could rewrite the screen or the window title, and a bidi override (U+202E) reverses
+what follows it. :func:`printable` drops every control character but the newline and the
+tab, and escapes the format characters (bidi, zero-width) as ``\\uXXXX``.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 __all__ = ["printable", "quiet_interrupts"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: every character outside printable ASCII (and newline, tab): the candidates to look at
+_SUSPECT = re.compile(r"[^\x20-\x7e\n\t]")
+
+
+def _inert(m: re.Match[str]) -> str:
+    ch = m.group()
+    cat = unicodedata.category(ch)
+    if cat == "Cc":  # C0/C1 controls, escape sequences' ESC: dropped
+        return ""
+    if cat[0] == "C" or cat in ("Zl", "Zp"):  # bidi overrides, zero-width, line separators...
+        return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+    return ch  # any other letter, digit or symbol is shown as it is
 
 
 def printable(text: object) -> str:
-    """``str(text)`` without control characters (newline and tab kept).
+    """``str(text)`` safe for a terminal: control characters dropped (newline and tab
+    kept), format characters escaped.
+
+    A bidi override (U+202E right-to-left, U+2066 isolates...), a zero-width or a line
+    separator character would reorder or hide what follows it on the screen: it is
+    shown as its ``\\uXXXX`` escape instead. Other non-ASCII text (accents, CJK) is
+    kept.
 
     Example:
         >>> printable("lat\\x1b]0;pwned\\x07ency")
         'lat]0;pwnedency'
+        >>> print(printable("cost\\u202egnp.exe"))
+        cost\\u202egnp.exe
     """
-    return _CONTROL.sub("", str(text))
+    return _SUSPECT.sub(_inert, str(text))
 
 
 class _InterruptFilter:

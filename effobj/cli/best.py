@@ -17,6 +17,8 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+
 from effobj import record as K
 from effobj._validation import check_int
 from effobj.cli._safe import printable
@@ -54,6 +56,51 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+#: why a trial whose recorded performance is NaN, inf or negative is neither ranked nor a
+#: contender
+UNUSABLE = ("their recorded performance is not a finite number >= 0 (NaN, inf or negative), "
+            "so they have no score and are no untrained contenders either")
+
+
+def explain_missing(study: Any, spec: Any, table: Any) -> None:
+    """Refuse a study whose trials record none of the values the spec ranks by.
+
+    A study effobj did not write (its own objective values and user attributes) would
+    otherwise read as "no trained trial is feasible": say which values are missing and
+    how to name them.
+
+    Raises:
+        InputError: no finished trial records a performance, or one of the spec's costs.
+    """
+    from optuna.trial import TrialState
+
+    from effobj.errors import InputError
+
+    if len(table) == 0:
+        return
+    missing = [n for n in spec.cost_names if not np.isfinite(table.costs[n]).any()]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    recorded = table.recorded if table.recorded is not None else ~np.isnan(table.perf)
+    no_perf = bool(complete) and not recorded.any() and not any(
+        t.user_attrs.get(K.STATUS) is not None for t in complete)  # effobj's: all skipped
+    if no_perf:
+        missing.insert(0, K.PERF)
+    if not missing:
+        return
+    keys = sorted({k for t in complete[:1000] for k in t.user_attrs})
+    n_values = len(complete[0].values or ()) if complete else 0
+    raise InputError(
+        f"The study {study.study_name!r} records no {' and no '.join(map(repr, missing))} in "
+        f"its {len(table)} finished trial(s), so nothing can be ranked. effobj reads each "
+        "value from a user attribute of that name, or else from the objective value that "
+        f"study.metric_names names so (this study's metric_names: {study.metric_names}; its "
+        f"trials have {n_values} objective value(s) and the user attributes {keys[:12]}"
+        + ("..." if len(keys) > 12 else "") + "). Name them, e.g. "
+        f"study.set_metric_names([{', '.join(repr(m) for m in (K.PERF, *spec.cost_names))}]) "
+        "in the order of its objectives, or give --cost the name of a recorded cost."
+    )
+
+
 def _clean(x: Any) -> Any:
     """JSON-safe: non-finite floats become None."""
     if isinstance(x, dict):
@@ -80,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     study, url = load_study(args.storage, args.study_name)
     spec = spec_for(args, load_spec(study))
     ranking = rerank(study, spec)
+    if ranking.n_ranked == 0:
+        explain_missing(study, spec, ranking.table)
     ranked = [t for t in ranking.top(args.top + 1) if t.feasible]
     best = ranked[0] if ranked and ranked[0].e_beta > 0 else None
     sens = sensitivity(ranking.table, spec) if args.sensitivity else None
@@ -97,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
             out.update({"number": None, "e_beta": 0.0, "params": {}, "user_attrs": {}})
         out["runners_up"] = [t.to_dict() for t in ranked[1:]]
         out["untrained_contenders"] = [c.to_dict() for c in contenders[: max(args.top, 1)]]
+        out["unusable_perf"] = [{"number": n, "perf": repr(p), "reason": UNUSABLE}
+                                for n, p in ranking.unusable()]
         if sens is not None:
             out["sensitivity"] = sens.to_dict()
         print(json.dumps(_clean(out), indent=2, default=str))
@@ -143,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
         if stopped:
             _print(f"{len(stopped)} training(s) stopped early, each unlikely to reach its "
                    "target (stop_rung, stop_probability, stop_prediction in their records).")
+    unusable = ranking.unusable()
+    if unusable:
+        shown = ", ".join(f"trial {n} (perf {p!r})" for n, p in unusable[:3])
+        _print(f"{len(unusable)} trained trial(s) left out, {UNUSABLE}: {shown}"
+               + (", ..." if len(unusable) > 3 else "") + ".")
     if contenders:
         _print(
             f"{len(contenders)} untrained candidate(s) could beat the winner under this spec "

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_int, refusal
 from effobj.errors import InputError, InputTypeError
-from effobj.record import PERF, STATUS, TrialRecord, decision_mark, rank_values
+from effobj.record import PERF, STATUS, TrialRecord, decision_mark, perf_recorded, rank_values
 from effobj.spec import check_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,12 +53,16 @@ class TrialTable:
             pruned during training).
         costs: raw cost indicators by name, float64 ``(n,)`` each; NaN where missing.
         trials: the frozen trials, in the same order.
+        recorded: bool ``(n,)``, whether each trial recorded a final performance
+            (:func:`effobj.record.perf_recorded`), even one that ``perf`` cannot use (NaN);
+            ``None``: not known (then a NaN ``perf`` counts as not recorded).
     """
 
     numbers: np.ndarray
     perf: np.ndarray
     costs: dict[str, np.ndarray]
     trials: Sequence[FrozenTrial]
+    recorded: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.numbers.shape[0])
@@ -114,8 +118,8 @@ def _trial_table(source: StudyOrTrials, cost_names: Sequence[str], name: str, fu
 
         fast = rdb_trial_arrays(source, list(cost_names))
         if fast is not None:
-            numbers_f, perf_f, costs_f, lazy = fast
-            return TrialTable(numbers_f, perf_f, costs_f, lazy)
+            numbers_f, perf_f, costs_f, lazy, recorded_f = fast
+            return TrialTable(numbers_f, perf_f, costs_f, lazy, recorded_f)
     trials, metric_names = _trials_of(source, name, func)
     n = len(trials)
     names = list(cost_names)
@@ -123,6 +127,7 @@ def _trial_table(source: StudyOrTrials, cost_names: Sequence[str], name: str, fu
     perf = np.full(n, np.nan)
     costs = {name: np.full(n, np.nan) for name in names}
     numbers = np.empty(n, dtype=np.int64)
+    recorded = np.zeros(n, dtype=bool)
     by_value = [(name, index[name]) for name in (PERF, *names) if name in index]
     for i, t in enumerate(trials):
         numbers[i] = t.number
@@ -130,9 +135,10 @@ def _trial_table(source: StudyOrTrials, cost_names: Sequence[str], name: str, fu
         values = t.values if complete else None
         fallback = None if values is None else {name: values[j] for name, j in by_value}
         perf[i], row = rank_values(t.user_attrs, t.number, complete, names, fallback)
+        recorded[i] = perf_recorded(t.user_attrs, complete, fallback)
         for name, v in zip(names, row, strict=True):
             costs[name][i] = v
-    return TrialTable(numbers, perf, costs, trials)
+    return TrialTable(numbers, perf, costs, trials, recorded)
 
 
 @dataclass(frozen=True, repr=False)
@@ -239,6 +245,8 @@ class Ranking:
         order: indices into ``table`` of the trained trials, best first.
         e_beta, A, C, feasible: per-row scores (NaN/False for rows without performance).
         contender_rows: rows without final performance whose upper bound beats the winner.
+        unusable_rows: rows that recorded a final performance which is NaN, infinite or
+            negative: neither ranked nor contenders (their training produced no score).
     """
 
     spec: EfficiencySpec
@@ -250,6 +258,7 @@ class Ranking:
     feasible: np.ndarray
     upper_bound: np.ndarray
     contender_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    unusable_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def n_ranked(self) -> int:
@@ -285,6 +294,13 @@ class Ranking:
         """The winner (``None`` when no trained trial is feasible)."""
         top = self.top(1)
         return top[0] if top and top[0].feasible and top[0].e_beta > 0.0 else None
+
+    def unusable(self) -> list[tuple[int, float]]:
+        """``(trial number, perf)`` of the trials whose recorded performance is NaN,
+        infinite or negative: trained, yet without a score (left out of the ranking and of
+        the contenders)."""
+        return [(int(self.table.numbers[r]), float(self.table.perf[r]))
+                for r in self.unusable_rows.tolist()]
 
     def contenders(self) -> list[Contender]:
         """Trials without final performance whose upper bound beats the winner's E_beta."""
@@ -361,14 +377,18 @@ def _rerank(source: StudyOrTrials | TrialTable, spec: EfficiencySpec, name: str,
     key_a = np.where(trained, a, -np.inf)[rows]
     order = rows[np.lexsort((table.numbers[rows], -key_a, -key_e, ~feas[rows]))]
     bound = np.full(n, np.nan)
-    untrained = np.flatnonzero(cost_ok & ~trained)
+    # a recorded performance that is NaN, inf or negative: the trial was trained but has
+    # no score; it is no untrained candidate either (its bound would call it a contender)
+    recorded = table.recorded if table.recorded is not None else ~np.isnan(table.perf)
+    unusable = recorded & ~(np.isfinite(table.perf) & (table.perf >= 0.0))
+    untrained = np.flatnonzero(cost_ok & ~trained & ~unusable)
     if untrained.size:
         cost_u = {name: table.costs[name][untrained] for name in spec.cost_names}
         bound[untrained] = spec.upper_bound(cost_u)
     best_e = float(e[order[0]]) if order.size and feas[order[0]] else 0.0
     contenders = untrained[bound[untrained] > best_e] if untrained.size else untrained
     contenders = contenders[np.argsort(-bound[contenders], kind="stable")]
-    return Ranking(spec, table, order, e, a, c, feas, bound, contenders)
+    return Ranking(spec, table, order, e, a, c, feas, bound, contenders, np.flatnonzero(unusable))
 
 
 def best_trials(

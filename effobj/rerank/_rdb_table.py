@@ -22,7 +22,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj.optuna._storage import rdb_backend
-from effobj.record import N_PARAMS, OLD_N_PARAMS, PERF, STATUS, STUDY_SPEC, rank_values
+from effobj.record import (
+    N_PARAMS,
+    OLD_N_PARAMS,
+    PERF,
+    STATUS,
+    STUDY_SPEC,
+    perf_recorded,
+    rank_values,
+)
 
 __all__ = ["LazyTrials", "rdb_trial_arrays"]
 
@@ -52,8 +60,9 @@ class LazyTrials(Sequence):
 
 def rdb_trial_arrays(
     study: optuna.Study, cost_names: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], LazyTrials] | None:
-    """(numbers, perf, costs, lazy trials) read with one query, or None when not applicable."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], LazyTrials, np.ndarray] | None:
+    """(numbers, perf, costs, lazy trials, perf recorded) read with one query, or None when
+    not applicable."""
     rdb = rdb_backend(study._storage)
     if rdb is None or STUDY_SPEC not in study.user_attrs:
         return None
@@ -94,10 +103,13 @@ def rdb_trial_arrays(
             values[i][key] = json.loads(value_json)
     n = len(ids)
     perf = np.full(n, np.nan)
+    recorded = np.zeros(n, dtype=bool)
     costs = {name: np.full(n, np.nan) for name in cost_names}
     for i, (state, v) in enumerate(zip(states, values, strict=True)):
         complete = state == TrialState.COMPLETE
         perf[i], row = rank_values(v, numbers[i], complete, cost_names)
+        recorded[i] = perf_recorded(v, complete)
         for name, c in zip(cost_names, row, strict=True):
             costs[name][i] = c
-    return np.asarray(numbers, dtype=np.int64), perf, costs, LazyTrials(study._storage, ids)
+    return (np.asarray(numbers, dtype=np.int64), perf, costs, LazyTrials(study._storage, ids),
+            recorded)
