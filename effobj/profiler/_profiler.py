@@ -285,7 +285,18 @@ def _place(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], *, name: st
     import torch
 
     model_devices = {t.device for t in _tensors_of(model)}
-    on_meta = model_devices == {torch.device("meta")}
+    meta = torch.device("meta")
+    on_meta = model_devices == {meta}
+    if meta in model_devices and not on_meta:  # part on meta: nothing can run it
+        names = [n for n, t in (*model.named_parameters(), *model.named_buffers())
+                 if t.device == meta]
+        raise ProfilingError(
+            f"Profiling {name} failed: some of its weights are on the meta device (no data: "
+            f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}) and others on "
+            f"{', '.join(sorted(str(d) for d in model_devices - {meta}))}, so it can be neither "
+            "counted on meta nor run. Materialize them (e.g. model.to_empty(device=...) and "
+            "load the weights), or build the whole model on the meta device to count it."
+        )
     if on_meta and opts.latency:
         raise InputError(
             f"The model {name} has its weights on the meta device: it can be counted but not "

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -162,9 +163,19 @@ def _refused(name: str, runtime: str, step: str, exc: BaseException) -> Profilin
                           f"the runtime cannot take this model: {_reason(exc)}")
 
 
+#: an ANSI escape sequence (CSI colours ``\x1b[1;31m``, OSC titles, two-character escapes)
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def _plain_text(exc: BaseException) -> str:
+    """The exception's message without ANSI escapes: the exporter and onnxruntime colour
+    theirs, and a message re-raised (and printed without its ESC) would show ``[1m`` residue."""
+    return _ANSI.sub("", str(exc))
+
+
 def _reason(exc: BaseException) -> str:
     """The exception's first line, and for torch.onnx's errors the summary of the cause."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in _plain_text(exc).splitlines() if ln.strip()]
     first = lines[0] if lines else "(no message)"
     text = f"{type(exc).__name__}: {first}"
     if "## Exception summary" in lines:  # torch.onnx's report: the underlying error follows
@@ -178,7 +189,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _plain_text(exc).strip()
     return text.splitlines()[0] if text else "(no message)"
 
 
