@@ -228,6 +228,15 @@ def run(args: argparse.Namespace) -> int:
         raise refusal("--profiler", "effobj search", "be given for a model space only",
                       f"{args.profiler!r} with {args.space!r}",
                       hint="A tabular space takes its costs from its table.")
+    for option, value, default in (("--runtime", args.runtime, "eager"),
+                                   ("--latency-time", args.latency_time, 1.0),
+                                   ("--latency-method", args.latency_method, "compensated")):
+        if value != default and getattr(space, "kind", None) != "model":  # else ignored
+            from effobj._validation import refusal
+
+            raise refusal(option, "effobj search", "be left out for a tabular space: it "
+                          "says how a model space's candidates are timed", f"{value!r} with "
+                          f"{args.space!r}", hint="A tabular space takes its latency from its table.")
     if args.profiler is not None:
         profiler = remote_profiler(
             args, "effobj search", latency=args.latency_time > 0,
