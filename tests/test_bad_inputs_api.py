@@ -202,6 +202,33 @@ CASES = [
      "'study'"),
     ("objective-raise-is-trialfailed", lambda f: _failing_trial(), effobj.optuna.TrialFailed,
      "evaluate failed"),
+    # -- issue 24 item 5: numbers beyond a float, names that print as something else
+    ("for_budget-overflows-ref", lambda f: EfficiencySpec.for_budget(1e308), InputError,
+     "The 'budget' parameter of EfficiencySpec.for_budget must be at most 8.98847e+307 with "
+     "c_at_budget 0.5: its reference cost_ref = budget / c_at_budget must be finite. Got 1e+308"),
+    ("from_dict-ref-10**400", lambda f: EfficiencySpec.from_dict(
+        {"perf_ref": 1, "costs": [{"name": "lat", "ref": 10**400}]}), InputError,
+     "The 'ref' parameter of CostIndicator must be a float in the range (0, inf). Got an int of "
+     "about 401 digits, beyond the largest float instead."),
+    ("from_dict-perf_ref-10**5000", lambda f: EfficiencySpec.from_dict(
+        {"perf_ref": 10**5000, "costs": [{"name": "lat", "ref": 1}]}), InputError, "'perf_ref'"),
+    *[
+        (f"cost-name-{label}", (lambda n: lambda f: CostIndicator(n, ref=1.0))(name), InputError,
+         f"The 'name' parameter of CostIndicator must hold no control or format characters "
+         f"(escapes, bidi overrides such as U+202E, zero-width or line separators): they change "
+         f"how the name reads where printed. Got {name!r} ({code}")
+        for label, name, code in (("rtl-override", "lat\u202eency", "U+202E at index 3"),
+                                  ("bidi-isolate", "\u2066lat", "U+2066 at index 0"),
+                                  ("zero-width", "lat\u200bency", "U+200B at index 3"),
+                                  ("escape", "lat\x1b[31m", "U+001B at index 3"),
+                                  ("line-separator", "lat\u2028", "U+2028 at index 3"))
+    ],
+    ("spec-cost_name-rtl", lambda f: EfficiencySpec(cost_ref=1.0, cost_name="x\u202e"), InputError,
+     "U+202E"),
+    ("profile-model-partly-on-meta", lambda f: effobj.profiler.profile_model(
+        torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2, device="meta")),
+        torch.zeros(1, 2), latency=False), ProfilingError,
+     "some of its weights are on the meta device (no data: 1.weight, 1.bias) and others on cpu"),
     # -- the report's output
     ("write_report-out-txt", lambda f: __import__("effobj.report", fromlist=["x"]).write_report(
         None, "x.txt"), InputError, "The 'out' parameter of write_report must end in .html or .htm. Got 'x.txt'"),
@@ -357,3 +384,55 @@ def test_input_dependent_flops_are_detected_and_not_cached() -> None:
     assert not again.from_cache
     steady = profile_model(torch.nn.Linear(3, 2), torch.ones(1, 3), latency=False, cache=False)
     assert steady.flops_range is None
+
+
+# ----------------------------------------------------------------- issue 24 item 5
+def test_huge_costs_score_0_without_a_runtime_warning() -> None:
+    """A cost far over its budget whose normalized value overflows (1e308 / 1e-300), or a
+    normalized cost near the largest float, scores 0 (bound 0, infeasible): no
+    RuntimeWarning, no refusal of a 'c' the caller never passed."""
+    import warnings
+
+    tiny = EfficiencySpec(beta2=4.0, perf_ref=1.0, cost_ref=1e-300)
+    plain = EfficiencySpec(beta2=1e300, perf_ref=1.0, cost_ref=1.0)
+    two = EfficiencySpec(costs=[CostIndicator("a", ref=1e-300), CostIndicator("b", ref=1.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tiny.score(0.5, 1e308) == 0.0 and tiny.upper_bound(1e308) == 0.0
+        assert not tiny.is_feasible(0.5, 1e308)
+        assert plain.score(0.5, 1.7e308) == 0.0 and plain.upper_bound(1.7e308) == 0.0
+        np.testing.assert_array_equal(tiny.score(np.array([0.5, 0.0]), np.array([1e308, 1e308])),
+                                      [0.0, 0.0])
+        np.testing.assert_array_equal(plain.score(np.full(70_000, 0.5), np.full(70_000, 1.7e308)),
+                                      np.zeros(70_000))  # the streamed path
+        assert two.score(0.5, {"a": 1e308, "b": 0.5}) == 0.0
+        f16 = np.array([60000], dtype=np.float16)
+        assert EfficiencySpec(cost_ref=1e-3).score(np.array([0.5], dtype=np.float16), f16)[0] == 0.0
+        assert EfficiencySpec(perf_ref=1e-300, cost_ref=1.0).score(1e308, 0.5) == pytest.approx(2 / 3)
+
+
+def test_onnx_errors_are_re_raised_without_ansi_escapes(monkeypatch) -> None:
+    """The exporter and onnxruntime colour their messages; effobj's ProfilingError does not
+    carry the escapes (printed without their ESC they showed as '[1;31m' residue)."""
+    from effobj.profiler import _runtime
+
+    coloured = RuntimeError("\x1b[1;31mUnsupported\x1b[0m operator \x1b]0;title\x07aten::foo\n"
+                            "## Exception summary\n\x1b[33mKeyError: aten::foo\x1b[0m")
+    reason = _runtime._reason(coloured)
+    assert "\x1b" not in reason and "[0m" not in reason and "[1;31m" not in reason
+    assert reason == "RuntimeError: Unsupported operator aten::foo (KeyError: aten::foo)"
+    wrapped = ValueError("export failed")
+    wrapped.__cause__ = RuntimeError("\x1b[31mboom\x1b[0m")
+    assert _runtime._reason(wrapped) == "ValueError: export failed (caused by RuntimeError: boom)"
+
+    pytest.importorskip("onnxruntime")
+
+    def export(*args, **kwargs):
+        raise coloured
+
+    monkeypatch.setattr(torch.onnx, "export", export)
+    with pytest.raises(ProfilingError) as info:
+        _runtime.prepare_runtime("onnxruntime", torch.nn.Linear(2, 2), (torch.zeros(1, 2),),
+                                 threads=1, name="Linear")
+    assert "\x1b" not in str(info.value) and "[0m" not in str(info.value)
+    assert "Unsupported operator aten::foo" in str(info.value)

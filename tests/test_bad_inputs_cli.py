@@ -80,7 +80,18 @@ def d(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _effobj_study(f"sqlite:///{root / 'study.db'}", "badspec", spec={"perf_ref": 1, "costs": "lat"})
     _effobj_study(f"sqlite:///{root / 'study.db'}", "badspec2", spec=[1, 2, 3])
     (root / "truncated.db").write_bytes((root / "study.db").read_bytes()[:3000])
+    _plain_study(f"sqlite:///{root / 'study.db'}", "plain")
+    (root / "p_cost_plane.png").mkdir()  # the report p.html cannot write this PNG
     return root
+
+
+def _plain_study(url: str, name: str) -> None:
+    """A study Optuna wrote without effobj: two objective values, no metric names, its own
+    user attribute ``acc``."""
+    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
+    for i in range(3):
+        study.add_trial(optuna.trial.create_trial(values=[0.5 + i / 10, 3.0 + i],
+                                                  user_attrs={"acc": 0.5 + i / 10}))
 
 
 S = "{d}/study.db"
@@ -151,6 +162,15 @@ CASES = [
     ("search-latency-time", [*SEARCH, "--latency-time", "-1"], 2,
      "'--latency-time' option of effobj search must be a float in the range [0, inf). Got -1.0"),
     ("search-space", ["search", "--space", "nosuch", *SEARCH[3:]], 2, "nosuch"),
+    # issue 24 item 5: a tabular space's latency comes from its table, not a timing option
+    *[(f"search-tabular-{opt[2:]}", [*SEARCH, opt, value], 2,
+       f"The '{opt}' option of effobj search must be left out for a tabular space: it says how "
+       f"a model space's candidates are timed. Got {shown} with 'nas-bench-graph:cora' instead.")
+      for opt, value, shown in (("--runtime", "compile", "'compile'"),
+                                ("--latency-time", "5", "5.0"),
+                                ("--latency-method", "plain", "'plain'"))],
+    ("search-cost-rtl", [*SEARCH[:-2], "lat\u202eency", "--no-progress"], 2,
+     "The 'name' parameter of CostIndicator must hold no control or format characters"),
     ("search-beta2", [*SEARCH, "--beta2", "-1"], 2, "'beta2'"),
     ("search-cost-perf", [*SEARCH[:-2], "perf", "--no-progress"], 2, "'name'"),
     ("search-cost-e_beta", [*SEARCH[:-2], "e_beta", "--no-progress"], 2, "'name'"),
@@ -177,6 +197,16 @@ CASES = [
     ("best-no-spec-cost-perf", [*BEST, "--study-name", "nospec", "--perf-ref", "1", "--cost-ref", "10",
                                 "--cost", "perf"], 2, "'name'"),
     ("best-bad-perf-attr", [*BEST, "--study-name", "badperf"], 2, "'perf'"),
+    ("best-plain-optuna-study", [*BEST, "--study-name", "plain", "--perf-ref", "1", "--cost-ref",
+                                 "10", "--cost", "latency"], 2,
+     "The study 'plain' records no 'perf' and no 'latency' in its 3 finished trial(s), so nothing "
+     "can be ranked. effobj reads each value from a user attribute of that name, or else from the "
+     "objective value that study.metric_names names so (this study's metric_names: None; its "
+     "trials have 2 objective value(s) and the user attributes ['acc']). Name them, e.g. "
+     "study.set_metric_names(['perf', 'latency'])"),
+    ("best-plain-optuna-study-cost", [*BEST, "--study-name", "plain", "--perf-ref", "1",
+                                      "--cost-ref", "10", "--cost", "acc"], 2,
+     "The study 'plain' records no 'perf' in its 3"),
     ("best-bad-spec", [*BEST, "--study-name", "badspec"], 2, "'costs'"),
     ("best-bad-spec-list", [*BEST, "--study-name", "badspec2"], 2, "'d'"),
     ("best-beta2", [*BEST, "--study-name", "s", "--beta2", "0"], 2, "'beta2'"),
@@ -204,6 +234,10 @@ CASES = [
     ("report-bad-spec", [*REPORT, "--study-name", "badspec", "--out", "{d}/r.html"], 2, "'costs'"),
     ("report-bad-perf-attr", [*REPORT, "--study-name", "badperf", "--out", "{d}/r.html"], 2, "'perf'"),
     ("report-no-spec", [*REPORT, "--study-name", "nospec", "--out", "{d}/r.html"], 2, "--perf-ref"),
+    ("report-png-unwritable", [*REPORT, "--study-name", "s", "--out", "{d}/p.html",
+                               "--no-interactive"], 2,
+     "The report's figure file '{d}/p_cost_plane.png' cannot be written: Is a directory. The page "
+     "'{d}/p.html' was written"),
     ("report-beta2", [*REPORT, "--study-name", "s", "--beta2", "-2", "--out", "{d}/r.html"], 2, "'beta2'"),
     ("report-unreachable", ["report", "--storage", PG, "--study-name", "s", "--out", "{d}/r.html"], 1,
      "user:***@127.0.0.1"),
@@ -320,11 +354,26 @@ def test_best_reads_a_query_string_sqlite_url(d: Path, capsys) -> None:
 # ----------------------------------------------------------------- hostile text (items 1-3)
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A study whose name, cost name, params, attributes and spec are hostile text."""
+    """A study whose name, cost name, params, attributes and spec are hostile text (the
+    cost name without its control characters: a CostIndicator refuses those)."""
     root = tmp_path_factory.mktemp("hostile")
     url = f"sqlite:///{root / 'h.db'}"
-    _effobj_study(url, HOSTILE, cost=HOSTILE, hostile=True)
+    _effobj_study(url, HOSTILE, cost=HOSTILE.split("\x1b")[0], hostile=True)
     return url, str(root)
+
+
+def test_a_stored_spec_whose_cost_name_has_control_characters_is_refused(tmp_path: Path,
+                                                                        capsys) -> None:
+    """Item 4: a spec written by other code with an escape or bidi override in a cost name
+    is refused by name (exit 2), its text shown inert."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    spec = EfficiencySpec(perf_ref=1.0, cost_ref=10.0, cost_name="lat").to_dict()
+    spec["costs"][0]["name"] = "lat\u202e" + HOSTILE
+    _effobj_study(url, "s", spec=spec)
+    rc, out, err = _run(["best", "--storage", url, "--study-name", "s"], capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert "The 'name' parameter of CostIndicator must hold no control or format characters" in err
+    assert "\x1b" not in err and "\u202e" not in err
 
 
 def test_report_escapes_everything_from_the_storage(hostile, capsys) -> None:
@@ -418,3 +467,56 @@ def test_search_on_a_read_only_storage_fails_before_any_work(d: Path, tmp_path: 
     rc, out, err = _run([*SEARCH, "--storage", f"sqlite:///{tmp_path}/new.db"], capsys)
     assert rc == 1 and "read-only" in err, err
     assert not (tmp_path / "new.db").exists()
+
+
+# ----------------------------------------------------------------- issue 24 item 5
+def test_best_leaves_out_trials_whose_performance_is_nan_inf_or_negative(tmp_path: Path,
+                                                                         capsys) -> None:
+    """Trained trials that recorded NaN, inf or a negative performance have no score: they
+    are not listed as untrained contenders that "could beat the winner" (their bound
+    E_beta(A=1, C) is above it), and best says why they are left out."""
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    study.set_user_attr("effobj_spec", EfficiencySpec(perf_ref=1.0, cost_ref=10.0, cost_max=8.0,
+                                                      cost_name="lat").to_dict())
+    for perf, lat in [(0.9, 5.0), (float("nan"), 1.0), (float("inf"), 1.0), (-0.5, 1.0),
+                      (None, 2.0)]:
+        attrs = {"lat": lat, "status": "trained" if perf is not None else "hopeless",
+                 "trained": perf is not None}
+        if perf is not None:
+            attrs["perf"] = perf
+        study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=attrs))
+    rc, out, err = _run(["best", "--storage", url, "--study-name", "s"], capsys)
+    assert rc == 0, err
+    assert "3 trained trial(s) left out, their recorded performance is not a finite number >= 0 " \
+           "(NaN, inf or negative)" in out
+    assert "trial 1 (perf nan), trial 2 (perf inf), trial 3 (perf -0.5)" in out
+    # the one untrained trial (4, bound 0.89 > 0.64) is still a contender, alone
+    assert "1 untrained candidate(s) could beat the winner" in out and "e.g. trial 4" in out
+    rc, out, err = _run(["best", "--storage", url, "--study-name", "s", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert [c["number"] for c in data["untrained_contenders"]] == [4]
+    assert [(u["number"], u["perf"]) for u in data["unusable_perf"]] == [
+        (1, "nan"), (2, "inf"), (3, "-0.5")]
+
+
+def test_printable_escapes_bidi_and_invisible_characters() -> None:
+    """Item 4: a right-to-left override or a zero-width character printed raw reorders or
+    hides text: best and every error message show its escape instead."""
+    from effobj.cli._safe import printable
+
+    assert printable("cost\u202egnp.exe") == "cost\\u202egnp.exe"
+    assert printable("a\u2066b\u2069c\u200bd\u2028e\ufeff") == (
+        "a\\u2066b\\u2069c\\u200bd\\u2028e\\ufeff")
+    assert printable("tag\U000e0041") == "tag\\U000e0041"
+    assert printable("lat\x1b]0;pwned\x07ency") == "lat]0;pwnedency"  # controls: dropped
+    assert printable("latência 遅延\tx\n") == "latência 遅延\tx\n"  # text stays text
+
+
+def test_best_escapes_a_study_name_with_a_bidi_override(tmp_path: Path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    name = "cora\u202eevil"
+    _effobj_study(url, name)
+    rc, out, err = _run(["best", "--storage", url, "--study-name", name], capsys)
+    assert rc == 0, err
+    assert "\u202e" not in out and "cora\\u202eevil" in out
