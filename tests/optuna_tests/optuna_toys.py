@@ -7,6 +7,9 @@ closed form, so the tests can check each recorded number.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import optuna
 
 from effobj import EfficiencySpec
@@ -99,3 +102,26 @@ class SizeTableSpace:
     def exhaustive_optimum(self, score_fn):
         rows = [(c, r, score_fn(r["perf"], r)) for c, r in self.table()]
         return max(rows, key=lambda x: x[2])
+
+
+#: the worker script the multi-process tests start (optuna_worker.py beside this file)
+WORKER = Path(__file__).with_name("optuna_worker.py")
+
+
+def spawn_worker(storage: str, name: str, n: int, *extra: str) -> Any:
+    """Start ``optuna_worker.py STORAGE NAME N EXTRA...`` as a real process (pipes open)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, str(WORKER), storage, name, str(n), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_worker(proc: Any, timeout: float = 180) -> dict[str, Any]:
+    """A worker's exit code and the JSON lines it printed, merged (its stderr on failure)."""
+    import json
+
+    out, err = proc.communicate(timeout=timeout)
+    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert lines, f"worker printed nothing (rc {proc.returncode}); stderr:\n{err[-2000:]}"
+    return {"rc": proc.returncode, **{k: v for d in lines for k, v in d.items()}}

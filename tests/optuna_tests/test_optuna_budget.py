@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from optuna_toys import spawn_worker, wait_worker
 
 from effobj import record as K
 from effobj.optuna import create_study, resolve_storage, training_summary
@@ -25,23 +25,7 @@ from effobj.record import Status, TrialRecord
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
-WORKER = Path(__file__).with_name("optuna_worker.py")
-
-
-def _spawn(storage: str, name: str, n: int, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), storage, name, str(n), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait(proc: subprocess.Popen, timeout: float = 180) -> dict:
-    out, err = proc.communicate(timeout=timeout)
-    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
-    assert lines, f"worker printed nothing (rc {proc.returncode}); stderr:\n{err[-2000:]}"
-    return {"rc": proc.returncode, **{k: v for d in lines for k, v in d.items()}}
+_spawn, _wait = spawn_worker, wait_worker
 
 
 def _new_study(url: str, prefix: str) -> str:
