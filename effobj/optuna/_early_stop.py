@@ -396,11 +396,6 @@ def _chance_bounded(y: float, target: float, yj: np.ndarray, fj: np.ndarray,
     return p, median
 
 
-def is_effobj_pruner(pruner: Any) -> bool:
-    """Whether ``pruner`` is an :class:`EfficiencyPruner`."""
-    return isinstance(pruner, EfficiencyPruner)
-
-
 def stop_fields(decision: StopDecision, perf_ref: float) -> Mapping[str, Any]:
     """The record fields of a stop's evidence, in raw performance units."""
     pred = decision.prediction

@@ -9,6 +9,7 @@ import optuna
 from effobj._validation import check_instance, check_int, check_real
 from effobj.record import TrialRecord, incumbent
 from effobj.spec import check_spec
+from effobj.targets import perf_to_beat
 
 if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
@@ -82,7 +83,8 @@ class IncumbentPruner(optuna.pruners.BasePruner):
             return False
         a_seen = best_a
         if own is not None and own > 0.0:
-            a_seen = max(a_seen, _a_from_e(own, c, self.spec.beta2))
+            # the A the trial's own E_beta stands for at its cost (inf: none; cap at 1)
+            a_seen = max(a_seen, min(1.0, perf_to_beat(own, max(c, 0.0), beta2=self.spec.beta2)))
         a_cap = min(1.0, a_seen + self.slack)
         from effobj.metric import e_beta
 
@@ -91,15 +93,6 @@ class IncumbentPruner(optuna.pruners.BasePruner):
             self.n_pruned += 1
             return True
         return False
-
-
-def _a_from_e(e: float, c: float, beta2: float) -> float:
-    r"""Invert :math:`E_\beta(A, C)` for :math:`A` at fixed :math:`C` (gates passed)."""
-    cp = 1.0 - c
-    den = (1.0 + beta2) * cp - e
-    if cp <= 0.0 or den <= 0.0:
-        return 1.0
-    return min(1.0, e * beta2 * cp / den)
 
 
 def _study_state(study: optuna.Study) -> tuple[float | None, float, int]:
