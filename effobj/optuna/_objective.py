@@ -275,6 +275,8 @@ class EfficiencyObjective:
         self.incumbent_refresh_s = incumbent_refresh_s
         # (storage id, study id) -> [the incumbent, time of the last read]
         self._incumbents: dict[tuple[int, int], list[Any]] = {}
+        #: the pruner that computes multi-objective targets when the study has none of its own
+        self._target_pruner: Any = None
         self.on_error = on_error
         self.identity = identity
         self.repeats = repeats
@@ -689,10 +691,6 @@ class EfficiencyObjective:
         (:mod:`effobj.targets`); ``None`` while nothing trained sets one."""
         if study is None or rec.C is None:
             return None
-        from effobj.optuna._early_stop import EfficiencyPruner
-
-        pruner = study.pruner if isinstance(study.pruner, EfficiencyPruner) \
-            and study.pruner.spec is not None else EfficiencyPruner(self.spec)
         if self.mode == "single":
             inc = self._incumbent(study) if self.skip_hopeless else _stored_incumbent(study)
             if inc is None:
@@ -701,6 +699,14 @@ class EfficiencyObjective:
 
             a = perf_to_beat(inc.e_beta, rec.C, beta2=self.spec.beta2, a_min=self.spec.a_min)
         else:
+            from effobj.optuna._early_stop import EfficiencyPruner
+
+            pruner = study.pruner
+            if not isinstance(pruner, EfficiencyPruner) or pruner.spec is None:
+                # one per objective: it parses each finished trial once, not every training
+                if self._target_pruner is None:
+                    self._target_pruner = EfficiencyPruner(self.spec)
+                pruner = self._target_pruner
             a = pruner.target(study, rec)
         return None if math.isnan(a) else a * self._perf_ref
 
@@ -784,7 +790,19 @@ class _EpochReporter:
         #: why training was stopped (``None``: it was not)
         self.stopped: str | None = None
         self._t0 = time.perf_counter()
+        #: what _write_progress last wrote (the record written at the start holds the target)
+        self._written: dict[str, Any] = {K.TARGET_PERF: rec.target_perf}
         _REPORTERS[trial] = self
+
+    def _write_progress(self) -> None:
+        """The curve so far, and the epochs and target where they changed: one storage
+        write per attribute that changed (max_epochs and the target rarely do)."""
+        rec = self.rec
+        for key, value in ((K.CURVE, rec.curve), (K.EPOCHS_RUN, rec.epochs_run),
+                           (K.MAX_EPOCHS, rec.max_epochs), (K.TARGET_PERF, rec.target_perf)):
+            if value is not None and self._written.get(key) != value:
+                self._trial.set_user_attr(key, value)
+                self._written[key] = value
 
     def __call__(self, epoch: int, perf: float) -> None:
         if self.report(epoch, perf):
@@ -833,14 +851,14 @@ class _EpochReporter:
                 self.rec = replace(self.rec, **stop_fields(decision, self._obj._perf_ref))
                 reason = (f"stopped after epoch {epoch} (rung {decision.rung}): "
                           f"{decision.reason}")
-            _write_progress(trial, self.rec)
+            self._write_progress()
         elif self._obj.mode == "single" and not isinstance(pruner, optuna.pruners.NopPruner):
-            _write_progress(trial, self.rec)
+            self._write_progress()
             if trial.should_prune():
                 e = float(self._obj.spec.score(perf, self._cost))
                 reason = f"pruned after epoch {epoch} at E_beta {e:.6g}"
         else:
-            _write_progress(trial, self.rec)
+            self._write_progress()
         if reason is None:
             return False
         e = float(self._obj.spec.score(perf, self._cost))
@@ -851,14 +869,6 @@ class _EpochReporter:
         self._obj._record(trial, rec, self._obj._constraints_at(perf, self._cost), _Clock())
         self.stopped = reason
         return True
-
-
-def _write_progress(trial: optuna.trial.Trial, rec: TrialRecord) -> None:
-    """The curve so far (and the target, the epochs): one user attribute each."""
-    for key, value in ((K.CURVE, rec.curve), (K.EPOCHS_RUN, rec.epochs_run),
-                       (K.MAX_EPOCHS, rec.max_epochs), (K.TARGET_PERF, rec.target_perf)):
-        if value is not None:
-            trial.set_user_attr(key, value)
 
 
 def report_epoch(trial: optuna.trial.Trial, epoch: int, perf: float, *,
