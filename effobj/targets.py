@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from effobj._validation import check_real
+from effobj._validation import check_real, refusal
 
 __all__ = ["perf_to_beat", "perf_to_beat_some_beta2", "perf_to_be_nondominated"]
 
@@ -92,8 +92,9 @@ def perf_to_be_nondominated(costs: Sequence[float],
     need = 0.0
     for a, c in trained:
         if len(c) != len(costs):
-            raise ValueError(f"perf_to_be_nondominated: a trained candidate has {len(c)} "
-                             f"costs, the candidate {len(costs)}")
+            raise refusal("trained", "perf_to_be_nondominated",
+                          f"hold cost vectors as long as 'costs' ({len(costs)})",
+                          f"a candidate with {len(c)} costs")
         if all(cj <= ci for cj, ci in zip(c, costs, strict=True)) and a > need:
             need = a
     return need

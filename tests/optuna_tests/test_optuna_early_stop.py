@@ -388,3 +388,12 @@ def test_off_a_rung_the_study_is_not_read_and_two_studies_of_one_name_stay_apart
     poor = _judge(pruner, _flat_curves(20, 0.3, rng), [0.25, 0.25], 0.5, name="same")
     assert poor.target < good.target and not poor.stop
 
+
+
+def test_targets_refuse_bad_input_by_name():
+    with pytest.raises(InputError, match="'trained' parameter of perf_to_be_nondominated"):
+        perf_to_be_nondominated((1.0, 2.0), [(0.9, (1.0,))])
+    with pytest.raises(InputError, match="'c' parameter of perf_to_beat"):
+        perf_to_beat(0.5, -0.1)
+    with pytest.raises(InputError, match="'beta2' parameter of perf_to_beat"):
+        perf_to_beat(0.5, 0.1, beta2=0.0)
