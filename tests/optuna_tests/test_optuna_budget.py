@@ -114,9 +114,15 @@ def test_a_trial_interrupted_while_another_worker_runs_is_rerun_in_that_run(tmp_
     number = _interrupt_first_training(stopped, signal.SIGINT)
     gone = _wait(stopped)
     assert gone["rc"] == 130 and gone["interrupted"] == []
-    pending = training_summary(_load(url, name))
-    assert pending.n_interrupted_pending == 1
-    assert "1 interrupted trial not re-run" in str(pending)
+    # the other worker re-queues it before its next trial (every 0.4 s): read in between,
+    # the study either still shows it pending or already holds its re-run, never neither
+    now = _load(url, name)
+    pending = training_summary(now)
+    if _rerun_of(now, number):
+        assert pending.n_interrupted_pending == 0
+    else:
+        assert pending.n_interrupted_pending == 1
+        assert "1 interrupted trial not re-run" in str(pending)
     done = _wait(other)
     assert done["rc"] == 0
     study = _load(url, name)
