@@ -313,6 +313,57 @@ def epochs_to(trials: list[dict[str, Any]], target: float) -> tuple[float, float
     return None
 
 
+#: the warm-ups of the bound: trainings a pruner lets run to the end before it can judge
+BOUND_WARMUPS = (0, 1, 2, 3, 5, 10)
+
+
+def oracle_epochs(trials: list[dict[str, Any]], target: float, warmup: int,
+                  first_rung: int = 1) -> float | None:
+    """Epochs an oracle pruner spends to reach ``target`` on this run's own proposals.
+
+    It lets the first ``warmup`` trainings run to the end (a pruner needs finished curves
+    to judge), stops every later training at ``first_rung`` epochs, except the first one
+    that reaches ``target``, which runs to its end. It knows the future, so no real pruner
+    spends less on the same proposals."""
+    spent, started = 0.0, 0
+    for t in trials:
+        if t["epochs"] <= 0:
+            continue
+        hit = t["status"] == "trained" and t["e_beta"] is not None and t["e_beta"] >= target - 1e-12
+        if hit:
+            return spent + float(t["epochs"])
+        spent += float(t["epochs"]) if started < warmup else float(min(first_rung, t["epochs"]))
+        started += 1
+    return None
+
+
+def bound_lines(none_runs: dict[int, list[dict[str, Any]]],
+                ref: dict[int, tuple[float, int | None]], epochs: int) -> list[str]:
+    """The table of :func:`oracle_epochs` ratios: what any pruner could save here."""
+    out = ["#### What any pruner could save on these proposals (an upper bound)\n",
+           "An oracle pruner on the no-stopping run's own proposals: it lets its first *m* "
+           "trainings run to the end, then stops every training at the first rung (1 epoch) "
+           "except the no-stopping run's winner. Ratio = no-stopping's epochs to its best / "
+           "the oracle's. A pruner that needs *m* finished curves before it judges cannot "
+           f"beat the row of that *m* (full training: {epochs} epochs).\n",
+           "| finished curves needed (m) | geo-mean ratio [95 %] | median trainings before "
+           "the winner |", "|---:|---:|---:|"]
+    before = [sum(1 for t in tr[:next((i for i, t in enumerate(tr) if t["status"] == "trained"
+                                        and t["e_beta"] >= ref[s][0] - 1e-12), len(tr))]
+                  if t["epochs"] > 0) for s, tr in none_runs.items()]
+    for m in BOUND_WARMUPS:
+        logs = []
+        for s, tr in none_runs.items():
+            full = epochs_to(tr, ref[s][0])
+            got = oracle_epochs(tr, ref[s][0], m)
+            if full is not None and got is not None:
+                logs.append(math.log(full[0] / got))
+        if logs:
+            out.append(f"| {m} | {fmt_ci(geo_ci(logs))} | {statistics.median(before):.0f} |")
+    out.append("")
+    return out
+
+
 def table_optimum(table: Table, seed: int, beta2: float) -> float:
     spec = table.spec(beta2)
     recs = table.choice(seed)
@@ -453,6 +504,8 @@ def report(runs: list[dict[str, Any]], extra: dict[str, Any], notes: list[str]) 
                 out.append(line)
                 verdicts.append(f"{space} b2={beta2:g} {line[2:]}")
         out.append("")
+        out.extend(bound_lines({s: by_m["none"][s]["trials"] for s in seeds}, ref,
+                               lc_table.EPOCHS[space]))
         # 2. regret at fixed budgets
         out.append("### 2. Regret at fixed epoch budgets\n")
         out.append("Regret = the table's optimum for the seed's picks (best E_beta of the "
