@@ -18,6 +18,7 @@ proxies :func:`true_class_probability`, :func:`exp_neg_cross_entropy` and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -35,6 +36,8 @@ __all__ = [
     "e_beta_loss",
     "exp_neg_cross_entropy",
     "normalized_cross_entropy",
+    "penalty_slope",
+    "penalty_target",
     "true_class_probability",
 ]
 
@@ -132,14 +135,47 @@ _COST_HINT = "A cost is a non-negative finite number (a latency, FLOPs, an expec
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+_FORMS = ("penalty", "gate")
+
+
 def _check_loss_params(
     func: str, beta2: Any, a_min: Any, c_max: Any, temperature: Any, leak: Any, cost_ref: Any,
-    reduction: Any,
+    reduction: Any, over_budget: Any = "penalty",
 ) -> tuple[Params, float | None]:
+    check_choice(over_budget, "over_budget", func, _FORMS)
     p = soft_params(func, beta2, a_min, c_max, temperature, leak)
+    if over_budget == "penalty" and leak is None:
+        p = dataclasses.replace(p, leak=penalty_slope(p.beta2, p.c_max, p.tau))
     ref = check_real(cost_ref, "cost_ref", func, low=0.0, low_open=True, allow_none=True)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
     return p, ref
+
+
+def penalty_target(c_max: float, temperature: float) -> float:
+    r"""Where the penalty form of the loss starts: :math:`t = \max(C_{\max} - \tau, C_{\max}/2)`.
+
+    A margin of :math:`\tau` inside the budget (half the budget if :math:`\tau \ge C_{\max}/2`),
+    so that the noise of the last steps does not carry the hard model over the budget."""
+    return max(c_max - temperature, 0.5 * c_max)
+
+
+def penalty_slope(beta2: float, c_max: float, temperature: float) -> float:
+    r"""The default over-budget slope :math:`\lambda` of the penalty form: twice the steepest
+    slope of :math:`E_\beta` in :math:`C` at the target :math:`t` (:func:`penalty_target`).
+
+    .. math::
+
+        \lambda = 2 \max_{A \in [0, 1]} \Big|\frac{\partial H(A, 1 - C)}{\partial C}\Big|_{C=t}
+                = \frac{2 (1 + \beta^2)}{(\beta^2 (1 - t) + 1)^2},
+        \qquad H(A, C') = \frac{(1 + \beta^2) A C'}{\beta^2 C' + A}
+
+    (:math:`\partial H/\partial C' = (1 + \beta^2) A^2 / (\beta^2 C' + A)^2` grows with
+    :math:`A`). Because the slope exceeds what the metric can pay for any cost at the target,
+    moving an over-budget cost back to the target always lowers the loss whatever the
+    accuracy (an exact penalty): the budget is a constraint, not a trade-off, and no
+    weight needs tuning."""
+    t = penalty_target(c_max, temperature)
+    return 2.0 * (1.0 + beta2) / (beta2 * (1.0 - t) + 1.0) ** 2
 
 
 def _as_tensor(x: Any, name: str, func: str, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -177,24 +213,43 @@ def e_beta_loss(
     cost_ref: float | None = None,
     reduction: str = "mean",
     validate_args: bool = True,
+    over_budget: str = "penalty",
 ) -> torch.Tensor:
-    r"""The smooth :math:`E_\beta` as a loss to minimize: :math:`1 - S_\tau(A, C)`.
+    r"""The :math:`E_\beta` of a budget as a loss to minimize, for training under that budget.
 
     .. math::
 
-        \mathcal{L}(A, C) = 1 - S_\tau(A, C), \qquad
-        C = \begin{cases} \text{cost} & \text{cost\_ref is None (already normalized)} \\
-                          \text{cost} / \text{cost\_ref} & \text{otherwise} \end{cases}
+        \mathcal{L}(A, C) = 1 - S_\tau\big(A, \min(C, t)\big) + \lambda \max(0, C - t),
+        \qquad t = \max(C_{\max} - \tau, C_{\max}/2)
 
-    with :math:`S_\tau` the surrogate of :func:`effobj.soft_e_beta`. Inherited guarantees:
-    :math:`\mathcal{L} \ge 1 - E_\beta \ge 0`; it is exact (:math:`1 - E_\beta`) when the
-    cost is at least :math:`\tau` inside the budget; it is non-increasing in :math:`A` and
-    non-decreasing in :math:`C`; over budget its gradient in :math:`C` is the leak
-    :math:`\lambda > 0` however far away, so training is always pushed back toward
-    feasibility; its gradients are finite everywhere, including :math:`A = 0` and
-    :math:`C \ge 1`. Note that over budget (and in the :math:`\tau` band) the gate scales
-    the gradient in :math:`A` down to zero: the cost must come back first, which is why
-    :func:`effobj.gradient_search` warms the weights up with cross-entropy.
+    (``over_budget="penalty"``, the default), or the plain surrogate
+    :math:`\mathcal{L} = 1 - S_\tau(A, C)` (``over_budget="gate"``), with :math:`S_\tau`
+    the surrogate of :func:`effobj.soft_e_beta` and
+    :math:`C = \text{cost}` (already normalized, ``cost_ref=None``) or
+    :math:`\text{cost}/\text{cost\_ref}`.
+
+    **The default form (penalty).** Up to the target :math:`t`, a margin :math:`\tau`
+    inside the budget, it is exactly :math:`1 - E_\beta(A, C)`. Beyond it the accuracy
+    term is held at the target's cost, so its gradient in :math:`A` never vanishes (the
+    gated surrogate sets it to 0 over budget: the network unlearns while the cost comes
+    back), and the cost pays a linear penalty of slope :math:`\lambda`. ``leak=None``
+    takes :math:`\lambda` = :func:`penalty_slope`, twice the steepest slope of
+    :math:`E_\beta` at the target: any cost beyond :math:`t` loses more than any accuracy
+    can win there, so the loss lands within the budget at every :math:`\beta^2` and
+    budget without a weight to tune, and its gradient over budget is the constant
+    :math:`\lambda` (an O(1) force, not a leak that an optimizer's moments from a
+    warm-up swamp). Guarantees: :math:`\mathcal{L} \ge 0`; non-increasing in :math:`A`;
+    non-decreasing in :math:`C`; continuous; finite gradients everywhere; at a fixed
+    :math:`A`, :math:`\mathcal{L}(A, C) > \mathcal{L}(A, t)` for every :math:`C > t`.
+
+    **The knobs and when to touch them.** ``temperature`` :math:`\tau` is the margin
+    (normalized cost, default 0.02; with :meth:`EfficiencySpec.for_budget
+    <effobj.EfficiencySpec.for_budget>` the budget is 0.5, so 4 % of the budget): raise it
+    if the final hard model lands just over the budget because its cost is noisy (latency).
+    ``leak`` overrides :math:`\lambda`; leave it. ``over_budget="gate"`` restores the
+    surrogate (:math:`\mathcal{L} \ge 1 - E_\beta`, exact :math:`\tau` inside the budget,
+    over-budget gradient in :math:`C` the leak, default :math:`\tau`) for ranking or
+    reproducing earlier results.
 
     **Cost: raw or normalized.** By default ``cost`` is the normalized :math:`C` (cost over
     the largest acceptable cost, as everywhere in effobj) and ``c_max`` the normalized
@@ -213,6 +268,7 @@ def e_beta_loss(
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the broadcast shape.
         validate_args: check ``perf`` in [0, 1] and ``cost`` finite and >= 0 (two
             reductions each); the checks are what keeps a NaN out of the loss.
+        over_budget: ``"penalty"`` (default) or ``"gate"`` (see above).
 
     Returns:
         The loss tensor (0-d unless ``reduction="none"``).
@@ -232,12 +288,14 @@ def e_beta_loss(
         (True, True)
     """
     func = "e_beta_loss"
-    p, ref = _check_loss_params(func, beta2, a_min, c_max, temperature, leak, cost_ref, reduction)
-    return _loss(perf, cost, p, ref, reduction, validate_args, func)
+    p, ref = _check_loss_params(func, beta2, a_min, c_max, temperature, leak, cost_ref, reduction,
+                                over_budget)
+    return _loss(perf, cost, p, ref, reduction, validate_args, func, over_budget)
 
 
 def _loss(
     perf: Any, cost: Any, p: Params, ref: float | None, reduction: str, validate: bool, func: str,
+    over_budget: str = "penalty",
 ) -> torch.Tensor:
     like = perf if isinstance(perf, torch.Tensor) else cost if isinstance(cost, torch.Tensor) else None
     a = _as_tensor(perf, "perf", func, like)
@@ -248,21 +306,28 @@ def _loss(
     if ref is not None:
         c = c / ref
     check_broadcast(a, c, ("perf", "cost"), func)
-    s = evaluate(a, c, p, func, validate=False)
-    return _reduce(1.0 - s, reduction)
+    if over_budget == "gate":
+        return _reduce(1.0 - evaluate(a, c, p, func, validate=False), reduction)
+    assert p.tau is not None
+    t = penalty_target(p.c_max, p.tau)
+    over = c > t  # one-sided at t: the metric's own gradient there, the slope beyond
+    s = evaluate(a, torch.where(over, t, c), p, func, validate=False)
+    return _reduce(1.0 - s + p.leak * torch.where(over, c - t, 0.0), reduction)
 
 
 class EBetaLoss(_MetricModule):
-    r"""Module face of :func:`e_beta_loss`: ``forward(perf, cost) -> 1 - S_tau(A, C)``.
+    r"""Module face of :func:`e_beta_loss`: ``forward(perf, cost) -> loss`` (penalty form by default).
 
-    Args: as :func:`e_beta_loss`.
+    Args: as :func:`e_beta_loss`. ``EBetaLoss.from_spec(spec)`` with nothing else set is
+    the intended use: the budget, :math:`\beta^2` and the cost's unit come from the spec,
+    the margin and the over-budget slope from the defaults (see :func:`e_beta_loss`).
 
     Example:
-        >>> loss_fn = EBetaLoss(c_max=0.5, temperature=0.05)
+        >>> loss_fn = EBetaLoss(c_max=0.5)                # penalty form, margin 0.02
         >>> c = torch.tensor(0.7, requires_grad=True)     # over budget
         >>> loss_fn(torch.tensor(0.9), c).backward()
-        >>> round(float(c.grad), 6)                       # pushed back with the leak
-        0.05
+        >>> round(float(c.grad), 4), round(penalty_slope(1.0, 0.5, 0.02), 4)
+        (1.7313, 1.7313)
     """
 
     def __init__(
@@ -276,19 +341,21 @@ class EBetaLoss(_MetricModule):
         cost_ref: float | None = None,
         reduction: str = "mean",
         validate_args: bool = True,
+        over_budget: str = "penalty",
     ) -> None:
         super().__init__()
         p, self.cost_ref = _check_loss_params(
-            "EBetaLoss", beta2, a_min, c_max, temperature, leak, cost_ref, reduction
+            "EBetaLoss", beta2, a_min, c_max, temperature, leak, cost_ref, reduction, over_budget
         )
         self._keep(p)
         self.reduction = reduction
         self.validate_args = validate_args
+        self.over_budget = over_budget
 
     @classmethod
     def from_spec(
         cls, spec: Any, *, temperature: float = 0.02, leak: float | None = None,
-        reduction: str = "mean", validate_args: bool = True,
+        reduction: str = "mean", validate_args: bool = True, over_budget: str = "penalty",
     ) -> EBetaLoss:
         """The loss of a single-indicator :class:`~effobj.EfficiencySpec`, taking raw costs.
 
@@ -308,14 +375,16 @@ class EBetaLoss(_MetricModule):
             raise refusal("spec", func, "have exactly one cost indicator", repr(list(spec.cost_names)))
         ind = spec.costs[0]
         return cls(beta2=spec.beta2, a_min=spec.a_min, c_max=ind.c_max, temperature=temperature,
-                   leak=leak, cost_ref=ind.ref, reduction=reduction, validate_args=validate_args)
+                   leak=leak, cost_ref=ind.ref, reduction=reduction, validate_args=validate_args,
+                   over_budget=over_budget)
 
     def forward(self, perf: torch.Tensor | float, cost: torch.Tensor | float) -> torch.Tensor:
         return _loss(perf, cost, self._params(), self.cost_ref, self.reduction, self.validate_args,
-                     "EBetaLoss")
+                     "EBetaLoss", self.over_budget)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, cost_ref={self.cost_ref}, reduction={self.reduction!r}"
+        return (f"{super().extra_repr()}, cost_ref={self.cost_ref}, reduction={self.reduction!r}, "
+                f"over_budget={self.over_budget!r}")
 
 
 # --------------------------------------------------------------------------- proxies

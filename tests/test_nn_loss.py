@@ -9,13 +9,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from effobj import EfficiencySpec, soft_e_beta
+from effobj import EfficiencySpec, e_beta, soft_e_beta
 from effobj.errors import InputError, InputTypeError
 from effobj.nn import (
     EBetaLoss,
     e_beta_loss,
     exp_neg_cross_entropy,
     normalized_cross_entropy,
+    penalty_slope,
+    penalty_target,
     true_class_probability,
 )
 
@@ -28,7 +30,7 @@ cost = st.floats(0.0, 5.0)
 def test_loss_is_one_minus_surrogate_with_finite_gradients(a, c, beta2, c_max):
     at = torch.tensor(a, dtype=torch.float64, requires_grad=True)
     ct = torch.tensor(c, dtype=torch.float64, requires_grad=True)
-    loss = e_beta_loss(at, ct, beta2=beta2, c_max=c_max, temperature=0.05)
+    loss = e_beta_loss(at, ct, beta2=beta2, c_max=c_max, temperature=0.05, over_budget="gate")
     assert math.isclose(loss.item(), 1.0 - soft_e_beta(a, c, beta2=beta2, c_max=c_max, temperature=0.05),
                         abs_tol=1e-12)
     assert loss.item() >= 0.0
@@ -39,11 +41,66 @@ def test_loss_is_one_minus_surrogate_with_finite_gradients(a, c, beta2, c_max):
         assert ct.grad.item() == pytest.approx(0.05)
 
 
+@given(a=st.floats(0.05, 1.0), c=cost, beta2=st.floats(0.05, 20.0), c_max=st.floats(0.05, 1.0))
+@settings(max_examples=80, deadline=None)
+def test_penalty_form_exact_inside_and_an_exact_penalty_outside(a, c, beta2, c_max):
+    """Default form: 1 - E_beta up to the target t; beyond it the accuracy gradient stays and
+    the cost gradient is the slope, larger than what any accuracy can win at t."""
+    at = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    ct = torch.tensor(c, dtype=torch.float64, requires_grad=True)
+    loss = e_beta_loss(at, ct, beta2=beta2, c_max=c_max)
+    loss.backward()
+    t = penalty_target(c_max, 0.02)
+    lam = penalty_slope(beta2, c_max, 0.02)
+    assert math.isfinite(at.grad.item()) and math.isfinite(ct.grad.item())
+    assert at.grad.item() <= 1e-12 and ct.grad.item() >= -1e-12
+    if c <= t - 0.02:  # inside the margin: the metric itself
+        assert loss.item() == pytest.approx(1.0 - e_beta(a, c, beta2=beta2, c_max=c_max), abs=1e-9)
+    if c > t:
+        assert ct.grad.item() == pytest.approx(lam)  # constant, however far over
+        assert at.grad.item() < 0.0                  # the accuracy term still teaches
+        at_t = e_beta_loss(torch.tensor(a, dtype=torch.float64), t, beta2=beta2, c_max=c_max).item()
+        assert loss.item() - at_t == pytest.approx(lam * (c - t), rel=1e-6, abs=1e-9)
+    # exact penalty: the slope is at least twice the metric's steepest slope at t (A = 1)
+    a1 = torch.tensor(1.0, dtype=torch.float64)
+    c1 = torch.tensor(t, dtype=torch.float64, requires_grad=True)
+    e_beta_loss(a1, c1, beta2=beta2, c_max=c_max).backward()
+    assert lam >= 2.0 * float(c1.grad) - 1e-9
+
+
+def _after_warm_adam(over_budget: str) -> tuple[float, float]:
+    """(cost, perf) after 300 steps of the loss from a warm-up that drove both up with Adam."""
+    w = torch.nn.Parameter(torch.tensor([0.0, 0.0]))
+    opt = torch.optim.Adam([w], lr=0.01)
+    for _ in range(100):  # warm-up: moments built in the other direction (cost up)
+        opt.zero_grad()
+        (-w.sum()).backward()
+        opt.step()
+    loss_fn = EBetaLoss(c_max=0.5, over_budget=over_budget)
+    for _ in range(300):
+        opt.zero_grad()
+        loss_fn(torch.sigmoid(w[1]), torch.sigmoid(w[0])).backward()
+        opt.step()
+    return float(torch.sigmoid(w[0])), float(torch.sigmoid(w[1]))
+
+
+def test_penalty_form_brings_the_cost_back_from_a_warm_optimizer_and_keeps_learning():
+    """The issue's failure: over budget after a warm-up, Adam's moments swamp a leak of tau and
+    the gated accuracy term teaches nothing. The penalty form comes back and keeps learning."""
+    cost0 = perf0 = float(torch.sigmoid(torch.tensor(1.0)))  # where the warm-up leaves both
+    cost, perf = _after_warm_adam("penalty")
+    assert cost <= 0.5 and perf > perf0
+    cost_g, perf_g = _after_warm_adam("gate")
+    assert cost_g > 0.5 and perf_g < perf0 + 0.05 and cost_g > cost0 - 0.05
+    assert "over_budget='gate'" in repr(EBetaLoss(c_max=0.5, over_budget="gate"))
+
+
 def test_gradcheck_in_the_interior():
     a = torch.tensor([0.3, 0.7, 0.95], dtype=torch.float64, requires_grad=True)
     c = torch.tensor([0.1, 0.45, 0.2], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda a, c: e_beta_loss(a, c, beta2=2.0, c_max=0.6, temperature=0.1, reduction="none"), (a, c)
+        lambda a, c: e_beta_loss(a, c, beta2=2.0, c_max=0.6, temperature=0.1, reduction="none",
+                                 over_budget="gate"), (a, c)
     )
 
 
@@ -59,11 +116,12 @@ def test_module_function_and_reductions_agree():
 
 def test_raw_cost_with_cost_ref_and_from_spec():
     spec = EfficiencySpec(beta2=0.5, perf_ref=1.0, cost_ref=20.0, cost_max=10.0, cost_name="latency_ms")
-    loss = EBetaLoss.from_spec(spec, temperature=0.05)
+    loss = EBetaLoss.from_spec(spec, temperature=0.05, over_budget="gate")
     assert loss.cost_ref == 20.0 and loss.c_max == 0.5 and loss.beta2 == 0.5
     raw = loss(torch.tensor(0.8), torch.tensor(6.0))
     assert raw.item() == pytest.approx(1.0 - spec.soft_score(0.8, 6.0, temperature=0.05))
-    assert raw.item() == pytest.approx(e_beta_loss(0.8, 0.3, beta2=0.5, c_max=0.5, temperature=0.05).item())
+    assert raw.item() == pytest.approx(e_beta_loss(0.8, 0.3, beta2=0.5, c_max=0.5, temperature=0.05,
+                                                   over_budget="gate").item())
     two = EfficiencySpec(perf_ref=1.0, costs=[{"name": "a", "ref": 1.0}, {"name": "b", "ref": 1.0}])
     with pytest.raises(
         InputError, match=r"'spec' parameter of EBetaLoss.from_spec must have exactly one cost indicator\. Got \['a', 'b'\]"
@@ -100,6 +158,7 @@ def test_bad_values_are_named_never_nan(perf, cost, match):
         (dict(leak=-1.0), "'leak'"),
         (dict(cost_ref=0.0), "'cost_ref'"),
         (dict(reduction="avg"), "'reduction'"),
+        (dict(over_budget="clip"), "'over_budget'"),
     ],
 )
 def test_bad_parameters(kw, match):
