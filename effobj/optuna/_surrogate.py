@@ -20,6 +20,13 @@ r"""The models :class:`~effobj.optuna.EfficiencySampler` searches with.
   gated by :math:`A \ge A_{\min}` and the budgets, so the gates enter exactly; the
   hopeless rule (skip when :math:`E_\beta(A{=}1, C) < E^*`) is the special case
   :math:`\mathrm{EI} = 0` of a model that knows nothing but :math:`A \le 1`.
+- :func:`log_expected_improvement`: :math:`\log \mathrm{EI}`, finite wherever the
+  improvement is possible at all (as BoTorch's LogEI): where the quadrature underflows
+  (every node below the incumbent) it is the log of the closed-form EI of
+  :math:`E_\beta` linearized at the performance :math:`A^*` that ties the incumbent, so
+  that far-from-incumbent candidates are still ranked by how far they are, instead of
+  all tying at 0; :math:`-\infty` exactly where the improvement is impossible (over a
+  budget, or the hopeless rule).
 """
 
 from __future__ import annotations
@@ -30,7 +37,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Encoder", "GaussianProcess", "LinearCostModel", "expected_improvement"]
+__all__ = [
+    "Encoder",
+    "GaussianProcess",
+    "LinearCostModel",
+    "expected_improvement",
+    "log_expected_improvement",
+]
 
 _HERMITE_NODES = 24
 
@@ -89,6 +102,9 @@ class GaussianProcess:
         groups: the column slices of each parameter (:attr:`Encoder.slices`).
     """
 
+    #: the most rows the hyper-parameters are fitted on
+    max_fit_points = 200
+
     def __init__(self, groups: Sequence[tuple[int, int]]) -> None:
         self.groups = list(groups)
         p = len(self.groups)
@@ -120,34 +136,79 @@ class GaussianProcess:
         inv = np.exp(-2.0 * theta[:p])
         return math.exp(theta[p]) * self._matern(np.tensordot(inv, d, axes=1))
 
-    def _nll(self, theta: np.ndarray, d: np.ndarray, y: np.ndarray) -> float:
-        k = self._kernel(d, theta)
-        k[np.diag_indices_from(k)] += math.exp(theta[-1]) + 1e-9
+    def _nll(self, theta: np.ndarray, d: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        r"""The negative log marginal likelihood (constant dropped) and its gradient.
+
+        With :math:`K = s\,m(r^2) + \sigma_n^2 I`, :math:`\alpha = K^{-1} y` and
+        :math:`W = K^{-1} - \alpha\alpha^\top`, :math:`\partial\,\mathrm{NLL}/\partial\theta
+        = \tfrac12 \operatorname{tr}(W\,\partial K/\partial\theta)`, where for the log
+        length scale of parameter :math:`p`, :math:`\partial K/\partial \log\ell_p =
+        -2\,s\,m'(r^2)\,D_p/\ell_p^2` (:math:`m'(r^2) = -\tfrac56 (1 + \sqrt{5r^2})
+        e^{-\sqrt{5r^2}}`, :math:`D_p` the parameter's squared distances), for the log signal
+        variance :math:`s\,m(r^2)`, for the log noise variance :math:`\sigma_n^2 I`.
+        """
+        p = len(self.groups)
+        inv = np.exp(-2.0 * theta[:p])
+        r2 = np.tensordot(inv, d, axes=1)
+        sig = math.exp(theta[p])
+        noise = math.exp(theta[-1])
+        r = np.sqrt(5.0 * r2)
+        e = np.exp(-r)
+        k_sig = sig * (1.0 + r + r * r / 3.0) * e
+        k = k_sig.copy()
+        k[np.diag_indices_from(k)] += noise + 1e-9
         try:
             chol = np.linalg.cholesky(k)
         except np.linalg.LinAlgError:
-            return 1e25
-        alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, y))
-        return float(0.5 * y @ alpha + np.log(np.diag(chol)).sum())
+            return 1e25, np.zeros_like(theta)
+        from scipy.linalg import cho_solve
+
+        alpha = cho_solve((chol, True), y)
+        nll = float(0.5 * y @ alpha + np.log(np.diag(chol)).sum())
+        w = cho_solve((chol, True), np.eye(len(y))) - np.outer(alpha, alpha)
+        dm = sig * (-5.0 / 6.0) * (1.0 + r) * e  # s m'(r^2)
+        grad = np.empty_like(theta)
+        wdm = w * dm
+        for q in range(p):
+            grad[q] = 0.5 * float(np.sum(wdm * (-2.0 * inv[q] * d[q])))
+        grad[p] = 0.5 * float(np.sum(w * k_sig))
+        grad[-1] = 0.5 * noise * float(np.trace(w))
+        return nll, grad
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, optimize: bool = True) -> GaussianProcess:
-        """Fit to ``(x, y)``; ``optimize=False`` keeps the hyper-parameters of the last fit."""
+        """Fit to ``(x, y)``; ``optimize=False`` keeps the hyper-parameters of the last fit.
+
+        The hyper-parameters are fitted on at most :attr:`max_fit_points` rows (the best
+        half of them by ``y``, the rest at random with a fixed seed), so that a study of
+        thousands of trials still proposes in well under a second; the posterior uses
+        every row.
+        """
         from scipy.optimize import minimize
 
         y = np.asarray(y, dtype=float)
         self._mean = float(y.mean())
         self._std = float(y.std()) or 1.0
         yn = (y - self._mean) / self._std
-        d = self._sqdist(x, x)
         if optimize and len(y) >= 2:
-            res = minimize(self._nll, self._theta, args=(d, yn), method="L-BFGS-B",
-                           bounds=self._bounds, options={"maxiter": 60})
+            sub = np.arange(len(y))
+            if len(y) > self.max_fit_points:
+                half = self.max_fit_points // 2
+                order = np.argsort(-yn, kind="stable")
+                rest = np.random.default_rng(len(y)).permutation(order[half:])
+                sub = np.concatenate([order[:half], rest[: self.max_fit_points - half]])
+            xs = x[sub]
+            res = minimize(self._nll, self._theta, args=(self._sqdist(xs, xs), yn[sub]),
+                           jac=True, method="L-BFGS-B", bounds=self._bounds,
+                           options={"maxiter": 60})
             if np.all(np.isfinite(res.x)):
                 self._theta = np.asarray(res.x)
+        d = self._sqdist(x, x)
         k = self._kernel(d, self._theta)
         k[np.diag_indices_from(k)] += math.exp(self._theta[-1]) + 1e-9
+        from scipy.linalg import cho_solve
+
         self._chol = np.linalg.cholesky(k)
-        self._alpha = np.linalg.solve(self._chol.T, np.linalg.solve(self._chol, yn))
+        self._alpha = cho_solve((self._chol, True), yn)
         self._x = x
         return self
 
@@ -155,7 +216,9 @@ class GaussianProcess:
         """``(mean, standard deviation)`` of the latent function at the rows of ``x``."""
         ks = self._kernel(self._sqdist(x, self._x), self._theta)
         mu = ks @ self._alpha
-        v = np.linalg.solve(self._chol, ks.T)
+        from scipy.linalg import solve_triangular
+
+        v = solve_triangular(self._chol, ks.T, lower=True, check_finite=False)
         var = np.maximum(math.exp(self._theta[len(self.groups)]) - (v * v).sum(0), 1e-12)
         return self._mean + self._std * mu, self._std * np.sqrt(var)
 
@@ -225,3 +288,115 @@ def expected_improvement(
     e = np.asarray(spec.score(perf, cost), dtype=float)
     gain = np.maximum(e - float(incumbent), 0.0)
     return (gain * (w / math.sqrt(math.pi))[None, :]).sum(axis=1)
+
+
+#: below this the quadrature's EI is treated as underflowed (its nodes reach a few
+#: standard deviations; past them the tail is the closed form's)
+_EI_FLOOR = 1e-12
+
+
+def _log_h(z: np.ndarray) -> np.ndarray:
+    r""":math:`\log h(z)`, :math:`h(z) = \varphi(z) + z\,\Phi(z)` (the EI of a unit normal
+    over a threshold at :math:`-z`), stable for any :math:`z`.
+
+    For :math:`z > -1`: the direct form. Below: :math:`h(z) = \varphi(z)\,(1 + z\,r(z))`
+    with the Mills ratio :math:`r(z) = \Phi(z)/\varphi(z) = \sqrt{\pi/2}\,
+    \mathrm{erfcx}(-z/\sqrt 2)`; below :math:`z = -10^3` the asymptote
+    :math:`1 + z\,r(z) \approx z^{-2}`.
+    """
+    from scipy.special import erfcx, ndtr
+
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    log_phi = -0.5 * z * z - 0.5 * math.log(2.0 * math.pi)
+    hi = z > -1.0
+    zh = z[hi]
+    out[hi] = np.log(np.exp(log_phi[hi]) + zh * ndtr(zh))
+    mid = (~hi) & (z > -1e3)
+    zm = z[mid]
+    out[mid] = log_phi[mid] + np.log1p(zm * math.sqrt(math.pi / 2.0) * erfcx(-zm / math.sqrt(2.0)))
+    lo = z <= -1e3
+    out[lo] = log_phi[lo] - 2.0 * np.log(-z[lo])
+    return out
+
+
+def log_expected_improvement(
+    spec: Any,
+    mu: np.ndarray,
+    sd: np.ndarray,
+    costs: Mapping[str, np.ndarray],
+    incumbent: float,
+) -> np.ndarray:
+    r""":math:`\log \mathrm{EI}` of :math:`E_\beta` over ``incumbent`` (see
+    :func:`expected_improvement`), finite wherever an improvement is possible.
+
+    Where the quadrature gives :math:`\mathrm{EI} \ge 10^{-12}` it is its logarithm.
+    Elsewhere (the whole normal mass of the performance below the level that ties the
+    incumbent) it is the closed form of the linearized problem: with :math:`A^*` the
+    normalized performance at which :math:`E_\beta(A^*, C) = E^*`
+    (:func:`effobj.targets.perf_to_beat`, at least :math:`A_{\min}`),
+    :math:`g = \partial E_\beta/\partial A\,(A^*) = (1+\beta^2)\beta^2 C'^2/(\beta^2 C' + A^*)^2`,
+    the jump :math:`J = \max(E_\beta(A^*, C) - E^*, 0)` when the floor :math:`A_{\min}` binds,
+    and :math:`z = (\mu_A - A^*)/\sigma_A`,
+
+    .. math::
+
+        \mathrm{EI} \approx J\,\Phi(z) + g\,\sigma_A\,h(z), \qquad h(z) = \varphi(z) + z\Phi(z),
+
+    evaluated in log space (:func:`scipy.special.log_ndtr`, :func:`_log_h`).
+    :math:`-\infty` where :math:`A^* > 1` (the hopeless rule) or a budget fails, or the
+    performance is certain (``sd`` 0) and below :math:`A^*`.
+
+    Returns:
+        Shape ``(n,)``; ``exp`` of it is the EI (up to the linearization in the tail).
+
+    Example:
+        >>> import numpy as np
+        >>> from effobj import EfficiencySpec
+        >>> spec = EfficiencySpec(beta2=1.0, perf_ref=1.0, cost_ref=10.0, cost_name="ms")
+        >>> lei = log_expected_improvement(
+        ...     spec, np.array([0.8, 0.2, 0.8]), np.array([0.05, 0.05, 0.05]),
+        ...     {"ms": np.array([2.0, 2.0, 9.9])}, incumbent=0.5)
+        >>> bool(lei[0] > lei[1] > -np.inf == lei[2])
+        True
+    """
+    from scipy.special import log_ndtr
+
+    mu = np.asarray(mu, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    ei = expected_improvement(spec, mu, sd, costs, incumbent)
+    with np.errstate(divide="ignore"):
+        out = np.log(ei)
+    tail = ei < _EI_FLOOR
+    if not tail.any():
+        return out
+    b2 = float(spec.beta2)
+    a_min = float(spec.a_min) if spec.perf_min is not None else 0.0
+    c_all = spec.normalize_costs({k: np.asarray(v, dtype=float) for k, v in costs.items()})
+    c = np.asarray(spec.combine_costs(c_all), dtype=float) * np.ones(len(mu))
+    ok = np.asarray(spec._cost_feasible(c_all), dtype=bool) * np.ones(len(mu), dtype=bool)
+    cp = 1.0 - c
+    inc = float(incumbent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if inc <= 0.0:
+            a_star = np.where(cp > 0.0, a_min, np.inf)
+        else:
+            den = (1.0 + b2) * cp - inc
+            a_star = np.where((cp > 0.0) & (den > 0.0),
+                              np.maximum(a_min, inc * b2 * cp / den), np.inf)
+        a_star = np.where(ok, a_star, np.inf)
+        possible = tail & (a_star <= 1.0)
+        pr = float(spec.perf_ref)
+        mu_a, sd_a = mu / pr, sd / pr
+        e_star = (1.0 + b2) * a_star * cp / (b2 * cp + a_star)
+        jump = np.maximum(e_star - inc, 0.0)
+        g = (1.0 + b2) * b2 * cp * cp / (b2 * cp + a_star) ** 2
+        idx = np.flatnonzero(possible & (sd_a > 0.0))
+        res = np.full(len(mu), -np.inf)
+        if idx.size:
+            z = (mu_a[idx] - a_star[idx]) / sd_a[idx]
+            lin = np.log(g[idx] * sd_a[idx]) + _log_h(z)
+            jmp = np.where(jump[idx] > 0.0, np.log(jump[idx]) + log_ndtr(z), -np.inf)
+            res[idx] = np.logaddexp(lin, jmp)
+    out = np.where(tail, np.minimum(res, math.log(_EI_FLOOR)), out)
+    return out
