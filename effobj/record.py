@@ -83,6 +83,7 @@ __all__ = [
     "STUDY_SPEC",
     "STUDY_VERSION",
     "TEST_PERF",
+    "STUDY_THREADS",
     "STOP_PREDICTION",
     "STOP_PROBABILITY",
     "STOP_RUNG",
@@ -190,6 +191,9 @@ class Status(StrEnum):
     #: cost over budget: not trained, E_beta 0 by the cost gate
     OVER_BUDGET = "over_budget"
     #: E_beta(A=1, C) below the incumbent: not trained, cannot win
+#: study ``user_attrs``: the intra-op thread count its latencies were measured at
+#: (``effobj search --threads``, ``effobj demo --threads``; a profile server's own count)
+STUDY_THREADS = "effobj_latency_threads"
     HOPELESS = "hopeless"
     #: stopped by a pruner during training
     PRUNED = "pruned"
@@ -290,7 +294,7 @@ _BY_KEY = {key: (name, parse) for name, key, parse in _FIELDS}
 #: :meth:`TrialRecord.to_user_attrs` writes them (``cost_report``: read from older studies)
 TRIAL_KEYS: tuple[str, ...] = tuple(key for _, key, _ in _FIELDS)
 #: the keys of a study's record
-STUDY_KEYS: tuple[str, ...] = (STUDY_SPEC, STUDY_MODE, STUDY_VERSION)
+STUDY_KEYS: tuple[str, ...] = (STUDY_SPEC, STUDY_MODE, STUDY_VERSION, STUDY_THREADS)
 #: names a cost indicator cannot take (it is recorded under its own name beside them)
 RESERVED_KEYS: tuple[str, ...] = TRIAL_KEYS + STUDY_KEYS
 

@@ -100,21 +100,35 @@ class Float:
     """A float in ``[low, high]`` (``trial.suggest_float``), discretized on ``points`` for RL.
 
     ``points`` must lie in ``[low, high]`` and be increasing; :meth:`index` maps a value to
-    the nearest point (in log space when ``log`` is true).
+    the nearest point (in log space when ``log`` is true). Optional: without them the RL
+    controller discretizes on its own, :data:`DEFAULT_FLOAT_POINTS` points evenly spaced
+    from ``low`` to ``high`` (geometrically when ``log`` is true). Optuna's samplers never
+    use them.
+
+    Example:
+        >>> [round(p, 6) for p in Float("lr", 1e-4, 1e-2, log=True).grid()]
+        [0.0001, 0.000316, 0.001, 0.003162, 0.01]
     """
 
     key: str
     low: float
     high: float
-    points: tuple[float, ...]
+    points: tuple[float, ...] = ()
     log: bool = False
 
     def __post_init__(self) -> None:
+        if not self.points and self._range_ok():
+            object.__setattr__(self, "points", _even_points(self.low, self.high, self.log))
         if not self.points or any(not self.low <= p <= self.high for p in self.points):
             raise InputError(
                 f"The 'points' of the float parameter {self.key!r} must lie in the range "
                 f"[{self.low:g}, {self.high:g}]. Got {list(self.points)} instead."
             )
+
+    def _range_ok(self) -> bool:
+        lo, hi = self.low, self.high
+        return (all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in (lo, hi)) and lo <= hi and (not self.log or lo > 0))
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> float:
         """Sample the value from ``trial``."""
@@ -145,6 +159,24 @@ class Float:
 
 
 Param = Categorical | Int | Float
+
+#: how many points a :class:`Float` without ``points`` is discretized on for RL
+DEFAULT_FLOAT_POINTS = 5
+
+
+def _even_points(low: float, high: float, log: bool) -> tuple[float, ...]:
+    """``DEFAULT_FLOAT_POINTS`` points from ``low`` to ``high`` (geometric when ``log``);
+    one point when they are equal."""
+    if low == high:
+        return (float(low),)
+    n = DEFAULT_FLOAT_POINTS
+    if log:
+        a, b = math.log(low), math.log(high)
+        pts = [math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
+    else:
+        pts = [low + (high - low) * i / (n - 1) for i in range(n)]
+    pts[0], pts[-1] = float(low), float(high)  # exactly the ends, whatever the rounding
+    return tuple(pts)
 
 
 def training_params(

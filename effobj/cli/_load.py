@@ -19,7 +19,11 @@ from typing import Any
 from effobj._validation import refusal, subject
 from effobj.errors import InputError
 
-__all__ = ["SPACE_FORMS", "load_object", "load_space"]
+__all__ = ["SPACE_FORMS", "TRAINING_KEYS", "check_model_space", "load_object", "load_space"]
+
+#: the config keys :meth:`effobj.spaces.ModelSpace.train` reads from every config
+#: (:func:`effobj.spaces.training_params` adds them to a space's parameters)
+TRAINING_KEYS: tuple[str, ...] = ("epochs", "batch_size", "optimizer", "lr", "weight_decay")
 
 #: the forms ``--space`` accepts, as its help and its errors say them
 SPACE_FORMS = (
@@ -91,6 +95,60 @@ def load_space(text: str, func: str, name: str = "--space") -> Any:
         raise
     except (Exception, SystemExit) as exc:  # the user's constructor: quote it, no traceback
         raise InputError(f"{what} raised {type(exc).__name__} when called: {exc}") from exc
+
+
+def check_model_space(space: Any, text: str, func: str, *, dataset: str | None = None) -> None:
+    """Refuse a model space that would fail every trial, before the search starts: a
+    :class:`~effobj.spaces.ModelSpace` training with the base ``train`` must have the
+    parameters it reads (:data:`TRAINING_KEYS`), and one sampled config must build and
+    run a forward pass on an example input. Takes about a second; other kinds pass.
+
+    Raises:
+        InputError: a training parameter is missing (named), or the sampled candidate
+            cannot be built or run (its error quoted).
+    """
+    if getattr(space, "kind", None) != "model":
+        return
+    import optuna
+
+    from effobj.spaces import ModelSpace
+
+    label = f"{subject('--space', func)} names {text!r}"
+    if isinstance(space, ModelSpace) and type(space).train is ModelSpace.train:
+        keys = {p.key for p in getattr(space, "params", ())}
+        missing = [k for k in TRAINING_KEYS if k not in keys]
+        if missing:
+            raise InputError(
+                f"{label}, a ModelSpace without the training parameter"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(repr(k) for k in missing)}: "
+                "ModelSpace.train reads them from every config, so every trial would fail. "
+                "Add them to its params (e.g. *effobj.spaces.training_params(epochs=(3, 5))) "
+                "or override train.")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    stage = "sampling"
+    try:
+        import torch
+
+        from effobj.spaces.data import DATASETS
+
+        config = space.suggest(trial)
+        info = DATASETS.get(dataset) if dataset is not None else None
+        stage = "building"
+        model = space.build(config, info) if info is not None else space.build(config)
+        stage = "running"
+        inputs = (space.example_input(config, info) if info is not None
+                  else space.example_input(config))
+        with torch.no_grad():
+            model.eval()(*inputs)
+    except (Exception, SystemExit) as exc:  # the user's code: quote it, no traceback
+        raise InputError(f"{label}, whose first sampled candidate failed while {stage} "
+                         f"({trial.params}): {type(exc).__name__}: {exc}. Every trial would "
+                         "fail alike; fix the space first.") from exc
 
 
 def _is_file(where: str) -> bool:

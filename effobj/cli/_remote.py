@@ -14,6 +14,9 @@ from effobj.errors import InputError
 
 __all__ = ["add_remote_options", "check_remote_options", "remote_profiler"]
 
+#: seconds the command waits for the server's first answer before it refuses to start
+_REACH_S = 1.0
+
 
 def add_remote_options(p: argparse.ArgumentParser) -> None:
     """Add ``--profiler``, ``--profiler-token-file`` and ``--profiler-ca-file`` to a
@@ -68,6 +71,9 @@ def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
                                               f"The '--profiler-ca-file' option of {func}")
                              ) from None
         raise
+    # reachable now or not: asked once, within about a second (the retries of a
+    # measurement, for a server restarting mid-search, stay as configured)
+    deadline, profiler.retry_deadline_s = profiler.retry_deadline_s, _REACH_S
     try:
         status = profiler.status()
     except InputError as exc:  # 401
@@ -75,6 +81,9 @@ def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
                       f"{profiler.url}", f"{args.profiler_token_file!r} ({exc})") from None
     except ProfilingError as exc:
         raise ProfilingError(f"The '--profiler' option of {func}: {exc}") from None
+    finally:
+        profiler.retry_deadline_s = deadline
+    setattr(profiler, "server_threads", status.get("threads"))  # noqa: B010 (stored with a study)
     print(f"profiling on {profiler.url}: host {status.get('hostname')}, device "
           f"{status.get('device')}, {status.get('queue_length', 0)} request(s) queued",
           file=sys.stderr)

@@ -60,6 +60,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--report", default="effobj-demo-report.html",
                    help="HTML report to write (default effobj-demo-report.html)")
     p.add_argument("--seed", type=int, default=0)
+    from effobj.cli._threads import add_threads_argument
+
+    add_threads_argument(p)
     p.add_argument("--top", type=int, default=10, help="leaderboard rows (default 10)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--paper-tables", action="store_true",
@@ -89,7 +92,10 @@ def _run_paper_tables() -> int:
 def _check(args: argparse.Namespace) -> None:
     from effobj._validation import check_int, check_output_path, check_real
 
+    from effobj.cli._threads import check_threads
+
     func = "effobj demo"
+    args.threads = check_threads(args.threads, func)
     check_int(args.trials, "--trials", func, low=1)
     check_real(args.minutes, "--minutes", func, low=0.0, low_open=True)
     check_int(args.max_trainings, "--max-trainings", func, low=1, allow_none=True)
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     url = masked_url(args.storage)
     space = demo_space()
     # one thread and a short latency measurement: the models are tiny, MACs are the cost
-    profiler = LocalProfiler(threads=1, max_time_s=0.3)
+    profiler = LocalProfiler(threads=args.threads, max_time_s=0.3)
     objective = objective_from_space(spec, space, seed=args.seed, profiler=profiler)
     # trainings stop once their learning curve gives them little chance of reaching the
     # accuracy that would win at their (known) MACs
@@ -144,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                         optuna.trial.TrialState.PRUNED)))
     study.set_user_attr("effobj_space", "mobilenet")
+    from effobj.cli._threads import contention_note, store_threads
+
+    store_threads(study, args.threads, "effobj demo")
+    note = contention_note(args.threads)
+    if note is not None:
+        print(note)
     print(
         f"effobj demo: E_beta search of the mobilenet space on digits (beta^2 = {args.beta2:g}, "
         f"accuracy >= {spec.perf_min:g}, MACs <= {spec.costs[0].max:.3g}, C = MACs / "

@@ -15,6 +15,7 @@ __all__ = ["add_parser", "run"]
 
 
 from effobj.cli._runtime_arg import add_runtime_argument
+from effobj.cli._threads import add_threads_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -32,7 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps (default cpu)")
     p.add_argument("--out", required=True, metavar="FILE.json", help="where to write the table")
     p.add_argument("--dataset", default=None, help="dataset fixing the input shape (default: the space's)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads to time at")
     p.add_argument("--batch-size", type=int, default=1, help="batch size of the timed inputs (default 1)")
     p.add_argument("--max-time", type=float, default=0.5, metavar="SECONDS",
                    help="time cap per entry (default 0.5)")
@@ -43,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--seed", type=int, default=0, help="seed of the --check sample")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     add_runtime_argument(p)
+    add_threads_argument(p)
     return p
 
 
@@ -50,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
     """Build, save, optionally check; print a summary. Returns the exit code."""
     from effobj._validation import check_int, check_output_path
 
+    from effobj.cli._threads import check_threads, contention_note, threads_text
+
     func = "effobj latency-table"
+    threads = check_threads(args.threads, func)
     check_int(args.check, "--check", func, low=0)
     check_output_path(args.out, "--out", func, (".json",), create_folder=False)  # before measuring
     from effobj.cli._load import load_space
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     space = load_space(args.space, func)
     data = load_space_data(space, args.dataset) if args.dataset else None
     options = ProfileOptions.resolve(
-        TABLE_PROFILE, {"device": args.device, "threads": args.threads,
+        TABLE_PROFILE, {"device": args.device, "threads": threads,
                         "target_rel_spread": args.target_spread, "max_time_s": args.max_time,
                         "runtime": args.runtime, "latency_method": args.latency_method},
         "effobj latency-table",
@@ -75,14 +79,18 @@ def run(args: argparse.Namespace) -> int:
             "max_abs_rel_error": check.max_abs_rel_error, "mean_rel_error": check.mean_rel_error,
             "spearman": check.spearman, "scale": check.scale,
         }
+    table.meta["threads"] = threads
     table.save(args.out)
     if args.format == "json":
-        json.dump({"out": args.out, "entries": len(table.entries), "check": table.meta.get("check")},
-                  sys.stdout)
+        json.dump({"out": args.out, "entries": len(table.entries), "threads": threads,
+                   "check": table.meta.get("check")}, sys.stdout)
         print()
         return 0
     print(f"{table.space}: {len(table.entries)} entries on {table.device.get('device', args.device)} ({table.device.get('cpu_model', '?')}) "
-          f"(batch {table.batch_size}) -> {args.out}")
+          f"(batch {table.batch_size}, {threads_text(threads)}) -> {args.out}")
+    note = contention_note(threads)
+    if note is not None:
+        print(note)
     from effobj.profiler._report import iqr_text
 
     width = max(len(k) for k in table.entries)

@@ -26,6 +26,7 @@ from typing import Any
 from effobj.cli._remote import add_remote_options, check_remote_options, remote_profiler
 from effobj.cli._runtime_arg import add_runtime_argument
 from effobj.cli._safe import printable, quiet_interrupts
+from effobj.cli._threads import add_threads_argument
 
 __all__ = ["add_parser", "run"]
 
@@ -118,6 +119,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "latency (0: do not measure latency; default 1)")
     add_remote_options(p)
     add_runtime_argument(p)
+    add_threads_argument(p)
+    p.add_argument("--max-failures", type=int, default=5, metavar="N",
+                   help="stop after N trials failed in a row, with the first one's error "
+                   "(default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="format of the final summary")
@@ -131,6 +136,7 @@ def _check_args(args: argparse.Namespace) -> None:
     check_int(args.trials, "--trials", func, low=0)
     check_int(args.max_trainings, "--max-trainings", func, low=1, allow_none=True)
     check_int(args.seed, "--seed", func, low=0)
+    check_int(args.max_failures, "--max-failures", func, low=1)
     if args.method == "reinforce" and args.max_trainings is not None:
         # refused before the study is created: it would otherwise be left empty
         raise refusal("--max-trainings", func, "be given with --method optuna only",
@@ -205,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
     spec = _spec(args)  # validated before anything is created or trained
     import optuna
 
-    from effobj.cli._load import load_space
+    from effobj.cli._load import check_model_space, load_space
+    from effobj.cli._threads import check_threads, contention_note, store_threads
     from effobj.optuna import (
         IncumbentPruner,
         create_study,
@@ -220,7 +227,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
     check_foreign_tables(args.storage, allow=args.allow_foreign_tables)  # another app's file?
+    threads = check_threads(args.threads, "effobj search")
     space = load_space(args.space, "effobj search")  # an unknown one: InputError
+    check_model_space(space, args.space, "effobj search", dataset=args.dataset)  # < 5 s
     profiler = None
     if args.profiler is not None and getattr(space, "kind", None) != "model":
         from effobj._validation import refusal
@@ -229,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
                       f"{args.profiler!r} with {args.space!r}",
                       hint="A tabular space takes its costs from its table.")
     for option, value, default in (("--runtime", args.runtime, "eager"),
+                                   ("--threads", args.threads, None),
                                    ("--latency-time", args.latency_time, 1.0),
                                    ("--latency-method", args.latency_method, "compensated")):
         if value != default and getattr(space, "kind", None) != "model":  # else ignored
@@ -246,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.latency_time > 0:
             profiler = LocalProfiler(max_time_s=args.latency_time, runtime=args.runtime,
-                                     latency_method=args.latency_method)
+                                     latency_method=args.latency_method, threads=threads)
         else:
             profiler = LocalProfiler(latency=False)
     if args.prune_slack is not None:
@@ -284,6 +294,13 @@ def run(args: argparse.Namespace) -> int:
         seed = worker_seed(args.seed, name, done)
     study.sampler = make_sampler(sampler, seed=seed, mode=args.mode, objective=objective)
     study.set_user_attr("effobj_space", args.space)
+    if getattr(space, "kind", None) == "model" and args.latency_time > 0:
+        # the thread count the latencies are measured at: a profile server's own
+        threads = getattr(profiler, "server_threads", None) or threads
+        store_threads(study, threads, "effobj search")  # a resumed study keeps its count
+        note = contention_note(threads)
+        if note is not None and args.profiler is None:
+            print(printable(note), file=sys.stderr)
     url = masked_url(args.storage)
     rerank = rerank_hint(args.storage, name, 4 * args.beta2)
     try:
@@ -306,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
                 args.trials,
                 max_trainings=args.max_trainings,
                 progress_bar=not args.no_progress and args.format == "text",
+                max_failures=args.max_failures,
             )
     except KeyboardInterrupt:
         summary = training_summary(study)
@@ -319,13 +337,21 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    failed_out = 1 if summary.stopped_after_failures else 0
     if args.format == "json":
         out: dict[str, Any] = {"storage": url, "study_name": name, "summary": summary.to_dict()}
         print(json.dumps(out, indent=2))
-        return 0
+        return failed_out
     print(printable(f"study {name!r} in {url}"))
-    print(summary)
-    if summary.cheapest_seen:
+    print(printable(str(summary)))
+    if summary.n_failed and not summary.n_trained:
+        # the advice follows the cause: failures are not a budget problem
+        print(printable(
+            f"{summary.n_failed} trial{'s' if summary.n_failed > 1 else ''} failed and none "
+            f"trained; the first failure: {summary.first_failure}. Fix the space or its "
+            "evaluate (run `effobj space-range --space ...` to build and profile a few "
+            "candidates without training) and run the same command again"), file=sys.stderr)
+    elif summary.cheapest_seen:
         print(printable(
             "no candidate fits the budget: the cheapest " + ", ".join(
                 f"{c.name} seen was {c.cost:.4g} (trial {c.trial})"
@@ -341,4 +367,4 @@ def run(args: argparse.Namespace) -> int:
             f"  {args.cost} {rec.costs[args.cost]:.4g}  params {best.params}"
         ))
     print(printable(f"re-rank it for another beta2 or budget: {rerank}"))
-    return 0
+    return failed_out

@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from effobj.cli._runtime_arg import add_runtime_argument
+from effobj.cli._threads import add_threads_argument
 
 __all__ = ["QUANTILES", "add_parser", "run"]
 
@@ -58,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="model spaces: at most this many seconds to time one candidate "
                    "(0: counts only, no latency_ms; default 0.5)")
     add_runtime_argument(p)
+    add_threads_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     p.add_argument("--budget-quantile", type=float, default=0.5, metavar="Q",
                    help="the quantile of each indicator suggested as its budget, in (0, 1] "
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     """Measure, summarize and print; returns the exit code."""
     from effobj._validation import check_int, check_real, refusal
     from effobj.cli._load import load_space
+    from effobj.cli._threads import check_threads, threads_text
 
+    args.threads = check_threads(args.threads, _FUNC)
     check_int(args.samples, "--samples", _FUNC, low=1)
     check_int(args.seed, "--seed", _FUNC, low=0)
     check_real(args.latency_time, "--latency-time", _FUNC, low=0.0)
@@ -86,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         source = f"{_count(values)} candidates: every row of its table"
     elif kind == "model":
         values, errors = _sampled_costs(space, args)
-        timing = (f"latency timed up to {args.latency_time:g} s each" if args.latency_time > 0
-                  else "counts only")
+        timing = (f"latency timed up to {args.latency_time:g} s each at "
+                  f"{threads_text(args.threads)}" if args.latency_time > 0 else "counts only")
         n = _count(values)
         source = (f"{n if n == args.samples else f'{n} of {args.samples}'} random candidates "
                   f"built and profiled on {args.device} (batch 1, {timing}), none trained")
@@ -127,7 +131,8 @@ def _sampled_costs(space: Any, args: argparse.Namespace) -> tuple[dict[str, list
 
     if args.latency_time > 0:
         profiler = LocalProfiler(device=args.device, max_time_s=args.latency_time,
-                                 runtime=args.runtime, latency_method=args.latency_method)
+                                 runtime=args.runtime, latency_method=args.latency_method,
+                                 threads=args.threads)
     else:
         profiler = LocalProfiler(device=args.device, latency=False)
     names = [n for n in profiler.options.indicators() if n not in _NOT_COSTS]
@@ -185,8 +190,20 @@ def _summary(space: Any, args: argparse.Namespace, values: dict[str, list[float]
         "failed": len(errors),
         "errors": errors[:3],
         "budget_quantile": q,
+        "threads": None if space.kind == "tabular" else args.threads,
+        "notes": _notes(space, args, values),
         "indicators": indicators,
     }
+
+
+def _notes(space: Any, args: argparse.Namespace, values: dict[str, list[float]]) -> list[str]:
+    """What the reader should know about the latencies (several threads under load)."""
+    from effobj.cli._threads import contention_note
+
+    if space.kind == "tabular" or "latency_ms" not in values:
+        return []
+    note = contention_note(args.threads)
+    return [] if note is None else [note]
 
 
 def _count(values: dict[str, list[float]]) -> int:
@@ -202,6 +219,7 @@ def _to_text(r: dict[str, Any]) -> str:
     if r["failed"]:
         lines.append(printable(f"{r['failed']} candidates could not be measured; the first: "
                                f"{r['errors'][0]}"))
+    lines += [printable(n) for n in r.get("notes", ())]
     if not r["indicators"]:
         lines.append("no candidate was measured: no range to show")
         return "\n".join(lines)

@@ -24,11 +24,46 @@ from typing import Any
 
 import optuna
 
-__all__ = ["COST_LOOKUPS", "CostRegistry", "params_identity"]
+__all__ = ["COST_LOOKUPS", "CostRegistry", "lookup_time_s", "note_lookup_time", "params_identity"]
 
 #: study user attribute: distinct candidates whose costs were measured
 COST_LOOKUPS = "cost_lookups"
 _PREFIX = "effobj_cost:"
+#: study system attributes: seconds one process spent in cost look-ups outside trials
+#: (``effobj_lookup_s:<host>:<pid>``, one key per process, so workers never race)
+_LOOKUP_TIME_PREFIX = "effobj_lookup_s:"
+#: this process's look-up seconds per study (storage, study id)
+_LOOKUP_TIME: dict[tuple[int, int], float] = {}
+
+
+def note_lookup_time(study: optuna.Study | None, seconds: float) -> None:
+    """Add ``seconds`` of a cost look-up made outside a trial (a sampler choosing) to the
+    study's record of this process's look-up time; nothing without a study. Never
+    fails: the time is bookkeeping."""
+    if study is None:
+        return
+    import os
+    import socket
+
+    key = (id(study._storage), study._study_id)
+    name = f"{_LOOKUP_TIME_PREFIX}{socket.gethostname()}:{os.getpid()}"
+    try:
+        if key not in _LOOKUP_TIME:  # a process id used before (a resumed session): add to it
+            stored = study._storage.get_study_system_attrs(study._study_id).get(name, 0.0)
+            _LOOKUP_TIME[key] = float(stored) if isinstance(stored, int | float) else 0.0
+        total = _LOOKUP_TIME[key] + max(0.0, float(seconds))
+        _LOOKUP_TIME[key] = total
+        study._storage.set_study_system_attr(study._study_id, name, total)
+    except Exception:  # the storage is gone or read-only: the search goes on
+        return
+
+
+def lookup_time_s(study: optuna.Study) -> float:
+    """Seconds every process spent in cost look-ups outside trials (see
+    :func:`note_lookup_time`)."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return float(sum(v for k, v in attrs.items() if k.startswith(_LOOKUP_TIME_PREFIX)
+                     and isinstance(v, int | float) and not isinstance(v, bool)))
 
 
 def params_identity(params: Mapping[str, Any]) -> str:

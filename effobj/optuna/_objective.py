@@ -95,6 +95,33 @@ _log = logging.getLogger("effobj.optuna")
 #: ``report(epoch, perf)``: what ``evaluate`` calls after each epoch (may raise TrialPruned)
 Reporter = Callable[[int, float], None]
 
+
+class _QuietNanFailures(logging.Filter):
+    """Drops Optuna's two warnings about a trial this objective failed on purpose ("failed
+    with parameters ... The value nan is not acceptable", "failed with value nan"): the
+    NaN is how a failure is handed to Optuna, the real reason is logged by effobj. A NaN
+    returned by anyone else's objective is still reported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: set[int] = set()  # trials failed by an EfficiencyObjective, not yet told
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if not msg.startswith("Trial "):
+            return True
+        head = msg[len("Trial "):].split(" ", 1)[0]
+        if not head.isdigit() or int(head) not in self.numbers:
+            return True
+        if "failed with value nan" in msg:
+            self.numbers.discard(int(head))  # the last of the two
+            return False
+        return "The value nan is not acceptable" not in msg
+
+
+_NAN_FILTER = _QuietNanFailures()
+logging.getLogger("optuna.study._optimize").addFilter(_NAN_FILTER)
+
 Mode = Literal["single", "multi"]
 
 
@@ -468,30 +495,38 @@ class EfficiencyObjective:
         Raises:
             InputError: the measurement lacks an indicator of the spec or one is invalid.
         """
-        params = dict(params)
-        candidate = self.build(_fixed_trial(params))
-        ident = self._identity(candidate, params)
-        if self.cost_measure is not None and ident not in self._cost_cache:
-            quick = self._quick_cache.get(ident)
-            if quick is None:
-                quick = self._check_costs(_as_costs(self.cost_measure(candidate)).indicators)
-                self._quick_cache[ident] = quick
-            return dict(quick)
+        t0 = time.perf_counter()
         try:
-            costs, _ = self._measure_once(candidate, ident)
-        except _Misconfigured as stop:
-            raise stop.error from None
-        return self._check_costs(costs.indicators)
+            params = dict(params)
+            candidate = self.build(_fixed_trial(params))
+            ident = self._identity(candidate, params)
+            if self.cost_measure is not None and ident not in self._cost_cache:
+                quick = self._quick_cache.get(ident)
+                if quick is None:
+                    quick = self._check_costs(_as_costs(self.cost_measure(candidate)).indicators)
+                    self._quick_cache[ident] = quick
+                return dict(quick)
+            try:
+                costs, _ = self._measure_once(candidate, ident)
+            except _Misconfigured as stop:
+                raise stop.error from None
+            return self._check_costs(costs.indicators)
+        finally:
+            # the sampler's look-ups are time the search spends: counted in its summary
+            from effobj.optuna._costs import note_lookup_time
+
+            note_lookup_time(current_study(), time.perf_counter() - t0)
 
     def _measure_once(self, candidate: Any, ident: str) -> tuple[_Costs, float]:
-        """(costs, seconds it took): measured, or from this process's cache by identity.
+        """(costs, seconds it took): measured, or from this process's cache by identity
+        (0 s: the time was counted where it was measured, e.g. a sampler's look-up).
 
         Raises:
             _Misconfigured: the first measurement lacks an indicator the spec names.
         """
         hit = self._cost_cache.get(ident)
-        if hit is not None:
-            return hit
+        if hit is not None:  # measured before (e.g. by a sampler's look-up): no time now
+            return hit[0], 0.0
         t0 = time.perf_counter()
         costs = self._measure(candidate)
         out = (costs, time.perf_counter() - t0)
@@ -544,7 +579,9 @@ class EfficiencyObjective:
         _safe_set_system(trial, BUDGET_SPENT_ATTR, trial.number)
         _log.info("Trial %d: %s", trial.number, reason)
         study.stop()
-        # A NaN value makes Optuna end the trial as FAIL without stopping the study.
+        # A NaN value makes Optuna end the trial as FAIL without stopping the study (its
+        # warning about the NaN is dropped: the reason is logged above).
+        _NAN_FILTER.numbers.add(trial.number)
         return math.nan if self.mode == "single" else [math.nan] * len(self.directions)
 
     # ------------------------------------------------------------------ stages
@@ -752,7 +789,9 @@ class EfficiencyObjective:
         _log.warning("Trial %d failed: %s", trial.number, reason)
         if self.on_error == "raise":
             raise TrialFailed(f"Trial {trial.number} {reason}") from exc
-        # A NaN value makes Optuna end the trial as FAIL without stopping the study.
+        # A NaN value makes Optuna end the trial as FAIL without stopping the study (its
+        # warning about the NaN is dropped: the reason is logged above).
+        _NAN_FILTER.numbers.add(trial.number)
         return math.nan if self.mode == "single" else [math.nan] * len(self.directions)
 
 

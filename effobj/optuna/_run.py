@@ -73,7 +73,11 @@ class TrainingSummary:
 
     Attributes:
         n_trials: trials in the study (every state).
-        n_complete, n_pruned, n_failed, n_running, n_waiting: trials by Optuna state.
+        n_complete, n_pruned, n_running, n_waiting: trials by Optuna state.
+        n_failed: FAIL trials whose build, measurement or training failed (status
+            "failed", or a FAIL trial effobj did not record).
+        n_interrupted: FAIL trials stopped by Ctrl-C, SIGTERM or the training budget
+            (status "interrupted"): not failures, their candidates are re-run.
         n_trained: candidates trained (completed or pruned during training).
         n_over_budget: candidates skipped because their cost broke a budget.
         n_hopeless: candidates skipped because their upper bound was below the incumbent.
@@ -86,7 +90,10 @@ class TrainingSummary:
             that trial instead of being trained again (status ``"repeat"``).
         trainings_avoided: ``n_over_budget + n_hopeless + n_repeats``.
         train_time_s: seconds spent in ``evaluate`` over all trained candidates.
-        profile_time_s: seconds spent measuring costs over all candidates.
+        profile_time_s: seconds the trials spent measuring costs (a candidate a sampler's
+            look-up measured first counts there, not here).
+        lookup_time_s: seconds the sampler's cost look-ups took while choosing candidates
+            (every process of the study: :func:`effobj.optuna._costs.lookup_time_s`).
         est_train_time_saved_s: ``trainings_avoided`` times the mean training time of the
             candidates trained to the end (an estimate: skipped candidates were not run).
         best_e_beta: the incumbent, the best E_beta of a trained, completed trial
@@ -119,6 +126,11 @@ class TrainingSummary:
         n_uncertain_decisions: finished trials whose latency gate decision was uncertain
             (``latency_decision_certain`` False: the latency's 95 % interval contained
             the spec's budget, so the candidate was trained or skipped on its median).
+        latency_threads: the intra-op thread count the study's latencies were measured at
+            (``effobj search --threads``; ``None``: not recorded).
+        first_failure: the reason of the study's first failed trial (``None``: none).
+        stopped_after_failures: set by :func:`optimize` when it stopped because this many
+            trials failed in a row (``max_failures``); 0 otherwise.
         cheapest_seen: when every finished candidate was over budget (none trained), the
             cheapest value seen of each cost indicator of the study's spec, with its
             budget (:class:`CheapestCost`): how far the budget is from the space. Empty
@@ -153,6 +165,11 @@ class TrainingSummary:
     est_stop_time_saved_s: float = 0.0
     n_interrupted_pending: int = 0
     n_budget_stopped: int = 0
+    n_interrupted: int = 0
+    lookup_time_s: float = 0.0
+    latency_threads: int | None = None
+    first_failure: str | None = None
+    stopped_after_failures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -174,10 +191,21 @@ class TrainingSummary:
             + (f", {self.n_repeats} repeats of trained candidates" if self.n_repeats else "")
             + "), "
             f"{self.cost_lookups} cost look-ups, "
-            f"{self.n_failed} failed; training {self.train_time_s:.1f} s, profiling "
-            f"{self.profile_time_s:.1f} s, about {self.est_train_time_saved_s:.1f} s of "
+            f"{self.n_failed} failed"
+            + (f", {self.n_interrupted} interrupted" if self.n_interrupted else "")
+            + f"; training {self.train_time_s:.1f} s, profiling "
+            f"{self.profile_time_s:.1f} s"
+            + (f", cost look-ups {self.lookup_time_s:.1f} s" if self.lookup_time_s >= 0.05
+               else "")
+            + f", about {self.est_train_time_saved_s:.1f} s of "
             f"training saved; best {best}"
         )
+        if self.latency_threads is not None:
+            n = self.latency_threads
+            text += f"; latency measured at {n} thread{'s' if n != 1 else ''}"
+        if self.stopped_after_failures:
+            text += (f"; stopped: {self.stopped_after_failures} trials failed in a row, the "
+                     f"first with: {self.first_failure}")
         if self.n_pruned_training:
             n = self.n_pruned_training
             text += (f"; {n} training{'s' if n > 1 else ''} stopped early: "
@@ -229,11 +257,17 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         study.get_trials(deepcopy=False) if isinstance(study, optuna.Study) else list(study)
     )
     lookups = 0
+    lookup_s = 0.0
+    threads: int | None = None
     if isinstance(study, optuna.Study):
-        from effobj.optuna._costs import COST_LOOKUPS
+        from effobj.optuna._costs import COST_LOOKUPS, lookup_time_s
+        from effobj.record import STUDY_THREADS
 
         n = study.user_attrs.get(COST_LOOKUPS, 0)
         lookups = int(n) if isinstance(n, int) else 0
+        lookup_s = lookup_time_s(study)
+        stored = study.user_attrs.get(STUDY_THREADS)
+        threads = stored if isinstance(stored, int) and not isinstance(stored, bool) else None
     by_state = {s: 0 for s in TrialState}
     by_status = {s: 0 for s in Status}
     train_time = 0.0
@@ -256,6 +290,8 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         if t.state == TrialState.FAIL
         and (t.number in retried_from or t.system_attrs.get(STALE_ATTR) == t.number)
     )
+    first_failure: str | None = None
+    n_interrupted = 0
     for t in trials:
         by_state[t.state] += 1
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
@@ -263,6 +299,11 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         rec = TrialRecord.from_trial(t, ())
         if rec.status in by_status:
             by_status[Status(rec.status)] += 1
+        if t.state == TrialState.FAIL:
+            if rec.status == Status.INTERRUPTED:
+                n_interrupted += 1
+            elif first_failure is None:
+                first_failure = rec.fail_reason or "(no reason recorded)"
         if rec.trained is True and rec.train_time_s is not None:
             train_time += rec.train_time_s
             if rec.status == Status.TRAINED:
@@ -287,7 +328,11 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         n_trials=len(trials),
         n_complete=by_state[TrialState.COMPLETE],
         n_pruned=by_state[TrialState.PRUNED],
-        n_failed=by_state[TrialState.FAIL],
+        n_failed=by_state[TrialState.FAIL] - n_interrupted,
+        n_interrupted=n_interrupted,
+        lookup_time_s=lookup_s,
+        latency_threads=threads,
+        first_failure=first_failure,
         n_running=by_state[TrialState.RUNNING],
         n_waiting=by_state[TrialState.WAITING],
         n_trained=by_status[Status.TRAINED] + by_status[Status.PRUNED],
@@ -660,39 +705,65 @@ class _Collect:
 
 
 class _Progress:
-    """A tqdm bar over the study's finished trials, with E_beta and trainings."""
+    """Progress over the study's finished trials, with E_beta and trainings: a tqdm bar on
+    a terminal, one line per trial otherwise (a log file gets lines, not one ``\\r`` line).
 
-    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+    Counted as :func:`training_summary` counts: ``trained`` are candidates trained to an
+    outcome (status trained or pruned), ``skipped`` over budget or hopeless, ``failed``
+    the failures (interrupted trials are not failures).
+    """
+
+    def __init__(self, total: int, initial: int, enabled: bool, stream: Any = None) -> None:
+        import sys
+
         self._bar = None
+        self._stream = sys.stderr if stream is None else stream
+        self._lines = False
         if enabled:
-            from tqdm.auto import tqdm
+            isatty = getattr(self._stream, "isatty", None)
+            if callable(isatty) and isatty():
+                from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, initial=min(initial, total), unit="trial",
-                             dynamic_ncols=True)
+                self._bar = tqdm(total=total, initial=min(initial, total), unit="trial",
+                                 dynamic_ncols=True, file=self._stream)
+            else:
+                self._lines = True
         self.enabled = enabled
+        self._total = total
         self._shown = initial
         self._best: float | None = None
         self._trained = 0
         self._skipped = 0
+        self._failed = 0
 
-    def start_from(self, best: float | None, trained: int, skipped: int) -> None:
+    def start_from(self, best: float | None, trained: int, skipped: int, failed: int = 0) -> None:
         self._best, self._trained, self._skipped = best, trained, skipped
+        self._failed = failed
 
     def update(self, trial: FrozenTrial, finished: int) -> None:
         rec = TrialRecord.from_user_attrs(trial.user_attrs, ())
-        if rec.trained is True:
+        if trial.state == TrialState.FAIL:
+            if rec.status != Status.INTERRUPTED:
+                self._failed += 1
+        elif rec.status in (Status.TRAINED, Status.PRUNED):
             self._trained += 1
-        elif rec.status in (Status.OVER_BUDGET, Status.HOPELESS):
+        elif rec.status in (Status.OVER_BUDGET, Status.HOPELESS, Status.REPEAT):
             self._skipped += 1
         found = incumbent([trial])
         if found is not None:
             self._best = found.e_beta if self._best is None else max(self._best, found.e_beta)
+        best = "-" if self._best is None else f"{self._best:.4f}"
         if self._bar is not None:
             self._bar.update(max(0, finished - self._shown))
             self._shown = max(self._shown, finished)
-            best = "-" if self._best is None else f"{self._best:.4f}"
             self._bar.set_postfix(best_e=best, trained=self._trained, skipped=self._skipped,
-                                  refresh=False)
+                                  failed=self._failed, refresh=False)
+        elif self._lines:
+            what = "failed" if trial.state == TrialState.FAIL and \
+                rec.status != Status.INTERRUPTED else str(rec.status or trial.state.name.lower())
+            print(f"trial {trial.number} {what}: {min(finished, self._total)}/{self._total} "
+                  f"finished, best E_beta {best}, trained {self._trained}, skipped "
+                  f"{self._skipped}, failed {self._failed}", file=self._stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -717,6 +788,7 @@ def optimize(
     progress_bar: bool = False,
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     requeue: bool = True,
+    max_failures: int | None = 5,
 ) -> TrainingSummary:
     """Run a study until it holds ``n_trials`` finished trials; resumable and shareable.
 
@@ -758,13 +830,17 @@ def optimize(
             way in other workers, this call waits for them (as for ``n_trials``).
         timeout: stop starting trials, and waiting for other workers' trials, after this
             many seconds.
-        progress_bar: show a tqdm progress bar.
+        progress_bar: show progress: a tqdm bar when standard error is a terminal, one
+            line per finished trial otherwise (a log file).
         callbacks: Optuna callbacks, called after each trial.
         requeue: re-run trials a Ctrl-C or SIGTERM interrupted (in an earlier session,
             or in another worker during this run): before each trial of this call,
             :func:`requeue_interrupted` enqueues them, and the trial runs the re-run.
             One the study reached its size without is counted in the summary
             (``n_interrupted_pending``).
+        max_failures: stop once this many trials of this call failed in a row (a broken
+            space or evaluate fails every candidate alike); the summary's
+            ``stopped_after_failures`` and ``first_failure`` say so. ``None``: never.
 
     Returns:
         The study's :class:`TrainingSummary` at the end, with ``n_running_unresolved``
@@ -780,6 +856,9 @@ def optimize(
     """
     n_trials = check_int(n_trials, "n_trials", "optimize", low=0)
     timeout = check_real(timeout, "timeout", "optimize", low=0.0, low_open=True, allow_none=True)
+    max_failures = check_int(max_failures, "max_failures", "optimize", low=1, allow_none=True)
+    failures_in_row = 0
+    first_in_row: str | None = None  # the reason of the first of those failures
     cbs = list(callbacks)
     if max_trainings is not None:
         cbs.append(MaxTrainingsCallback(max_trainings))
@@ -792,7 +871,8 @@ def optimize(
     progress = _Progress(n_trials, finished, progress_bar)
     if progress_bar:  # a resumed study: start from what it already holds
         before = training_summary(study)
-        progress.start_from(before.best_e_beta, before.n_trained, before.trainings_avoided)
+        progress.start_from(before.best_e_beta, before.n_trained, before.trainings_avoided,
+                            before.n_failed)
     study._stop_flag = False
     ran = 0  # trials this call started, re-runs of dead workers' trials aside
     unresolved = 0
@@ -855,9 +935,22 @@ def optimize(
                 ran += 1
             if holder and progress.enabled:
                 progress.update(holder[0], _counts(study)[0])
+            if holder:
+                rec = TrialRecord.from_user_attrs(holder[0].user_attrs, ())
+                if holder[0].state == TrialState.FAIL and rec.status != Status.INTERRUPTED:
+                    failures_in_row += 1
+                    if failures_in_row == 1:
+                        first_in_row = rec.fail_reason or "(no reason recorded)"
+                    if max_failures is not None and failures_in_row >= max_failures:
+                        break
+                else:
+                    failures_in_row = 0
     finally:
         progress.close()
     summary = training_summary(study)
     if unresolved:
         summary = replace(summary, n_running_unresolved=min(unresolved, summary.n_running))
+    if max_failures is not None and failures_in_row >= max_failures:
+        summary = replace(summary, stopped_after_failures=failures_in_row,
+                          first_failure=first_in_row)
     return summary

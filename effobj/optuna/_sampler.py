@@ -13,7 +13,7 @@ what it can add:
    neighbourhood's uncertainty, and their candidates are never proposed again.
 2. **Candidates.** Random points of the space plus every one-parameter change of the
    best trained candidates; never one whose identity was trained, is running, or was
-   found over budget or hopeless.
+   found over budget or hopeless, or failed.
 3. **Costs, looked up lazily.** A candidate's exact costs come from ``costs(params)``
    (the objective's cached profiler, or a table); until then a Bayesian linear model of
    the log cost, fitted to the costs looked up so far, gives an optimistic cost (two
@@ -75,8 +75,10 @@ __all__ = ["EfficiencySampler"]
 
 _log = logging.getLogger("effobj.optuna")
 
-#: statuses whose candidates are never proposed again (their outcome is known)
-_SETTLED = (Status.TRAINED, Status.REPEAT, Status.OVER_BUDGET, Status.HOPELESS, Status.PRUNED)
+#: statuses whose candidates are never proposed again (their outcome is known; a failed
+#: one would fail again)
+_SETTLED = (Status.TRAINED, Status.REPEAT, Status.OVER_BUDGET, Status.HOPELESS, Status.PRUNED,
+            Status.FAILED)
 _OPTIMISM_SD = 2.0
 
 
@@ -204,7 +206,14 @@ class EfficiencySampler(BaseSampler):
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         self._raise_error_if_multi_objective(study)
-        return self._search_space.calculate(study)
+        space = self._search_space.calculate(study)
+        if not space:
+            # nothing finished yet, e.g. only failures: the parameters of the latest trial
+            # that has some, so that failed candidates are not drawn again at random
+            for t in reversed(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))):
+                if t.distributions:
+                    return dict(t.distributions)
+        return space
 
     def sample_independent(
         self,
