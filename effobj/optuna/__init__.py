@@ -50,6 +50,7 @@ from typing import Any as _Any
 
 from effobj.optuna._costs import COST_LOOKUPS, CostRegistry
 from effobj.optuna._early_stop import EfficiencyPruner, StopDecision
+from effobj.optuna._hopeless import HopelessAware
 from effobj.optuna._objective import EfficiencyObjective, Reporter, TrialFailed, report_epoch
 from effobj.optuna._pruner import IncumbentPruner
 from effobj.optuna._run import (
@@ -72,6 +73,7 @@ __all__ = [
     "EfficiencySampler",
     "EfficiencyObjective",
     "EfficiencyPruner",
+    "HopelessAware",
     "IncumbentPruner",
     "MaxTrainingsCallback",
     "Reporter",

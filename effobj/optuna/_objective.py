@@ -8,7 +8,8 @@ One trial runs
         -> cost gate: over budget?       -> not trained, E_beta = 0 (the gate), cost constraint > 0
            (a latency budget: the side and whether the latency's interval cleared it recorded)
         -> upper bound E_beta(A=1, C)
-           below the incumbent?          -> not trained ("hopeless"), value = the bound
+           below the incumbent?          -> not trained ("hopeless"): PRUNED, no value;
+                                            the bound in user_attrs["e_beta_upper_bound"]
         -> evaluate(candidate, trial, report) -> perf  (report(epoch, perf) -> pruners)
         -> spec.score(perf, costs) = E_beta, spec.constraints(perf, costs)
 
@@ -16,26 +17,28 @@ and records everything in the trial as one :class:`~effobj.record.TrialRecord` (
 :mod:`effobj.record`).
 
 **What an untrained trial tells the sampler.** An untrained trial has no measured
-performance; effobj records it *at its optimistic bound* :math:`A = 1`, the only value
-that is certain not to understate the candidate:
+performance, and a trial value is only ever one that was measured:
 
-.. math::
-
-    \text{value} = \bar E_\beta(C) = E_\beta(A{=}1, C)\,[C \le C_{\max}], \qquad
-    \text{constraint}_{\text{perf\_min}} = A_{\min} - 1 \;(\le 0).
-
-- *Over budget*: the cost gate makes :math:`\bar E_\beta = 0`, which is also the exact
-  E_beta, and the violated cost constraint is recorded, so every constrained sampler
-  (TPE, GP, NSGA-II) learns the boundary from a COMPLETE trial (``over_budget="prune"``
+- *Over budget*: the cost gate makes :math:`E_\beta = 0` whatever the performance (the
+  metric's own value, known from the measured cost), and the violated cost constraint is
+  recorded, so every constrained sampler (TPE, GP, NSGA-II) learns the boundary from a
+  COMPLETE trial, and optuna-dashboard shows it infeasible (``over_budget="prune"``
   records the same but leaves the trial PRUNED).
-- *Hopeless* (single objective): the value is the bound, strictly below the incumbent,
-  so the trial can never become ``study.best_trial``. The error is one-sided: the sampler
-  may think the region slightly better than it is, which costs at most another cheap
-  profiling run there; recording a pessimistic value (0, or a pruned trial that GP and
-  NSGA-II ignore) could instead steer the search away from the region holding the optimum,
-  which no later evidence would correct because those candidates are never trained. The
-  user attributes say exactly what is known: ``trained`` False, ``status`` "hopeless",
-  ``e_beta`` None (unknown), ``e_beta_upper_bound`` the bound, ``incumbent_e_beta``.
+- *Hopeless* (single objective, ``hopeless="prune"``, the default): PRUNED, with no value
+  and no intermediate value, its constraints feasible; the bound
+  :math:`E_\beta(A{=}1, C)`, strictly below the incumbent, is in the user attributes
+  (``trained`` False, ``status`` "hopeless", ``e_beta`` None, ``e_beta_upper_bound``,
+  ``incumbent_e_beta``). Optuna's tools read only measured results: optuna-dashboard's
+  history and its hyper-parameter importance (COMPLETE trials) leave it out, TPE ranks
+  it below every completed trial (it cannot win: it belongs to the "bad" side), GP and
+  NSGA-II skip it (a re-proposal of it costs a profiling run from the cache, not a
+  training). ``benchmarks/bm_hopeless.py`` measures the samplers with both forms
+  (``benchmarks/results/hopeless.md``). ``hopeless="complete"`` keeps the form of effobj
+  before 0.3: COMPLETE with the bound as its value (optimistic, never above what it could
+  score, so never ``study.best_trial``), which the dashboard shows as a result. Readers
+  (the summary, ``effobj best``, the report, the sampler, the pruner) go by the
+  ``status``, so both forms read alike; a hopeless record has ``trained`` False and no
+  ``stop_prediction``, so it is never taken for a stopped training.
 
 In the multi-objective mode (perf maximized, each weighted cost minimized) there is no
 incumbent, so only over-budget candidates are skipped; their performance objective is
@@ -208,6 +211,10 @@ class EfficiencyObjective:
             ``"prune"`` records the same and leaves it PRUNED.
         skip_hopeless: in ``"single"`` mode, skip training when
             :math:`E_\beta(A=1, C) <` incumbent :math:`-` ``hopeless_tolerance``.
+        hopeless: how a skipped hopeless candidate ends: ``"prune"`` (default) PRUNED
+            without a value (its bound in ``user_attrs["e_beta_upper_bound"]``), so
+            Optuna's tools show no value that was never measured; ``"complete"``
+            COMPLETE with the bound as its value (effobj before 0.3).
         hopeless_tolerance: margin (in E_beta) before a candidate counts as hopeless, e.g.
             to allow for latency noise; 0 skips exactly those that cannot win.
         incumbent_refresh_s: how often (seconds) the incumbent is re-read from the storage;
@@ -264,6 +271,7 @@ class EfficiencyObjective:
         mode: Mode = "single",
         over_budget: Literal["complete", "prune"] = "complete",
         skip_hopeless: bool = True,
+        hopeless: Literal["prune", "complete"] = "prune",
         hopeless_tolerance: float = 0.0,
         incumbent_refresh_s: float = 2.0,
         on_error: Literal["fail", "raise"] = "fail",
@@ -284,6 +292,7 @@ class EfficiencyObjective:
                           "be given to profile the candidates unless 'measure' is given", "None")
         check_choice(mode, "mode", name, ("single", "multi"))
         check_choice(over_budget, "over_budget", name, ("complete", "prune"))
+        check_choice(hopeless, "hopeless", name, ("prune", "complete"))
         check_choice(on_error, "on_error", name, ("fail", "raise"))
         skip_hopeless = check_bool(skip_hopeless, "skip_hopeless", name)
         repeats = check_bool(repeats, "repeats", name)
@@ -298,6 +307,7 @@ class EfficiencyObjective:
         self.mode: Mode = mode
         self.over_budget = over_budget
         self.skip_hopeless = skip_hopeless
+        self.hopeless = hopeless
         self.hopeless_tolerance = hopeless_tolerance
         self.incumbent_refresh_s = incumbent_refresh_s
         # (storage id, study id) -> [the incumbent, time of the last read]
@@ -696,12 +706,18 @@ class EfficiencyObjective:
     ) -> float:
         reason = (
             f"hopeless: E_beta upper bound {bound:.6g} < incumbent {inc.e_beta:.6g} "
-            f"(trial {inc.number}); value recorded = the bound"
+            f"(trial {inc.number}); not trained, "
+            + ("no value recorded (PRUNED)" if self.hopeless == "prune"
+               else "value recorded = the bound")
         )
         self._record(
             trial, rec.skipped(Status.HOPELESS, reason), self._constraints_at(self._perf_ref, cost),
             clock,
         )
+        if self.hopeless == "prune":
+            # no trial value: Optuna's tools (dashboard history, importance, GP, NSGA-II)
+            # read only measured results; the bound stays in the user_attrs
+            raise optuna.TrialPruned(reason)
         return bound
 
     def _score(

@@ -131,6 +131,9 @@ class TrainingSummary:
         first_failure: the reason of the study's first failed trial (``None``: none).
         stopped_after_failures: set by :func:`optimize` when it stopped because this many
             trials failed in a row (``max_failures``); 0 otherwise.
+        stopped_after_hopeless: set by :func:`optimize` when it stopped because this many
+            candidates since the last training were hopeless (``max_hopeless``): what the
+            sampler proposes can no longer beat the incumbent; 0 otherwise.
         cheapest_seen: when every finished candidate was over budget (none trained), the
             cheapest value seen of each cost indicator of the study's spec, with its
             budget (:class:`CheapestCost`): how far the budget is from the space. Empty
@@ -170,6 +173,7 @@ class TrainingSummary:
     latency_threads: int | None = None
     first_failure: str | None = None
     stopped_after_failures: int = 0
+    stopped_after_hopeless: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -206,6 +210,12 @@ class TrainingSummary:
         if self.stopped_after_failures:
             text += (f"; stopped: {self.stopped_after_failures} trials failed in a row, the "
                      f"first with: {self.first_failure}")
+        if self.stopped_after_hopeless:
+            text += (f"; stopped: {self.stopped_after_hopeless} candidates since the last "
+                     "training were hopeless (even at perf_ref none could beat the best "
+                     "E_beta), the rest over budget or repeats: the search "
+                     "has converged under this spec (effobj best re-ranks it for another "
+                     "beta2 or budget without new trials)")
         if self.n_pruned_training:
             n = self.n_pruned_training
             text += (f"; {n} training{'s' if n > 1 else ''} stopped early: "
@@ -789,6 +799,7 @@ def optimize(
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     requeue: bool = True,
     max_failures: int | None = 5,
+    max_hopeless: int | None = 50,
 ) -> TrainingSummary:
     """Run a study until it holds ``n_trials`` finished trials; resumable and shareable.
 
@@ -841,6 +852,11 @@ def optimize(
         max_failures: stop once this many trials of this call failed in a row (a broken
             space or evaluate fails every candidate alike); the summary's
             ``stopped_after_failures`` and ``first_failure`` say so. ``None``: never.
+        max_hopeless: stop once this many candidates of this call were hopeless (not
+            trained: their :math:`E_\beta` upper bound is below the incumbent) with no
+            training between them (over-budget candidates and repeats may be), rather
+            than spin on profiling candidates that cannot win; the summary's
+            ``stopped_after_hopeless`` says so. ``None``: never.
 
     Returns:
         The study's :class:`TrainingSummary` at the end, with ``n_running_unresolved``
@@ -857,6 +873,8 @@ def optimize(
     n_trials = check_int(n_trials, "n_trials", "optimize", low=0)
     timeout = check_real(timeout, "timeout", "optimize", low=0.0, low_open=True, allow_none=True)
     max_failures = check_int(max_failures, "max_failures", "optimize", low=1, allow_none=True)
+    max_hopeless = check_int(max_hopeless, "max_hopeless", "optimize", low=1, allow_none=True)
+    hopeless_in_row = 0
     failures_in_row = 0
     first_in_row: str | None = None  # the reason of the first of those failures
     cbs = list(callbacks)
@@ -945,6 +963,12 @@ def optimize(
                         break
                 else:
                     failures_in_row = 0
+                if rec.status == Status.HOPELESS:
+                    hopeless_in_row += 1
+                    if max_hopeless is not None and hopeless_in_row >= max_hopeless:
+                        break
+                elif rec.trained is True:  # over budget and repeats: neither
+                    hopeless_in_row = 0
     finally:
         progress.close()
     summary = training_summary(study)
@@ -953,4 +977,6 @@ def optimize(
     if max_failures is not None and failures_in_row >= max_failures:
         summary = replace(summary, stopped_after_failures=failures_in_row,
                           first_failure=first_in_row)
+    if max_hopeless is not None and hopeless_in_row >= max_hopeless:
+        summary = replace(summary, stopped_after_hopeless=hopeless_in_row)
     return summary

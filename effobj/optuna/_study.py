@@ -117,6 +117,9 @@ def make_sampler(
     Returns:
         A sampler. In Optuna 5 every one of them takes the constraints from the trials
         (``FrozenTrial.constraints``, which the objective records; no ``constraints_func``).
+        In the single mode TPE, GP and NSGA-II come wrapped in
+        :class:`~effobj.optuna.HopelessAware` (the Optuna sampler is its ``sampler``): they
+        read a hopeless candidate, recorded PRUNED without a value, at its upper bound.
 
     Raises:
         InputError: an unknown name or mode, the ``"effobj"`` sampler in the multi mode
@@ -142,13 +145,22 @@ def make_sampler(
         return EfficiencySampler.for_objective(objective, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
         if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-        if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed)
-        if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed)
-        return optuna.samplers.RandomSampler(seed=seed)
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+                seed=seed, multivariate=True)
+        elif name == "gp":
+            sampler = optuna.samplers.GPSampler(seed=seed)
+        else:
+            sampler = optuna.samplers.NSGAIISampler(seed=seed)
+    if mode == "single":
+        # hopeless trials are PRUNED without a value; the sampler reads them at their
+        # bound, as before (GP and NSGA-II ignore PRUNED trials): effobj/optuna/_hopeless.py
+        from effobj.optuna._hopeless import HopelessAware
+
+        return HopelessAware(sampler)
+    return sampler
 
 
 def create_study(

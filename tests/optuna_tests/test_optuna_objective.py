@@ -85,20 +85,32 @@ def test_over_budget_prune_option():
     assert t.user_attrs[K.CONSTRAINTS]["size_max"] > 0 and t.user_attrs[K.STATUS] == Status.OVER_BUDGET
 
 
-def test_hopeless_candidate_is_recorded_at_its_bound_and_not_trained():
+@pytest.mark.parametrize("form", ["prune", "complete"])
+def test_hopeless_candidate_is_recorded_with_its_bound_and_not_trained(form):
+    """``hopeless="prune"`` (the default): PRUNED with no value (nothing was measured),
+    the bound in the user_attrs; ``"complete"`` (effobj before 0.3): COMPLETE at the
+    bound. Both read the same everywhere effobj reads a record."""
     spec = size_spec()
     ev = Counter()
-    obj = size_objective(spec, ev)
+    obj = size_objective(spec, ev, **({} if form == "prune" else {"hopeless": form}))
     study = _run(obj, [3, 8, 2])
     incumbent = spec.score(size_perf(3), {"size": 3.0})
     bound8 = spec.upper_bound({"size": 8.0})
     assert bound8 < incumbent  # the premise of the test
     assert ev.calls == [3, 2]  # 8 was not trained; 2 could still win (and it does)
     t8 = study.trials[1]
-    assert t8.state == TrialState.COMPLETE
-    assert t8.value == pytest.approx(bound8)  # optimistic, never above the truth
-    assert t8.value >= spec.score(size_perf(8), {"size": 8.0})
+    if form == "prune":
+        assert t8.state == TrialState.PRUNED
+        assert t8.value is None and t8.values is None and t8.intermediate_values == {}
+        assert all(v <= 0 for v in t8.constraints.values())  # feasible: not a violation
+        assert "no value recorded" in t8.user_attrs[K.SKIP_REASON]
+    else:
+        assert t8.state == TrialState.COMPLETE
+        assert t8.value == pytest.approx(bound8)  # optimistic, never above the truth
+        assert t8.value >= spec.score(size_perf(8), {"size": 8.0})
     ua = t8.user_attrs
+    assert ua[K.UPPER_BOUND] == pytest.approx(bound8)
+    assert ua.get(K.STOP_PREDICTION) is None  # never taken for a stopped training
     assert ua[K.TRAINED] is False and ua[K.STATUS] == Status.HOPELESS
     assert ua[K.E_BETA] is None and ua[K.PERF] is None
     assert ua[K.INCUMBENT] == pytest.approx(incumbent)
@@ -156,7 +168,10 @@ def test_every_sampler_runs_with_the_recorded_constraints(name):
     n = 5 if name == "gp" else 12
     study.optimize(obj, n_trials=n)
     assert len(study.trials) == n
-    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    # COMPLETE, but the hopeless ones: PRUNED without a value
+    for t in study.trials:
+        hopeless = t.user_attrs[K.STATUS] == Status.HOPELESS
+        assert t.state == (TrialState.PRUNED if hopeless else TrialState.COMPLETE)
     # same count, same order everywhere (GPSampler stacks them), named in the user_attrs
     assert {tuple(t.constraints) for t in study.trials} == {("0", "1")}
     assert {tuple(t.user_attrs[K.CONSTRAINTS]) for t in study.trials} == {("perf_min", "size_max")}

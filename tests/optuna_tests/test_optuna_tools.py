@@ -134,6 +134,40 @@ def test_optuna_dashboard_shows_an_over_budget_trial_as_infeasible(dashboard):
     assert list(over.constraints.values()) == pytest.approx(shown_over["constraints"])
 
 
+def test_optuna_dashboard_shows_no_value_that_was_never_measured(dashboard):
+    """Issue 22, item 3: hopeless candidates (never trained) showed as COMPLETE trials at
+    their upper bound, results that never happened in the history and the importance.
+    Now every value the dashboard shows is a measured one (a trained candidate's E_beta,
+    or the 0 an over-budget candidate scores by the cost gate), and its importance is
+    computed on those alone."""
+    url, base = dashboard
+    obj = size_objective(size_spec(cost_max=8.5))
+    study = obj.create_study(storage=url, study_name="hopeless", sampler="random", seed=0)
+    for size in (3, 8, 7, 2, 9, 6, 1):  # 8, 7, 6 hopeless once 3 is trained; 9 over budget
+        study.enqueue_trial({"size": size})
+    study.optimize(obj, n_trials=7)
+    statuses = {t.number: t.user_attrs[K.STATUS] for t in study.trials}
+    assert sorted(statuses.values()).count("hopeless") == 3
+
+    studies = _get_json(f"{base}/api/studies")["study_summaries"]
+    (study_id,) = [s["study_id"] for s in studies if s["study_name"] == "hopeless"]
+    shown = _get_json(f"{base}/api/studies/{study_id}")["trials"]
+    assert len(shown) == 7
+    for t in shown:
+        values = t.get("values") or []
+        if statuses[t["number"]] == "hopeless":
+            assert t["state"] == "Pruned" and values == [] and t["intermediate_values"] == []
+        else:
+            assert t["state"] == "Complete" and len(values) == 1
+            measured = study.trials[t["number"]].user_attrs[K.E_BETA]
+            assert values[0] == pytest.approx(measured)  # trained E_beta, or 0 by the gate
+    imp = _get_json(f"{base}/api/studies/{study_id}/param_importances")
+    assert "param_importances" in imp, imp
+    # the dashboard computes it from the COMPLETE trials: 4 measured, no bound among them
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert {t.user_attrs[K.STATUS] for t in complete} == {"trained", "over_budget"}
+
+
 # ---------------------------------------------------------------------- Optuna's CLI
 def _cnn(trial: optuna.trial.Trial) -> torch.nn.Module:
     """A MobileNet-like CNN of 16 blocks (its report lists some 50 modules)."""

@@ -1,0 +1,133 @@
+r"""Optuna's samplers fed hopeless candidates at their bound, without storing that bound as a value.
+
+A hopeless candidate (its :math:`E_\beta` upper bound below the incumbent) is recorded
+PRUNED with no value (:class:`~effobj.optuna.EfficiencyObjective`, ``hopeless="prune"``),
+so that optuna-dashboard and Optuna's importance read only measured results. Optuna's
+GP and NSGA-II samplers read only COMPLETE trials, though: to them such a trial is a
+blank, and they propose the same region again (``benchmarks/results/hopeless.md``: GP
+re-proposed 21 of 30 hopeless candidates and trained a third as many). :class:`HopelessAware`
+wraps a sampler and shows it each hopeless trial as COMPLETE at its bound, what effobj
+stored before 0.3, on a read-only view of the study; the storage keeps the honest record.
+So the sampler learns exactly as it did, and the tools show no value that was never
+measured. :func:`~effobj.optuna.make_sampler` wraps TPE, GP and NSGA-II this way.
+
+The view overrides ``Study._get_trials`` (a private name, unavoidable: it is what
+Optuna's samplers call to read the trials) and ``get_trials``; everything else is the
+study's own.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Container, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from effobj.record import STATUS, UPPER_BOUND, Status
+
+__all__ = ["HopelessAware", "as_sampler_sees"]
+
+
+def as_sampler_sees(t: FrozenTrial) -> FrozenTrial:
+    """A hopeless PRUNED trial as COMPLETE with its upper bound as value (a copy); any
+    other trial as it is."""
+    if t.state != TrialState.PRUNED or t.user_attrs.get(STATUS) != Status.HOPELESS:
+        return t
+    bound = t.user_attrs.get(UPPER_BOUND)
+    if not isinstance(bound, int | float) or isinstance(bound, bool) or not math.isfinite(bound):
+        return t
+    seen = copy.copy(t)
+    seen.state = TrialState.COMPLETE
+    seen.values = [float(bound)]
+    return seen
+
+
+class _View:
+    """A study whose trials read as :func:`as_sampler_sees` shows them."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        if len(self._study.directions) != 1:
+            return self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        asked = None if states is None else tuple(s for s in TrialState if s in states)
+        read = None if asked is None else tuple({*asked, TrialState.PRUNED})
+        out = []
+        for t in self._study._get_trials(deepcopy=deepcopy, states=read, use_cache=use_cache):
+            seen = as_sampler_sees(t)
+            if asked is None or seen.state in asked:
+                out.append(seen)
+        return out
+
+    def get_trials(self, deepcopy: bool = True,
+                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states, use_cache=False)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+
+class HopelessAware(BaseSampler):
+    """``sampler`` reading hopeless PRUNED trials as COMPLETE at their upper bound.
+
+    Args:
+        sampler: any Optuna sampler (TPE, GP, NSGA-II, ...).
+
+    Example:
+        >>> import optuna
+        >>> s = HopelessAware(optuna.samplers.TPESampler(seed=0))
+        >>> type(s.sampler).__name__
+        'TPESampler'
+    """
+
+    def __init__(self, sampler: BaseSampler) -> None:
+        if not isinstance(sampler, BaseSampler):
+            from effobj._validation import refusal
+            from effobj.errors import InputTypeError
+
+            raise refusal("sampler", "HopelessAware", "be an optuna.samplers.BaseSampler",
+                          type(sampler).__name__, error=InputTypeError)
+        self.sampler = sampler
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped sampler's own attributes
+        if name == "sampler":
+            raise AttributeError(name)
+        return getattr(self.sampler, name)
+
+    def __str__(self) -> str:
+        return f"HopelessAware({type(self.sampler).__name__})"
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.sampler.infer_relative_search_space(_View(study), trial)  # type: ignore[arg-type]
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self.sampler.sample_relative(_View(study), trial, search_space)  # type: ignore[arg-type]
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self.sampler.sample_independent(_View(study), trial, param_name,  # type: ignore[arg-type]
+                                               param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.sampler.before_trial(_View(study), trial)  # type: ignore[arg-type]
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self.sampler.after_trial(_View(study), trial, state, values)  # type: ignore[arg-type]
+
+    def reseed_rng(self) -> None:
+        self.sampler.reseed_rng()
