@@ -144,7 +144,7 @@ def _check_loss_params(
 ) -> tuple[Params, float | None]:
     check_choice(over_budget, "over_budget", func, _FORMS)
     p = soft_params(func, beta2, a_min, c_max, temperature, leak)
-    if over_budget == "penalty" and leak is None:
+    if over_budget == "penalty" and leak is None and p.tau is not None:
         p = dataclasses.replace(p, leak=penalty_slope(p.beta2, p.c_max, p.tau))
     ref = check_real(cost_ref, "cost_ref", func, low=0.0, low_open=True, allow_none=True)
     check_choice(reduction, "reduction", func, _REDUCTIONS)

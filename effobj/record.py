@@ -69,6 +69,8 @@ __all__ = [
     "INCUMBENT",
     "LATENCY_DECISION",
     "LATENCY_DECISION_CERTAIN",
+    "LATENCY_REFERENCE_DISTURBED",
+    "LATENCY_REFERENCE_RATIO",
     "OPTUNA_CONSTRAINTS",
     "OVERHEAD_S",
     "PERF",
@@ -98,6 +100,8 @@ __all__ = [
     "TrialRecord",
     "as_number",
     "decision_mark",
+    "disturbed_note",
+    "disturbed_references",
     "incumbent",
     "perf_recorded",
     "rank_values",
@@ -164,6 +168,14 @@ LATENCY_DECISION = "latency_decision"
 #: on the decided side of the budget; ``False`` when it contains the budget (or the report
 #: has no interval): the gate could have gone the other way
 LATENCY_DECISION_CERTAIN = "latency_decision_certain"
+#: the reference ratio of the candidate's compensated latency profile: the reference
+#: workload's per-pass time during the profile over its calibrated time (> 1: the machine
+#: ran slower than calibrated); the cost report's ``latency_reference_ratio``
+LATENCY_REFERENCE_RATIO = "latency_reference_ratio"
+#: ``True`` when that profile failed the reference check (the ratio, or the compensated
+#: latency over a plain probe, beyond 3x either way) and its latency is a plain measurement
+#: made instead; ``False`` when the compensated latency passed
+LATENCY_REFERENCE_DISTURBED = "latency_reference_disturbed"
 
 #: trial ``system_attrs``: the constraint values as a list, in the order of the names
 #: (Optuna's own key, read by its samplers and by optuna-dashboard)
@@ -287,6 +299,8 @@ _FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("retry_of", RETRY_OF, _as_int),
     ("latency_decision", LATENCY_DECISION, _as_decision),
     ("latency_decision_certain", LATENCY_DECISION_CERTAIN, _as_bool),
+    ("latency_reference_ratio", LATENCY_REFERENCE_RATIO, _as_float),
+    ("latency_reference_disturbed", LATENCY_REFERENCE_DISTURBED, _as_bool),
 )
 _BY_KEY = {key: (name, parse) for name, key, parse in _FIELDS}
 
@@ -352,6 +366,11 @@ class TrialRecord:
         latency_decision_certain: ``True`` when the latency's 95 % interval lies on that
             side, ``False`` when it contains the budget (an uncertain gate decision:
             :func:`decision_mark` shows it as ``"under?"`` or ``"over?"``).
+        latency_reference_ratio: the reference ratio of a compensated latency profile
+            (the reference's time during it over its calibrated time).
+        latency_reference_disturbed: ``True`` when that profile failed the reference
+            check and its latency is a plain measurement (:func:`disturbed_references`
+            counts them); ``None``: a plain profile, or costs without a cost report.
         extras: every other attribute (the user's, another tool's, or a value of a type
             its field does not take), kept so that a record read and written back is
             unchanged.
@@ -387,6 +406,8 @@ class TrialRecord:
     retry_of: int | None = None
     latency_decision: str | None = None
     latency_decision_certain: bool | None = None
+    latency_reference_ratio: float | None = None
+    latency_reference_disturbed: bool | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ storage form
@@ -522,6 +543,59 @@ DECISION_NOTE = (
     "a time cap), so the candidate was judged by its median latency and may lie on the "
     "other side of the budget"
 )
+
+
+def disturbed_references(attrs: Iterable[Mapping[str, Any]]) -> tuple[int, float | None]:
+    r"""How many trials' latencies rest on a disturbed reference, and the worst ratio.
+
+    Reads each trial's ``user_attrs``: the trials flagged
+    ``latency_reference_disturbed`` (their latency is a plain measurement that replaced a
+    compensated one), and among them the reference ratio :math:`\rho` farthest from 1
+    (largest :math:`|\log \rho|`; ``None`` when none is flagged or none recorded a ratio).
+
+    Example:
+        >>> disturbed_references([{"latency_reference_disturbed": True,
+        ...                        "latency_reference_ratio": 360.0},
+        ...                       {"latency_reference_disturbed": True,
+        ...                        "latency_reference_ratio": 0.001},
+        ...                       {"latency_reference_disturbed": False,
+        ...                        "latency_reference_ratio": 1.2}])
+        (2, 0.001)
+    """
+    n, worst = 0, None
+    for a in attrs:
+        if a.get(LATENCY_REFERENCE_DISTURBED) is not True:
+            continue
+        n += 1
+        ratio = _as_float(a.get(LATENCY_REFERENCE_RATIO))
+        if ratio is not None and math.isfinite(ratio) and ratio > 0.0 and (
+                worst is None or abs(math.log(ratio)) > abs(math.log(worst))):
+            worst = ratio
+    return n, worst
+
+
+def disturbed_note(n: int, worst: float | None) -> str:
+    """What the search summary and ``effobj best`` say about :func:`disturbed_references`:
+    ``""`` when no trial is flagged.
+
+    Example:
+        >>> disturbed_note(2, 360.0)[:58]
+        '2 latencies rest on a disturbed reference (worst ratio 360'
+    """
+    if n == 0:
+        return ""
+    if worst is None:
+        how = ""
+    elif worst >= 1.0:
+        how = (f" (worst ratio {worst:.3g}: the reference ran {worst:.3g}x slower than "
+               "calibrated, a loaded machine)")
+    else:
+        how = (f" (worst ratio {worst:.3g}: the reference ran {1 / worst:.3g}x faster than "
+               "calibrated, a calibration taken on a loaded machine)")
+    return (f"{n} latenc{'ies rest' if n > 1 else 'y rests'} on a disturbed reference{how}: "
+            "compensation did not hold within 3x, so "
+            + ("they are plain measurements" if n > 1 else "it is a plain measurement")
+            + ", slower by the load of their moment (latency_reference_disturbed)")
 
 
 def as_number(value: object, trial: int, key: str) -> float:

@@ -31,7 +31,7 @@ def test_public_from_effobj():
 
 def test_keys_are_the_single_list():
     assert K.RESERVED_KEYS == K.TRIAL_KEYS + K.STUDY_KEYS
-    assert len(set(K.RESERVED_KEYS)) == len(K.RESERVED_KEYS) == 33
+    assert len(set(K.RESERVED_KEYS)) == len(K.RESERVED_KEYS) == 35
     assert [s.value for s in Status] == [
         "training", "trained", "over_budget", "hopeless", "pruned", "failed", "interrupted",
         "repeat",

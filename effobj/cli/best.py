@@ -22,7 +22,7 @@ import numpy as np
 from effobj import record as K
 from effobj._validation import check_int
 from effobj.cli._safe import printable
-from effobj.record import DECISION_NOTE
+from effobj.record import DECISION_NOTE, disturbed_note, disturbed_references
 
 __all__ = ["add_parser", "run"]
 
@@ -133,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
     best = ranked[0] if ranked and ranked[0].e_beta > 0 else None
     sens = sensitivity(ranking.table, spec) if args.sensitivity else None
     contenders = ranking.contenders()
+    # latencies that rest on a disturbed reference (plain measurements, flagged)
+    n_disturbed, worst_ratio = disturbed_references(
+        t.user_attrs for t in study.get_trials(deepcopy=False) if t.state.is_finished())
     if args.format == "json":
         out: dict[str, Any] = {
             "study_name": study.study_name,
@@ -148,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         out["untrained_contenders"] = [c.to_dict() for c in contenders[: max(args.top, 1)]]
         out["unusable_perf"] = [{"number": n, "perf": repr(p), "reason": UNUSABLE}
                                 for n, p in ranking.unusable()]
+        out["latency_reference_disturbed"] = {"n_trials": n_disturbed,
+                                              "worst_ratio": worst_ratio}
         if sens is not None:
             out["sensitivity"] = sens.to_dict()
         print(json.dumps(_clean(out), indent=2, default=str))
@@ -194,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         if stopped:
             _print(f"{len(stopped)} training(s) stopped early, each unlikely to reach its "
                    "target (stop_rung, stop_probability, stop_prediction in their records).")
+    if n_disturbed:
+        _print(disturbed_note(n_disturbed, worst_ratio) + ".")
     unusable = ranking.unusable()
     if unusable:
         shown = ", ".join(f"trial {n} (perf {p!r})" for n, p in unusable[:3])

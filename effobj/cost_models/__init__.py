@@ -11,14 +11,16 @@ Import explicitly (``import effobj.cost_models``): it imports torch.
 - :func:`expected_latency` / :func:`expected_cost`: a supernet's expected cost under its
   softmax or Gumbel-softmax architecture distribution, differentiable;
 - :func:`gated_flops` / :func:`gated_layers`: FLOPs as a differentiable function of
-  channel gates, for width search.
+  channel gates, for width search; :class:`ChannelGates` puts straight-through 0/1 gates
+  on a chain CNN you own and :meth:`~ChannelGates.derive` returns the slimmed network
+  with its measured FLOPs (:class:`DerivedWidths`).
 """
 
 from __future__ import annotations
 
 from effobj.cost_models._check import TableCheck, check_table
 from effobj.cost_models._expected import architecture_distribution, expected_cost, expected_latency
-from effobj.cost_models._gates import GatedLayer, gated_flops, gated_layers
+from effobj.cost_models._gates import ChannelGates, DerivedWidths, GatedLayer, gated_flops, gated_layers
 from effobj.cost_models._table import (
     FIXED_KEYS,
     TABLE_PROFILE,
@@ -31,6 +33,8 @@ from effobj.cost_models._table import (
 
 __all__ = [
     "FIXED_KEYS",
+    "ChannelGates",
+    "DerivedWidths",
     "GatedLayer",
     "LatencyEntry",
     "LatencyTable",

@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from effobj.spec import EfficiencySpec
 
 __all__ = ["SCALE_PREFIX", "current_study", "gate_decision", "latency_budget_ms", "measuring_for",
-           "stored_scale", "study_profiler", "study_scale"]
+           "reference_check", "stored_scale", "study_profiler", "study_scale"]
 
 #: prefix of the study system attributes holding latency scales (one per calibration)
 SCALE_PREFIX = "effobj:latency_scale:"
@@ -228,6 +228,27 @@ def gate_decision(report: Mapping[str, Any] | None, budget_ms: float | None
     interval = ((float(ci[0]), float(ci[1])) if isinstance(ci, list | tuple) and len(ci) == 2
                 and all(_real(v) for v in ci) else None)
     return budget_decision(float(median), interval, budget_ms)  # the profiler's own rule
+
+
+def reference_check(report: Mapping[str, Any] | None) -> tuple[float | None, bool | None]:
+    """``(ratio, disturbed)``: the reference ratio of a compensated latency profile and
+    whether it failed the profiler's reference check (its latency is then a plain
+    measurement: :func:`effobj.profiler._latency.compensated_or_plain`), as the trial
+    record keeps them; ``(None, None)`` for a plain profile, no report, or a report
+    written before effobj made the check.
+
+    Example:
+        >>> reference_check({"latency_reference_ratio": 360.0,
+        ...                  "latency_reference_disturbed": True})
+        (360.0, True)
+        >>> reference_check({"latency_ms": 1.0}), reference_check(None)
+        ((None, None), (None, None))
+    """
+    if report is None:
+        return None, None
+    ratio: Any = report.get("latency_reference_ratio")
+    flag = report.get("latency_reference_disturbed")
+    return (float(ratio) if _real(ratio) else None), (flag if isinstance(flag, bool) else None)
 
 
 def _real(x: Any) -> bool:

@@ -76,6 +76,7 @@ from effobj.optuna._calibration import (
     gate_decision,
     latency_budget_ms,
     measuring_for,
+    reference_check,
     study_profiler,
 )
 from effobj.optuna._study import (
@@ -388,6 +389,7 @@ class EfficiencyObjective:
             _, c_norm = self.spec.normalize(self._perf_ref, cost)
             bound = float(self.spec.upper_bound(cost))
             decision = gate_decision(costs.report, self._latency_budget)
+            ref_ratio, ref_disturbed = reference_check(costs.report)  # 3x off: plain, flagged
             rec = TrialRecord(
                 costs={name: v for name, v in costs.indicators.items() if math.isfinite(v)},
                 cost_report=costs.report,
@@ -396,6 +398,8 @@ class EfficiencyObjective:
                 upper_bound=bound,
                 latency_decision=None if decision is None else decision[0],
                 latency_decision_certain=None if decision is None else decision[1],
+                latency_reference_ratio=ref_ratio,
+                latency_reference_disturbed=ref_disturbed,
             )
             cost_violation = self.spec.cost_constraints(cost)
             over = {k: v for k, v in cost_violation.items() if v > 0.0}

@@ -22,7 +22,15 @@ from effobj.optuna._objective import (
     holds_slot,
     training_budget,
 )
-from effobj.record import FAIL_REASON, STUDY_SPEC, Status, TrialRecord, incumbent
+from effobj.record import (
+    FAIL_REASON,
+    STUDY_SPEC,
+    Status,
+    TrialRecord,
+    disturbed_note,
+    disturbed_references,
+    incumbent,
+)
 
 __all__ = [
     "CheapestCost",
@@ -134,6 +142,13 @@ class TrainingSummary:
         stopped_after_hopeless: set by :func:`optimize` when it stopped because this many
             candidates since the last training were hopeless (``max_hopeless``): what the
             sampler proposes can no longer beat the incumbent; 0 otherwise.
+        n_latency_disturbed: finished trials whose latency profile failed the profiler's
+            reference check (``latency_reference_disturbed``: the reference ratio, or the
+            compensated latency over a plain probe, beyond 3x either way), so that their
+            latency is a plain measurement, slower by the load of its moment.
+        worst_reference_ratio: the reference ratio farthest from 1 among them (> 1: the
+            machine ran that much slower than calibrated; < 1: the calibration was taken
+            on a loaded machine); ``None`` when none.
         cheapest_seen: when every finished candidate was over budget (none trained), the
             cheapest value seen of each cost indicator of the study's spec, with its
             budget (:class:`CheapestCost`): how far the budget is from the space. Empty
@@ -163,6 +178,8 @@ class TrainingSummary:
     cost_lookups: int = 0
     n_latency_unconverged: int = 0
     n_uncertain_decisions: int = 0
+    n_latency_disturbed: int = 0
+    worst_reference_ratio: float | None = None
     cheapest_seen: tuple[CheapestCost, ...] = ()
     epochs_saved: int = 0
     est_stop_time_saved_s: float = 0.0
@@ -233,6 +250,8 @@ class TrainingSummary:
             n = self.n_latency_unconverged
             text += (f"; {n} latency profile{'s' if n > 1 else ''} did not converge in "
                      "the time cap (a longer one gives firmer latencies)")
+        if self.n_latency_disturbed:
+            text += "; " + disturbed_note(self.n_latency_disturbed, self.worst_reference_ratio)
         if self.n_stale_failed:
             n = self.n_stale_failed
             dead = "trial of a dead worker" if n == 1 else "trials of dead workers"
@@ -329,6 +348,8 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         uncertain += rec.latency_decision_certain is False
         report = rec.cost_report
         unconverged += report is not None and report.get("latency_converged") is False
+    disturbed, worst_ratio = disturbed_references(
+        t.user_attrs for t in trials if t.state not in (TrialState.RUNNING, TrialState.WAITING))
     best = incumbent(trials)
     avoided = (
         by_status[Status.OVER_BUDGET] + by_status[Status.HOPELESS] + by_status[Status.REPEAT]
@@ -354,6 +375,8 @@ def training_summary(study: optuna.Study | Sequence[FrozenTrial]) -> TrainingSum
         cost_lookups=lookups,
         n_latency_unconverged=unconverged,
         n_uncertain_decisions=uncertain,
+        n_latency_disturbed=disturbed,
+        worst_reference_ratio=worst_ratio,
         train_time_s=train_time,
         profile_time_s=profile_time,
         est_train_time_saved_s=avoided * mean_train,

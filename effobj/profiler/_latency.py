@@ -35,6 +35,25 @@ as the 95 % interval (the range of 4 medians of :math:`n/4` samples is about
 :math:`4.1\,\sigma_{\tilde{x}}`), so it costs nothing on a quiet machine; when the
 machine's speed moves during the measurement it widens the interval by the move, and the
 stopping rule keeps measuring (up to the cap) instead of reporting a precision it lacks.
+
+**A disturbed reference.** Compensation assumes the candidate and the reference slow
+alike. On a loaded machine they may not: with intra-op threads, the reference's parallel
+convolutions wait at a barrier for a core another process holds while a tiny candidate's
+operators never go parallel (one profile read the reference at 108 ms against 0.30 ms
+calibrated, and reported a 0.023 ms MLP at 7.7e-5 ms); the reference's threads, busy
+between its blocks, can slow the candidate's blocks beside them (here a 0.055 ms MLP
+timed 2-3 ms per pass between reference blocks at 2 threads under load); and a
+calibration taken on a loaded machine is off for every later profile. So a compensated
+measurement first times a few *plain probe* blocks of the candidate alone, before the
+reference has run, and is then checked
+(:func:`~effobj.profiler._report.reference_disturbed`): the reference ratio
+:math:`\rho` (the reference's median now over its calibration) and the correction
+:math:`\kappa` (the probe's median over the compensated median) must both lie within
+:math:`[1/3, 3]`. The policy (:func:`compensated_or_plain`): a measurement that fails the
+check is replaced by a plain measurement made at once, flagged ``reference_disturbed``,
+with :math:`\rho` and the rejected compensated median kept. So a compensated latency is
+never more than 3x from a plain timing of the candidate taken with it, and a plain one
+that replaced it says so.
 """
 
 from __future__ import annotations
@@ -43,20 +62,24 @@ import math
 import time
 import timeit
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.benchmark import Measurement, TaskSpec, timer
 
 from effobj.profiler._energy import EnergyMeter
-from effobj.profiler._report import budget_decision
+from effobj.profiler._report import budget_decision, reference_disturbed
 
-__all__ = ["LatencyResult", "block_timer", "measure_latency", "median_ci95", "median_interval"]
+__all__ = ["LatencyResult", "block_timer", "compensated_or_plain", "measure_latency",
+           "median_ci95", "median_interval"]
 
 _MIN_BLOCK_S = 1e-3  # a timed block lasts at least this long
 _MIN_SAMPLES = 6  # the fewest blocks with a 95 % distribution-free interval for the median
 _MIN_BLOCKS_TO_STOP = 10  # and the fewest before the rule may stop: short bursts of load average out
 _SEGMENTS = 4  # consecutive segments whose medians show drift during the measurement
+_PROBE_BLOCKS = 10  # plain probe blocks of a compensated measurement (at most)
+_PROBE_BLOCKS_MIN = 3  # and at least
+_PROBE_SHARE = 0.1  # of max_time_s the probe may take beyond its first 3 blocks
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,10 @@ class LatencyResult:
     reference_now_s: float | None = None  # the reference's median during this measurement
     decision: str | None = None  # "under" / "over" the budget, when one was given
     decision_certain: bool | None = None  # the interval cleared the budget
+    probe_s: float | None = None  # median of the plain probe blocks timed before the reference
+    reference_ratio: float | None = None  # reference_now_s over the calibrated scale_s
+    compensated_s: float | None = None  # the compensated median, kept when not used
+    reference_disturbed: bool | None = None  # the reference check failed (compensated only)
 
 
 def median_ci95(times: Sequence[float]) -> tuple[float, float] | None:
@@ -180,7 +207,14 @@ def measure_latency(
     is :math:`q_i\,t_{ref}`, its per-pass time over the mean of the reference blocks
     around it, times ``scale_s`` (:mod:`effobj.profiler._scale`). The interval and the
     stopping rule apply to these estimates; the plain median of the candidate's blocks is
-    kept as ``raw_median_s``.
+    kept as ``raw_median_s``. Before the reference first runs, 3 to 10 plain *probe*
+    blocks of the candidate alone are timed (beyond the first 3, within a tenth of
+    ``max_time_s``; their median is ``probe_s``), and the result carries the reference
+    check: ``reference_ratio`` :math:`\rho = r / t_{ref}` (the reference's median over
+    ``scale_s``) and ``reference_disturbed``, whether :math:`\rho` or
+    :math:`\kappa = ` ``probe_s`` / median left :math:`[1/3, 3]`
+    (:func:`~effobj.profiler._report.reference_disturbed`; what to do then is
+    :func:`compensated_or_plain`'s policy).
 
     **Decision** (``budget_s`` given): when the rule above stops (precise enough, or
     ``max_time_s``) with the interval containing the budget, blocks are added until it
@@ -223,7 +257,14 @@ def measure_latency(
         ref_timed = None if reference is None else block_timer(reference)
         ref_number = 1
         ref_per: list[float] = []
+        probe: list[float] = []
         if ref_timed is not None:
+            # the plain probe: candidate blocks alone, before the reference first runs
+            t_probe = time.perf_counter()
+            while len(probe) < _PROBE_BLOCKS_MIN or (
+                    len(probe) < _PROBE_BLOCKS
+                    and time.perf_counter() - t_probe < _PROBE_SHARE * max_time_s):
+                probe.append(timed(number) / number)
             # reference blocks as long as the candidate's: under time-slicing a short block
             # often runs between two preemptions while a long one always takes its share
             ref_warm = [ref_timed(1) for _ in range(3)]
@@ -265,8 +306,7 @@ def measure_latency(
     finally:
         torch.set_num_threads(old_threads)
 
-    task = TaskSpec(stmt="fn()", setup="pass", label="effobj", num_threads=threads)
-    m = Measurement(number_per_run=number, raw_times=[e * number for e in est], task_spec=task)
+    median_s, iqr_s = _median_iqr(est, number, threads)
     runs = number * len(block_times)
     energy_j = None
     if energy is not None and e0 is not None and e1 is not None:
@@ -275,9 +315,11 @@ def measure_latency(
     certain: bool | None = None
     if budget_s is not None:
         decision, certain = budget_decision(med, ci, budget_s)
+    ratio = None if not ref_per or scale_s is None else _median(ref_per) / scale_s
+    probe_s = _median(probe) if probe else None
     return LatencyResult(
-        median_s=float(m.median),
-        iqr_s=float(m.iqr),
+        median_s=median_s,
+        iqr_s=iqr_s,
         ci95_s=ci,
         rel_spread=rel,
         samples=len(block_times),
@@ -293,7 +335,58 @@ def measure_latency(
         reference_now_s=_median(ref_per) if ref_per else None,
         decision=decision,
         decision_certain=certain,
+        probe_s=probe_s,
+        reference_ratio=ratio,
+        compensated_s=None if ratio is None else median_s,
+        reference_disturbed=None if ratio is None or probe_s is None else reference_disturbed(
+            ratio, probe_s / median_s),
     )
+
+
+def compensated_or_plain(compensated: Callable[[], LatencyResult],
+                         plain: Callable[[], LatencyResult]) -> LatencyResult:
+    """The policy for a compensated measurement whose reference is disturbed.
+
+    ``compensated()`` makes one compensated measurement (:func:`measure_latency` with a
+    reference), ``plain()`` one plain measurement of the same candidate. When the
+    compensated one passes the reference check (``reference_disturbed`` ``False``, or
+    ``None``: no check was made), it is the result. Otherwise the reference ratio or the
+    correction left :math:`[1/3, 3]`
+    (:func:`~effobj.profiler._report.reference_disturbed`) and its value would be off by
+    as much: a plain measurement is made at once and is the result, with the rejected
+    measurement's ``reference_now_s``, ``reference_ratio``, ``probe_s`` and
+    ``compensated_s`` kept and ``reference_disturbed`` set. A second compensated try is
+    not made: a load that disturbs one usually lasts for the next.
+
+    Example:
+        >>> quiet = LatencyResult(2e-5, 1e-6, None, None, 10, 500, 50, True, 20, 0.1,
+        ...                       reference_ratio=1.1, compensated_s=2e-5, probe_s=2.1e-5,
+        ...                       reference_disturbed=False)
+        >>> compensated_or_plain(lambda: quiet, lambda: 1 / 0) is quiet
+        True
+        >>> loaded = LatencyResult(7.7e-8, 1e-9, None, None, 10, 500, 50, False, 20, 1.0,
+        ...                        reference_ratio=360.0, compensated_s=7.7e-8, probe_s=2.3e-5,
+        ...                        reference_disturbed=True)
+        >>> alone = LatencyResult(2.3e-5, 1e-6, None, None, 10, 500, 50, True, 20, 0.1)
+        >>> r = compensated_or_plain(lambda: loaded, lambda: alone)
+        >>> r.median_s, r.reference_ratio, r.compensated_s, r.reference_disturbed
+        (2.3e-05, 360.0, 7.7e-08, True)
+    """
+    first = compensated()
+    if not first.reference_disturbed:
+        return first
+    return replace(plain(), reference_now_s=first.reference_now_s,
+                   reference_ratio=first.reference_ratio, probe_s=first.probe_s,
+                   compensated_s=first.compensated_s, reference_disturbed=True)
+
+
+def _median_iqr(per_pass: Sequence[float], number: int, threads: int) -> tuple[float, float]:
+    """Median and inter-quartile range of per-pass block times, from a
+    :class:`torch.utils.benchmark.Measurement` of the blocks."""
+    task = TaskSpec(stmt="fn()", setup="pass", label="effobj", num_threads=threads)
+    m = Measurement(number_per_run=number, raw_times=[e * number for e in per_pass],
+                    task_spec=task)
+    return float(m.median), float(m.iqr)
 
 
 def _median(xs: Sequence[float]) -> float:

@@ -403,7 +403,7 @@ def _time(run: _Run, prior_runs: list[float]
     import torch
 
     from effobj.profiler._energy import energy_meter
-    from effobj.profiler._latency import measure_latency
+    from effobj.profiler._latency import compensated_or_plain, measure_latency
     from effobj.profiler._runtime import prepare_runtime
     from effobj.profiler._scale import reference_workload
 
@@ -416,15 +416,29 @@ def _time(run: _Run, prior_runs: list[float]
     scale = _scale_of(run) if opts.latency_method == "compensated" else None
     reference = None if scale is None else reference_workload(str(run.dev), run.threads,
                                                               opts.runtime)
+    budget_s = None if opts.latency_budget_ms is None else opts.latency_budget_ms / 1e3
+    made: list[LatencyResult] = []
 
-    def timed() -> Any:
+    def once(method: str) -> LatencyResult:
         with torch.inference_mode():
-            return measure_latency(
+            made.append(measure_latency(
                 ready.fn, threads=run.threads, target_rel_spread=opts.target_rel_spread,
-                max_time_s=opts.max_time_s, energy=meter, prior_runs=warm,
-                reference=reference, scale_s=None if scale is None else scale.reference_ms / 1e3,
-                budget_s=None if opts.latency_budget_ms is None else opts.latency_budget_ms / 1e3,
-                decision_cap_s=opts.decision_cap_s)
+                # the passes run before count as the first measurement's warm-up
+                max_time_s=opts.max_time_s, energy=meter, prior_runs=() if made else warm,
+                reference=reference if method == "compensated" else None,
+                scale_s=(scale.reference_ms / 1e3
+                         if scale is not None and method == "compensated" else None),
+                budget_s=budget_s, decision_cap_s=opts.decision_cap_s))
+            return made[-1]
+
+    def timed() -> LatencyResult:
+        if scale is None:
+            return once("plain")
+        # a compensated measurement whose reference ran more than 3x off its calibration,
+        # or more than 3x off the candidate's plain probe, gives way to a plain one,
+        # flagged (_latency's policy)
+        return compensated_or_plain(functools.partial(once, "compensated"),
+                                    functools.partial(once, "plain"))
 
     where = run.dev if opts.runtime == "eager" else f"{run.dev} in {opts.runtime}"
     lat = _step(run.name, f"measuring latency on {where}", timed)
@@ -494,6 +508,9 @@ def _latency_fields(lat: LatencyResult, batch: int, scale: LatencyScale | None,
         "latency_reference_ms": None if scale is None else scale.reference_ms,
         "latency_reference_now_ms": (None if lat.reference_now_s is None
                                      else lat.reference_now_s * 1e3),
+        "latency_reference_ratio": lat.reference_ratio,
+        "latency_compensated_ms": None if lat.compensated_s is None else lat.compensated_s * 1e3,
+        "latency_reference_disturbed": lat.reference_disturbed,
         "latency_scale": None if scale is None else scale.to_dict(),
         "latency_budget_ms": opts.latency_budget_ms,
         "latency_decision": lat.decision,

@@ -18,8 +18,8 @@ from typing import Any
 from effobj._validation import check_instance, check_real, check_str
 from effobj.errors import InputError
 
-__all__ = ["LATENCY_BLOCKS_KEPT", "CostReport", "DeviceInfo", "LatencyScale", "budget_decision",
-           "compact_blocks", "iqr_text"]
+__all__ = ["LATENCY_BLOCKS_KEPT", "REFERENCE_BOUND", "CostReport", "DeviceInfo", "LatencyScale",
+           "budget_decision", "compact_blocks", "iqr_text", "reference_disturbed"]
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,10 @@ class CostReport:
         compile_time_s: Seconds of the runtime's one-time work, not in the latency:
             ``torch.compile``'s compilation (first call), or the ONNX export and the
             session's creation; ``None`` in eager or when latency was not measured.
-        latency_method: ``"compensated"`` or ``"plain"``
-            (:attr:`ProfileOptions.latency_method <effobj.profiler.ProfileOptions.latency_method>`);
+        latency_method: ``"compensated"`` or ``"plain"``, the method asked for
+            (:attr:`ProfileOptions.latency_method <effobj.profiler.ProfileOptions.latency_method>`;
+            a compensated one that gave way to a plain measurement says so in
+            ``latency_reference_disturbed``);
             ``None`` when latency was not measured (reports written before effobj had
             methods were plain).
         latency_raw_ms: The plain median of the candidate's own timed blocks, kept beside
@@ -176,6 +178,21 @@ class CostReport:
             scale of a compensated latency (``None`` in the plain method).
         latency_reference_now_ms: The reference's median during this profile: over
             ``latency_reference_ms``, how much slower the machine ran than calibrated.
+        latency_reference_ratio: ``latency_reference_now_ms / latency_reference_ms``: the
+            reference ratio :math:`\rho` of the compensated measurement (``None`` in the
+            plain method).
+        latency_compensated_ms: The compensated median of that measurement, kept when it
+            was not used (equal to ``latency_ms`` when it was; ``None`` in the plain
+            method).
+        latency_reference_disturbed: The flag of the reference check
+            (:func:`reference_disturbed`). ``True``: the reference ratio, or a plain probe
+            of the candidate over the compensated median, left ``[1/3, 3]``
+            (:data:`REFERENCE_BOUND`), so the compensated value was not used: the latency
+            (and its interval, spread, samples, decision, throughput, energy) comes from a
+            plain measurement made at once (``latency_method`` still names the method
+            asked for: ``"compensated"``).
+            ``False``: the compensated latency passed the check. ``None`` in the plain
+            method (and in reports written before effobj made the check).
         latency_scale: Which calibration was used: :meth:`LatencyScale.to_dict
             <effobj.profiler.LatencyScale.to_dict>` (key, reference time, host, time).
         latency_budget_ms: The budget the profile decided against
@@ -236,6 +253,9 @@ class CostReport:
     latency_raw_ms: float | None = None
     latency_reference_ms: float | None = None
     latency_reference_now_ms: float | None = None
+    latency_reference_ratio: float | None = None
+    latency_compensated_ms: float | None = None
+    latency_reference_disturbed: bool | None = None
     latency_scale: dict[str, Any] | None = None
     latency_budget_ms: float | None = None
     latency_decision: str | None = None
@@ -349,18 +369,10 @@ class CostReport:
         else:
             spread = "" if self.latency_rel_spread is None else f", ±{100 * self.latency_rel_spread:.2f} % (95 % CI with drift)"
             conv = "converged" if self.latency_converged else "time cap reached before target spread"
-            method = self.latency_method or "plain"
             rows += [
                 ("latency (median)", f"{self.latency_ms:.3f} ms  "
                  f"(IQR {iqr_text(self.latency_iqr_ms, self.latency_samples)}{spread})"),
-                ("latency method", method + (
-                    "" if method != "compensated" or self.latency_reference_ms is None
-                    or self.latency_reference_now_ms is None
-                    else f"  (raw median {self.latency_raw_ms:.3f} ms; reference "
-                         f"{self.latency_reference_now_ms:.4f} ms now, "
-                         f"{self.latency_reference_ms:.4f} ms calibrated"
-                         + _slowdown_note(self.latency_reference_now_ms / self.latency_reference_ms)
-                         + ")")),
+                ("latency method", self._method_text()),
                 ("latency samples", f"{self.latency_samples} blocks, {self.latency_runs} runs, {conv}"),
             ]
             if self.latency_budget_ms is not None:
@@ -392,6 +404,24 @@ class CostReport:
             mw = max(len(k) for k, _ in children)
             lines += [f"  {k.ljust(mw)}  {_si(v):>9}  {100 * v / self.flops:6.2f} %" for k, v in children]
         return "\n".join(lines)
+
+    def _method_text(self) -> str:
+        """The table's ``latency method`` row: the method, and for a compensated profile the
+        plain median, the reference's speed and, when it gave way to a plain measurement,
+        why."""
+        method = self.latency_method or "plain"
+        now, cal = self.latency_reference_now_ms, self.latency_reference_ms
+        if now is None or cal is None:
+            return method
+        seen = f"reference {now:.4f} ms now, {cal:.4f} ms calibrated: ratio {now / cal:.3g}"
+        if not self.latency_reference_disturbed:
+            return f"{method}  (raw median {self.latency_raw_ms:.3f} ms; {seen})"
+        comp = self.latency_compensated_ms
+        return (f"{method} asked, PLAIN USED: the compensated measurement failed the "
+                f"reference check ({seen}; compensated median "
+                + ("n/a" if comp is None else f"{comp:.3g} ms")
+                + f"): beyond {REFERENCE_BOUND:g}x either way the ratio does not correct, so "
+                "this is a plain measurement made at once")
 
 
 @dataclass(frozen=True)
@@ -511,15 +541,43 @@ def _bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-#: a machine this many times slower than calibrated during a profile gets a warning: the
-#: reference's own stalls then dominate the ratio (see effobj.profiler._scale, Limits)
-SLOWDOWN_WARNING = 3.0
+#: how far, either way, a compensated measurement may depart from its calibration before
+#: its compensated latency is rejected (:func:`reference_disturbed`)
+REFERENCE_BOUND = 3.0
 
 
-def _slowdown_note(factor: float) -> str:
-    """``""``, or a warning that the machine ran ``factor`` x slower than calibrated."""
-    if factor < SLOWDOWN_WARNING:
-        return ""
-    return (f"; WARNING: the machine ran {factor:.1f}x slower than calibrated, beyond what "
-            "compensation corrects reliably")
+def reference_disturbed(ratio: float | None, correction: float | None,
+                        bound: float = REFERENCE_BOUND) -> bool:
+    r"""Whether a compensated measurement rests on a disturbed reference.
 
+    With the reference's median per-pass time :math:`r` during the measurement, its
+    calibrated time :math:`t_{ref}`, the plain median :math:`\tilde c` of the candidate's
+    blocks and the compensated median :math:`\hat t = \operatorname{median}_i(q_i)\,t_{ref}`,
+
+    .. math::
+
+        \rho = r / t_{ref}, \qquad \kappa = \tilde c / \hat t,
+
+    the measurement is disturbed when :math:`\max(\rho, 1/\rho) > b` or
+    :math:`\max(\kappa, 1/\kappa) > b` (:math:`b` = ``bound``, 3), or when either is
+    missing, not finite or not positive. :math:`\rho` is how much slower (> 1) or faster
+    (< 1) the reference ran than calibrated; :math:`\kappa` is the same slowdown as the
+    candidate's blocks saw it, the correction the compensation applied. Both are near 1
+    on a quiet machine, and equal when the candidate and the reference slow alike, which
+    is what compensation assumes. Far from 1 that assumption fails: the reference stalls
+    where the candidate does not (intra-op threads waiting at a barrier for a core
+    another process holds: 108 ms against 0.30 ms calibrated beside a 0.023 ms MLP), or
+    the calibration itself was taken on a loaded machine. Bounding :math:`\kappa`
+    guarantees what a user checks: a compensated latency that passes is within
+    ``bound`` x of the plain median measured with it.
+
+    Example:
+        >>> reference_disturbed(1.2, 0.9), reference_disturbed(360.0, 300.0)
+        (False, True)
+        >>> reference_disturbed(1.1, 1 / 3.5), reference_disturbed(None, 1.0)
+        (True, True)
+    """
+    for x in (ratio, correction):
+        if x is None or not math.isfinite(x) or x <= 0.0 or max(x, 1.0 / x) > bound:
+            return True
+    return False

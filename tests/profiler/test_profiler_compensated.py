@@ -57,7 +57,9 @@ def test_compensated_latency_does_not_move_with_the_machine_speed():
     # a target it cannot reach: it measures for the whole 0.4 s (a robust median)
     plain = measure_latency(plain_machine.candidate, threads=1, target_rel_spread=1e-4,
                             max_time_s=0.4)
-    comp_machine = _Machine(3.0, switch_after=40)
+    # the compensated measurement first times up to 10 plain probe blocks of 5 passes
+    # (effobj.profiler._latency): the same few blocks after those
+    comp_machine = _Machine(3.0, switch_after=90)
     scale_s = 100e-6  # the reference calibrated on the quiet machine
     comp = measure_latency(comp_machine.candidate, threads=1, target_rel_spread=1e-4,
                            max_time_s=0.4, reference=comp_machine.reference, scale_s=scale_s)
