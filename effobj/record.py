@@ -83,9 +83,9 @@ __all__ = [
     "STUDY_KEYS",
     "STUDY_MODE",
     "STUDY_SPEC",
+    "STUDY_THREADS",
     "STUDY_VERSION",
     "TEST_PERF",
-    "STUDY_THREADS",
     "STOP_PREDICTION",
     "STOP_PROBABILITY",
     "STOP_RUNG",
@@ -191,6 +191,9 @@ OLD_N_PARAMS = "params"
 STUDY_SPEC = "effobj_spec"
 STUDY_MODE = "effobj_mode"
 STUDY_VERSION = "effobj_version"
+#: study ``user_attrs``: the intra-op thread count its latencies were measured at
+#: (``effobj search --threads``, ``effobj demo --threads``; a profile server's own count)
+STUDY_THREADS = "effobj_latency_threads"
 
 
 class Status(StrEnum):
@@ -203,9 +206,6 @@ class Status(StrEnum):
     #: cost over budget: not trained, E_beta 0 by the cost gate
     OVER_BUDGET = "over_budget"
     #: E_beta(A=1, C) below the incumbent: not trained, cannot win
-#: study ``user_attrs``: the intra-op thread count its latencies were measured at
-#: (``effobj search --threads``, ``effobj demo --threads``; a profile server's own count)
-STUDY_THREADS = "effobj_latency_threads"
     HOPELESS = "hopeless"
     #: stopped by a pruner during training
     PRUNED = "pruned"
