@@ -21,5 +21,7 @@ def add_runtime_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-method", choices=LATENCY_METHODS, default="compensated",
                    help="compensated: the candidate timed between blocks of a fixed reference "
                    "workload, its latency the median ratio times the reference's calibrated "
-                   "time (steadier on a machine whose speed drifts); plain: the median of its "
-                   "own blocks (default compensated)")
+                   "time (steadier on a machine whose speed drifts; one whose reference ran "
+                   "more than 3x off its calibration, or off a plain probe of the candidate, "
+                   "is replaced by a plain measurement, flagged latency_reference_disturbed); "
+                   "plain: the median of its own blocks (default compensated)")
