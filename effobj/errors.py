@@ -46,3 +46,29 @@ class StorageError(EffobjError, RuntimeError):
 class InputTypeError(InputError, TypeError):
     """A value of the wrong type (a string where a number belongs, a bool, a complex
     tensor): a ``TypeError`` as Python's convention asks, and an :class:`InputError`."""
+
+
+class MissingExtraError(EffobjError, ImportError):
+    """A feature needs packages of an optional extra that are not installed; the message
+    names the feature, the missing modules and the ``pip install 'effobj[EXTRA]'`` to run."""
+
+
+def require_extra(extra: str, modules: tuple[str, ...], feature: str) -> None:
+    """Refuse ``feature`` unless every module of ``modules`` can be imported.
+
+    Raises:
+        MissingExtraError: naming the extra to install.
+
+    Example:
+        >>> require_extra("remote", ("json",), "effobj profile-server")
+        >>> require_extra("demo", ("no_such_module_x",), "effobj profile-server")
+        Traceback (most recent call last):
+        ...
+        effobj.errors.MissingExtraError: effobj profile-server needs effobj's 'demo' extra, which is not installed (no module ['no_such_module_x']): pip install 'effobj[demo]'
+    """
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(f"{feature} needs effobj's {extra!r} extra, which is not "
+                                f"installed (no module {missing}): pip install 'effobj[{extra}]'")

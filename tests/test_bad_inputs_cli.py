@@ -71,6 +71,8 @@ def d(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "def boom():\n    raise RuntimeError('no')\n"
     )
     (root / "exits.py").write_text("import sys\nsys.exit(0)\n")
+    (root / "good.token").write_text("a-token-of-thirty-two-characters-x\n")
+    (root / "good.token").chmod(0o600)
     (root / "empty.db").write_bytes(b"")
     (root / "noise.db").write_bytes(os.urandom(6000))
     (root / "adir.html").mkdir()
@@ -119,19 +121,19 @@ CASES = [
     ("score-same-columns", ["score", "{d}/good.csv", *SCORE, "--perf-col", "perf", "--cost-col",
                             "perf"], 2, "'--cost-col'"),
     ("score-name-is-perf", ["score", "{d}/good.csv", *SCORE, "--name-col", "perf"], 2, "'--name-col'"),
-    ("score-perf-ref", ["score", "{d}/good.csv", "--perf-ref", "-1", "--cost-ref", "4"], 2, "'perf_ref'"),
+    ("score-perf-ref", ["score", "{d}/good.csv", "--perf-ref", "-1", "--cost-ref", "4"], 2, "'--perf-ref' option of effobj score"),
     ("score-cost-ref-inf", ["score", "{d}/good.csv", "--perf-ref", "1", "--cost-ref", "inf"], 2, "'ref'"),
-    ("score-beta2-zero", ["score", "{d}/good.csv", *SCORE, "--beta2", "0"], 2, "'beta2'"),
-    ("score-beta2-nan", ["score", "{d}/good.csv", *SCORE, "--beta2", "nan"], 2, "'beta2'"),
+    ("score-beta2-zero", ["score", "{d}/good.csv", *SCORE, "--beta2", "0"], 2, "'--beta2' option of effobj score"),
+    ("score-beta2-nan", ["score", "{d}/good.csv", *SCORE, "--beta2", "nan"], 2, "'--beta2' option of effobj score"),
     ("score-cost-max", ["score", "{d}/good.csv", *SCORE, "--cost-max", "5"], 2, "'max'"),
-    ("score-perf-min", ["score", "{d}/good.csv", *SCORE, "--perf-min", "2"], 2, "'perf_min'"),
+    ("score-perf-min", ["score", "{d}/good.csv", *SCORE, "--perf-min", "2"], 2, "'--perf-min' option of effobj score"),
     ("score-format", ["score", "{d}/good.csv", *SCORE, "--format", "xml"], 2, "--format"),
     ("score-perf-ref-text", ["score", "{d}/good.csv", "--perf-ref", "a", "--cost-ref", "4"], 2, "--perf-ref"),
     # ---------------------------------------------------------------- profile (items 10, 11, 16)
     ("profile-threads-huge", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--threads",
-                              "1000000"], 2, "'threads'"),
+                              "1000000"], 2, "'--threads' option of effobj profile"),
     ("profile-threads-zero", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--threads",
-                              "0"], 2, "'threads'"),
+                              "0"], 2, "'--threads' option of effobj profile"),
     ("profile-shape-huge", ["profile", "{d}/model.py:build", "--input-shape", "100000,100000,100000"],
      2, "'--input-shape'"),
     ("profile-shape-zero", ["profile", "{d}/model.py:build", "--input-shape", "0,3"], 2, "'--input-shape'"),
@@ -142,7 +144,7 @@ CASES = [
     ("profile-factory-exits", ["profile", "{d}/model.py:bye", "--input-shape", "1,3"], 2, "SystemExit"),
     ("profile-factory-raises", ["profile", "{d}/model.py:boom", "--input-shape", "1,3"], 2, "RuntimeError"),
     ("profile-device", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--device", "tpu:9"],
-     2, "'device'"),
+     2, "'--device' option of effobj profile"),
     ("profile-max-time", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--max-time", "0"],
      2, "'max_time_s'"),
     ("profile-spread", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--target-spread", "2"],
@@ -162,6 +164,23 @@ CASES = [
     ("search-latency-time", [*SEARCH, "--latency-time", "-1"], 2,
      "'--latency-time' option of effobj search must be a float in the range [0, inf). Got -1.0"),
     ("search-space", ["search", "--space", "nosuch", *SEARCH[3:]], 2, "nosuch"),
+    # issue 22 items 2 and 4: thread counts, failures in a row, no internal function names
+    ("search-max-failures", [*SEARCH, "--max-failures", "0"], 2,
+     "'--max-failures' option of effobj search must be an int in the range [1, inf). Got 0"),
+    ("search-tabular-threads", [*SEARCH, "--threads", "2"], 2,
+     "The '--threads' option of effobj search must be left out for a tabular space"),
+    ("search-threads", ["search", "--space", "mlp", *SEARCH[3:], "--threads", "0"], 2,
+     "'--threads' option of effobj search must be an int in the range [1, "),
+    ("search-storage-empty", [*SEARCH, "--storage", ""], 2,
+     "The '--storage' option of effobj search must not be empty. Got ''"),
+    ("best-storage-journal", [*BEST[:2], "journal:", "--study-name", "s"], 2,
+     "The '--storage' option of effobj best must name a file after 'journal:'"),
+    ("space-range-threads", ["space-range", "--space", "mlp", "--threads", "0"], 2,
+     "'--threads' option of effobj space-range must be an int in the range [1, "),
+    ("latency-threads", ["latency-table", "--out", "{d}/t.json", "--threads", "0"], 2,
+     "'--threads' option of effobj latency-table must be an int in the range [1, "),
+    ("demo-threads", [*DEMO, "--threads", "0"], 2,
+     "'--threads' option of effobj demo must be an int in the range [1, "),
     # issue 24 item 5: a tabular space's latency comes from its table, not a timing option
     *[(f"search-tabular-{opt[2:]}", [*SEARCH, opt, value], 2,
        f"The '{opt}' option of effobj search must be left out for a tabular space: it says how "
@@ -171,7 +190,7 @@ CASES = [
                                 ("--latency-method", "plain", "'plain'"))],
     ("search-cost-rtl", [*SEARCH[:-2], "lat\u202eency", "--no-progress"], 2,
      "The 'name' parameter of CostIndicator must hold no control or format characters"),
-    ("search-beta2", [*SEARCH, "--beta2", "-1"], 2, "'beta2'"),
+    ("search-beta2", [*SEARCH, "--beta2", "-1"], 2, "'--beta2' option of effobj search"),
     ("search-cost-perf", [*SEARCH[:-2], "perf", "--no-progress"], 2, "'name'"),
     ("search-cost-e_beta", [*SEARCH[:-2], "e_beta", "--no-progress"], 2, "'name'"),
     ("search-cost-status", [*SEARCH[:-2], "status", "--no-progress"], 2, "'name'"),
@@ -179,7 +198,7 @@ CASES = [
      "'--cost-ref' option of effobj search must be at least --cost-max (1)"),
     ("search-sampler", [*SEARCH, "--sampler", "grid"], 2, "--sampler"),
     ("search-storage-folder", [*SEARCH, "--storage", "sqlite:////no/such/folder/x.db"], 2, "folder"),
-    ("search-storage-not-url", [*SEARCH, "--storage", "effobj.sqlite"], 2, "'storage'"),
+    ("search-storage-not-url", [*SEARCH, "--storage", "effobj.sqlite"], 2, "'--storage' option of effobj search"),
     ("search-storage-dialect", [*SEARCH, "--storage", "nosuchdb://u:Hunter2pw@h/x"], 1, "u:***@h"),
     ("search-storage-unreachable", [*SEARCH, "--storage", PG], 1, "user:***@127.0.0.1"),
     ("search-storage-noise", [*SEARCH, "--storage", "sqlite:///{d}/noise.db"], 1, "noise.db"),
@@ -209,15 +228,15 @@ CASES = [
      "The study 'plain' records no 'perf' in its 3"),
     ("best-bad-spec", [*BEST, "--study-name", "badspec"], 2, "'costs'"),
     ("best-bad-spec-list", [*BEST, "--study-name", "badspec2"], 2, "'d'"),
-    ("best-beta2", [*BEST, "--study-name", "s", "--beta2", "0"], 2, "'beta2'"),
+    ("best-beta2", [*BEST, "--study-name", "s", "--beta2", "0"], 2, "'--beta2' option of effobj best"),
     ("best-cost-max", [*BEST, "--study-name", "s", "--cost-max", "11"], 2, "'max'"),
-    ("best-perf-min", [*BEST, "--study-name", "s", "--perf-min", "-1"], 2, "'perf_min'"),
+    ("best-perf-min", [*BEST, "--study-name", "s", "--perf-min", "-1"], 2, "'--perf-min' option of effobj best"),
     ("best-cost-rename-perf", [*BEST, "--study-name", "s", "--cost", "perf", "--cost-ref", "3"], 2,
      "'name'"),
     ("best-cost-rename-no-ref", [*BEST, "--study-name", "s", "--cost", "macs"], 2, "'--cost-ref'"),
     ("best-unreachable", ["best", "--storage", PG, "--study-name", "s"], 1, "user:***@127.0.0.1"),
     ("best-dialect", ["best", "--storage", "nosuchdb://x", "--study-name", "s"], 1, "nosuchdb"),
-    ("best-not-url", ["best", "--storage", "effobj.sqlite", "--study-name", "s"], 2, "'storage'"),
+    ("best-not-url", ["best", "--storage", "effobj.sqlite", "--study-name", "s"], 2, "'--storage' option of effobj best"),
     ("best-format", [*BEST, "--study-name", "s", "--format", "yaml"], 2, "--format"),
     ("best-no-study-name", ["best"], 2, "--study-name"),
     # ---------------------------------------------------------------- report (items 1, 11)
@@ -238,7 +257,7 @@ CASES = [
                                "--no-interactive"], 2,
      "The report's figure file '{d}/p_cost_plane.png' cannot be written: Is a directory. The page "
      "'{d}/p.html' was written"),
-    ("report-beta2", [*REPORT, "--study-name", "s", "--beta2", "-2", "--out", "{d}/r.html"], 2, "'beta2'"),
+    ("report-beta2", [*REPORT, "--study-name", "s", "--beta2", "-2", "--out", "{d}/r.html"], 2, "'--beta2' option of effobj report"),
     ("report-unreachable", ["report", "--storage", PG, "--study-name", "s", "--out", "{d}/r.html"], 1,
      "user:***@127.0.0.1"),
     # ---------------------------------------------------------------- repair-journal (issue 24)
@@ -258,6 +277,10 @@ CASES = [
      "'--port'"),
     ("search-profiler-no-token", [*SEARCH, "--profiler", "http://127.0.0.1:9"], 2,
      "'--profiler-token-file'"),
+    # issue 22 item 5: an unreachable profiler is refused after about a second, not 60
+    ("search-profiler-unreachable", ["search", "--space", "mlp", *SEARCH[3:], "--profiler",
+                                     "http://127.0.0.1:9", "--profiler-token-file",
+                                     "{d}/good.token"], 1, "could not be reached for 1 s"),
     ("profile-profiler-url", ["profile", "{d}/model.py:build", "--input-shape", "1,3", "--profiler",
                               "127.0.0.1:9", "--profiler-token-file", "{d}/model.py"], 2,
      "'--profiler'"),
@@ -520,3 +543,14 @@ def test_best_escapes_a_study_name_with_a_bidi_override(tmp_path: Path, capsys) 
     rc, out, err = _run(["best", "--storage", url, "--study-name", name], capsys)
     assert rc == 0, err
     assert "\u202e" not in out and "cora\\u202eevil" in out
+
+
+def test_a_missing_extra_is_named_with_its_install_command(d: Path, capsys, monkeypatch) -> None:
+    """Issue 22 item 4: `effobj profile-server` without the remote extra says which extra to
+    install, with no ModuleNotFoundError traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    rc, _, err = _run(["profile-server", "--token-file", str(d / "model.py")], capsys)
+    assert rc == 1 and "Traceback" not in err
+    assert "'remote' extra" in err and "pip install 'effobj[remote]'" in err

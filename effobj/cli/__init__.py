@@ -33,6 +33,15 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
+#: the optional extra (pyproject.toml) that installs each module a command may need
+_EXTRAS = {
+    "starlette": "remote", "uvicorn": "remote", "httptools": "remote", "httpx": "remote",
+    "matplotlib": "report", "plotly": "report",
+    "onnx": "onnx", "onnxruntime": "onnx", "onnxscript": "onnx",
+    "psycopg2": "postgres",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand that is installed."""
     from effobj import __version__
@@ -54,6 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _as_options(text: str, parser: argparse.ArgumentParser, command: str) -> str:
+    """A library function's refusal in the command's words: "The 'storage' parameter of
+    resolve_storage" becomes "The '--storage' option of effobj search" where the command
+    has that option, so that no internal function name reaches the user."""
+    import re
+
+    sub = next((a.choices[command] for a in parser._actions
+                if isinstance(a, argparse._SubParsersAction) and command in a.choices), None)
+    options = set(sub._option_string_actions) if sub is not None else set()
+
+    def replace(m: re.Match[str]) -> str:
+        option = "--" + m.group(1).replace("_", "-")
+        if option not in options:
+            return m.group(0)
+        return f"The '{option}' option of effobj {command}"
+
+    return re.sub(r"The '([A-Za-z_][A-Za-z0-9_]*)' parameter of [A-Za-z_][A-Za-z0-9_.]*", replace,
+                  text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,8 +109,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from effobj.cli._safe import printable
 
             # the message may quote text from a file or a storage: no terminal escapes
-            print(printable(f"effobj {args.command}: error: {exc}"), file=sys.stderr)
+            text = _as_options(str(exc), parser, args.command)
+            print(printable(f"effobj {args.command}: error: {text}"), file=sys.stderr)
             code = exc.exit_code  # 2 a usage error, 1 a failure at run time
+        except ModuleNotFoundError as exc:
+            extra = _EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            # an optional extra not installed: name it, no traceback
+            print(f"effobj {args.command}: error: it needs effobj's {extra!r} extra, which is "
+                  f"not installed (no module {exc.name!r}): pip install 'effobj[{extra}]'",
+                  file=sys.stderr)
+            code = 1
         except BrokenPipeError:  # output piped into head & co.
             import os
 

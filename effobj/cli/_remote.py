@@ -45,7 +45,9 @@ def remote_profiler(args: argparse.Namespace, func: str, **options: Any) -> Any:
     """A :class:`~effobj.remote.RemoteProfiler` for the options, its server asked for its
     status once (so that a wrong token or address fails the command now, naming the
     option). ``options`` are RemoteProfiler's measurement options."""
-    from effobj.errors import ProfilingError
+    from effobj.errors import ProfilingError, require_extra
+
+    require_extra("remote", ("httpx",), f"The '--profiler' option of {func}")
     from effobj.remote import RemoteProfiler, read_token
     from effobj.remote._client import check_url, redact_url
 

@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     """Check the options and serve until interrupted."""
     import os
 
+    from effobj.errors import require_extra
+
+    require_extra("remote", ("starlette", "uvicorn", "httptools", "httpx"), _FUNC)
     from effobj.remote._client import read_token
     from effobj.remote._server import ServerConfig, port_is_free, serve
 

@@ -33,8 +33,12 @@ def main(conn: Connection, device: str, threads: int | None,
          server_pid: int | None = None) -> None:
     """Serve measurements on ``conn`` until it closes, or until the process ``server_pid``
     is no longer this one's parent (the server died)."""
+    import signal
     import warnings
 
+    # Ctrl-C in the server's terminal reaches this process too: the server ends it (and
+    # the watchdog below, should the server die), so it prints no traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if server_pid is not None:
         threading.Thread(target=_exit_with_server, args=(server_pid,), daemon=True,
                          name="effobj-worker-watchdog").start()

@@ -86,7 +86,7 @@ def test_missing_file_and_bad_values(tmp_path, capsys):
     code, _, err = run(capsys, "score", str(tmp_path / "nope.csv"), "--perf-ref", "1", "--cost-ref", "1")
     assert code == 2 and "no such file" in err
     code, _, err = run(capsys, "score", T1, "--perf-ref", "83.1", "--cost-ref", "4218", "--beta2", "-1")
-    assert code == 2 and "'beta2'" in err and "Got -1.0" in err
+    assert code == 2 and "'--beta2' option of effobj score" in err and "Got -1.0" in err
     f = tmp_path / "neg.csv"
     f.write_text("name,perf,cost\nx,0.9,-3\n")
     code, _, err = run(capsys, "score", str(f), "--perf-ref", "1", "--cost-ref", "10")
