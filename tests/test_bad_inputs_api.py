@@ -436,3 +436,24 @@ def test_onnx_errors_are_re_raised_without_ansi_escapes(monkeypatch) -> None:
                                  threads=1, name="Linear")
     assert "\x1b" not in str(info.value) and "[0m" not in str(info.value)
     assert "Unsupported operator aten::foo" in str(info.value)
+
+
+# ----------------------------------------------------------------- issue 24 item 3
+def test_a_compensated_latency_off_by_its_reference_is_flagged_and_plain() -> None:
+    """The issue's defect, made deterministic: a tiny MLP profiled on a scale whose reference
+    time is 360x too short (as when the reference reads 108 ms against 0.30 ms calibrated)
+    came out 360x too fast, with no warning but "did not converge". Now the reference
+    check fails, the latency is a plain measurement, and the report says so."""
+    from effobj.profiler import LatencyScale, profile_model
+    from effobj.profiler._scale import process_scale, scale_key
+
+    true_ms = process_scale("cpu", 1).reference_ms
+    scale = LatencyScale(scale_key("cpu", 1), true_ms / 360, "2026-01-01T00:00:00+00:00", "h")
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    r = profile_model(mlp, torch.randn(1, 8), memory=False, cache=False, threads=1,
+                      max_time_s=0.2, latency_scale=scale)
+    assert r.latency_reference_disturbed is True
+    assert r.latency_reference_ratio is not None and r.latency_reference_ratio > 3
+    assert r.latency_compensated_ms is not None and r.latency_ms > 3 * r.latency_compensated_ms
+    assert r.latency_ms == r.latency_raw_ms  # the plain measurement
+    assert "PLAIN USED" in r.to_table()
