@@ -102,7 +102,7 @@ def width_search(budget_fraction: float, beta2: float, steps: int, seed: int = 0
     hard = gates.derive(budget)                                           # 4. derive
     gates.remove()
     train(hard.model, steps // 2, ce, hard.model.parameters(), seed + 2, lr=1e-3)
-    return {"warm_accuracy": warm_accuracy, "budget": budget, "flops": hard.flops,
+    return {"warm_accuracy": warm_accuracy, "budget": budget, "flops": hard.flops, "hard_flops": hard.hard_flops,
             "within_budget": hard.within_budget, "projected": hard.projected,
             "widths": hard.widths, "val_accuracy": accuracy(hard.model, x_val, y_val),
             "test_accuracy": accuracy(hard.model, x_test, y_test)}

@@ -15,8 +15,10 @@ against end-to-end measurements (:func:`effobj.cost_models.check_table`):
 
 Three losses are offered on the same supernet and budget :math:`T`:
 
-* ``"e_beta"``: :class:`effobj.nn.EBetaLoss`, :math:`1 - S_\tau(A, \mathrm{LAT}/\mathrm{LAT}_{ref})`
-  with budget :math:`C_{\max} = T/\mathrm{LAT}_{ref}` and :math:`A` a performance proxy
+* ``"e_beta"``: :class:`effobj.nn.EBetaLoss` at its defaults (the penalty form: exactly
+  :math:`1 - E_\beta(A, \mathrm{LAT}/\mathrm{LAT}_{ref})` up to a margin :math:`\tau` inside
+  the budget, a linear penalty with no weight to tune beyond it) with budget
+  :math:`C_{\max} = T/\mathrm{LAT}_{ref}` and :math:`A` a performance proxy
   (:func:`effobj.nn.true_class_probability` by default);
 * ``"fbnet"``: FBNet / ProxylessNAS, :math:`\alpha\,\mathrm{CE}\,(\log \mathrm{LAT}/\log T)^{\beta}`
   (:func:`effobj.latency_loss`, latency in microseconds so that both logs are positive);
@@ -126,7 +128,8 @@ class LossParams:
     r"""The knobs of the three losses (see the module's math).
 
     Attributes:
-        temperature: :math:`\tau` of the E_beta surrogate (normalized cost units).
+        temperature: :math:`\tau` of the E_beta loss, its margin inside the budget
+            (normalized cost units; see :func:`effobj.nn.e_beta_loss`).
         proxy: the performance proxy of the E_beta loss (a function of :mod:`effobj.nn`).
         fbnet_alpha, fbnet_beta: of the FBNet loss.
         linear_lambda: of the linear penalty.
