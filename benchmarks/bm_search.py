@@ -1,68 +1,59 @@
 """Search efficiency on NAS-Bench-Graph: budget in training-equivalents to the exact E_beta optimum.
 
-Cases: the data sets cora, citeseer, pubmed, photo (26,206 GNN architectures each) and
-proteins (2,021 architectures, five operations) of the PyPI package nas-bench-graph
-(measured validation accuracy and latency of every architecture), and beta^2 in
-{0.25, 1, 4}. The spec of every case, with no oracle in it:
-
-    A = valid_perf / 1.0                    perf_ref = 1.0 (a perfect accuracy)
-    C = latency / p90(latency)              cost_ref = the budget
-    perf_min = 0.9 x best valid_perf        cost budget = p90(latency)
-
-``perf_min`` and the budget are *stated requirements* of the case (as a user states
-"at least 90 % of the best known accuracy, within this latency"); ``perf_ref`` is not the
-table's best accuracy, so the upper bound E_beta(A=1, C) a method may use before
-training is the honest one.
+Cases: a data set of the PyPI package nas-bench-graph (cora, citeseer, pubmed, photo:
+26,206 GNN architectures each; proteins: 2,021), a budget quantile Q in {0.5, 0.9, 0.99}
+and beta^2 in {0.25, 1, 4, 16} (``--cases DS:Q:B2,...`` picks some). The spec of a case is
+what a user writes, with no oracle in it: ``effobj space-range --space
+nas-bench-graph:DS --budget-quantile Q`` prints the budget (the Q quantile of the table's
+latency) and ``effobj search --budget`` turns it into ``EfficiencySpec.for_budget(budget,
+beta2, perf_ref=1.0)`` (cost_max = budget, cost_ref = 2 x budget); no perf_min. Each
+case's optimum cost rank (its rank among all architectures by latency) is printed: where
+it is deep, a method that trains the cheapest first cannot reach it.
 
 **Budget, in training-equivalents (TE).** A *training* (the first accuracy look-up of a
 distinct architecture) costs 1 TE; a *cost look-up* (the first latency look-up of a
-distinct architecture, standing for profiling) costs the price ``p`` (1/100 in the main
-table). Distinct means the benchmark's canonical hash ``space.arch_hash(config)``:
-repeats of a known architecture are free for every method. Every run is recorded as an
-ordered event log (each new look-up, each training with its E_beta), so the tables at
-the prices 0, 1/100 and 1/10 are computed afterwards from the same runs. A run stops at
-``MAX_TRAININGS`` = 100 trainings, when its TE at price 1/100 exceeds ``MAX_TE`` = 110,
-at its proposal cap (``CAPS``: bounds the sampler's time), or once it has trained the
-exact optimum (a shortcut of the measurement, not of the method: nothing after that
-changes a regret, a hit or a TE to the optimum; it saves the samplers' time, most of which
-goes to the proposals after it). The all-``skip`` config is
-not in the benchmark; a method proposing it is told E_beta 0 (or its cost is 10 x the
-budget) at no look-up.
+distinct architecture, standing for profiling) costs the price ``p``. Distinct means the
+benchmark's canonical hash ``space.arch_hash(config)``: repeats of a known architecture
+are free for every method. Every run is recorded as an ordered event log (each new
+look-up, each training with its E_beta), so the tables at the prices 0, 1/100 and 1/10
+are computed afterwards from the same runs. A run stops at ``MAX_TRAININGS`` = 100
+trainings, when its TE at price 1/100 exceeds ``MAX_TE`` = 110, at its proposal cap
+(``CAPS``), or once it has trained the exact optimum (nothing after that changes a
+regret or a TE to the optimum). The all-``skip`` config is not in the benchmark; a method
+proposing it is told E_beta 0 (or its cost is 10 x the budget) at no look-up.
 
-**Methods** (Optuna 5, in-memory storage, one seed per run):
+**Methods** (Optuna 5, in-memory storage, one seed per run; the default set is
+``DEFAULT_METHODS``):
 
 - ``random``, ``tpe`` (TPESampler, multivariate), ``gp`` (GPSampler): plain Optuna on the
   hard E_beta, every candidate looked up and trained;
-- ``mnasnet+tpe``: TPE on MnasNet's soft reward ACC x (LAT / T)^-0.07, T = the budget;
-- ``bound-order``: look up every architecture's latency, then train in decreasing order
-  of the upper bound E_beta(A=1, C) (``spec.upper_bound``), stopping when the next bound
-  is below the incumbent (or at 100 trainings). It pays one look-up per architecture
-  up front (262 TE at price 1/100 on the 26,206-architecture tables) and is exempt from
-  the TE stop: at price 0 it is the reference, at 1/100 it is expensive;
 - ``effobj``: ``effobj.optuna.EfficiencyObjective`` with TPE as ``effobj search`` runs it
-  (costs first; over-budget and hopeless candidates not trained);
-- ``effobj-sampler``: ``effobj.optuna.EfficiencySampler`` (it looks costs up itself,
-  sparingly, through the same counting table) with ``EfficiencyObjective``; both get
-  ``identity=`` the canonical hash, and the sampler ``lookup_price=`` the benchmark's
-  price 1/100 (its default "auto" would measure look-up time over training time, ~1 here
-  where both are table look-ups). Skipped, with a note, if it does not import;
-- ``reinforce``: ``effobj.rl.run_reinforce`` with the E_beta reward, hopeless skipping on;
-  its trials are replayed in order into the event log (the stop rule applies there; its
-  seconds are those of the whole run).
+  (costs first; over-budget and hopeless candidates recorded as constraints, not trained);
+- ``cheapest-first``: cheapest predicted first, then bound order (see
+  :func:`_cheapest_first`);
+- ``effobj-sampler``: ``effobj.optuna.EfficiencySampler`` with ``EfficiencyObjective``;
+  both get ``identity=`` the canonical hash, and the sampler ``lookup_price=`` 1/100
+  (``--sampler-price``; its default "auto" would measure look-up time over training
+  time, ~1 here where both are table look-ups);
+- not in the default set: ``mnasnet+tpe`` (TPE on MnasNet's soft reward), ``bound-order``
+  (every latency looked up first), ``reinforce`` (``effobj.rl``).
 
-**Measures**, per method and case over the seeds, at each price: median regret
-(exhaustive optimum minus the best E_beta trained) after 10, 25, 50 and 100 TE; runs
-whose trainings include the exact optimum (in the run, and within 100 TE); the median TE
-to reach it (runs that never did count as never); the raw counts (trainings, look-ups);
-wall-clock seconds per run. The targets of the new sampler are checked and printed.
+**Measures**, per method and case at each price: median regret (exhaustive optimum minus
+the best E_beta trained) after 10, 25, 50 and 100 TE; runs that trained the exact optimum
+within 100 TE; the median TE to it; and, paired per (case, seed), the geometric mean of
+each method's TE to the optimum over the sampler's (a run that never found it counts
+``NEVER_TE`` = 220 TE) with a percentile-bootstrap 95 % interval over the pairs.
 
-Run: ``.venv/bin/python benchmarks/bm_search.py`` (``--seeds 5``, ``--first-seed``;
-``--quick``: beta^2 = 1, 2 seeds, cora unless ``--datasets``, nothing written;
-``--methods tpe,effobj``, ``--datasets cora,photo``, ``--cap METHOD=N``,
-``--sampler-price auto``, ``--run-past-optimum``, ``--note TEXT`` for the results file).
-In one process it takes ~23 min of process time on these machines, half of it GPSampler.
-To use both cores, run method groups in parallel with ``--json FILE --no-write`` and
-merge them with ``--render-from FILE1,FILE2,...``, which writes results/search.md.
+**Raw runs and regeneration.** ``--json FILE`` writes JSONL (a header line, then one run
+per line). The committed runs are ``benchmarks/results/search_runs.jsonl``; every table of
+``benchmarks/results/search.md`` comes from them with one command::
+
+    .venv/bin/python benchmarks/bm_search.py --render-from benchmarks/results/search_runs.jsonl
+
+Run: ``.venv/bin/python benchmarks/bm_search.py --cases cora:0.9:1,citeseer:0.9:4 --seeds 3
+--json FILE --no-write`` (``--methods``, ``--first-seed``, ``--cap METHOD=N``,
+``--note TEXT``); run groups in parallel processes and merge them with ``--render-from
+F1,F2,...`` (which writes results/search.md).
 """
 
 from __future__ import annotations
@@ -92,7 +83,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 DATASETS = ("cora", "citeseer", "pubmed", "photo", "proteins")
-BETA2S = (0.25, 1.0, 4.0)
+BETA2S = (0.25, 1.0, 4.0, 16.0)
+#: budget = this quantile of the table's latency (what ``effobj space-range
+#: --budget-quantile Q`` suggests, then ``--budget``: cost_max = Q, cost_ref = 2 Q)
+QUANTILES = (0.5, 0.9, 0.99)
+#: a run that never trained the optimum counts this many TE in the paired ratios
+NEVER_TE = 2 * 110.0
+BOOTSTRAP = 10_000
 CHECKPOINTS = (10, 25, 50, 100)
 PRICES = (0.0, 0.01, 0.1)
 PRICE = 0.01  # the main table's price of a cost look-up, in TE
@@ -112,6 +109,7 @@ CAPS: dict[str, int] = {
     "effobj": 1000,
     "effobj-sampler": 400,
     "reinforce": 1500,
+    "cheapest-first": 400,
 }
 #: the price of a cost look-up the new sampler is told (``lookup_price``); "auto" lets it
 #: measure look-up time over training time, which here (both are table look-ups) is ~1,
@@ -135,10 +133,11 @@ class Case:
     optimum: float
     perf_best: float
     budget: float
+    quantile: float = 0.9
 
     @property
     def name(self) -> str:
-        return f"{self.dataset} b2={self.beta2:g}"
+        return f"{self.dataset} p{self.quantile * 100:g} b2={self.beta2:g}"
 
 
 @dataclass
@@ -154,6 +153,7 @@ class Run:
     beta2: float
     seed: int
     events: list[list[float]] = field(default_factory=list)
+    quantile: float = 0.9
     proposals: int = 0
     seconds: float = 0.0
     stop: str = ""
@@ -193,18 +193,21 @@ class Run:
         return math.inf
 
 
-def make_case(dataset: str, beta2: float) -> Case:
+def make_case(dataset: str, beta2: float, quantile: float = 0.9) -> Case:
+    """The spec a user writes: ``effobj space-range --space nas-bench-graph:DATASET
+    --budget-quantile Q`` prints the budget (the table's latency quantile, ``np.quantile``),
+    and ``--budget`` makes it ``EfficiencySpec.for_budget(budget, beta2, perf_ref=1.0)``
+    (cost_max = budget, cost_ref = 2 x budget); no perf_min."""
     import effobj.spaces
     from effobj.spec import EfficiencySpec
 
     space = effobj.spaces.get(f"nas-bench-graph:{dataset}")
     a = space.arrays()
     best = float(np.max(a["perf"]))
-    p90 = float(np.percentile(a["latency"], 90))
-    spec = EfficiencySpec(beta2=beta2, perf_ref=1.0, cost_ref=p90, perf_min=0.9 * best,
-                          cost_max=p90, cost_name="latency")
+    budget = float(np.quantile(a["latency"], quantile))
+    spec = EfficiencySpec.for_budget(budget, beta2=beta2, perf_ref=1.0, cost_name="latency")
     scores = space.scores(lambda perf, costs: spec.score(perf, {"latency": costs["latency"]}))
-    return Case(dataset, beta2, space, spec, float(np.max(scores)), best, p90)
+    return Case(dataset, beta2, space, spec, float(np.max(scores)), best, budget, quantile)
 
 
 def case_facts(case: Case) -> dict[str, Any]:
@@ -293,7 +296,7 @@ def _quiet() -> None:
 
 
 def _new_run(name: str, case: Case, seed: int) -> Run:
-    return Run(name, case.dataset, case.beta2, seed)
+    return Run(name, case.dataset, case.beta2, seed, quantile=case.quantile)
 
 
 def _plain(case: Case, seed: int, name: str) -> Run:
@@ -472,6 +475,75 @@ def _reinforce(case: Case, seed: int) -> Run:
     return run
 
 
+def _cheapest_first(case: Case, seed: int) -> Run:
+    """Cheapest predicted first, then bound order, paying for every look-up.
+
+    Costs are predicted by the sampler's own cost model (Bayesian linear regression of
+    the log latency on the encoded parameters, ``LinearCostModel``) fitted to the
+    latencies looked up so far (20 random ones first). Each step looks up the 10
+    candidates of a fresh random pool of 200 with the lowest predicted latency, then
+    trains the looked-up, untrained architecture of the highest bound E_beta(A=1, C) (the
+    cheapest one: with one cost indicator the bound falls with the cost) within budget;
+    it stops when no known bound reaches the incumbent and ten more look-ups found none.
+    """
+    from optuna.distributions import CategoricalDistribution
+
+    from effobj.optuna._surrogate import Encoder, LinearCostModel
+
+    run = _new_run("cheapest-first", case, seed)
+    table = Table(case, run)
+    rng = np.random.default_rng(seed)
+    dists = case.space.distributions() if hasattr(case.space, "distributions") else None
+    if dists is None:
+        import optuna
+
+        t = optuna.create_study().ask()
+        case.space.suggest(t)
+        dists = dict(t.distributions)
+    enc = Encoder(dists)
+
+    def draw(n: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(n):
+            c = {k: (d.choices[int(rng.integers(len(d.choices)))]
+                     if isinstance(d, CategoricalDistribution)
+                     else int(rng.integers(d.low, d.high + 1))) for k, d in dists.items()}
+            if table.valid(c):
+                out.append(c)
+        return out
+
+    known: dict[int, tuple[dict[str, Any], float]] = {}
+    trained: set[int] = set()
+    for c in draw(20):
+        known[case.space.arch_hash(c)] = (c, table.cost(c))
+    best = 0.0
+    run.stop = "proposals"
+    for _ in range(CAPS["cheapest-first"]):
+        why = table.spent()
+        if why:
+            run.stop = why
+            break
+        run.proposals += 1
+        x = enc.encode([c for c, _ in known.values()])
+        y = np.log([v for _, v in known.values()])
+        pool = [c for c in draw(200) if case.space.arch_hash(c) not in known]
+        if pool:
+            mu, _ = LinearCostModel().fit(x, y).predict(enc.encode(pool))
+            for i in np.argsort(mu)[:10]:
+                c = pool[int(i)]
+                known[case.space.arch_hash(c)] = (c, table.cost(c))
+        cands = [(float(case.spec.upper_bound({"latency": v})), h, c)
+                 for h, (c, v) in known.items() if h not in trained and v <= case.budget]
+        cands = [t for t in cands if t[0] >= best]
+        if not cands:
+            continue
+        _, h, c = max(cands, key=lambda t: t[0])
+        trained.add(h)
+        perf = table.train(c)
+        best = max(best, float(case.spec.score(perf, {"latency": known[h][1]})))
+    return run
+
+
 METHODS: dict[str, Callable[[Case, int], Run]] = {
     "random": lambda c, s: _plain(c, s, "random"),
     "tpe": lambda c, s: _plain(c, s, "tpe"),
@@ -481,7 +553,10 @@ METHODS: dict[str, Callable[[Case, int], Run]] = {
     "effobj": _effobj,
     "effobj-sampler": _effobj_sampler,
     "reinforce": _reinforce,
+    "cheapest-first": _cheapest_first,
 }
+#: what runs unless ``--methods`` says otherwise: the baselines of issue 20
+DEFAULT_METHODS = ("random", "tpe", "effobj", "gp", "cheapest-first", "effobj-sampler")
 
 
 def _rl_available() -> bool:
@@ -529,212 +604,190 @@ def _price(p: float) -> str:
     return {0.0: "0", 0.01: "1/100", 0.1: "1/10"}.get(p, f"{p:g}")
 
 
-def _ratio(num: float, den: float) -> float:
-    """Median TE to optimum of TPE over a method's; nan if neither found it."""
-    if not math.isfinite(den):
-        return math.nan if not math.isfinite(num) else 0.0
-    return math.inf if not math.isfinite(num) else num / den
+def _capped(te: float) -> float:
+    return te if math.isfinite(te) else NEVER_TE
 
 
-def _fmt_ratio(x: float) -> str:
-    if math.isnan(x):
+def paired(runs: list[Run], base: str, new: str, price: float,
+           cases: list[tuple[str, float, float]] | None = None) -> dict[str, Any]:
+    """Paired per (case, seed): TE to the optimum of ``base`` over ``new`` ("never" =
+    ``NEVER_TE``), their geometric mean and a percentile-bootstrap 95 % interval over the
+    pairs; wins = pairs where ``new`` needed fewer TE."""
+    idx: dict[tuple[Any, ...], dict[str, Run]] = {}
+    for r in runs:
+        k = (r.dataset, r.quantile, r.beta2, r.seed)
+        if cases is not None and k[:3] not in cases:
+            continue
+        idx.setdefault(k, {})[r.method] = r
+    optimum: dict[tuple[str, float, float], float] = {}
+    logs = []
+    wins = losses = 0
+    for k, by in idx.items():
+        if base not in by or new not in by:
+            continue
+        ck = k[:3]
+        if ck not in optimum:
+            optimum[ck] = make_case(ck[0], ck[2], ck[1]).optimum
+        a = _capped(by[base].te_to(optimum[ck], price))
+        b = _capped(by[new].te_to(optimum[ck], price))
+        logs.append(math.log(a / b))
+        wins += a > b
+        losses += a < b
+    if not logs:
+        return {"n": 0}
+    x = np.asarray(logs)
+    rng = np.random.default_rng(0)
+    boots = x[rng.integers(len(x), size=(BOOTSTRAP, len(x)))].mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"n": len(x), "gmean": float(np.exp(x.mean())), "lo": float(np.exp(lo)),
+            "hi": float(np.exp(hi)), "wins": int(wins), "losses": int(losses)}
+
+
+def _fmt_paired(d: dict[str, Any]) -> str:
+    if not d.get("n"):
         return "-"
-    return "inf" if not math.isfinite(x) else f"{x:.1f}x"
+    return (f"{d['gmean']:.2f}x [{d['lo']:.2f}, {d['hi']:.2f}] (n={d['n']}, "
+            f"new fewer TE in {d['wins']}, more in {d['losses']})")
 
 
-def targets(by_case: dict[str, dict[str, dict[str, Any]]], cases: dict[str, Case]) -> list[str]:
-    """The new sampler's targets at price 1/100: one line per target, met or not."""
-    new, ref = "effobj-sampler", "tpe"
+NEW = "effobj-sampler"
+
+
+def targets(by_case: dict[str, dict[str, dict[float, dict[str, Any]]]], runs: list[Run]) -> list[str]:
+    """The targets of issue 20 at price 1/100, met or not."""
     out = []
-    small = [c for c in by_case if cases[c].dataset in ("cora", "citeseer", "pubmed")]
-    big = [c for c in by_case if cases[c].dataset in ("photo", "proteins")]
-    have = [c for c in small if new in by_case[c]]
-    if have:
-        hit = sum(by_case[c][new][PRICE]["found_100"] for c in have)
-        n = sum(by_case[c][new][PRICE]["n"] for c in have)
-        ok = hit >= 0.9 * n
-        out.append(f"- {'MET' if ok else 'NOT MET'}: exact optimum within 100 TE in >= 90 % of the "
-                   f"runs on cora, citeseer, pubmed: {hit}/{n} ({100 * hit / n:.0f} %).")
-        both = [c for c in have if ref in by_case[c]]
-        ratios = [_ratio(by_case[c][ref][PRICE]["te_to_opt"], by_case[c][new][PRICE]["te_to_opt"])
-                  for c in both]
-        ratios = [r for r in ratios if not math.isnan(r)]
-        if ratios:
-            med = statistics.median(ratios)
-            out.append(f"- {'MET' if med >= 3 else 'NOT MET'}: >= 3x fewer TE to the optimum than "
-                       f"plain TPE (median TE, per case; median over {len(ratios)} cases): "
-                       f"{_fmt_ratio(med)} (per case: "
-                       + ", ".join(_fmt_ratio(r) for r in ratios) + ").")
-    else:
-        out.append("- not checked: effobj-sampler did not run on cora, citeseer or pubmed.")
-    have = [c for c in big if new in by_case[c] and ref in by_case[c]]
-    if have:
-        rows = [(c, by_case[c][new][PRICE]["regret"][50], by_case[c][ref][PRICE]["regret"][100])
-                for c in have]
-        ok = all(a <= b + TIE for _, a, b in rows)
-        out.append(f"- {'MET' if ok else 'NOT MET'}: on photo and proteins, median regret after 50 "
-                   "TE no worse than plain TPE's after 100 TE, in every case: "
-                   + ", ".join(f"{c} {a:.4f} vs {b:.4f}{'' if a <= b + TIE else ' (worse)'}"
-                               for c, a, b in rows) + ".")
-    else:
-        out.append("- not checked: effobj-sampler or tpe did not run on photo or proteins.")
+    rows = []
+    for cname, per in by_case.items():
+        if NEW not in per:
+            continue
+        others = {m: s[PRICE]["regret"][100] for m, s in per.items() if m not in (NEW, "bound-order")}
+        if not others:
+            continue
+        bm = min(others, key=lambda m: others[m])
+        rows.append((cname, per[NEW][PRICE]["regret"][100], bm, others[bm]))
+    if rows:
+        bad = [r for r in rows if r[1] > r[3] + TIE]
+        out.append(f"- {'MET' if not bad else 'NOT MET'}: median regret at 100 TE <= the best "
+                   f"other method's in every case ({len(rows) - len(bad)} of {len(rows)} cases)"
+                   + ("; not in: " + ", ".join(f"{c} {a:.4f} vs {m} {b:.4f}" for c, a, m, b in bad)
+                      if bad else "") + ".")
+    d = paired(runs, "effobj", NEW, PRICE)
+    if d.get("n"):
+        ok = d["gmean"] >= 2.0 and d["lo"] > 1.0
+        out.append(f"- {'MET' if ok else 'NOT MET'}: paired geometric-mean TE to the optimum >= 2x "
+                   f"better than TPE with the cost gate (effobj), interval above 1: "
+                   f"{_fmt_paired(d)}.")
     return out
 
 
 def render(runs: list[Run], total_s: float, notes: list[str] | None = None) -> str:
     names = [m for m in METHODS if any(r.method == m for r in runs)]
-    case_keys: list[tuple[str, float]] = []
+    case_keys: list[tuple[str, float, float]] = []
     for r in runs:
-        if (r.dataset, r.beta2) not in case_keys:
-            case_keys.append((r.dataset, r.beta2))
-    case_keys.sort(key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k[1]))
-    cases = {}
+        if (r.dataset, r.quantile, r.beta2) not in case_keys:
+            case_keys.append((r.dataset, r.quantile, r.beta2))
+    case_keys.sort(key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k[1], k[2]))
+    cases: dict[str, Case] = {}
     facts = {}
-    for ds, b in case_keys:
-        c = make_case(ds, b)
+    for ds, q, b in case_keys:
+        c = make_case(ds, b, q)
         cases[c.name] = c
         facts[c.name] = case_facts(c)
     by_case: dict[str, dict[str, dict[float, dict[str, Any]]]] = {}
-    seeds: dict[str, int] = {}
+    seeds: dict[str, set[int]] = {}
     for cname, case in cases.items():
         by_case[cname] = {}
         for m in names:
-            rs = [r for r in runs if r.method == m and (r.dataset, r.beta2) == (case.dataset, case.beta2)]
+            rs = [r for r in runs if r.method == m
+                  and (r.dataset, r.quantile, r.beta2) == (case.dataset, case.quantile, case.beta2)]
             if rs:
                 by_case[cname][m] = {p: summarize(case, rs, p) for p in PRICES}
-                seeds[m] = max(seeds.get(m, 0), len(rs))
+                seeds.setdefault(m, set()).update(r.seed for r in rs)
     lines = [
-        "Budget in training-equivalents (TE): a training (first accuracy look-up of a distinct "
-        "architecture) = 1 TE, a cost look-up (first latency look-up of a distinct "
-        f"architecture) = the price p; main table p = 1/100. A run stops at {MAX_TRAININGS} "
-        f"trainings, when its TE at p = 1/100 exceeds {MAX_TE:g}, or at its proposal cap "
-        "(repeats of known architectures are free and included; REINFORCE: samples): "
+        "Every table below is computed from the raw runs in `benchmarks/results/search_runs.jsonl` "
+        "(one JSON object per run: its case, method, seed and ordered event log) by "
+        "`.venv/bin/python benchmarks/bm_search.py --render-from benchmarks/results/search_runs.jsonl`.",
+        "",
+        "**Spec of a case, as a user writes it:** `effobj space-range --space "
+        "nas-bench-graph:DATASET --budget-quantile Q` gives the budget (the Q quantile of the "
+        "table's latency), `--budget` makes it `EfficiencySpec.for_budget(budget, beta2, "
+        "perf_ref=1.0)` (cost_max = budget, cost_ref = 2 x budget), no perf_min. Nothing is "
+        "taken from the table's accuracies.",
+        "",
+        "**Budget, in training-equivalents (TE):** a training (first accuracy look-up of a "
+        "distinct architecture) = 1 TE, a cost look-up (first latency look-up of a distinct "
+        f"architecture) = the price p. A run stops at {MAX_TRAININGS} trainings, when its TE at "
+        f"p = 1/100 exceeds {MAX_TE:g}, at its proposal cap ("
         + ", ".join(f"{m} {CAPS[m]}" for m in names if m != "bound-order")
-        + ". "
-        + ("A run also ends once it has trained the exact optimum (a shortcut of the "
-           "measurement: nothing after it changes a regret, a hit or a TE to the optimum; the "
-           "trainings, look-ups and seconds columns count up to the optimum or the stop). "
-           if any(r.stop == "optimum" for r in runs) else "")
-        + "`bound-order` pays every look-up first and is exempt from the TE stop (it is "
-        "deterministic: its seeds are identical runs). "
-        "Seeds per case: " + ", ".join(f"{m} {seeds[m]}" for m in names) + ". "
-        "Spec: perf_ref = 1.0, A = valid_perf; cost_ref = budget = p90(latency), "
-        "C = latency / budget; perf_min = 0.9 x best valid_perf (a stated requirement). "
-        "Regret = exhaustive optimum - best E_beta trained within the TE, median over seeds "
-        "(a run that ended earlier is read at its end). 'found' = runs whose trainings "
-        "include the exact optimum, in the whole run / within 100 TE; 'TE to optimum' = "
-        "median, runs that never found it counting as never.",
+        + "), or once it has trained the exact optimum (nothing after that changes a regret "
+        "or a TE to the optimum). The tables at p = 0 and 1/10 re-price the same event logs; "
+        "only the main table's price 1/100 was told to the sampler (see the notes).",
         "",
-        "## Main table: price 1/100 per cost look-up",
+        "Seeds: " + ", ".join(f"{m} {sorted(seeds[m])}" for m in names) + ".",
         "",
-        "| case | optimum | method | regret @10 | @25 | @50 | @100 | found run / <=100 TE | "
-        "median TE to optimum | median trainings | median look-ups | s/run |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "## Cases: where the optimum lies",
+        "",
+        "Cost rank = the optimum's rank among all architectures sorted by latency (1 = the "
+        "cheapest).",
+        "",
+        "| case | architectures | budget (s) | optimum E_beta | its valid_perf (table best) | "
+        "cost rank of the optimum |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for cname, per in by_case.items():
-        for m, s_p in per.items():
-            s = s_p[PRICE]
-            lines.append(
-                f"| {cname} | {cases[cname].optimum:.4f} | {m} | "
-                + " | ".join(_f(s["regret"][k]) for k in CHECKPOINTS)
-                + f" | {s['found']}/{s['n']} / {s['found_100']}/{s['n']} | {_te(s['te_to_opt'])} | "
-                f"{s['trainings']:g} | {s['lookups']:g} | {s['seconds']:.1f} |"
-            )
+    for cname, f in facts.items():
+        lines.append(f"| {cname} | {f['n']} | {cases[cname].budget:.4g} | "
+                     f"{cases[cname].optimum:.4f} | {f['perf']:.4f} ({f['perf_best']:.4f}) | "
+                     f"{f['cost_rank']} ({100 * f['cost_rank'] / f['n']:.1f} %) |")
     for p in PRICES:
-        if p == PRICE:
-            continue
         lines += [
             "",
-            f"## The same runs at price {_price(p)} per cost look-up",
+            f"## Price {_price(p)} per cost look-up",
             "",
-            "'runs < 100 TE' = runs that ended (the optimum found, their own stop, a cap, or "
-            "the TE stop at 1/100) before reaching 100 TE at this price: their later regrets "
-            "are read at their end (0 after the optimum).",
+            "Regret = exhaustive optimum - best E_beta trained within the TE, median over seeds "
+            "(a run that ended earlier is read at its end). 'found' = runs that trained the "
+            "exact optimum within 100 TE; 'TE to optimum' = median over seeds (never = not "
+            "found).",
             "",
             "| case | method | regret @10 | @25 | @50 | @100 | found <=100 TE | "
-            "median TE to optimum | runs < 100 TE |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "median TE to optimum | median trainings | median look-ups | s/run |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for cname, per in by_case.items():
             for m, s_p in per.items():
-                s = s_p[p]
+                st = s_p[p]
                 lines.append(
-                    f"| {cname} | {m} | " + " | ".join(_f(s["regret"][k]) for k in CHECKPOINTS)
-                    + f" | {s['found_100']}/{s['n']} | {_te(s['te_to_opt'])} | {s['short']}/{s['n']} |"
-                )
-    lines += ["", "## Totals over all cases", ""]
-    for p in PRICES:
+                    f"| {cname} | {m} | " + " | ".join(_f(st["regret"][k]) for k in CHECKPOINTS)
+                    + f" | {st['found_100']}/{st['n']} | {_te(st['te_to_opt'])} | "
+                    f"{st['trainings']:g} | {st['lookups']:g} | {st['seconds']:.1f} |")
         lines += [
-            f"Price {_price(p)}:",
             "",
-            "| method | found within 100 TE | median of per-case median TE to optimum | "
-            "TE ratio plain TPE / method (median over cases; 0: method never, inf: TPE never) | "
-            "median regret @50 | @100 | "
-            "median s/run | seconds (all runs) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"Paired per (case, seed) at price {_price(p)}: geometric mean of TE to the optimum "
+            f"of the method over effobj-sampler's (a run that never found it counts "
+            f"{NEVER_TE:g} TE), percentile bootstrap 95 % interval ({BOOTSTRAP} resamples of "
+            "the pairs). Above 1: the sampler needed fewer TE.",
+            "",
+            "| method | all cases | cases with the optimum's cost rank > 100 |",
+            "|---|---|---|",
         ]
+        deep = [k for k in case_keys if facts[make_case(k[0], k[2], k[1]).name]["cost_rank"] > 100]
         for m in names:
-            ran = [per[m][p] for per in by_case.values() if m in per]
-            hit = sum(s["found_100"] for s in ran)
-            n = sum(s["n"] for s in ran)
-            where = "" if len(ran) == len(by_case) else f" ({len(ran)} of {len(by_case)} cases)"
-            ratios = [_ratio(per["tpe"][p]["te_to_opt"], per[m][p]["te_to_opt"])
-                      for per in by_case.values() if m in per and "tpe" in per]
-            ratios = [r for r in ratios if not math.isnan(r)]
-            secs = sum(r.seconds for r in runs if r.method == m)
-            lines.append(
-                f"| {m}{where} | {hit}/{n} ({100 * hit / n:.0f} %) | "
-                f"{_te(_median([s['te_to_opt'] for s in ran]))} | "
-                + (f"{_fmt_ratio(statistics.median(ratios))} ({len(ratios)} cases)" if ratios else "-")
-                + f" | {_f(_median([s['regret'][50] for s in ran]))} | "
-                f"{_f(_median([s['regret'][100] for s in ran]))} | "
-                f"{_median([r.seconds for r in runs if r.method == m]):.2f} | {secs:.0f} |"
-            )
-        lines.append("")
-    flat = {c: {m: s_p for m, s_p in per.items()} for c, per in by_case.items()}
-    lines += ["## Targets of effobj-sampler (price 1/100)", "",
-              *targets(flat, cases), ""]
-    lines += [
-        "## Facts of the cases (where the optimum lies)",
-        "",
-        "Cost rank = the optimum's rank among the architectures sorted by latency (1 = the "
-        "cheapest). 'bounds >= optimum' = architectures whose upper bound E_beta(A=1, C) "
-        "reaches the optimum: what `bound-order` must train before it may stop.",
-        "",
-        "| case | architectures | feasible | optimum | its valid_perf (best) | its latency / budget | "
-        "cost rank of the optimum | bounds >= optimum |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for cname, f in facts.items():
-        lines.append(
-            f"| {cname} | {f['n']} | {f['n_feasible']} | {cases[cname].optimum:.4f} | "
-            f"{f['perf']:.4f} ({f['perf_best']:.4f}) | {f['latency_over_budget']:.3f} | "
-            f"{f['cost_rank']} | {f['n_bound_ge_opt']} |"
-        )
-    per_ds: dict[str, list[int]] = {}
-    for cname, f in facts.items():
-        per_ds.setdefault(cases[cname].dataset, []).append(f["cost_rank"])
-    ranks = [r for rs in per_ds.values() for r in rs]
-    lines += [
-        "",
-        "Cost ranks of the optimum per data set (beta^2 ascending): "
-        + "; ".join(f"{ds} {', '.join(map(str, rs))}" for ds, rs in per_ds.items())
-        + f". The optimum is among the {max(ranks)} cheapest architectures in every case, "
-        f"among the 4 cheapest in {sum(r <= 4 for r in ranks)} of {len(ranks)}: with a single "
-        "cost indicator the bound E_beta(A=1, C) falls with the cost, so training in bound "
-        "order is training in cost order, and when cost look-ups are free it finds the "
-        "optimum after at most that many trainings. Its price is the look-up of every "
-        "architecture first.",
-    ]
+            if m == NEW:
+                continue
+            lines.append(f"| {m} | {_fmt_paired(paired(runs, m, NEW, p))} | "
+                         f"{_fmt_paired(paired(runs, m, NEW, p, deep))} |")
+    lines += ["", "## Targets of effobj-sampler (price 1/100)", "", *targets(by_case, runs)]
     if notes:
-        lines += ["", *notes]
+        lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
     lines += ["", f"Total benchmark time: {total_s:.0f} s (sum over the processes that ran it)."]
     return "\n".join(lines)
 
 
 def _save(path: str, runs: list[Run], total_s: float, notes: list[str]) -> None:
-    out = {"total_s": total_s, "caps": CAPS, "notes": notes, "runs": [asdict(r) for r in runs]}
-    Path(path).write_text(json.dumps(out))
+    """JSONL: a header line (total seconds, caps, notes), then one line per run."""
+    with open(path, "w") as f:
+        f.write(json.dumps({"total_s": total_s, "caps": CAPS, "notes": notes}) + "\n")
+        for r in runs:
+            f.write(json.dumps(asdict(r)) + "\n")
 
 
 def _load(paths: list[str]) -> tuple[list[Run], float, list[str]]:
@@ -742,11 +795,16 @@ def _load(paths: list[str]) -> tuple[list[Run], float, list[str]]:
     total = 0.0
     notes: list[str] = []
     for path in paths:
-        d = json.loads(Path(path).read_text())
-        CAPS.update(d.get("caps", {}))
-        total += d["total_s"]
-        notes += [n for n in d.get("notes", []) if n not in notes]
-        runs += [Run(**r) for r in d["runs"]]
+        for line in Path(path).read_text().splitlines():
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            if "events" in d:
+                runs.append(Run(**d))
+                continue
+            CAPS.update(d.get("caps", {}))
+            total += d.get("total_s", 0.0)
+            notes += [n for n in d.get("notes", []) if n not in notes]
     return runs, total, notes
 
 
@@ -757,6 +815,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="seeds run are first-seed .. first-seed + seeds - 1 (to add seeds later)")
     p.add_argument("--datasets", default=None, help=f"comma-separated (default {','.join(DATASETS)})")
     p.add_argument("--beta2s", default=",".join(f"{b:g}" for b in BETA2S))
+    p.add_argument("--quantiles", default=",".join(f"{q:g}" for q in QUANTILES),
+                   help="budget quantiles of the latency (comma-separated)")
+    p.add_argument("--cases", default=None, metavar="DS:Q:B2,...",
+                   help="explicit cases instead of datasets x quantiles x beta2s")
     p.add_argument("--methods", default=None, help="comma-separated; default all available: "
                    + ",".join(METHODS))
     p.add_argument("--quick", action="store_true",
@@ -805,6 +867,12 @@ def main(argv: list[str] | None = None) -> int:
             "auto" if args.sampler_price == "auto" else float(args.sampler_price))
     datasets = (args.datasets or ("cora" if args.quick else ",".join(DATASETS))).split(",")
     betas = [1.0] if args.quick else [float(b) for b in args.beta2s.split(",")]
+    quants = [0.9] if args.quick else [float(q) for q in args.quantiles.split(",")]
+    if args.cases:
+        case_list = [(c.split(":")[0], float(c.split(":")[1]), float(c.split(":")[2]))
+                     for c in args.cases.split(",")]
+    else:
+        case_list = [(ds, q, b) for ds in datasets for q in quants for b in betas]
     seeds = range(args.first_seed, args.first_seed + (2 if args.quick else args.seeds))
     notes: list[str] = list(args.note)
     why_not = _sampler_available()
@@ -816,18 +884,18 @@ def main(argv: list[str] | None = None) -> int:
         if "effobj-sampler" in names and why_not:
             p.error(f"effobj-sampler does not import ({why_not})")
     else:
-        names = list(METHODS)
+        names = list(DEFAULT_METHODS)
         if why_not:
             names.remove("effobj-sampler")
             print(f"note: effobj-sampler skipped ({why_not})", flush=True)
             notes.append(f"effobj-sampler did not run: it did not import ({why_not}).")
-        if not _rl_available():
+        if not _rl_available() and "reinforce" in names:
             names.remove("reinforce")
     t_all = time.perf_counter()
     runs: list[Run] = []
-    for ds in datasets:
-        for b in betas:
-            case = make_case(ds, b)
+    for ds, q, b in case_list:
+        if True:
+            case = make_case(ds, b, q)
             for name in names:
                 mine = []
                 for seed in seeds:

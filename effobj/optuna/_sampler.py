@@ -17,9 +17,12 @@ what it can add:
 3. **Costs, looked up lazily.** A candidate's exact costs come from ``costs(params)``
    (the objective's cached profiler, or a table); until then a Bayesian linear model of
    the log cost, fitted to the costs looked up so far, gives an optimistic cost (two
-   predictive standard deviations below its mean). Candidates are scored by the expected
-   improvement of :math:`E_\beta` over the incumbent,
-   :math:`\mathrm{EI} = \mathbb E[\max(E_\beta(A, C) - E^*, 0)]`; the unknown-cost
+   predictive standard deviations below its mean). Candidates are scored by the logarithm
+   of the expected improvement of :math:`E_\beta` over the incumbent,
+   :math:`\mathrm{EI} = \mathbb E[\max(E_\beta(A, C) - E^*, 0)]`, finite wherever an
+   improvement is possible (a closed form where the quadrature underflows, so candidates
+   far from the incumbent are still ranked; :math:`-\infty` only over a budget or
+   hopeless); the unknown-cost
    candidate with the highest optimistic score is looked up, and again, until the best
    candidate of exactly known cost beats every optimistic score, or the look-up budget
    of the proposal is spent. A look-up costs ``lookup_price`` of a training (measured:
@@ -80,6 +83,9 @@ _log = logging.getLogger("effobj.optuna")
 _SETTLED = (Status.TRAINED, Status.REPEAT, Status.OVER_BUDGET, Status.HOPELESS, Status.PRUNED,
             Status.FAILED)
 _OPTIMISM_SD = 2.0
+#: performances below this quantile of the trained ones are raised to it before the
+#: model is fitted (``None``: not at all); see :meth:`EfficiencySampler._fit_targets`
+_FLOOR_QUANTILE: float | None = 0.25
 
 
 class CostSource(Protocol):
@@ -422,7 +428,7 @@ class EfficiencySampler(BaseSampler):
         if model is None:
             model = self._perf_models[key] = GaussianProcess(encoder.slices)
         x_train = encoder.encode(state.trained_params)
-        y_train = np.asarray(state.trained_perf, dtype=float)
+        y_train = self._fit_targets(np.asarray(state.trained_perf, dtype=float))
         x_pool = encoder.encode([p for _, p in pool])
         with _one_blas_thread():  # small systems: threads only contend (cost look-ups run outside)
             model.fit(x_train, y_train)
@@ -484,6 +490,19 @@ class EfficiencySampler(BaseSampler):
         if np.isfinite(scores).any():
             return pool[int(np.argmax(scores))][1]
         return pool[int(rng.integers(n))][1]
+
+    @staticmethod
+    def _fit_targets(y: np.ndarray) -> np.ndarray:
+        r"""The performances the model is fitted to: below the lower quartile raised to it
+        (:math:`y_i \leftarrow \max(y_i, q_{0.25}(y))`, from 8 trainings on).
+
+        A candidate far below the incumbent can never be proposed for its own value, so
+        how far below it is carries no decision; a few very poor trainings (a diverged
+        network) otherwise set the standardization and the length scales, and the model
+        is coarse where the decisions are. Ranks above the quartile are untouched."""
+        if _FLOOR_QUANTILE is None or len(y) < 8:
+            return y
+        return np.maximum(y, float(np.quantile(y, _FLOOR_QUANTILE)))
 
     def _acquisition(
         self, mu: np.ndarray, sd: np.ndarray, cost: Mapping[str, np.ndarray], inc: float

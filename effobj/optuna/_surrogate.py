@@ -5,7 +5,8 @@ r"""The models :class:`~effobj.optuna.EfficiencySampler` searches with.
   is one-hot scaled by :math:`1/\sqrt 2`, so that two different choices are at distance
   1, as the two ends of a numeric range are.
 - :class:`GaussianProcess`: Gaussian-process regression of the performance (Matern 5/2,
-  one length scale per parameter, a noise term), fitted by maximum marginal likelihood.
+  one length scale per parameter, plus a linear term on the encoding, a noise term),
+  fitted by maximum marginal likelihood.
 - :class:`LinearCostModel`: Bayesian linear regression of a log cost, for optimistic
   costs of candidates not looked up yet.
 - :func:`expected_improvement`: the expected improvement of :math:`E_\beta` over the
@@ -93,8 +94,13 @@ class GaussianProcess:
         r(x, x')^2 = \sum_p \lVert x_p - x'_p \rVert^2 / \ell_p^2,
 
     where :math:`x_p` are the coordinates of parameter :math:`p` (one for a number, the
-    one-hot block of a categorical, whose distance is 0 or 1), plus a noise term;
-    targets are standardized. The length scales, the signal and the noise variance
+    one-hot block of a categorical, whose distance is 0 or 1), plus a linear term
+    :math:`s_{\mathrm{lin}}\, x^\top x'` and a noise term; targets are standardized.
+    On one-hot codes the linear term is :math:`s_{\mathrm{lin}}/2` times the number of
+    categorical parameters two candidates share, i.e. a Bayesian additive model (one
+    effect per choice of each parameter): it carries what was learnt about a choice to
+    combinations never trained, where the Matern term alone falls back to the mean
+    (``linear=False`` leaves it out). The length scales, the signal and the noise variance
     maximize the marginal likelihood (L-BFGS-B on their logarithms, warm-started from
     the previous fit).
 
@@ -105,15 +111,19 @@ class GaussianProcess:
     #: the most rows the hyper-parameters are fitted on
     max_fit_points = 200
 
-    def __init__(self, groups: Sequence[tuple[int, int]]) -> None:
+    def __init__(self, groups: Sequence[tuple[int, int]], *, linear: bool = True) -> None:
         self.groups = list(groups)
+        self.linear = linear
         p = len(self.groups)
-        # log length scales, log signal variance, log noise variance
-        self._theta = np.concatenate([np.zeros(p), [0.0], [math.log(1e-2)]])
+        # log length scales, log signal variance, log variance of the linear term, log noise
+        self._theta = np.concatenate([np.zeros(p), [0.0], [math.log(0.1)], [math.log(1e-2)]])
         self._bounds = [(math.log(0.05), math.log(20.0))] * p + [
             (math.log(0.05), math.log(20.0)),
+            (math.log(1e-4), math.log(10.0)) if linear else (math.log(1e-12), math.log(1e-12)),
             (math.log(1e-6), math.log(0.5)),
         ]
+        if not linear:
+            self._theta[p + 1] = math.log(1e-12)
 
     def _sqdist(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Per-parameter squared distances, shape ``(P, len(a), len(b))``."""
@@ -126,6 +136,18 @@ class GaussianProcess:
             )
         return out
 
+    def _r2(self, a: np.ndarray, b: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        r"""The scaled squared distance :math:`r^2` in one pass: each column divided by its
+        parameter's length scale, then one Gram matrix (what :meth:`_sqdist` summed with
+        weights, without one temporary per parameter)."""
+        w = np.empty(a.shape[1])
+        for k, (lo, hi) in enumerate(self.groups):
+            w[lo:hi] = math.exp(-theta[k])
+        aw, bw = a * w, b * w
+        r2 = (aw * aw).sum(1)[:, None] + (bw * bw).sum(1)[None, :]
+        r2 -= 2.0 * (aw @ bw.T)
+        return np.maximum(r2, 0.0, out=r2)
+
     @staticmethod
     def _matern(r2: np.ndarray) -> np.ndarray:
         r = np.sqrt(5.0 * r2)
@@ -136,7 +158,9 @@ class GaussianProcess:
         inv = np.exp(-2.0 * theta[:p])
         return math.exp(theta[p]) * self._matern(np.tensordot(inv, d, axes=1))
 
-    def _nll(self, theta: np.ndarray, d: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def _nll(
+        self, theta: np.ndarray, d: np.ndarray, gram: np.ndarray, y: np.ndarray
+    ) -> tuple[float, np.ndarray]:
         r"""The negative log marginal likelihood (constant dropped) and its gradient.
 
         With :math:`K = s\,m(r^2) + \sigma_n^2 I`, :math:`\alpha = K^{-1} y` and
@@ -155,7 +179,8 @@ class GaussianProcess:
         r = np.sqrt(5.0 * r2)
         e = np.exp(-r)
         k_sig = sig * (1.0 + r + r * r / 3.0) * e
-        k = k_sig.copy()
+        lin = math.exp(theta[p + 1])
+        k = k_sig + lin * gram
         k[np.diag_indices_from(k)] += noise + 1e-9
         try:
             chol = np.linalg.cholesky(k)
@@ -172,6 +197,7 @@ class GaussianProcess:
         for q in range(p):
             grad[q] = 0.5 * float(np.sum(wdm * (-2.0 * inv[q] * d[q])))
         grad[p] = 0.5 * float(np.sum(w * k_sig))
+        grad[p + 1] = 0.5 * lin * float(np.sum(w * gram)) if self.linear else 0.0
         grad[-1] = 0.5 * noise * float(np.trace(w))
         return nll, grad
 
@@ -197,13 +223,14 @@ class GaussianProcess:
                 rest = np.random.default_rng(len(y)).permutation(order[half:])
                 sub = np.concatenate([order[:half], rest[: self.max_fit_points - half]])
             xs = x[sub]
-            res = minimize(self._nll, self._theta, args=(self._sqdist(xs, xs), yn[sub]),
+            res = minimize(self._nll, self._theta, args=(self._sqdist(xs, xs), xs @ xs.T, yn[sub]),
                            jac=True, method="L-BFGS-B", bounds=self._bounds,
                            options={"maxiter": 60})
             if np.all(np.isfinite(res.x)):
                 self._theta = np.asarray(res.x)
-        d = self._sqdist(x, x)
-        k = self._kernel(d, self._theta)
+        p = len(self.groups)
+        k = math.exp(self._theta[p]) * self._matern(self._r2(x, x, self._theta))
+        k += math.exp(self._theta[p + 1]) * (x @ x.T)
         k[np.diag_indices_from(k)] += math.exp(self._theta[-1]) + 1e-9
         from scipy.linalg import cho_solve
 
@@ -214,12 +241,16 @@ class GaussianProcess:
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mean, standard deviation)`` of the latent function at the rows of ``x``."""
-        ks = self._kernel(self._sqdist(x, self._x), self._theta)
+        p = len(self.groups)
+        lin = math.exp(self._theta[p + 1])
+        ks = math.exp(self._theta[p]) * self._matern(self._r2(x, self._x, self._theta))
+        ks += lin * (x @ self._x.T)
         mu = ks @ self._alpha
         from scipy.linalg import solve_triangular
 
         v = solve_triangular(self._chol, ks.T, lower=True, check_finite=False)
-        var = np.maximum(math.exp(self._theta[len(self.groups)]) - (v * v).sum(0), 1e-12)
+        prior = math.exp(self._theta[p]) + lin * (x * x).sum(1)
+        var = np.maximum(prior - (v * v).sum(0), 1e-12)
         return self._mean + self._std * mu, self._std * np.sqrt(var)
 
 
