@@ -7,7 +7,8 @@ takes objects; these applications choose them: a space, a data set, a spec, a bu
   space on digits under a latency budget with :math:`E_\\beta` (or FBNet's or a linear
   penalty) as the loss, derives, profiles for real, repairs and retrains.
 - The demo (``effobj demo``): its spec (:func:`demo_spec`), its space
-  (:func:`demo_space`), its :func:`leaderboard`, and the paper's Tables 1 and 2, shipped
+  (:func:`demo_space`), its :func:`leaderboard`, its winners at two beta^2
+  (:func:`winners_at`), and the paper's Tables 1 and 2, shipped
   as package data (:func:`paper_table_file`) and checked by :func:`paper_tables`.
 
 Importing this package imports neither torch nor optuna; each function imports what it
@@ -17,6 +18,7 @@ needs.
 from __future__ import annotations
 
 from effobj.apps._demo import (
+    DEMO_BETA2_ACCURACY,
     DEMO_SPEC,
     PAPER_TABLES,
     demo_space,
@@ -25,6 +27,7 @@ from effobj.apps._demo import (
     paper_table_file,
     paper_table_records,
     paper_tables,
+    winners_at,
 )
 from effobj.apps._gradient_search import (
     DEFAULT_PROFILE,
@@ -38,6 +41,7 @@ from effobj.apps._gradient_search import (
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "DEMO_BETA2_ACCURACY",
     "DEMO_SPEC",
     "LOSSES",
     "PAPER_TABLES",
@@ -52,4 +56,5 @@ __all__ = [
     "paper_table_file",
     "paper_table_records",
     "paper_tables",
+    "winners_at",
 ]

@@ -141,6 +141,24 @@ def run(args: argparse.Namespace) -> int:
             "study_name": study.study_name,
             "storage": url,
             "spec": spec.to_dict(),
+def _why_fewer_rows(ranking: Any, shown: int, top: int) -> str:
+    """Why the table shows fewer rows than "N trained trials ranked" ('' when it shows
+    them all): the runners-up past ``--top``, and the infeasible trials (over a budget
+    or under perf_min), which are never shown."""
+    n = int(ranking.n_ranked)
+    if shown >= n:
+        return ""
+    infeasible = int(n - np.count_nonzero(ranking.feasible[ranking.order]))
+    beyond = n - infeasible - shown
+    parts = []
+    if beyond > 0:
+        parts.append(f"{beyond} more feasible past --top {top} (raise --top to see them)")
+    if infeasible:
+        parts.append(f"{infeasible} infeasible under this spec (over a budget or under "
+                     "perf_min; --cost-max or --perf-min changes that)")
+    return f"showing {shown} of the {n} ranked: " + "; ".join(parts) + "."
+
+
             "n_ranked": ranking.n_ranked,
         }
         if best is not None:
@@ -216,3 +234,6 @@ def run(args: argparse.Namespace) -> int:
         _print()
         _print(sens.to_markdown())
     return 0 if best is not None else 1
+        hidden = _why_fewer_rows(ranking, len(ranked), args.top)
+        if hidden:
+            _print(hidden)

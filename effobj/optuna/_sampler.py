@@ -27,7 +27,10 @@ what it can add:
    candidate of exactly known cost beats every optimistic score, or the look-up budget
    of the proposal is spent. A look-up costs ``lookup_price`` of a training (measured:
    profiling time over training time, or given); a proposal spends at most
-   ``lookup_share`` of one training on look-ups.
+   ``lookup_share`` of one training on look-ups, counted and in wall time (the median
+   training's ``lookup_share`` seconds; before any training, the count budget at the
+   median look-up's time), so look-ups slower than their measured price (a compile, a
+   loaded machine) stop sooner.
 4. **Start-up.** The first ``n_startup_trials`` trainings are random candidates whose
    cost is within budget and whose bound :math:`E_\beta(A{=}1, C)` can still beat the
    incumbent (the hopeless rule), those of known cost first; when none is found within
@@ -194,6 +197,8 @@ class EfficiencySampler(BaseSampler):
         self._perf_models: dict[tuple[int, tuple[str, ...]], GaussianProcess] = {}
         self._initial_done: set[int] = set()
         self._lookup_times: list[float] = []
+        # the wall-time budget of the proposal under way (_wall_budget_s)
+        self._proposal_t0, self._proposal_wall_s = 0.0, math.inf
         #: look-ups this sampler made, in order (identity, params): for benchmarks
         self.lookup_log: list[str] = []
 
@@ -259,6 +264,10 @@ class EfficiencySampler(BaseSampler):
         if not pool:
             return {}
         budget = self._lookup_budget(study)
+        # the same budget in wall time: look-ups slower than their measured price (a
+        # compile, a loaded machine) stop sooner, whatever their count
+        self._proposal_t0, self._proposal_wall_s = time.perf_counter(), self._wall_budget_s(
+            study, budget)
         params = None
         if state.n_trained < self.n_startup_trials:
             params, fallback = self._startup(pool, state, registry, budget, rng)
@@ -328,6 +337,28 @@ class EfficiencySampler(BaseSampler):
             return self.max_lookups_per_trial
         return max(1, min(self.max_lookups_per_trial, int(self.lookup_share / price)))
 
+    def _wall_budget_s(self, study: optuna.Study, budget: int) -> float:
+        """Seconds of look-ups one proposal may spend: ``lookup_share`` of the median
+        training once one is known, else ``budget`` look-ups at their median measured
+        time (no cap before the first look-up was measured)."""
+        trained = [
+            r.train_time_s
+            for r in (TrialRecord.from_user_attrs(t.user_attrs, ())
+                      for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            if r.status == Status.TRAINED and r.train_time_s is not None
+        ]
+        if self.lookup_price == "auto" and trained and float(np.median(trained)) > 0.0:
+            return self.lookup_share * float(np.median(trained))
+        if not self._lookup_times:
+            return math.inf
+        return budget * float(np.median(self._lookup_times))
+
+    def _out_of_time(self, spent: int, factor: float = 1.0) -> bool:
+        """Whether this proposal's look-ups (``spent`` so far; the first is always made)
+        used up ``factor`` times its wall-time budget."""
+        return spent > 0 and (time.perf_counter() - self._proposal_t0
+                              > factor * self._proposal_wall_s)
+
     def _price(self, study: optuna.Study) -> float:
         if self.lookup_price != "auto":
             return float(self.lookup_price)
@@ -395,7 +426,7 @@ class EfficiencySampler(BaseSampler):
         for i in order:
             ident, params = pool[i]
             was_known = ident in registry
-            if not was_known and spent >= max(budget, 1) * 4:
+            if not was_known and (spent >= max(budget, 1) * 4 or self._out_of_time(spent, 4.0)):
                 break  # the space is mostly over budget or hopeless: stop paying
             costs = self._lookup(registry, ident, params)
             spent += 0 if was_known else 1
@@ -419,7 +450,9 @@ class EfficiencySampler(BaseSampler):
         encoder = state.encoder
         if study._study_id not in self._initial_done:
             self._initial_done.add(study._study_id)
-            for i in rng.permutation(len(pool))[: self.n_initial_lookups]:
+            for n, i in enumerate(rng.permutation(len(pool))[: self.n_initial_lookups]):
+                if self._out_of_time(n):
+                    break
                 ident, params = pool[int(i)]
                 self._lookup(registry, ident, params)
         # the performance model, with running trials at their predicted value
@@ -462,7 +495,7 @@ class EfficiencySampler(BaseSampler):
         while True:
             unknown = np.flatnonzero(~known)
             best_known = float(acq[known].max()) if known.any() else -np.inf
-            if unknown.size == 0 or spent >= budget:
+            if unknown.size == 0 or spent >= budget or self._out_of_time(spent):
                 break
             j = int(unknown[np.argmax(acq[unknown])])
             if not acq[j] > best_known:

@@ -21,6 +21,7 @@ __all__ = [
     "MODES",
     "SAMPLERS",
     "create_study",
+    "default_sampler_name",
     "load_spec",
     "make_sampler",
     "objective_names",
@@ -163,6 +164,19 @@ def make_sampler(
     return sampler
 
 
+def default_sampler_name(mode: str, objective: Any = None) -> str:
+    """The sampler a study gets when none is named, in the API and on the command line
+    alike: ``"effobj"`` (:class:`~effobj.optuna.EfficiencySampler`, which takes each
+    candidate's measured cost as known) for a single objective when an ``objective`` can
+    look the costs up, else ``"tpe"`` (the effobj sampler serves the single mode only).
+
+    Example:
+        >>> default_sampler_name("multi"), default_sampler_name("single")
+        ('tpe', 'tpe')
+    """
+    return "effobj" if mode == "single" and objective is not None else "tpe"
+
+
 def create_study(
     spec: EfficiencySpec,
     *,
@@ -191,7 +205,9 @@ def create_study(
         storage: see :func:`effobj.optuna.resolve_storage`; ``None`` is an SQLite file
             ``effobj.db`` in the working folder.
         study_name: the study's name (needed to share or resume it).
-        sampler: a sampler, a name for :func:`make_sampler`, or ``None`` (TPE).
+        sampler: a sampler, a name for :func:`make_sampler`, or ``None``: the default of
+            ``effobj search`` too, :func:`default_sampler_name` (``"effobj"`` for a single
+            objective with an ``objective`` to look costs up through, else ``"tpe"``).
         pruner: an Optuna pruner (e.g. :class:`~effobj.optuna.IncumbentPruner`); ``None``
             never prunes during training.
         seed: seed for a sampler given by name.
@@ -210,7 +226,8 @@ def create_study(
     spec = check_spec(spec, "spec", "create_study")
     check_choice(mode, "mode", "create_study", MODES)
     if isinstance(sampler, str) or sampler is None:
-        sampler = make_sampler(sampler or "tpe", seed=seed, mode=mode, objective=objective)
+        name = sampler or default_sampler_name(mode, objective)
+        sampler = make_sampler(name, seed=seed, mode=mode, objective=objective)
     store = resolve_storage(
         storage,
         heartbeat_interval=heartbeat_interval,
