@@ -282,6 +282,9 @@ def run_threads(cands: list[dict], models: list, inputs: list, threads: int, sca
     slow = [r.latency_reference_now_ms / scale.reference_ms for p in passes
             for r in p["res"]["compensated"]]
     out["slowdown"] = (min(slow), statistics.median(slow), max(slow))
+    # compensated profiles that failed the reference check: their latency is plain
+    out["flagged"] = sum(r.latency_reference_disturbed is True for p in passes
+                         for r in p["res"]["compensated"])
     return out
 
 
@@ -430,6 +433,11 @@ def render(args: argparse.Namespace, cands: list[dict], info: dict, runs: list[d
         L.append(f"- calibration: {run['scale'].label()}; the reference ran x{run['slowdown'][0]:.2f} "
                  f"to x{run['slowdown'][2]:.2f} (median x{run['slowdown'][1]:.2f}) slower during "
                  "the compensated profiles than calibrated.")
+        n_comp = 2 * len(cands)
+        L.append(f"- reference check: {run.get('flagged', 0)} of {n_comp} compensated profiles "
+                 "failed it (reference ratio, or compensated over a plain probe, beyond 3x "
+                 "either way) and are plain measurements in the compensated column "
+                 "(`latency_reference_disturbed`).")
         L.append(f"- measured span: compensated {min(sp):.3f}-{max(sp):.3f} ms "
                  f"({max(sp) / min(sp):.1f}x), plain {min(pl):.3f}-{max(pl):.3f} ms "
                  f"({max(pl) / min(pl):.1f}x).")
