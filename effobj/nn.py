@@ -10,8 +10,10 @@ elementwise steps of forward and backward into one loop each (measured in
 ``benchmarks/results/metric.md``: about 4x an add's forward+backward, against about 40x
 eager). Compiling costs tens of seconds once per process and shape family.
 
-``EBetaLoss`` / :func:`e_beta_loss` turn the surrogate into a loss to minimize,
-:math:`1 - S_\tau(A, C)`, for gradient training under a cost budget; the performance
+``EBetaLoss`` / :func:`e_beta_loss` turn the metric into a loss to minimize for gradient
+training under a cost budget: by default :math:`1 - E_\beta` up to a margin inside the
+budget and an exact penalty beyond it (no weight to tune; ``over_budget="gate"`` is the
+surrogate's :math:`1 - S_\tau(A, C)`); the performance
 proxies :func:`true_class_probability`, :func:`exp_neg_cross_entropy` and
 :func:`normalized_cross_entropy` give a differentiable :math:`A \in [0, 1]`.
 """
