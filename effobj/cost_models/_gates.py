@@ -174,7 +174,7 @@ class DerivedWidths:
 
 
 class ChannelGates(nn.Module):
-    r"""Straight-through 0/1 channel gates on a chain CNN the user owns (width search).
+    r"""Channel gates annealed to 0/1 on a chain CNN the user owns (width search).
 
     Every ``Conv2d`` and ``Linear`` of ``model`` but the last (the classifier's outputs)
     gets one gate per output channel, applied by a forward hook after the layer, or
@@ -187,17 +187,20 @@ class ChannelGates(nn.Module):
 
     .. math::
 
-        h_j = \mathbb{1}[z_j > 0] + \sigma(z_j/T) - \mathrm{sg}\big(\sigma(z_j/T)\big),
-        \qquad z_j = s_j - \min\big(\theta_l, 1 - 1/n_l\big), \quad T = 0.1
+        h_j = \sigma(z_j/T), \qquad z_j = s_j - \min\big(\theta_l, 1 - 1/n_l\big)
 
-    (straight-through: the forward pass is the hard 0/1 network, the gradient that of a
-    sigmoid over about a tenth of the layer's channels; ``sg`` stops the gradient; a layer
-    keeps its best channel). :meth:`flops` is :func:`gated_flops` of these gates, so the
-    cost the loss sees is the hard network's own FLOPs: what meets the budget in training
-    meets it once derived. The loss moves each :math:`\theta_l` by the balance of the
-    FLOPs a channel of that layer costs and the accuracy its marginal channel brings.
-    The ranks keep a per-layer order that gradient steps on per-channel gates do not:
-    with Adam, a cost gradient moves every channel's gate alike and closes whole layers.
+    a sigmoid over about :math:`T n_l` channels around the threshold (a layer keeps its
+    best channel). :meth:`anneal` lowers :math:`T` from 0.1 to 0.002 over training, so the
+    gates end at 0/1 and the trained network is the hard one; ``straight_through = True``
+    makes the forward pass hard from the start,
+    :math:`h_j = \mathbb{1}[z_j > 0] + \sigma(z_j/T) - \mathrm{sg}(\sigma(z_j/T))` (measured:
+    its gradient estimate let a budget close whole layers, so it is off by default).
+    :meth:`flops` is :func:`gated_flops` of these gates (the expected FLOPs under
+    independent Bernoulli gates; the hard network's FLOPs once annealed). The loss moves
+    each :math:`\theta_l` by the balance of the FLOPs a channel of that layer costs and
+    the accuracy its marginal channels bring. The ranks keep a per-layer order that
+    gradient steps on per-channel gates do not: with Adam, a cost gradient moves every
+    channel's gate alike and closes whole layers (measured on the width example).
 
     :meth:`derive` returns the hard network slimmed and its FLOPs measured, closing the
     lowest-margin channels first if it is still over ``budget`` (a projection; its count
