@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--sensitivity", action="store_true",
                    help="also give the winner across a beta^2 grid and where it changes")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    g = p.add_argument_group(
+        "export the winner",
+        "write the winner's trained weights (kept by the search as an Optuna artifact), its "
+        "exported model and a model card, re-profiled; exit code 1 when it no longer meets "
+        "the budget")
+    g.add_argument("--export", metavar="DIR", default=None,
+                   help="write weights.pt, the exported model(s) and model_card.json to DIR")
+    g.add_argument("--export-formats", default="state_dict,export,onnx",
+                   help="comma-separated, of state_dict, export (torch.export .pt2), "
+                   "torchscript, onnx (default state_dict,export,onnx)")
+    from effobj.profiler._options import RUNTIMES
+
+    g.add_argument("--runtime", choices=RUNTIMES, default=None,
+                   help="the runtime the export is re-profiled in (default: the one the "
+                   "search measured the winner in)")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads of the re-profile (default: the study's, else 1)")
+    g.add_argument("--latency-time", type=float, default=1.0, metavar="S",
+                   help="time cap of the re-profile's latency measurement in seconds; 0: "
+                   "counts only, no latency (default 1)")
+    g.add_argument("--space", default=None,
+                   help="the search space that rebuilds the winner's model (default: the one "
+                   "the study records, effobj_space; NAME, FILE.py:NAME or module:NAME)")
+    g.add_argument("--artifacts", metavar="DIR", default=None,
+                   help="the folder of the search's artifact store (default: next to the "
+                   "SQLite file, FILE.db.artifacts)")
     return p
 
 
@@ -124,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     from effobj.optuna import load_spec
     from effobj.rerank import rerank, sensitivity
 
+    formats = _check_export(args)
     study, url = load_study(args.storage, args.study_name)
     spec = spec_for(args, load_spec(study))
     ranking = rerank(study, spec)
@@ -133,6 +161,14 @@ def run(args: argparse.Namespace) -> int:
     best = ranked[0] if ranked and ranked[0].e_beta > 0 else None
     sens = sensitivity(ranking.table, spec) if args.sensitivity else None
     contenders = ranking.contenders()
+    exported = None
+    if args.export is not None:
+        if best is None:
+            from effobj.errors import InputError
+
+            raise InputError("The '--export' option has no winner to export: no trained "
+                             "trial is feasible under this spec.")
+        exported = _export(args, study, spec, best, formats)
     # latencies that rest on a disturbed reference (plain measurements, flagged)
     n_disturbed, worst_ratio = disturbed_references(
         t.user_attrs for t in study.get_trials(deepcopy=False) if t.state.is_finished())
@@ -141,24 +177,6 @@ def run(args: argparse.Namespace) -> int:
             "study_name": study.study_name,
             "storage": url,
             "spec": spec.to_dict(),
-def _why_fewer_rows(ranking: Any, shown: int, top: int) -> str:
-    """Why the table shows fewer rows than "N trained trials ranked" ('' when it shows
-    them all): the runners-up past ``--top``, and the infeasible trials (over a budget
-    or under perf_min), which are never shown."""
-    n = int(ranking.n_ranked)
-    if shown >= n:
-        return ""
-    infeasible = int(n - np.count_nonzero(ranking.feasible[ranking.order]))
-    beyond = n - infeasible - shown
-    parts = []
-    if beyond > 0:
-        parts.append(f"{beyond} more feasible past --top {top} (raise --top to see them)")
-    if infeasible:
-        parts.append(f"{infeasible} infeasible under this spec (over a budget or under "
-                     "perf_min; --cost-max or --perf-min changes that)")
-    return f"showing {shown} of the {n} ranked: " + "; ".join(parts) + "."
-
-
             "n_ranked": ranking.n_ranked,
         }
         if best is not None:
@@ -173,7 +191,13 @@ def _why_fewer_rows(ranking: Any, shown: int, top: int) -> str:
                                               "worst_ratio": worst_ratio}
         if sens is not None:
             out["sensitivity"] = sens.to_dict()
+        if exported is not None:
+            out["export"] = {"files": {k: str(p) for k, p in exported.files.items()},
+                             "meets_budget": exported.meets_budget, "over": exported.over,
+                             "reprofile": exported.card["reprofile"]}
         print(json.dumps(_clean(out), indent=2, default=str))
+        if exported is not None and not exported.meets_budget:
+            return 1
         return 0 if best is not None else 1
     cost_names = ", ".join(
         f"{c.name} ref {c.ref:g}" + ("" if c.max is None else f" max {c.max:g}")
@@ -233,7 +257,89 @@ def _why_fewer_rows(ranking: Any, shown: int, top: int) -> str:
     if sens is not None:
         _print()
         _print(sens.to_markdown())
+    if exported is not None:
+        _print()
+        _print(_export_text(exported))
+        if not exported.meets_budget:
+            return 1
     return 0 if best is not None else 1
-        hidden = _why_fewer_rows(ranking, len(ranked), args.top)
-        if hidden:
-            _print(hidden)
+
+
+def _check_export(args: argparse.Namespace) -> list[str]:
+    """The export options, checked before the study is read."""
+    from effobj._validation import check_choice
+    from effobj.apps._export import EXPORT_FORMATS
+
+    formats = [f.strip() for f in (args.export_formats or "").split(",") if f.strip()]
+    for f in formats:
+        check_choice(f, "--export-formats", "effobj best", EXPORT_FORMATS)
+    if args.threads is not None:
+        check_int(args.threads, "--threads", "effobj best", low=1)
+    from effobj._validation import check_real
+
+    check_real(args.latency_time, "--latency-time", "effobj best", low=0.0)
+    if args.export is not None and Path(args.export).exists() and not Path(args.export).is_dir():
+        from effobj._validation import refusal
+
+        raise refusal("--export", "effobj best", "be a folder (created when absent)",
+                      repr(args.export))
+    return formats
+
+
+def _export(args: argparse.Namespace, study: Any, spec: Any, best: Any, formats: list[str]) -> Any:
+    """Export the winner ``best`` (a ranked trial) as ``--export`` asks."""
+    import optuna
+
+    from effobj.apps._export import SPACE_ATTR, export_trial
+    from effobj.cli._load import load_space
+    from effobj.errors import InputError
+    from effobj.optuna._storage import storage_url
+    from effobj.optuna._weights import default_artifact_store
+
+    if args.artifacts is not None:
+        store: Any = optuna.artifacts.FileSystemArtifactStore(args.artifacts)
+    else:
+        store = default_artifact_store(storage_url(args.storage), create=False)
+    name = args.space if args.space is not None else study.user_attrs.get(SPACE_ATTR)
+    if not isinstance(name, str):
+        raise InputError(f"The study {study.study_name!r} does not name its search space "
+                         f"(user attribute {SPACE_ATTR!r}, set by effobj search and demo): "
+                         "give it with --space to rebuild the winner's model from its params.")
+    space = load_space(name, "effobj best")
+    (trial,) = [t for t in study.get_trials(deepcopy=False) if t.number == best.number]
+    runtime = args.runtime
+    if runtime is None:
+        searched = K.TrialRecord.from_trial(trial).cost_report or {}
+        runtime = searched.get("runtime") if isinstance(searched.get("runtime"), str) else "eager"
+    threads = args.threads
+    if threads is None:
+        stored = study.user_attrs.get(K.STUDY_THREADS)
+        threads = stored if isinstance(stored, int) and stored >= 1 else 1
+    return export_trial(study, trial, spec, args.export, store=store, space=space,
+                        formats=formats, runtime=runtime, threads=threads,
+                        max_time_s=args.latency_time, e_beta=best.e_beta)
+
+
+def _export_text(res: Any) -> str:
+    """What ``--export`` prints: the files, the re-profile, the budget verdict."""
+    card = res.card
+    rp = card["reprofile"]
+    lines = [f"exported trial {card['trial']['number']} to "
+             f"{Path(res.files['card']).parent}: "
+             + ", ".join(Path(p).name for p in res.files.values())]
+    lat = rp.get("latency_ms")
+    ci = rp.get("latency_ci95_ms")
+    costs = ", ".join(f"{n} {v:.4g}" for n, v in rp["costs"].items())
+    lines.append(
+        f"re-profiled in {rp['runtime']} at {rp['threads']} thread(s): {costs}"
+        + ("" if lat is None else f"; latency {lat:.4g} ms"
+           + ("" if not ci else f" (95 % CI {ci[0]:.4g}-{ci[1]:.4g})"))
+        + ("" if not rp.get("onnx_file_latency_ms") else
+           f"; model.onnx in ONNX Runtime {rp['onnx_file_latency_ms']['median_ms']:.4g} ms")
+    )
+    if res.meets_budget:
+        lines.append("it still meets the budget")
+    else:
+        lines.append("it no longer meets the budget: "
+                     + ", ".join(f"{n} {v}" for n, v in res.over.items()))
+    return "\n".join(lines)

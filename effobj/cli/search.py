@@ -68,12 +68,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--cost-max", type=float, default=None,
                    help="cost budget (raw, <= --cost-ref); over it a candidate scores 0 and "
                    "is not trained")
-    p.add_argument("--sampler", choices=_SAMPLERS, default=None,
-                   help="effobj (default in single mode, as create_study's; models the "
-                   "performance, takes each candidate's "
+    p.add_argument("--sampler", choices=_SAMPLERS, default="effobj",
+                   help="effobj (default; models the performance, takes each candidate's "
                    "measured cost as known, proposes the best expected improvement of "
-                   "E_beta; single mode), or Optuna's tpe (the default in multi mode), gp, "
-                   "nsga2, random")
+                   "E_beta; single mode), or Optuna's tpe, gp, nsga2, random")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the sampler and the training; Optuna's samplers mix it "
                    "with the worker and the session so that workers and resumes never "
@@ -81,6 +79,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--repeats", action="store_true",
                    help="train a candidate again when it was already trained in the study "
                    "(default: record the repeat from the earlier trial)")
+    p.add_argument("--keep-weights", type=int, default=3, metavar="K",
+                   help="keep the trained weights of the top K trials per beta^2 of a grid "
+                   "around --beta2 (x1/4..x4) as Optuna artifacts beside an SQLite study "
+                   "(FILE.db.artifacts), for effobj best --export; 0: none (default 3)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL, journal:PATH, or :memory: (default "
                    "sqlite:///effobj.db in the working folder)")
@@ -225,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
         worker_seed,
     )
     from effobj.optuna._storage import check_foreign_tables, check_writable, masked_url
+    from effobj.optuna._storage import storage_url
+    from effobj.optuna._weights import keeper_for
     from effobj.record import Status, TrialRecord
 
     check_writable(args.storage)  # before any work: a read-only file fails now, not later
@@ -277,13 +281,15 @@ def run(args: argparse.Namespace) -> int:
         over_budget=args.over_budget,
         skip_hopeless=not args.no_skip_hopeless,
         repeats=args.repeats,
+        # the trained weights that can still win, as Optuna artifacts beside the SQLite
+        # file (effobj best --export writes the winner's)
+        weights=keeper_for(storage_url(args.storage), args.keep_weights)
+        if space.kind == "model" else None,
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     quiet_interrupts()  # Ctrl-C in a trial: one line below, not Optuna's traceback
     name = _study_name(args)
-    from effobj.optuna._study import default_sampler_name
-
-    sampler = args.sampler or default_sampler_name(args.mode, objective)
+    sampler = args.sampler
     if sampler == "effobj" and args.mode != "single":
         sampler = "tpe"  # the effobj sampler maximizes the single E_beta objective
     study = create_study(

@@ -233,6 +233,11 @@ class EfficiencyObjective:
             trained in the study from that trial (status ``"repeat"``, ``repeat_of`` its
             number, the same value) instead of training it again, and waits for another
             worker that is training it right now; ``True`` trains every trial.
+        weights: a :class:`~effobj.optuna._weights.WeightsKeeper`: each candidate trained
+            to the end (an ``nn.Module``, or a ``SpaceCandidate``'s ``model``) has its
+            ``state_dict`` saved as an Optuna artifact (``user_attrs["effobj_weights"]``)
+            while it is among those that can still win (the top k per beta^2 of the
+            keeper's grid); the weights of the others are removed. ``None``: none saved.
 
     Raises:
         InputError: a bad argument, named, before any trial runs; and, from the first
@@ -278,6 +283,7 @@ class EfficiencyObjective:
         on_error: Literal["fail", "raise"] = "fail",
         identity: Callable[[Any], Any] | None = None,
         repeats: bool = False,
+        weights: Any = None,
     ) -> None:
         name = "EfficiencyObjective"
         spec = check_spec(spec, "spec", name)
@@ -318,6 +324,7 @@ class EfficiencyObjective:
         self.on_error = on_error
         self.identity = identity
         self.repeats = repeats
+        self.weights = weights
         #: ``params -> identity`` without building (set by objective_from_space); else built
         self.params_identity: Callable[[Mapping[str, Any]], str] | None = None
         #: a cheaper ``measure(candidate)`` for :meth:`costs_of` (e.g. counts without
@@ -450,6 +457,8 @@ class EfficiencyObjective:
             if reporter.stopped is not None:  # report_epoch said stop; evaluate returned
                 raise optuna.TrialPruned(reporter.stopped)
             perf, extras = _unpack_evaluation(result)
+            if self.weights is not None and study is not None:
+                self._save_weights(study, trial, candidate, perf, cost)
             rec = replace(reporter.rec, status=Status.TRAINING).with_attrs(extras)
             if rec.train_time_s is None:
                 rec = replace(rec, train_time_s=train_s)
@@ -577,6 +586,19 @@ class EfficiencyObjective:
         if self.mode == "single":
             return float(prior.value if prior.value is not None else 0.0)
         return list(prior.values or [])
+
+    def _save_weights(self, study: optuna.Study, trial: optuna.trial.Trial, candidate: Any,
+                      perf: float, cost: Mapping[str, float]) -> None:
+        """Save the trained weights as an artifact; drop those that can no longer win."""
+        model = getattr(candidate, "model", candidate)
+        if not callable(getattr(model, "state_dict", None)):
+            return  # nothing to save (a tabular space, a plain candidate)
+        try:
+            self.weights.offer(study, self.spec, trial, model, perf, cost)
+        except Exception as exc:  # the training stands; the loss of its weights is recorded
+            reason = f"{type(exc).__name__}: {exc}"
+            _log.warning("Trial %d: its weights were not saved: %s", trial.number, reason)
+            _safe_record(trial, TrialRecord(extras={"effobj_weights_error": reason}))
 
     def _budget_spent(
         self, trial: optuna.trial.Trial, study: optuna.Study, rec: TrialRecord, budget: int
