@@ -144,6 +144,24 @@ def _print(text: str = "") -> None:
     print(printable(text))
 
 
+def _why_fewer_rows(ranking: Any, shown: int, top: int) -> str:
+    """Why the table shows fewer rows than "N trained trials ranked" ('' when it shows
+    them all): the runners-up past ``--top``, and the infeasible trials (over a budget
+    or under perf_min), which are never shown."""
+    n = int(ranking.n_ranked)
+    if shown >= n:
+        return ""
+    infeasible = int(n - np.count_nonzero(ranking.feasible[ranking.order]))
+    beyond = n - infeasible - shown
+    parts = []
+    if beyond > 0:
+        parts.append(f"{beyond} more feasible past --top {top} (raise --top to see them)")
+    if infeasible:
+        parts.append(f"{infeasible} infeasible under this spec (over a budget or under "
+                     "perf_min; --cost-max or --perf-min changes that)")
+    return f"showing {shown} of the {n} ranked: " + "; ".join(parts) + "."
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the re-ranked winner; exit code 1 when no trained trial is feasible."""
     check_int(args.top, "--top", "effobj best", low=0)
@@ -236,6 +254,9 @@ def run(args: argparse.Namespace) -> int:
         if show_target:
             _print("target: the perf the candidate needed to beat the incumbent at its cost "
                    "when its training started (- : nothing trained yet).")
+        hidden = _why_fewer_rows(ranking, len(ranked), args.top)
+        if hidden:
+            _print(hidden)
         stopped = [t for t in study.get_trials(deepcopy=False)
                    if t.user_attrs.get(K.STOP_RUNG) is not None]
         if stopped:

@@ -68,10 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--cost-max", type=float, default=None,
                    help="cost budget (raw, <= --cost-ref); over it a candidate scores 0 and "
                    "is not trained")
-    p.add_argument("--sampler", choices=_SAMPLERS, default="effobj",
-                   help="effobj (default; models the performance, takes each candidate's "
+    p.add_argument("--sampler", choices=_SAMPLERS, default=None,
+                   help="effobj (default in single mode, as create_study's; models the "
+                   "performance, takes each candidate's "
                    "measured cost as known, proposes the best expected improvement of "
-                   "E_beta; single mode), or Optuna's tpe, gp, nsga2, random")
+                   "E_beta; single mode), or Optuna's tpe (the default in multi mode), gp, "
+                   "nsga2, random")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the sampler and the training; Optuna's samplers mix it "
                    "with the worker and the session so that workers and resumes never "
@@ -289,7 +291,9 @@ def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     quiet_interrupts()  # Ctrl-C in a trial: one line below, not Optuna's traceback
     name = _study_name(args)
-    sampler = args.sampler
+    from effobj.optuna._study import default_sampler_name
+
+    sampler = args.sampler or default_sampler_name(args.mode, objective)
     if sampler == "effobj" and args.mode != "single":
         sampler = "tpe"  # the effobj sampler maximizes the single E_beta objective
     study = create_study(
