@@ -18,7 +18,7 @@ bound E_beta(A=1, C) cannot beat the incumbent are never trained, nor is a candi
 trained twice; trainings that cannot catch up are pruned. The study lives in an SQLite file in the working folder
 (``effobj-demo.db``): running the demo again continues it. ``--trials`` is the study's
 target size, as in ``effobj search``: a run stopped by ``--minutes`` or Ctrl-C is topped
-up by the same command, and ``--trials 200`` grows a finished study of 60. At the end it
+up by the same command, and ``--trials 200`` grows a finished study of 40. At the end it
 prints the leaderboard and writes ``effobj-demo-report.html`` with its PNG figures.
 
 MACs (counted by torch's FlopCounterMode) are the cost the demo optimizes because they
@@ -46,7 +46,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--trials", type=int, default=60,
+    p.add_argument("--trials", type=int, default=40,
                    help="the study's target size: finished trials it should hold (default "
                    "60, which fit in the default 4 minutes on a 2-core machine). Running "
                    "again tops it up to this size (the same command never "
