@@ -21,7 +21,7 @@ largest), its accuracy saturates in capacity and peaks at a learning rate of 1e-
 a deterministic per-candidate wobble. Every value is a closed form, so the runs measure
 the samplers, not the machine.
 
-Run: ``.venv/bin/python benchmarks/bm_hopeless.py [--seeds 10] [--gp-seeds 3] [--trials 40]``
+Run: ``.venv/bin/python benchmarks/bm_hopeless.py [--seeds 10] [--gp-seeds 2] [--trials 30]``
 (writes benchmarks/results/hopeless.md).
 """
 
@@ -136,8 +136,8 @@ FORMS = (("complete", "COMPLETE at the bound (old)"),
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10, help="seeds for TPE and NSGA-II")
-    ap.add_argument("--gp-seeds", type=int, default=3, help="seeds for GP (slower)")
-    ap.add_argument("--trials", type=int, default=40)
+    ap.add_argument("--gp-seeds", type=int, default=2, help="seeds for GP (slower)")
+    ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--samplers", default="tpe,nsga2,gp")
     args = ap.parse_args()
     body = [
