@@ -232,6 +232,16 @@ CASES = [
     # -- the report's output
     ("write_report-out-txt", lambda f: __import__("effobj.report", fromlist=["x"]).write_report(
         None, "x.txt"), InputError, "The 'out' parameter of write_report must end in .html or .htm. Got 'x.txt'"),
+    # -- issue 22: failures in a row, a missing extra, a Float's range without points
+    ("optimize-max-failures", lambda f: effobj.optuna.optimize(
+        optuna.create_study(), lambda t: 0.0, 1, max_failures=0), InputError,
+     "The 'max_failures' parameter of optimize must be an int in the range [1, inf) or None. Got 0"),
+    ("require-extra", lambda f: __import__("effobj.errors", fromlist=["x"]).require_extra(
+        "remote", ("no_such_module_of_effobj",), "effobj profile-server"), ImportError,
+     "effobj profile-server needs effobj's 'remote' extra, which is not installed (no module "
+     "['no_such_module_of_effobj']): pip install 'effobj[remote]'"),
+    ("float-points-outside", lambda f: __import__("effobj.spaces", fromlist=["x"]).Float(
+        "lr", 0.1, 1.0, (0.01,)), InputError, "The 'points' of the float parameter 'lr' must lie"),
 ]
 
 
