@@ -10,6 +10,9 @@ takes objects; these applications choose them: a space, a data set, a spec, a bu
   (:func:`demo_space`), its :func:`leaderboard`, its winners at two beta^2
   (:func:`winners_at`), and the paper's Tables 1 and 2, shipped
   as package data (:func:`paper_table_file`) and checked by :func:`paper_tables`.
+- :func:`export_trial` (``effobj best --export``): a trained trial's kept weights
+  exported (state dict, ``torch.export``, TorchScript, ONNX), checked, re-profiled, with
+  a model card.
 
 Importing this package imports neither torch nor optuna; each function imports what it
 needs.
@@ -29,6 +32,7 @@ from effobj.apps._demo import (
     paper_tables,
     winners_at,
 )
+from effobj.apps._export import EXPORT_FORMATS, ExportResult, export_trial
 from effobj.apps._gradient_search import (
     DEFAULT_PROFILE,
     LOSSES,
@@ -43,6 +47,8 @@ __all__ = [
     "DEFAULT_PROFILE",
     "DEMO_BETA2_ACCURACY",
     "DEMO_SPEC",
+    "EXPORT_FORMATS",
+    "ExportResult",
     "LOSSES",
     "PAPER_TABLES",
     "GradientSearchConfig",
@@ -51,6 +57,7 @@ __all__ = [
     "TrainingParams",
     "demo_space",
     "demo_spec",
+    "export_trial",
     "gradient_search",
     "leaderboard",
     "paper_table_file",

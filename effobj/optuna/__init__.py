@@ -64,6 +64,7 @@ from effobj.optuna._sampler import EfficiencySampler
 from effobj.optuna._space import SpaceCandidate, load_space_data, objective_from_space
 from effobj.optuna._storage import DEFAULT_STORAGE, resolve_storage, storage_url
 from effobj.optuna._study import SAMPLERS, create_study, load_spec, make_sampler, worker_seed
+from effobj.optuna._weights import WeightsKeeper, weights_of
 
 __all__ = [
     "COST_LOOKUPS",
@@ -81,6 +82,7 @@ __all__ = [
     "StopDecision",
     "TrainingSummary",
     "TrialFailed",
+    "WeightsKeeper",
     "create_study",
     "load_space_data",
     "load_spec",
@@ -92,6 +94,7 @@ __all__ = [
     "resolve_storage",
     "storage_url",
     "training_summary",
+    "weights_of",
     "worker_seed",
 ]
 
