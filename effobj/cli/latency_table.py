@@ -50,7 +50,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Build, save, optionally check; print a summary. Returns the exit code."""
     from effobj._validation import check_int, check_output_path
-
     from effobj.cli._threads import check_threads, contention_note, threads_text
 
     func = "effobj latency-table"
