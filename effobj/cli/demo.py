@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--trials", type=int, default=40,
                    help="the study's target size: finished trials it should hold (default "
-                   "60, which fit in the default 4 minutes on a 2-core machine). Running "
+                   "40, sized to fit the default 4 minutes on an idle 2-core machine). Running "
                    "again tops it up to this size (the same command never "
                    "overshoots); a larger value grows it. As in effobj search")
     p.add_argument("--minutes", type=float, default=4.0,
@@ -95,7 +95,6 @@ def _run_paper_tables() -> int:
 
 def _check(args: argparse.Namespace) -> None:
     from effobj._validation import check_int, check_output_path, check_real
-
     from effobj.cli._threads import check_threads
 
     func = "effobj demo"
