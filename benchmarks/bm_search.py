@@ -555,6 +555,8 @@ METHODS: dict[str, Callable[[Case, int], Run]] = {
     "reinforce": _reinforce,
     "cheapest-first": _cheapest_first,
 }
+#: earlier versions of the sampler whose runs are kept for comparison (rendered, not runnable)
+ABLATIONS = ("effobj-sampler@bbb1cb4",)
 #: what runs unless ``--methods`` says otherwise: the baselines of issue 20
 DEFAULT_METHODS = ("random", "tpe", "effobj", "gp", "cheapest-first", "effobj-sampler")
 
@@ -660,7 +662,8 @@ def targets(by_case: dict[str, dict[str, dict[float, dict[str, Any]]]], runs: li
     for cname, per in by_case.items():
         if NEW not in per:
             continue
-        others = {m: s[PRICE]["regret"][100] for m, s in per.items() if m not in (NEW, "bound-order")}
+        others = {m: s[PRICE]["regret"][100] for m, s in per.items()
+                  if not m.startswith(NEW) and m != "bound-order"}
         if not others:
             continue
         bm = min(others, key=lambda m: others[m])
@@ -681,7 +684,7 @@ def targets(by_case: dict[str, dict[str, dict[float, dict[str, Any]]]], runs: li
 
 
 def render(runs: list[Run], total_s: float, notes: list[str] | None = None) -> str:
-    names = [m for m in METHODS if any(r.method == m for r in runs)]
+    names = [m for m in (*METHODS, *ABLATIONS) if any(r.method == m for r in runs)]
     case_keys: list[tuple[str, float, float]] = []
     for r in runs:
         if (r.dataset, r.quantile, r.beta2) not in case_keys:
@@ -718,7 +721,7 @@ def render(runs: list[Run], total_s: float, notes: list[str] | None = None) -> s
         "distinct architecture) = 1 TE, a cost look-up (first latency look-up of a distinct "
         f"architecture) = the price p. A run stops at {MAX_TRAININGS} trainings, when its TE at "
         f"p = 1/100 exceeds {MAX_TE:g}, at its proposal cap ("
-        + ", ".join(f"{m} {CAPS[m]}" for m in names if m != "bound-order")
+        + ", ".join(f"{m} {CAPS[m.split('@')[0]]}" for m in names if m != "bound-order")
         + "), or once it has trained the exact optimum (nothing after that changes a regret "
         "or a TE to the optimum). The tables at p = 0 and 1/10 re-price the same event logs; "
         "only the main table's price 1/100 was told to the sampler (see the notes).",
