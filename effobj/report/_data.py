@@ -83,7 +83,8 @@ class ReportData:
         ranking: the study re-ranked under ``spec``.
         summary: the study's training summary.
         sensitivity: the winner across a :math:`\beta^2` grid and its change points.
-        n_failed: FAIL trials (not in ``rows``).
+        n_failed: FAIL trials (not in ``rows``), interrupted ones included (the headline
+            shows ``summary.n_failed`` and ``summary.n_interrupted`` apart).
     """
 
     study_name: str

@@ -191,9 +191,13 @@ def render_html(data: ReportData, figures: dict[str, bytes], *, interactive: str
         ("training time", f"{s.train_time_s:.1f} s"),
         ("training time saved (est.)", f"{s.est_train_time_saved_s:.1f} s"),
         ("profiling time", f"{s.profile_time_s:.1f} s"),
-        ("failed", f"{data.n_failed}"),
+        # as the search's summary counts: interrupted trials are not failures
+        ("failed", f"{s.n_failed}"),
     ]
+    if s.lookup_time_s >= 0.05:
+        kpis.append(("cost look-up time", f"{s.lookup_time_s:.1f} s"))
     kpis += [(name, f"{n}") for name, n in (
+        ("interrupted", s.n_interrupted),
         ("uncertain gate decisions", s.n_uncertain_decisions),
         ("latency profiles not converged", s.n_latency_unconverged)) if n]
     parts.append("<div>" + "".join(
