@@ -358,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
         return failed_out
     print(printable(f"study {name!r} in {url}"))
     print(printable(str(summary)))
-    if summary.n_failed and not summary.n_trained:
+    if summary.n_failed and not summary.n_trained and summary.n_failed >= summary.n_over_budget:
         # the advice follows the cause: failures are not a budget problem
         print(printable(
             f"{summary.n_failed} trial{'s' if summary.n_failed > 1 else ''} failed and none "

@@ -239,7 +239,9 @@ class TrainingSummary:
                      f"{self.epochs_saved} epochs, about {self.est_stop_time_saved_s:.1f} s "
                      "of training saved")
         if self.cheapest_seen:
-            text += "; every candidate was over budget, the cheapest seen: " + ", ".join(
+            text += ("; every candidate was over budget" if not self.n_failed else
+                     f"; no candidate trained: {self.n_over_budget} over budget, "
+                     f"{self.n_failed} failed") + ", the cheapest seen: " + ", ".join(
                 str(c) for c in self.cheapest_seen
             )
         if self.n_uncertain_decisions:

@@ -238,3 +238,17 @@ def test_float_without_points_discretizes_its_own_range(low: float, span: float,
     assert grid[0] == low and grid[-1] == low + span
     assert all(a < b for a, b in zip(grid, grid[1:], strict=False))
     assert all(f.ok(p) for p in grid)
+
+
+def test_the_summary_does_not_call_failures_over_budget() -> None:
+    from effobj.optuna._run import CheapestCost, TrainingSummary
+
+    base = dict(n_trials=5, n_complete=2, n_pruned=0, n_failed=3, n_running=0, n_waiting=0,
+                n_trained=0, n_over_budget=2, n_hopeless=0, n_pruned_training=0,
+                trainings_avoided=2, train_time_s=0.0, profile_time_s=1.0,
+                est_train_time_saved_s=0.0, best_e_beta=None, best_number=None,
+                cheapest_seen=(CheapestCost("macs", 2e6, 1, 1e6),))
+    text = str(TrainingSummary(**base))
+    assert "every candidate was over budget" not in text
+    assert "no candidate trained: 2 over budget, 3 failed, the cheapest seen: macs 2e+06" in text
+    assert "every candidate was over budget" in str(TrainingSummary(**(base | {"n_failed": 0})))
