@@ -35,6 +35,22 @@ def interleaved(base: Callable[[], object], cand: Callable[[], object], repeats:
     return statistics.median(tb), statistics.median(tc), statistics.median(ratios)
 
 
+def threaded_add(a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``a + c`` split over the cores exactly as effobj's numpy path splits E_beta
+    (``effobj._metric.stream.run_blocks``, the hard metric's block size): the floor on the
+    same threads."""
+    from effobj._metric.stream import HARD_BLOCK, run_blocks
+
+    out = np.empty_like(a)
+
+    def work(lo: int, hi: int, _s: None) -> bool:
+        np.add(a[lo:hi], c[lo:hi], out=out[lo:hi])
+        return True
+
+    run_blocks(a.size, HARD_BLOCK, lambda: None, work)
+    return out
+
+
 def thread_scaling(n: int = 10**7) -> float:
     """Speed-up of two threads over one on pure numpy divides (2.0 = two real cores)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -87,9 +103,12 @@ def main() -> None:
             ("e_beta, a_min=0.5, c_max=0.9", {"a_min": 0.5, "c_max": 0.9}),
             ("e_beta, validate_args=False", {"validate_args": False}),
         ):
-            tb, tc, q = interleaved(lambda: np.add(a, c), lambda: e_beta(a, c, **kw), r)  # noqa: B023
+            tb, tc, q = interleaved(lambda: threaded_add(a, c), lambda: e_beta(a, c, **kw), r)  # noqa: B023
             target = "<= 3x" if "validate" not in label else ""
             rows.append((f"numpy {np.dtype(dtype).name}", label, tb, tc, q, target))
+        tb, tc, q = interleaved(lambda: np.add(a, c), lambda: e_beta(a, c), r)  # noqa: B023
+        rows.append((f"numpy {np.dtype(dtype).name}", "e_beta against a one-thread np.add "
+                     "(the old, unequal floor)", tb, tc, q, ""))
 
     for dtype in (torch.float32, torch.float64):
         a = torch.rand(n, dtype=dtype, requires_grad=True)
@@ -132,8 +151,11 @@ def main() -> None:
         lines.append(f"| {backend} | {label} | {tb * 1e3:.1f} | {tc * 1e3:.1f} | {q:.2f}x | {mark} |")
     body = (
         f"{n:,} pairs, median of {r} interleaved repeats; ratio = median over repeats of "
-        "(E_beta time / add time measured just before it). The torch floor is "
-        "`(a + c).backward(g)`.\n\n" + "\n".join(lines) + "\n\n"
+        "(E_beta time / add time measured just before it). The numpy floor is `a + c` split "
+        "into the same blocks over the same threads as effobj's numpy path (`run_blocks`, "
+        f"{__import__('effobj._metric.stream', fromlist=['x'])._n_threads()} threads here); the "
+        "torch floor is `(a + c).backward(g)` on torch's own intra-op threads "
+        f"({torch.get_num_threads()}), as many as the streamed path uses.\n\n" + "\n".join(lines) + "\n\n"
         "How: numpy streams 2^17-element blocks (the surrogate: 2^16) through in-place ufuncs (no masked `where=` "
         "loops, which measured 3-7x slower than plain ones), the checks done per block while "
         "it is in cache, blocks split over the cores. torch on CPU: `soft_e_beta` streams the "
