@@ -176,7 +176,14 @@ def _even_points(low: float, high: float, log: bool) -> tuple[float, ...]:
     else:
         pts = [low + (high - low) * i / (n - 1) for i in range(n)]
     pts[0], pts[-1] = float(low), float(high)  # exactly the ends, whatever the rounding
-    return tuple(pts)
+    # increasing, each once: a range narrower than the floats between its ends has fewer
+    out = [pts[0]]
+    for p in pts[1:-1]:
+        if out[-1] < p < pts[-1]:
+            out.append(p)
+    if pts[-1] > out[-1]:
+        out.append(pts[-1])
+    return tuple(out)
 
 
 def training_params(
