@@ -53,7 +53,9 @@ def test_search_then_resume_then_best(tmp_path, capsys, monkeypatch):
     assert rc == 0
     assert out["storage"] == "sqlite:///effobj.db" and (tmp_path / "effobj.db").exists()
     s = out["summary"]
-    assert s["n_complete"] == 15 and s["n_trained"] + s["trainings_avoided"] == 15
+    # hopeless candidates end PRUNED without a value (never measured), the rest COMPLETE
+    assert s["n_complete"] + s["n_pruned"] == 15 and s["n_trained"] + s["trainings_avoided"] == 15
+    assert s["n_pruned"] == s["n_hopeless"] + s["n_pruned_training"]
     study = optuna.load_study(study_name="t", storage="sqlite:///effobj.db")
     for t in study.trials:
         assert t.user_attrs["size"] == t.params["size"]  # every cost on record
@@ -63,7 +65,7 @@ def test_search_then_resume_then_best(tmp_path, capsys, monkeypatch):
             assert max(t.constraints.values()) > 0  # what Optuna's samplers read
     # resume: the same command with more trials tops the study up
     rc, out = _run_json(capsys, [*SEARCH, "--trials", "20", "--format", "json"])
-    assert rc == 0 and out["summary"]["n_complete"] == 20
+    assert rc == 0 and out["summary"]["n_complete"] + out["summary"]["n_pruned"] == 20
     # re-rank for another beta2 and budget: the JSON answer
     rc, best = _run_json(capsys, ["best", "--study-name", "t", "--beta2", "0.2",
                                   "--cost-max", "2", "--format", "json", "--top", "3"])
@@ -108,7 +110,7 @@ def test_search_on_the_nas_bench_graph_table(tmp_path, capsys):
     [
         (["--beta2", "-1"], "beta2"),
         (["--cost-max", "20"], "max"),
-        (["--perf-ref", "0"], "perf_ref"),
+        (["--perf-ref", "0"], "--perf-ref"),
         (["--space", "no-such-space"], "no-such-space"),
         (["--trials", "-2"], "--trials"),
         (["--max-trainings", "0"], "--max-trainings"),
