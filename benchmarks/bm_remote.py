@@ -23,6 +23,7 @@ whether two measurements ever overlapped, and the trial records the queue waits.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -54,7 +55,7 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
     torch.set_num_threads(1)
     rows = []
     totals: dict[str, list[float]] = {"local": [], "remote": [], "remote_minus_transfer": [],
-                                      "server_profile": []}
+                                      "server_profile": [], "pair_rel": []}
     try:
         # one-time imports (torch._dynamo, torch.export) on both sides, not timed
         profile_model(torch.nn.Linear(2, 2), torch.ones(1, 2), cache=False)
@@ -84,7 +85,13 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
             ci = local[0].latency_ci95_ms
             ci_text = "n/a: too few blocks in 1 s" if ci is None else f"{ci[0]:.2f}, {ci[1]:.2f}"
             mb = remote[0].model_bytes / 2**20
-            over = (rt - ex - tr - dc) / lt - 1
+            # paired per repeat (local k and remote k ran back to back): the remote time
+            # beyond export, transfer and decode, over the local time, minus 1
+            pair = [(r.profile_time_s - r.remote["export_s"] - r.remote["transfer_s"]
+                     - r.remote["decode_s"]) / loc.profile_time_s - 1.0
+                    for loc, r in zip(local, remote, strict=True)]
+            totals["pair_rel"] += pair
+            o_mean, o_lo, o_hi = _mean_ci(pair)
             totals["local"].append(lt)
             totals["remote"].append(rt)
             totals["remote_minus_transfer"].append(rt - ex - tr - dc)
@@ -93,7 +100,8 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
                 f"| {name} | {mb:.1f} | {lt:.2f} | {rt:.2f} | {ex:.2f} | {tr:.2f} | {rc:.2f} | "
                 f"{dc:.2f} | "
                 f"{ms:.2f} | {sp:.2f} | "
-                f"{100 * over:+.1f} % | {'yes' if same else 'NO'} | {lat_l:.2f} "
+                f"{100 * o_mean:+.1f} % [{100 * o_lo:+.1f}, {100 * o_hi:+.1f}] | "
+                f"{'yes' if same else 'NO'} | {lat_l:.2f} "
                 f"[{ci_text}] | {lat_r:.2f} | {inside}/{repeats * repeats} | "
                 f"{local[0].peak_activation_bytes / 2**20:.2f} / "
                 f"{remote[0].peak_activation_bytes / 2**20:.2f} |")
@@ -101,6 +109,18 @@ def part1(names: list[str], repeats: int, folder: Path) -> tuple[list[str], dict
     finally:
         srv.stop()
     return rows, totals
+
+
+def _mean_ci(xs: list[float], n_boot: int = 10_000) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap 95 % interval of the mean (seeded)."""
+    import numpy as np
+
+    x = np.asarray(xs, dtype=float)
+    if len(x) < 2:
+        return float(x.mean()), math.nan, math.nan
+    boots = x[np.random.default_rng(0).integers(len(x), size=(n_boot, len(x)))].mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(x.mean()), float(lo), float(hi)
 
 
 def part2(folder: Path, trials: int) -> list[str]:
@@ -158,9 +178,10 @@ def part2(folder: Path, trials: int) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--repeats", type=int, default=5, help="local/remote pairs per model")
     args = p.parse_args()
     names = [n for n in MODELS if not args.quick or n in ("ResNet-18", "MobileNetV2")]
-    repeats = 2 if args.quick else 3
+    repeats = 2 if args.quick else args.repeats
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         rows, totals = part1(names, repeats, Path(tmp))
@@ -168,13 +189,16 @@ def main() -> None:
     load1 = os.getloadavg()
     lt, rt, sp = sum(totals["local"]), sum(totals["remote"]), sum(totals["server_profile"])
     rm = sum(totals["remote_minus_transfer"])
+    pm, plo, phi = _mean_ci(totals["pair_rel"])
     body = "\n".join([
         f"- load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load0)}; after: "
         f"{', '.join(f'{x:.2f}' for x in load1)}. Server and client share this machine's cores; "
         "every ratio below comes from this one run.",
         "- server: `effobj profile-server --threads 1 --no-cache` on 127.0.0.1; local: "
         "`profile_model(threads=1)`; both `max_time_s=1`, alternated, "
-        f"{repeats} of each per model (medians shown).",
+        f"{repeats} of each per model (medians shown; the overhead column is the mean over "
+        "the repeats of the paired difference, local k and remote k run back to back, with "
+        "a bootstrap 95 % interval).",
         "",
         "## 1. Remote profile over loopback vs local profile",
         "",
@@ -187,8 +211,13 @@ def main() -> None:
         *rows,
         "",
         f"All models: local {lt:.1f} s, remote {rt:.1f} s ({rt / lt:.2f}x); remote without "
-        f"export, transfer and decode {rm:.1f} s ({100 * (rm / lt - 1):+.1f} % over local); the "
-        f"server's own profile_model {sp:.1f} s ({100 * (sp / lt - 1):+.1f} % over local). "
+        f"export, transfer and decode {rm:.1f} s (sum of medians). **Overhead of the remote "
+        f"path beyond export, transfer and decode, from the {len(totals['pair_rel'])} paired "
+        f"repeats (each remote profile over the local one run just before it, minus 1): mean "
+        f"{100 * pm:+.1f} %, bootstrap 95 % interval [{100 * plo:+.1f} %, {100 * phi:+.1f} %]** "
+        "(an interval that holds 0 means no overhead is resolved at this noise; a negative "
+        "mean is noise, not a remote path faster than local: the server runs the same "
+        f"profile_model). The server's own profile_model {sp:.1f} s (sum of medians). "
         "Export is torch.export and the program's JSON on the search side (the tensors are "
         "not copied there: they are copied once, in 4 MiB pieces, while they are sent). "
         "Transfer is the rest of the search side's wall time outside the server's queue and "
