@@ -197,8 +197,8 @@ class EfficiencySampler(BaseSampler):
         self._perf_models: dict[tuple[int, tuple[str, ...]], GaussianProcess] = {}
         self._initial_done: set[int] = set()
         self._lookup_times: list[float] = []
-        # the wall-time budget of the proposal under way (_wall_budget_s)
-        self._proposal_t0, self._proposal_wall_s = 0.0, math.inf
+        # the proposal under way: seconds its look-ups took, and their budget (_wall_budget_s)
+        self._proposal_lookup_s, self._proposal_wall_s = 0.0, math.inf
         #: look-ups this sampler made, in order (identity, params): for benchmarks
         self.lookup_log: list[str] = []
 
@@ -266,8 +266,7 @@ class EfficiencySampler(BaseSampler):
         budget = self._lookup_budget(study)
         # the same budget in wall time: look-ups slower than their measured price (a
         # compile, a loaded machine) stop sooner, whatever their count
-        self._proposal_t0, self._proposal_wall_s = time.perf_counter(), self._wall_budget_s(
-            study, budget)
+        self._proposal_lookup_s, self._proposal_wall_s = 0.0, self._wall_budget_s(study, budget)
         params = None
         if state.n_trained < self.n_startup_trials:
             params, fallback = self._startup(pool, state, registry, budget, rng)
@@ -355,9 +354,10 @@ class EfficiencySampler(BaseSampler):
 
     def _out_of_time(self, spent: int, factor: float = 1.0) -> bool:
         """Whether this proposal's look-ups (``spent`` so far; the first is always made)
-        used up ``factor`` times its wall-time budget."""
-        return spent > 0 and (time.perf_counter() - self._proposal_t0
-                              > factor * self._proposal_wall_s)
+        used up ``factor`` times its wall-time budget. Only the look-ups' own seconds
+        count: the model's fit and the candidate pool are not look-ups (counting them
+        starved a fast look-up, a table's, of all but its first)."""
+        return spent > 0 and self._proposal_lookup_s > factor * self._proposal_wall_s
 
     def _price(self, study: optuna.Study) -> float:
         if self.lookup_price != "auto":
@@ -391,8 +391,10 @@ class EfficiencySampler(BaseSampler):
         except Exception as exc:  # a candidate that cannot be built or measured
             _log.debug("cost look-up of %s failed: %s", ident, exc)
             registry.add(ident, params, {})
+            self._proposal_lookup_s += time.perf_counter() - t0
             return None
         self._lookup_times.append(time.perf_counter() - t0)
+        self._proposal_lookup_s += self._lookup_times[-1]
         costs = {n: float(raw[n]) for n in self._cost_names}
         registry.add(ident, params, costs)
         self.lookup_log.append(ident)

@@ -79,6 +79,40 @@ def test_slow_lookups_are_cut_by_the_proposals_wall_time_budget() -> None:
     assert elapsed < 50 * 0.1 / 2
 
 
+class _SlowModel(EfficiencySampler):
+    """A sampler whose model takes 50 ms a proposal, as on a study of 1,000 trials."""
+
+    def _acquisition(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        return super()._acquisition(*args, **kwargs)
+
+
+def test_fast_lookups_are_not_cut_by_the_time_the_model_takes() -> None:
+    """Only the look-ups' own seconds count against their wall-time budget: a table's
+    look-up (microseconds) beside a slow model fit still gets its whole count budget."""
+    made: list[int] = []
+
+    def costs(params: dict) -> dict:
+        made.append(params["size"])
+        return {"size": float(params["size"])}
+
+    sampler = _SlowModel(size_spec(cost_max=9.0), costs=costs, seed=0, n_startup_trials=1,
+                         n_initial_lookups=0, lookup_price=0.01, lookup_share=0.1)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    dist = {"size": optuna.distributions.IntDistribution(1, 400)}
+    for s, v in ((3, 0.1), (5, 0.3), (8, 0.2)):
+        study.add_trial(optuna.trial.create_trial(params={"size": s}, distributions=dist,
+                                                  value=v, user_attrs={"perf": v, "size": float(s),
+                                                                       "status": "trained"}))
+    sampler._lookup_times = [1e-5] * 5  # a table's look-up
+    study.ask(dist)
+    budget = sampler._lookup_budget(study)
+    assert budget == 10
+    # the unknown candidates look cheap until looked up (no cost model yet), so the
+    # proposal spends its budget; counting the model's 50 ms stopped it after one
+    assert len(made) == budget
+
+
 # ---------------------------------------------------------------- effobj best's rows
 def test_best_says_why_it_shows_fewer_rows_than_it_ranked(tmp_path: Path, capsys) -> None:
     url = f"sqlite:///{tmp_path / 'b.db'}"
