@@ -19,7 +19,8 @@ other processes, see the report):
     - ``ProxylessNAS``: CE + lambda F / B, lambda tuned on a grid;
     - ``TuNAS`` and ``random`` as in (a).
 
-Budgets at 0.3, 0.5, 0.7 of the range [cheapest, full]; beta2 in {1, 4, 16} for E_beta
+Budgets at 0.3, 0.5, 0.7 x the full model's FLOPs (a) or of the range [cheapest, largest]
+(b); beta2 in {1, 4, 16} for E_beta
 (the baselines do not depend on beta2); seeds paired across methods. A grid method's
 value is chosen per budget on validation accuracy (mean over seeds, among the values
 whose derived models all meet the budget); test accuracy is reported. Raw per-run
@@ -335,7 +336,8 @@ def _rows(records: list[dict[str, Any]], part: str) -> tuple[list[str], dict[str
         if not recs:
             continue
         seeds = sorted({r["seed"] for r in recs})
-        lines.append(f"\n#### budget at {frac} of the range ({len(seeds)} seeds)\n")
+        where = "x the full model's FLOPs" if part == "width" else "of the FLOPs range [cheapest, largest]"
+        lines.append(f"\n#### budget at {frac} {where} ({len(seeds)} seeds)\n")
         lines.append("| method | knob | within budget | landed by the loss | cost / budget | test accuracy | "
                      "val accuracy | paired test diff vs E_beta b2=16 | CPU s / run |")
         lines.append("|---|---|---|---|---|---|---|---|---|")
@@ -387,9 +389,10 @@ def _rows(records: list[dict[str, Any]], part: str) -> tuple[list[str], dict[str
     return lines, judged
 
 
-def report() -> None:
+def report(note: str = "") -> None:
     records = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
     body = [
+        *([f"Note: {note}\n"] if note else []),
         "Regenerate from the committed records: `.venv/bin/python benchmarks/bm_learning.py --report`. "
         "Records: `benchmarks/results/learning_runs.jsonl` (one JSON object per run). "
         "Machine of the runs (recorded in each record, first and last shown): "
@@ -439,7 +442,16 @@ def report() -> None:
             verdicts.append(f"- {part}, budget {frac}: E_beta's test accuracy (its beta2 chosen on validation) "
                             f"{acc_e:.3f} vs best within-budget baseline {name} {acc_b:.3f}: "
                             f"{'met' if ok else 'missed'} (>= baseline - 1 SE).")
-    body.insert(2, "## Targets\n\n" + "\n".join(verdicts) + "\n")
+    from effobj import e_beta
+
+    why = ("\nWhy the budget use is low, by the metric itself: with `EfficiencySpec.for_budget` the "
+           "budget sits at C = 0.5, and at beta2 = 16 E_beta(A = 0.99, C = 0.5) = "
+           f"{float(e_beta(0.99, 0.5, beta2=16.0, c_max=0.5)):.3f} while E_beta(A = 0.98, C = 0.15) = "
+           f"{float(e_beta(0.98, 0.15, beta2=16.0, c_max=0.5)):.3f}: a model at 30 % of the budget that "
+           "loses one point of accuracy is the better one, so the loss, which follows the metric, "
+           "stops there. A loss that uses >= 85 % of the budget would have to ignore the metric's "
+           "cost term.\n")
+    body.insert(3 if note else 2, "## Targets\n\n" + "\n".join(verdicts) + "\n" + why)
     write("learning", "E_beta as a training loss: the most accurate hard model within a budget", "\n".join(body))
 
 
@@ -456,6 +468,7 @@ def main() -> None:
     ap.add_argument("--op-seeds", type=int, default=None, help="seeds of part (b) (default --seeds)")
     ap.add_argument("--runs", type=Path, default=RUNS, help="the JSONL records (appended to)")
     ap.add_argument("--no-report", action="store_true", help="run, do not rewrite learning.md")
+    ap.add_argument("--note", default="", help="a sentence written at the top of learning.md")
     ap.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
                     help="budgets as fractions of the range (default 0.3 0.5 0.7)")
     args = ap.parse_args()
@@ -466,7 +479,7 @@ def main() -> None:
         if args.part in ("operators", "both"):
             op_part(args.op_seeds or args.seeds, args.op_epochs, args.op_steps, args.op_retrain)
     if not args.no_report:
-        report()
+        report(args.note)
 
 
 if __name__ == "__main__":
