@@ -54,7 +54,7 @@ def _run_example(name: str, *args: str, cwd: Path) -> str:
 
 def test_width_search_example_lands_a_hard_model_within_the_budget(tmp_path: Path) -> None:
     """The issue-23 user case (0.3 x FLOPs, warm-up, loss defaults), shortened search."""
-    out = _run_example("width_search.py", "--steps", "80", cwd=tmp_path)
+    out = _run_example("width_search.py", "--steps", "50", cwd=tmp_path)
     m = re.search(r"derived: (\d+) FLOPs \(([\d.]+) x budget, within budget, (\d+) channels projected\)", out)
     assert m, out
     assert 0.0 < float(m.group(2)) <= 1.0

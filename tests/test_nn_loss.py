@@ -81,7 +81,7 @@ def _after_warm_adam(over_budget: str) -> tuple[float, float]:
         opt.zero_grad()
         loss_fn(torch.sigmoid(w[1]), torch.sigmoid(w[0])).backward()
         opt.step()
-    return float(torch.sigmoid(w[0])), float(torch.sigmoid(w[1]))
+    return float(torch.sigmoid(w[0]).detach()), float(torch.sigmoid(w[1]).detach())
 
 
 def test_penalty_form_brings_the_cost_back_from_a_warm_optimizer_and_keeps_learning():
