@@ -71,7 +71,7 @@ def test_json_output_several_inputs_and_dtypes(model_file: Path, capsys: pytest.
         (["{f}:build", "--input-shape", "1,3,8,8", "--input-shape", "1", "--input-dtype", "int64",
           "--input-dtype", "int64", "--input-dtype", "int64"], "once per --input-shape (2). Got 3"),
         (["{f}:build", "--input-shape", "1,5,8,8"], "Profiling Sequential failed at step"),
-        (["{f}:build", "--input-shape", "1,3,8,8", "--device", "cuda:7"], "'device' parameter"),
+        (["{f}:build", "--input-shape", "1,3,8,8", "--device", "cuda:7"], "'--device' option"),
     ],
 )
 def test_errors_exit_2_with_a_message(model_file: Path, capsys: pytest.CaptureFixture[str], argv, message) -> None:
