@@ -34,7 +34,6 @@ benchmarks/results/learning.md from them without running anything.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import random
@@ -70,9 +69,9 @@ def _append(rec: dict[str, Any]) -> None:
 def _width_baseline(method: str, frac: float, seed: int, steps: int, lam: float) -> dict[str, Any]:
     """The width recipe of examples/width_search.py with another loss on the same gates."""
     import torch
+    import width_search as W
     from torch import nn
 
-    import width_search as W
     from effobj.cost_models import ChannelGates
     from effobj.nn import true_class_probability
 
@@ -112,9 +111,9 @@ def _width_baseline(method: str, frac: float, seed: int, steps: int, lam: float)
 def _width_random(frac: float, seed: int, steps: int) -> dict[str, Any]:
     """Best of RANDOM_K random hard widths within the budget, each trained 100 + 1.5 steps."""
     import torch
+    import width_search as W
     from torch import nn
 
-    import width_search as W
     from effobj.cost_models import ChannelGates
 
     rng = random.Random(seed)
@@ -145,19 +144,18 @@ def _width_random(frac: float, seed: int, steps: int) -> dict[str, Any]:
 
 def width_part(seeds: int, steps: int) -> None:
     import torch
-
     import width_search as W
 
     torch.set_num_threads(1)
     for frac in FRACTIONS:
         for seed in range(seeds):
             runs: list[tuple[str, float | None, Any]] = [
-                ("E_beta", b2, lambda b2=b2: W.width_search(frac, b2, steps, seed)) for b2 in BETA2S
+                ("E_beta", b2, lambda b2=b2, frac=frac, seed=seed: W.width_search(frac, b2, steps, seed)) for b2 in BETA2S
             ]
-            runs += [("MorphNet", lam, lambda lam=lam: _width_baseline("MorphNet", frac, seed, steps, lam))
+            runs += [("MorphNet", lam, lambda lam=lam, frac=frac, seed=seed: _width_baseline("MorphNet", frac, seed, steps, lam))
                      for lam in MORPHNET_GRID]
-            runs.append(("TuNAS", TUNAS_BETA, lambda: _width_baseline("TuNAS", frac, seed, steps, 0.0)))
-            runs.append(("random", None, lambda: _width_random(frac, seed, steps)))
+            runs.append(("TuNAS", TUNAS_BETA, lambda frac=frac, seed=seed: _width_baseline("TuNAS", frac, seed, steps, 0.0)))
+            runs.append(("random", None, lambda frac=frac, seed=seed: _width_random(frac, seed, steps)))
             for method, knob, fn in runs:
                 t0 = time.process_time()
                 r = fn()

@@ -228,8 +228,7 @@ def run(args: argparse.Namespace) -> int:
         training_summary,
         worker_seed,
     )
-    from effobj.optuna._storage import check_foreign_tables, check_writable, masked_url
-    from effobj.optuna._storage import storage_url
+    from effobj.optuna._storage import check_foreign_tables, check_writable, masked_url, storage_url
     from effobj.optuna._weights import keeper_for
     from effobj.record import Status, TrialRecord
 

@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from effobj.cost_models._check import TableCheck, check_table
 from effobj.cost_models._expected import architecture_distribution, expected_cost, expected_latency
-from effobj.cost_models._gates import ChannelGates, DerivedWidths, GatedLayer, gated_flops, gated_layers
+from effobj.cost_models._gates import (
+    ChannelGates,
+    DerivedWidths,
+    GatedLayer,
+    gated_flops,
+    gated_layers,
+)
 from effobj.cost_models._table import (
     FIXED_KEYS,
     TABLE_PROFILE,

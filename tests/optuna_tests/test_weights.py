@@ -8,9 +8,9 @@ import os
 
 import optuna
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 from optuna_toys import size_perf, size_spec
 
 from effobj import InputError
