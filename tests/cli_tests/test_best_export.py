@@ -8,29 +8,14 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
-from user_space import write_user_space
 
 from effobj import EfficiencySpec
 from effobj.cli import main
-
-
-@pytest.fixture
-def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = write_user_space(tmp_path / "tmp")
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.chdir(tmp_path)
-    before = set(sys.modules)
-    yield folder
-    for name in set(sys.modules) - before:
-        if name.startswith("_effobj_user_") or name.startswith("my_"):
-            del sys.modules[name]
-
 
 SPACE = "tmp/my_space.py:MySpace"
 

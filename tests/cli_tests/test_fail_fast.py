@@ -14,8 +14,8 @@ import optuna
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from user_space import run_cli
 
-from effobj.cli import main
 from effobj.cli._threads import contention_note, store_threads
 from effobj.errors import InputError
 from effobj.record import STUDY_THREADS, Status, TrialRecord
@@ -68,13 +68,7 @@ def spaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_run = run_cli
 
 
 # ---------------------------------------------------------------- --threads (item 2)

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import optuna
-import pytest
 import torch
+from user_space import run_cli
 
-from effobj.cli import main
 from effobj.optuna import EfficiencySampler, create_study
 from effobj.spec import EfficiencySpec
 
@@ -24,13 +23,7 @@ from optuna_toys import size_objective, size_spec  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_run = run_cli
 
 
 # ---------------------------------------------------------------- one default sampler

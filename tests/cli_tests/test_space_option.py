@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -21,20 +20,6 @@ from effobj.cli import main
 def _search(trials: int) -> list[str]:
     return ["--trials", str(trials), "--perf-ref", "1", "--cost-ref", "1e4", "--cost", "macs",
             "--latency-time", "0", "--sampler", "random", "--no-progress", "--format", "json"]
-
-
-@pytest.fixture
-def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder with the user's space file and a module it imports; the loader's additions
-    to ``sys.path`` and ``sys.modules`` are undone after the test."""
-    folder = write_user_space(tmp_path / "tmp")
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.chdir(tmp_path)
-    before = set(sys.modules)
-    yield folder
-    for name in set(sys.modules) - before:
-        if name.startswith("_effobj_user_") or name.startswith("my_"):
-            del sys.modules[name]
 
 
 def _env(*paths: Path) -> dict[str, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 #: the user's own space, as the README shows it: a small network on their data
 MY_SPACE = '''
 import torch
@@ -57,3 +59,15 @@ def write_user_space(folder: Path) -> Path:
     (folder / "my_space.py").write_text(MY_SPACE)
     (folder / "my_layers.py").write_text(MY_LAYERS)
     return folder
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``effobj ARGV`` in-process: ``(exit code, stdout, stderr)``."""
+    from effobj.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
