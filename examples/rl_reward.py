@@ -28,6 +28,7 @@ the budget by validation accuracy.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(f"budget {budget * 1e3:.3f} ms ({args.budget} of the range), beta2 = {args.beta2}")
     for name, fn in rewards.items():
-        def reward(batch: np.ndarray, fn=fn) -> np.ndarray:
+        def reward(batch: np.ndarray, fn: Any = fn) -> np.ndarray:
             out = []
             for idx in batch.tolist():
                 r = record(idx)

@@ -22,6 +22,7 @@ No knob of the loss is set: the budget is the only input.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable
 
 import torch
 from sklearn.datasets import load_digits
@@ -60,7 +61,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-def train(model: nn.Module, steps: int, loss_of, params, seed: int, lr: float = 3e-3) -> None:
+def train(model: nn.Module, steps: int, loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+          params: Iterable[torch.nn.Parameter], seed: int, lr: float = 3e-3) -> None:
     """``steps`` Adam steps of ``loss_of(logits, labels)`` on batches of 64."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(params, lr=lr)
