@@ -6,7 +6,10 @@ within 10 %. Each run is the command a user types, in its own process (so each
 calibrates its own latency scale, as two sessions would); the load average is recorded
 beside each run. Writes ``benchmarks/results/threads.md``.
 
-    .venv/bin/python benchmarks/bm_threads.py [--samples 20] [--threads 1 2] [--runs 2]
+    .venv/bin/python benchmarks/bm_threads.py [--samples 20] [--threads 1 2] [--runs 2] [--busy N]
+
+``--busy N`` starts N processes that spin on the CPU for the whole benchmark (a controlled
+load: N = the core count is one busy process per core), beside whatever else runs.
 """
 
 from __future__ import annotations
@@ -38,18 +41,31 @@ def run_once(space: str, samples: int, threads: int) -> tuple[dict, float, float
     return out["indicators"]["latency_ms"], load0, os.getloadavg()[0], time.monotonic() - t0
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--space", default="mobilenet")
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--busy", type=int, default=0, help="busy processes beside the runs")
     args = p.parse_args()
+    import multiprocessing as mp
+
+    busy = [mp.Process(target=_spin, daemon=True) for _ in range(args.busy)]
+    for b in busy:
+        b.start()
+    load = (f"with {args.busy} busy process(es) spinning beside them (a controlled load) "
+            if args.busy else "")
     lines = [f"`effobj space-range --space {args.space} --samples {args.samples} --threads N` "
              f"run {args.runs} times per N, each in its own process (the same {args.samples} "
-             "candidates, seed 0), on this 2-core machine shared with the other work of the "
-             "moment (load averages below). Latency quantiles in ms; spread = (largest - "
-             "smallest) / smallest over the runs.", ""]
+             f"candidates, seed 0), {load}on this {os.cpu_count()}-core machine shared with "
+             "the other work of the moment (load averages below). Latency quantiles in ms; "
+             "spread = (largest - smallest) / smallest over the runs.", ""]
     for threads in args.threads:
         runs = [run_once(args.space, args.samples, threads) for _ in range(args.runs)]
         lines += [f"### --threads {threads}", "",
@@ -63,6 +79,8 @@ def main() -> None:
         worst = max(spread[1:-1])  # the quantiles (min and max are single candidates)
         lines += ["", f"Largest spread of the 10-90 % quantiles: {worst:.0%} "
                   f"({'within' if worst <= 0.10 else 'beyond'} the 10 % target).", ""]
+    for b in busy:
+        b.terminate()
     write("threads", "Latency range of a space, twice, at 1 and 2 threads", "\n".join(lines))
 
 
