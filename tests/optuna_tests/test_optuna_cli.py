@@ -423,23 +423,23 @@ def _trained_identities(url: str) -> list[str]:
 def test_three_workers_of_the_default_sampler_never_train_one_architecture_twice(tmp_path):
     """Three `effobj search` processes on one SQLite study, then two resumes."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    procs = [_cli([*CORA, "--storage", url, "--trials", "40"]) for _ in range(3)]
+    procs = [_cli([*CORA, "--storage", url, "--trials", "30"]) for _ in range(3)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     study = optuna.load_study(study_name="cora", storage=url)
     assert type(study.sampler).__name__ != "EfficiencySampler"  # loaded plainly here
     # finished: COMPLETE, or PRUNED when skipped as hopeless (never measured)
     n_finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
-    assert 40 <= n_finished <= 42  # workers may take the last slot at the same instant
+    assert 30 <= n_finished <= 32  # workers may take the last slot at the same instant
     for _ in range(2):  # resumed sessions top the study up without repeating a training
-        n_finished += 10
+        n_finished += 6
         p = _cli([*CORA, "--storage", url, "--trials", str(n_finished)])
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]
         summary = json.loads(out)["summary"]
         assert summary["n_complete"] + summary["n_pruned"] >= n_finished
     trained = _trained_identities(url)
-    assert len(trained) >= 20
+    assert len(trained) >= 15
     assert len(trained) == len(set(trained))
     study = optuna.load_study(study_name="cora", storage=url)
     assert study.user_attrs["cost_lookups"] >= len(set(trained))
