@@ -263,10 +263,11 @@ class EfficiencySampler(BaseSampler):
         pool = self._pool(search_space, state, registry, rng)
         if not pool:
             return {}
-        budget = self._lookup_budget(study)
+        budget = self._lookup_budget(state.median_train_s)
         # the same budget in wall time: look-ups slower than their measured price (a
         # compile, a loaded machine) stop sooner, whatever their count
-        self._proposal_lookup_s, self._proposal_wall_s = 0.0, self._wall_budget_s(study, budget)
+        self._proposal_lookup_s, self._proposal_wall_s = 0.0, self._wall_budget_s(
+            state.median_train_s, budget)
         params = None
         if state.n_trained < self.n_startup_trials:
             params, fallback = self._startup(pool, state, registry, budget, rng)
@@ -330,24 +331,19 @@ class EfficiencySampler(BaseSampler):
             pool[ident] = params
         return list(pool.items())
 
-    def _lookup_budget(self, study: optuna.Study) -> int:
-        price = self._price(study)
+    def _lookup_budget(self, t_train: float | None) -> int:
+        """Look-ups one proposal may make; ``t_train``: the median training's seconds."""
+        price = self._price(t_train)
         if price <= 0.0:
             return self.max_lookups_per_trial
         return max(1, min(self.max_lookups_per_trial, int(self.lookup_share / price)))
 
-    def _wall_budget_s(self, study: optuna.Study, budget: int) -> float:
+    def _wall_budget_s(self, t_train: float | None, budget: int) -> float:
         """Seconds of look-ups one proposal may spend: ``lookup_share`` of the median
-        training once one is known, else ``budget`` look-ups at their median measured
-        time (no cap before the first look-up was measured)."""
-        trained = [
-            r.train_time_s
-            for r in (TrialRecord.from_user_attrs(t.user_attrs, ())
-                      for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            if r.status == Status.TRAINED and r.train_time_s is not None
-        ]
-        if self.lookup_price == "auto" and trained and float(np.median(trained)) > 0.0:
-            return self.lookup_share * float(np.median(trained))
+        training (``t_train``) once one is known, else ``budget`` look-ups at their median
+        measured time (no cap before the first look-up was measured)."""
+        if self.lookup_price == "auto" and t_train is not None and t_train > 0.0:
+            return self.lookup_share * t_train
         if not self._lookup_times:
             return math.inf
         return budget * float(np.median(self._lookup_times))
@@ -359,22 +355,12 @@ class EfficiencySampler(BaseSampler):
         starved a fast look-up, a table's, of all but its first)."""
         return spent > 0 and self._proposal_lookup_s > factor * self._proposal_wall_s
 
-    def _price(self, study: optuna.Study) -> float:
+    def _price(self, t_train: float | None) -> float:
+        """A look-up's price in trainings: the given one, or (``"auto"``) the median
+        look-up's seconds over ``t_train``, the median training's."""
         if self.lookup_price != "auto":
             return float(self.lookup_price)
-        records = (
-            TrialRecord.from_user_attrs(t.user_attrs, ())
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        )
-        train = [
-            r.train_time_s
-            for r in records
-            if r.status == Status.TRAINED and r.train_time_s is not None
-        ]
-        if not train or not self._lookup_times:
-            return 0.01
-        t_train = float(np.median(train))
-        if t_train <= 0.0:
+        if t_train is None or not self._lookup_times or t_train <= 0.0:
             return 0.01
         return max(float(np.median(self._lookup_times)) / t_train, 1e-6)
 
@@ -581,7 +567,14 @@ class _StudyState:
         self.excluded: set[str] = set()
         self.incumbent = 0.0
         self.n_trained = 0
+        #: seconds of each completed training (what a look-up's price is measured against)
+        self.train_times: list[float] = []
         self.encoder: Encoder
+
+    @property
+    def median_train_s(self) -> float | None:
+        """The median completed training's seconds (``None`` before the first)."""
+        return float(np.median(self.train_times)) if self.train_times else None
 
     @classmethod
     def read(
@@ -592,16 +585,19 @@ class _StudyState:
         trials = study.get_trials(deepcopy=False)
         # a finished trial's record does not change: parsed once per sampler (at 1,000
         # trials parsing them all again took a third of a proposal)
-        cache: dict[tuple[int, int], TrialRecord] = sampler.__dict__.setdefault("_records", {})
+        cache: dict[tuple[Any, ...], TrialRecord] = sampler.__dict__.setdefault("_records", {})
         for t in trials:
-            if not all(n in t.params for n in space):
-                continue
-            key = (study._study_id, t._trial_id)
+            key = (study.study_name, t.number, t.datetime_start)
             rec = cache.get(key) if t.state.is_finished() else None
             if rec is None:
                 rec = TrialRecord.from_user_attrs(t.user_attrs, ())
                 if t.state.is_finished():
                     cache[key] = rec
+            if (t.state == TrialState.COMPLETE and rec.status == Status.TRAINED
+                    and rec.train_time_s is not None):
+                st.train_times.append(float(rec.train_time_s))
+            if not all(n in t.params for n in space):
+                continue
             ident = rec.identity
             if ident is None:
                 try:

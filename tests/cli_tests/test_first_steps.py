@@ -65,7 +65,7 @@ def test_slow_lookups_are_cut_by_the_proposals_wall_time_budget() -> None:
     t0 = time.perf_counter()
     trial = study.ask(dist)
     elapsed = time.perf_counter() - t0
-    budget = sampler._lookup_budget(study)
+    budget = sampler._lookup_budget(None)
     assert trial.params["size"] >= 1
     # the count alone would allow n_initial_lookups (50) + budget look-ups at 0.1 s
     assert len(made) <= budget * 0.01 / 0.1 * 2 + 2
@@ -99,7 +99,7 @@ def test_fast_lookups_are_not_cut_by_the_time_the_model_takes() -> None:
                                                                        "status": "trained"}))
     sampler._lookup_times = [1e-5] * 5  # a table's look-up
     study.ask(dist)
-    budget = sampler._lookup_budget(study)
+    budget = sampler._lookup_budget(None)
     assert budget == 10
     # the unknown candidates look cheap until looked up (no cost model yet), so the
     # proposal spends its budget; counting the model's 50 ms stopped it after one

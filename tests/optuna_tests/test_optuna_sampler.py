@@ -167,11 +167,13 @@ def test_a_sampler_without_costs_learns_from_trials_only():
 
 def test_lookup_budget_follows_the_price():
     s = EfficiencySampler(size_spec(), lookup_price=0.01, lookup_share=0.1)
-    study = optuna.create_study(direction="maximize")
-    assert s._lookup_budget(study) == 10
-    assert EfficiencySampler(size_spec(), lookup_price=0.1)._lookup_budget(study) == 1
+    assert s._lookup_budget(None) == 10
+    auto = EfficiencySampler(size_spec(), lookup_share=0.1)  # priced by measurement
+    auto._lookup_times = [0.01]  # a 10 ms look-up beside a median training of 1 s
+    assert auto._lookup_budget(1.0) == 10 and auto._lookup_budget(0.1) == 1
+    assert EfficiencySampler(size_spec(), lookup_price=0.1)._lookup_budget(None) == 1
     assert EfficiencySampler(size_spec(), lookup_price=0.0,
-                             max_lookups_per_trial=7)._lookup_budget(study) == 7
+                             max_lookups_per_trial=7)._lookup_budget(None) == 7
 
 
 @pytest.mark.parametrize(
