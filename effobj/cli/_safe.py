@@ -70,8 +70,8 @@ _FILTER = _InterruptFilter()
 
 def quiet_interrupts() -> None:
     """Install the filter on Optuna's optimize logger (once per process)."""
-    import logging
+    from effobj.optuna._compat import optimize_logger
 
-    logger = logging.getLogger("optuna.study._optimize")
+    logger = optimize_logger()
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)

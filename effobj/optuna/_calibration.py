@@ -54,6 +54,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from effobj.optuna import _compat
 from effobj.profiler._report import budget_decision
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,7 +128,7 @@ def stored_scale(study: optuna.Study, key: str) -> LatencyScale | None:
     from effobj.errors import EffobjError
     from effobj.profiler import LatencyScale
 
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = _compat.study_system_attrs(study)
     found: list[tuple[datetime, str, str, LatencyScale]] = []
     for name, value in attrs.items():
         if not name.startswith(SCALE_PREFIX) or not isinstance(value, dict):
@@ -152,18 +153,17 @@ def study_scale(study: optuna.Study, device: str, threads: int | None,
 
     n = torch.get_num_threads() if threads is None else int(threads)
     key = scale_key(device, n, runtime)
-    seen = _SEEN.setdefault(study._storage, {})
-    hit = seen.get((study._study_id, key))
+    seen = _SEEN.setdefault(_compat.storage_of(study), {})
+    hit = seen.get((_compat.study_id(study), key))
     now = time.monotonic()
     if hit is not None and now - hit[1] >= SETTLE_S:
         return hit[0]  # settled: no other worker's calibration can still arrive
     found = stored_scale(study, key)
     if found is None:
         mine = process_scale(device, n, runtime)
-        study._storage.set_study_system_attr(study._study_id, SCALE_PREFIX + uuid.uuid4().hex,
-                                             mine.to_dict())
+        _compat.set_study_system_attr(study, SCALE_PREFIX + uuid.uuid4().hex, mine.to_dict())
         found = stored_scale(study, key) or mine  # another worker's may be earlier
-    seen[(study._study_id, key)] = (found, now if hit is None else hit[1])
+    seen[(_compat.study_id(study), key)] = (found, now if hit is None else hit[1])
     return found
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import optuna
 
+from effobj.optuna import _compat
+
 __all__ = ["COST_LOOKUPS", "CostRegistry", "lookup_time_s", "note_lookup_time", "params_identity"]
 
 #: study user attribute: distinct candidates whose costs were measured
@@ -45,15 +47,15 @@ def note_lookup_time(study: optuna.Study | None, seconds: float) -> None:
     import os
     import socket
 
-    key = (id(study._storage), study._study_id)
+    key = _compat.study_key(study)
     name = f"{_LOOKUP_TIME_PREFIX}{socket.gethostname()}:{os.getpid()}"
     try:
         if key not in _LOOKUP_TIME:  # a process id used before (a resumed session): add to it
-            stored = study._storage.get_study_system_attrs(study._study_id).get(name, 0.0)
+            stored = _compat.study_system_attrs(study).get(name, 0.0)
             _LOOKUP_TIME[key] = float(stored) if isinstance(stored, int | float) else 0.0
         total = _LOOKUP_TIME[key] + max(0.0, float(seconds))
         _LOOKUP_TIME[key] = total
-        study._storage.set_study_system_attr(study._study_id, name, total)
+        _compat.set_study_system_attr(study, name, total)
     except Exception:  # the storage is gone or read-only: the search goes on
         return
 
@@ -61,7 +63,7 @@ def note_lookup_time(study: optuna.Study | None, seconds: float) -> None:
 def lookup_time_s(study: optuna.Study) -> float:
     """Seconds every process spent in cost look-ups outside trials (see
     :func:`note_lookup_time`)."""
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = _compat.study_system_attrs(study)
     return float(sum(v for k, v in attrs.items() if k.startswith(_LOOKUP_TIME_PREFIX)
                      and isinstance(v, int | float) and not isinstance(v, bool)))
 
@@ -93,8 +95,6 @@ class CostRegistry:
         from effobj._validation import check_instance
 
         self._study = check_instance(study, "study", "CostRegistry", optuna.Study, "an optuna.Study")
-        self._storage = study._storage
-        self._study_id = study._study_id
         self._known: dict[str, dict[str, Any]] = {}
         self._written_count = -1
 
@@ -109,7 +109,7 @@ class CostRegistry:
 
     def refresh(self) -> None:
         """Read what other workers registered since the last read."""
-        attrs = self._storage.get_study_system_attrs(self._study_id)
+        attrs = _compat.study_system_attrs(self._study)
         for key, value in attrs.items():
             if key.startswith(_PREFIX) and isinstance(value, Mapping):
                 self._known.setdefault(key[len(_PREFIX):], dict(value))
@@ -138,14 +138,14 @@ class CostRegistry:
             "costs": {str(k): float(v) for k, v in costs.items() if _finite(v)},
         }
         self._known[identity] = entry
-        self._storage.set_study_system_attr(self._study_id, _PREFIX + identity, entry)
+        _compat.set_study_system_attr(self._study, _PREFIX + identity, entry)
         return True
 
     def flush_count(self) -> None:
         """Write the ``cost_lookups`` study attribute if it changed."""
         n = len(self._known)
         if n != self._written_count:
-            self._storage.set_study_user_attr(self._study_id, COST_LOOKUPS, n)
+            self._study.set_user_attr(COST_LOOKUPS, n)
             self._written_count = n
 
 

@@ -12,8 +12,8 @@ So the sampler learns exactly as it did, and the tools show no value that was ne
 measured. :func:`~effobj.optuna.make_sampler` wraps TPE, GP and NSGA-II this way.
 
 The view overrides ``Study._get_trials`` (a private name, unavoidable: it is what
-Optuna's samplers call to read the trials) and ``get_trials``; everything else is the
-study's own.
+Optuna's samplers call to read the trials; :class:`effobj.optuna._compat.TrialsView`
+holds it) and ``get_trials``; everything else is the study's own.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from effobj.optuna._compat import TrialsView, study_trials
 from effobj.record import STATUS, UPPER_BOUND, Status
 
 __all__ = ["HopelessAware", "as_sampler_sees"]
@@ -47,35 +48,22 @@ def as_sampler_sees(t: FrozenTrial) -> FrozenTrial:
     return seen
 
 
-class _View:
+class _View(TrialsView):
     """A study whose trials read as :func:`as_sampler_sees` shows them."""
 
-    def __init__(self, study: optuna.Study) -> None:
-        self._study = study
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:
-        if len(self._study.directions) != 1:
-            return self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+    def read_trials(self, deepcopy: bool, states: Container[TrialState] | None,
+                    use_cache: bool) -> list[FrozenTrial]:
+        study = self.wrapped
+        if len(study.directions) != 1:
+            return study_trials(study, deepcopy=deepcopy, states=states, use_cache=use_cache)
         asked = None if states is None else tuple(s for s in TrialState if s in states)
         read = None if asked is None else tuple({*asked, TrialState.PRUNED})
         out = []
-        for t in self._study._get_trials(deepcopy=deepcopy, states=read, use_cache=use_cache):
+        for t in study_trials(study, deepcopy=deepcopy, states=read, use_cache=use_cache):
             seen = as_sampler_sees(t)
             if asked is None or seen.state in asked:
                 out.append(seen)
         return out
-
-    def get_trials(self, deepcopy: bool = True,
-                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=deepcopy, states=states, use_cache=False)
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self.get_trials()
 
 
 class HopelessAware(BaseSampler):

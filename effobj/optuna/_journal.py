@@ -191,10 +191,11 @@ class _CheckedJournalFileBackend(JournalFileBackend):
     def __init__(self, path: str, url: str) -> None:
         self._effobj_lock = JournalFileSymlinkLock(path)
         self._effobj_url = url
+        self._effobj_path = path  # the file Optuna's backend appends to (its own name is private)
         super().__init__(path, lock_obj=self._effobj_lock)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        path = self._file_path
+        path = self._effobj_path
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
         self._effobj_lock.acquire()
         try:
@@ -301,7 +302,10 @@ def _replay(path: str) -> tuple[int | None, int | None, str | None]:
     try:
         storage = JournalStorage(JournalFileBackend(path))
         studies = storage.get_all_studies()
-        trials = sum(len(storage.get_all_trials(s._study_id, deepcopy=False)) for s in studies)
+        trials = sum(
+            len(storage.get_all_trials(storage.get_study_id_from_name(s.study_name), deepcopy=False))
+            for s in studies
+        )
     except Exception as exc:  # noqa: BLE001  (any replay failure is reported, not raised)
         return None, None, f"{type(exc).__name__}: {exc}"
     return len(studies), trials, None

@@ -71,6 +71,7 @@ from effobj._validation import (
     refusal,
 )
 from effobj.errors import EffobjError, InputError, InputTypeError
+from effobj.optuna import _compat
 from effobj.optuna._calibration import (
     current_study,
     gate_decision,
@@ -124,7 +125,7 @@ class _QuietNanFailures(logging.Filter):
 
 
 _NAN_FILTER = _QuietNanFailures()
-logging.getLogger("optuna.study._optimize").addFilter(_NAN_FILTER)
+_compat.optimize_logger().addFilter(_NAN_FILTER)
 
 Mode = Literal["single", "multi"]
 
@@ -791,7 +792,7 @@ class EfficiencyObjective:
 
     def _incumbent(self, study: optuna.Study) -> Incumbent | None:
         """The incumbent, from the storage at most every ``incumbent_refresh_s`` seconds."""
-        key = (id(study._storage), study._study_id)
+        key = _compat.study_key(study)
         entry = self._incumbents.get(key)
         now = time.monotonic()
         if entry is None or now - entry[1] >= self.incumbent_refresh_s:
@@ -805,7 +806,7 @@ class EfficiencyObjective:
         return inc
 
     def _note_score(self, study: optuna.Study, e: float, number: int) -> None:
-        key = (id(study._storage), study._study_id)
+        key = _compat.study_key(study)
         entry = self._incumbents.get(key)
         if entry is None:
             return  # skip_hopeless off or multi mode: nothing cached
@@ -1110,9 +1111,10 @@ def _unpack_evaluation(result: Any) -> tuple[float, dict[str, Any]]:
 
 def _stored_incumbent(study: optuna.Study) -> Incumbent | None:
     """:func:`effobj.record.incumbent` of a single-objective study, read from its storage."""
-    storage = study._storage
     try:
-        best = storage.get_best_trial(study._study_id)
+        # the storage's best value, constraints or not (Study.best_trial would pick the
+        # best feasible one)
+        best = _compat.storage_of(study).get_best_trial(_compat.study_id(study))
     except ValueError:  # no COMPLETE trial yet
         return None
     top = incumbent([best])
@@ -1121,9 +1123,7 @@ def _stored_incumbent(study: optuna.Study) -> Incumbent | None:
     # The top value is not a trained trial (only untrained ones, whose value is a bound):
     # scan the completed trials.
     return incumbent(
-        storage.get_all_trials(
-            study._study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
-        )
+        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     )
 
 
@@ -1138,7 +1138,7 @@ def _safe_record(trial: optuna.trial.Trial, rec: TrialRecord) -> None:
 
 def _safe_set_system(trial: optuna.trial.Trial, key: str, value: Any) -> None:
     try:
-        trial.storage.set_trial_system_attr(trial._trial_id, key, value)
+        _compat.set_trial_system_attr(trial, key, value)
     except Exception:
         _log.debug("could not record %s on trial %d", key, trial.number, exc_info=True)
 
@@ -1174,14 +1174,11 @@ def _claim_training(
     Without a heartbeat a dead worker cannot be told from a slow one, so nothing is
     waited for: a twin that finished is taken over, else the candidate trains here.
     """
-    storage = study._storage
-    heartbeat = isinstance(storage, optuna.storages._heartbeat.BaseHeartbeat) and (
-        storage.get_heartbeat_interval() is not None
-    )
+    heartbeat = _compat.heartbeat_enabled(_compat.storage_of(study))
     number = trial.number
     claimed = False
     while True:
-        finished, lower, higher = _twins(storage, study._study_id, ident, number)
+        finished, lower, higher = _twins(study, ident, number)
         if finished is not None:
             if claimed:
                 _safe_record(trial, TrialRecord(trained=False))
@@ -1205,15 +1202,14 @@ def _claim_training(
 
 
 def _twins(
-    storage: optuna.storages.BaseStorage, study_id: int, ident: str, number: int
+    study: optuna.Study, ident: str, number: int
 ) -> tuple[optuna.trial.FrozenTrial | None, bool, bool]:
     """(a finished twin to take over, a running twin with a lower number holds a claim,
     a running twin with a higher number holds a claim) for trial ``number``."""
     from optuna.trial import TrialState
 
     lower = higher = False
-    for t in storage.get_all_trials(
-        study_id,
+    for t in study.get_trials(
         deepcopy=False,
         states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
     ):
@@ -1272,16 +1268,14 @@ def holds_slot(t: optuna.trial.FrozenTrial) -> bool:
     return t.state == optuna.trial.TrialState.RUNNING and t.system_attrs.get(SLOT_ATTR) == t.number
 
 
-def _slots_taken(
-    storage: optuna.storages.BaseStorage, study_id: int, number: int
-) -> tuple[int, int, int]:
+def _slots_taken(study: optuna.Study, number: int) -> tuple[int, int, int]:
     """(finished trainings, running trials with a lower number holding a slot claim,
     running trials with a higher number holding one) for trial ``number``."""
     from optuna.trial import TrialState
 
     done = lower = higher = 0
-    for t in storage.get_all_trials(
-        study_id, deepcopy=False,
+    for t in study.get_trials(
+        deepcopy=False,
         states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING),
     ):
         if t.number == number:
@@ -1317,19 +1311,16 @@ def _take_training_slot(study: optuna.Study, trial: optuna.trial.Trial, budget: 
     the trial trains when every claim it reads leaves a slot, else gives up (never over
     the budget; a race may leave a slot unused).
     """
-    storage = study._storage
-    heartbeat = isinstance(storage, optuna.storages._heartbeat.BaseHeartbeat) and (
-        storage.get_heartbeat_interval() is not None
-    )
+    heartbeat = _compat.heartbeat_enabled(_compat.storage_of(study))
     number = trial.number
 
     def claim(on: bool) -> None:
         # a claim must be on record before the trial reads (a failed write raises)
-        storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, number if on else -1)
+        _compat.set_trial_system_attr(trial, SLOT_ATTR, number if on else -1)
 
     claimed = False
     while True:
-        done, lower, higher = _slots_taken(storage, study._study_id, number)
+        done, lower, higher = _slots_taken(study, number)
         if done >= budget:
             if claimed:
                 claim(False)

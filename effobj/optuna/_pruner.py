@@ -97,9 +97,7 @@ class IncumbentPruner(optuna.pruners.BasePruner):
 
 def _study_state(study: optuna.Study) -> tuple[float | None, float, int]:
     """(incumbent E_beta, best A seen, number of trained COMPLETE trials)."""
-    trials: Any = study._storage.get_all_trials(
-        study._study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
-    )
+    trials: Any = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     best_a = 0.0
     n = 0
     for t in trials:

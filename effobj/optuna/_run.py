@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -16,6 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_int, check_real
+from effobj.optuna import _compat
 from effobj.optuna._objective import (
     BUDGET_SPENT_ATTR,
     counts_as_training,
@@ -528,17 +528,14 @@ def _slots(study: optuna.Study) -> _Slots:
         finished=sum(1 for t in trials if t.state in _FINISHED),
         running=[t for t in trials if t.state == TrialState.RUNNING],
         retry_waiting=any(t.system_attrs.get(_RETRY_OF_STALE) is not None for t in waiting),
-        last_id=max((t._trial_id for t in trials), default=-1),
-        waiting={t._trial_id for t in waiting},
+        last_id=max((_compat.trial_id(t) for t in trials), default=-1),
+        waiting={_compat.trial_id(t) for t in waiting},
     )
 
 
 def _heartbeat_enabled(study: optuna.Study) -> bool:
     """Whether the study's storage has heartbeats (RDB storages unless turned off)."""
-    # Optuna's own test (a private module): optuna.storages.fail_stale_trials uses it
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    return is_heartbeat_enabled(study._storage)
+    return _compat.heartbeat_enabled(_compat.storage_of(study))
 
 
 def _fail_stale(study: optuna.Study) -> list[int]:
@@ -552,9 +549,9 @@ def _fail_stale(study: optuna.Study) -> list[int]:
     """
     if not _heartbeat_enabled(study):
         return []
-    storage: Any = study._storage  # a heartbeat storage (Optuna's BaseHeartbeat API)
+    storage: Any = _compat.storage_of(study)  # a heartbeat storage (Optuna's BaseHeartbeat API)
     failed = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):
+    for trial_id in _compat.stale_trial_ids(storage, _compat.study_id(study)):
         try:
             number = storage.get_trial_number_from_id(trial_id)
             storage.set_trial_system_attr(trial_id, STALE_ATTR, number)
@@ -576,15 +573,15 @@ def _never_beating(study: optuna.Study, running: Sequence[FrozenTrial]) -> list[
     """The RUNNING trials that can never go stale: no heartbeat on record although they
     started more than a grace period ago (a worker opened the storage without heartbeat,
     or ran ``study.ask()`` by hand). Waiting for them could last forever."""
-    storage = study._storage
-    backend = getattr(storage, "_backend", storage)  # Optuna's cache wraps an RDBStorage
+    backend = _compat.unwrap_cache(_compat.storage_of(study))  # Optuna's cache wraps an RDBStorage
     if not running or not isinstance(backend, optuna.storages.RDBStorage):
         return []
     try:  # Optuna's table of heartbeats (read only)
         import sqlalchemy
-        from optuna.storages._rdb.models import TrialHeartbeatModel
 
-        ids = [t._trial_id for t in running]
+        TrialHeartbeatModel = _compat.rdb_models().TrialHeartbeatModel  # noqa: N806
+
+        ids = [_compat.trial_id(t) for t in running]
         query = sqlalchemy.select(TrialHeartbeatModel.trial_id).where(
             TrialHeartbeatModel.trial_id.in_(ids)
         )
@@ -597,7 +594,7 @@ def _never_beating(study: optuna.Study, running: Sequence[FrozenTrial]) -> list[
     return [
         t
         for t in running
-        if t._trial_id not in beating and t.datetime_start is not None and t.datetime_start < old
+        if _compat.trial_id(t) not in beating and t.datetime_start is not None and t.datetime_start < old
     ]
 
 
@@ -609,7 +606,7 @@ class _Tracked:
         self.trial_id: int | None = None
 
     def __call__(self, trial: optuna.trial.Trial) -> Any:
-        self.trial_id = trial._trial_id
+        self.trial_id = _compat.trial_id(trial)
         try:
             return self._objective(trial)
         except KeyboardInterrupt as exc:
@@ -644,7 +641,7 @@ def _name_the_signal(trial: optuna.trial.Trial, exc: KeyboardInterrupt) -> None:
     if sig is None:
         return
     try:
-        rec = TrialRecord.from_user_attrs(trial.storage.get_trial(trial._trial_id).user_attrs, ())
+        rec = TrialRecord.from_user_attrs(trial.storage.get_trial(_compat.trial_id(trial)).user_attrs, ())
         if rec.status != Status.INTERRUPTED:
             return
         reason = rec.fail_reason
@@ -669,11 +666,11 @@ def _unentered_trial(study: optuna.Study, last_id: int, waiting: set[int]) -> in
     try:
         fresh = [
             t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if (t._trial_id > last_id or t._trial_id in waiting) and not t.params
+            if (_compat.trial_id(t) > last_id or _compat.trial_id(t) in waiting) and not t.params
         ]
     except Exception:  # the storage is gone: nothing to repair
         return None
-    return fresh[0]._trial_id if len(fresh) == 1 else None
+    return _compat.trial_id(fresh[0]) if len(fresh) == 1 else None
 
 
 def _stop_orphan_heartbeats(trial_id: int | None) -> None:
@@ -683,21 +680,12 @@ def _stop_orphan_heartbeats(trial_id: int | None) -> None:
     a Ctrl-C inside that entry leaves the block unentered, so its exit (which stops the
     thread) never runs and the process hangs at exit waiting for the thread. The thread's
     loop ends when its stop event is set: it is found among the live threads by its
-    target and trial id (a thread that is not Optuna's heartbeat is never touched).
+    target and trial id (a thread that is not Optuna's heartbeat is never touched;
+    :func:`effobj.optuna._compat.stop_heartbeat_thread`).
     """
     if trial_id is None:
         return
-    from optuna.storages._heartbeat import HeartbeatThread
-
-    for thread in threading.enumerate():
-        args: tuple[Any, ...] = tuple(getattr(thread, "_args", ()))
-        if (
-            getattr(thread, "_target", None) is HeartbeatThread._record_heartbeat
-            and len(args) == 3
-            and args[0] == trial_id
-            and isinstance(args[2], threading.Event)
-        ):
-            args[2].set()
+    _compat.stop_heartbeat_thread(trial_id)
 
 
 def _close_running(
@@ -708,7 +696,7 @@ def _close_running(
     the objective would be, so the study stays consistent and resumable."""
     if trial_id is None:
         return
-    storage = study._storage
+    storage = _compat.storage_of(study)
     try:
         if storage.get_trial(trial_id).state != TrialState.RUNNING:
             return
@@ -916,11 +904,11 @@ def optimize(
         before = training_summary(study)
         progress.start_from(before.best_e_beta, before.n_trained, before.trainings_avoided,
                             before.n_failed)
-    study._stop_flag = False
     ran = 0  # trials this call started, re-runs of dead workers' trials aside
     unresolved = 0
+    stopped = False  # study.stop() called during the last trial (by a callback, the objective)
     try:
-        while not study._stop_flag:
+        while not stopped:
             _fail_stale(study)
             if t_end is not None and time.monotonic() >= t_end:
                 break
@@ -963,6 +951,8 @@ def optimize(
                         gc_after_trial=False,
                         show_progress_bar=False,
                     )
+                # Optuna clears the flag as its optimize starts, so it tells of this trial
+                stopped = _compat.stop_requested(study)
             except BaseException as exc:  # Ctrl-C, or an error of the storage itself
                 interrupt = _interrupt_in(exc)
                 trial_id = tracked.trial_id

@@ -63,6 +63,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effobj._validation import check_callable, check_int, check_real
 from effobj.errors import InputError
+from effobj.optuna import _compat
 from effobj.optuna._calibration import measuring_for
 from effobj.optuna._costs import CostRegistry, params_identity
 from effobj.optuna._surrogate import (
@@ -216,7 +217,11 @@ class EfficiencySampler(BaseSampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        self._raise_error_if_multi_objective(study)
+        if len(study.directions) > 1:  # BaseSampler's (private) check, in its words
+            raise ValueError(
+                "If the study is being used for multi-objective optimization, "
+                f"{self.__class__.__name__} cannot be used."
+            )
         space = self._search_space.calculate(study)
         if not space:
             # nothing finished yet, e.g. only failures: the parameters of the latest trial
@@ -436,15 +441,15 @@ class EfficiencySampler(BaseSampler):
         rng: np.random.Generator,
     ) -> dict[str, Any]:
         encoder = state.encoder
-        if study._study_id not in self._initial_done:
-            self._initial_done.add(study._study_id)
+        if _compat.study_id(study) not in self._initial_done:
+            self._initial_done.add(_compat.study_id(study))
             for n, i in enumerate(rng.permutation(len(pool))[: self.n_initial_lookups]):
                 if self._out_of_time(n):
                     break
                 ident, params = pool[int(i)]
                 self._lookup(registry, ident, params)
         # the performance model, with running trials at their predicted value
-        key = (study._study_id, tuple(encoder.names))
+        key = (_compat.study_id(study), tuple(encoder.names))
         model = self._perf_models.get(key)
         if model is None:
             model = self._perf_models[key] = GaussianProcess(encoder.slices)

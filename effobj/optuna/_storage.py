@@ -35,6 +35,7 @@ import optuna
 
 from effobj._validation import check_instance, check_int, refusal
 from effobj.errors import InputError, StorageError
+from effobj.optuna import _compat
 
 __all__ = [
     "DEFAULT_STORAGE", "check_foreign_tables", "foreign_tables", "masked_url", "rdb_backend", "resolve_storage", "sqlite_path", "storage_url",
@@ -240,8 +241,7 @@ def _schema_error(url: str, kwargs: dict[str, Any]) -> StorageError:
         try:
             found, head, known = (rdb.get_current_version(), rdb.get_head_version(),
                                   rdb.get_all_versions())
-            from optuna.storages._rdb import models
-
+            models = _compat.rdb_models()
             with rdb.engine.connect() as conn:
                 row = conn.execute(
                     models.VersionInfoModel.__table__.select()
@@ -308,8 +308,7 @@ def rdb_backend(storage: Any) -> optuna.storages.RDBStorage | None:
     The one place that knows how Optuna wraps an RDB storage; the writer of a trial's
     record in one transaction and the one-query reader of re-ranking use the tables under it.
     """
-    if isinstance(storage, optuna.storages._CachedStorage):
-        storage = storage._backend
+    storage = _compat.unwrap_cache(storage)
     return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
@@ -393,8 +392,7 @@ _SHOWN_TABLES = 5
 
 def _optuna_table(name: str) -> bool:
     """A table that Optuna (its schema, its migrations) or the database itself keeps."""
-    from optuna.storages._rdb import models
-
+    models = _compat.rdb_models()
     return (name in models.BaseModel.metadata.tables or name == "alembic_version"
             or name.startswith(("_alembic_tmp_", "sqlite_")))
 

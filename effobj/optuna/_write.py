@@ -25,6 +25,7 @@ from typing import Any
 
 import optuna
 
+from effobj.optuna import _compat
 from effobj.optuna._storage import rdb_backend
 from effobj.record import TrialRecord
 
@@ -50,7 +51,7 @@ def write_trial_attrs(
     """Record ``user_attrs`` and ``system_attrs`` on a running trial."""
     storage = getattr(trial, "storage", None)
     rdb = rdb_backend(storage)
-    if rdb is not None and hasattr(trial, "_cached_frozen_trial"):
+    if rdb is not None and _compat.cached_frozen_trial(trial) is not None:
         try:
             _write_rdb(rdb, trial, user_attrs, system_attrs)
             return
@@ -61,13 +62,13 @@ def write_trial_attrs(
     if not system_attrs:
         return
     if storage is None:  # a FixedTrial (debugging outside a study) keeps its own
-        own = getattr(trial, "_system_attrs", None)
+        own = getattr(trial, "system_attrs", None)  # FixedTrial's: its own dict, not a copy
         if isinstance(own, dict):
             own.update(system_attrs)
         return
     for key, value in system_attrs.items():
-        storage.set_trial_system_attr(trial._trial_id, key, value)
-    cached = getattr(trial, "_cached_frozen_trial", None)
+        storage.set_trial_system_attr(_compat.trial_id(trial), key, value)
+    cached = _compat.cached_frozen_trial(trial)
     if cached is not None:
         cached.system_attrs.update(system_attrs)
 
@@ -78,13 +79,11 @@ def _write_rdb(
     user_attrs: Mapping[str, Any],
     system: Mapping[str, Any],
 ) -> None:
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    trial_id = trial._trial_id
+    models = _compat.rdb_models()
+    trial_id = _compat.trial_id(trial)
     tables = ((models.TrialUserAttributeModel, user_attrs), (models.TrialSystemAttributeModel, system))
     dialect = rdb.engine.name
-    with _create_scoped_session(rdb.scoped_session, True) as session:
+    with _compat.scoped_session(rdb, True) as session:
         if dialect in ("sqlite", "postgresql"):
             # one check that the trial is still running, one upsert per table
             row = models.TrialModel.find_or_raise_by_id(trial_id, session)
@@ -95,8 +94,12 @@ def _write_rdb(
         else:  # e.g. MySQL: Optuna's own upsert, attribute by attribute
             for model_cls, items in tables:
                 for key, value in items.items():
-                    rdb._set_trial_attr_without_commit(session, model_cls, trial_id, key, value)
-    cached = trial._cached_frozen_trial
+                    _compat.set_trial_attr_without_commit(
+                        rdb, session, model_cls, trial_id, key, value
+                    )
+    cached = _compat.cached_frozen_trial(trial)
+    if cached is None:  # checked by the caller; gone meanwhile: the rows are written
+        return
     cached.user_attrs.update(user_attrs)
     cached.system_attrs.update(system)
 

@@ -21,6 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from effobj.optuna import _compat
 from effobj.optuna._storage import rdb_backend
 from effobj.record import (
     N_PARAMS,
@@ -63,22 +64,21 @@ def rdb_trial_arrays(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], LazyTrials, np.ndarray] | None:
     """(numbers, perf, costs, lazy trials, perf recorded) read with one query, or None when
     not applicable."""
-    rdb = rdb_backend(study._storage)
+    storage = _compat.storage_of(study)
+    rdb = rdb_backend(storage)
     if rdb is None or STUDY_SPEC not in study.user_attrs:
         return None
     try:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
+        models = _compat.rdb_models()
         # an older effobj recorded n_params as "params": read too (rank_values prefers n_params)
         old = [OLD_N_PARAMS] if N_PARAMS in cost_names else []
         names = list(dict.fromkeys([PERF, STATUS, *cost_names, *old]))
         t, a = models.TrialModel, models.TrialUserAttributeModel
-        with _create_scoped_session(rdb.scoped_session) as session:
+        with _compat.scoped_session(rdb) as session:
             rows = (
                 session.query(t.trial_id, t.number, t.state, a.key, a.value_json)
                 .outerjoin(a, (a.trial_id == t.trial_id) & a.key.in_(names))
-                .filter(t.study_id == study._study_id)
+                .filter(t.study_id == _compat.study_id(study))
                 .filter(t.state.in_([TrialState.COMPLETE, TrialState.PRUNED]))
                 .order_by(t.number)
                 .all()
@@ -111,5 +111,5 @@ def rdb_trial_arrays(
         recorded[i] = perf_recorded(v, complete)
         for name, c in zip(cost_names, row, strict=True):
             costs[name][i] = c
-    return (np.asarray(numbers, dtype=np.int64), perf, costs, LazyTrials(study._storage, ids),
+    return (np.asarray(numbers, dtype=np.int64), perf, costs, LazyTrials(storage, ids),
             recorded)
