@@ -88,9 +88,9 @@ def overhead(storage: str, n: int, *, batched: bool = True) -> dict[str, float]:
         storage=resolve_storage(storage, heartbeat_interval=None), study_name="plain",
         sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize",
     )
-    saved = _write._rdb_backend
+    saved = _write.rdb_backend
     if not batched:
-        _write._rdb_backend = lambda storage: None  # the public calls, one by one
+        _write.rdb_backend = lambda storage: None  # the public calls, one by one
     t_plain, t_eff, own, t_asktell = [], [], [], []
     try:
         for i in range(n + 5):
@@ -112,7 +112,7 @@ def overhead(storage: str, n: int, *, batched: bool = True) -> dict[str, float]:
         for t in s_eff.get_trials(deepcopy=False)[5:]:
             own.append(t.user_attrs[K.OVERHEAD_S])
     finally:
-        _write._rdb_backend = saved
+        _write.rdb_backend = saved
     statuses = [t.user_attrs.get(K.STATUS) for t in s_eff.get_trials(deepcopy=False)]
     return {
         "plain": statistics.median(t_plain),
