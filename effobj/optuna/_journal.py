@@ -302,10 +302,8 @@ def _replay(path: str) -> tuple[int | None, int | None, str | None]:
     try:
         storage = JournalStorage(JournalFileBackend(path))
         studies = storage.get_all_studies()
-        trials = sum(
-            len(storage.get_all_trials(storage.get_study_id_from_name(s.study_name), deepcopy=False))
-            for s in studies
-        )
+        ids = [storage.get_study_id_from_name(s.study_name) for s in studies]
+        trials = sum(len(storage.get_all_trials(i, deepcopy=False)) for i in ids)
     except Exception as exc:  # noqa: BLE001  (any replay failure is reported, not raised)
         return None, None, f"{type(exc).__name__}: {exc}"
     return len(studies), trials, None

@@ -573,18 +573,17 @@ def _never_beating(study: optuna.Study, running: Sequence[FrozenTrial]) -> list[
     """The RUNNING trials that can never go stale: no heartbeat on record although they
     started more than a grace period ago (a worker opened the storage without heartbeat,
     or ran ``study.ask()`` by hand). Waiting for them could last forever."""
-    backend = _compat.unwrap_cache(_compat.storage_of(study))  # Optuna's cache wraps an RDBStorage
+    # Optuna's cache wraps an RDBStorage
+    backend = _compat.unwrap_cache(_compat.storage_of(study))
     if not running or not isinstance(backend, optuna.storages.RDBStorage):
         return []
     try:  # Optuna's table of heartbeats (read only)
         import sqlalchemy
 
-        TrialHeartbeatModel = _compat.rdb_models().TrialHeartbeatModel  # noqa: N806
+        beats = _compat.rdb_models().TrialHeartbeatModel
 
         ids = [_compat.trial_id(t) for t in running]
-        query = sqlalchemy.select(TrialHeartbeatModel.trial_id).where(
-            TrialHeartbeatModel.trial_id.in_(ids)
-        )
+        query = sqlalchemy.select(beats.trial_id).where(beats.trial_id.in_(ids))
         with backend.engine.connect() as conn:
             beating = set(conn.execute(query).scalars())
     except Exception:  # another Optuna's schema: assume every trial beats
@@ -594,7 +593,9 @@ def _never_beating(study: optuna.Study, running: Sequence[FrozenTrial]) -> list[
     return [
         t
         for t in running
-        if _compat.trial_id(t) not in beating and t.datetime_start is not None and t.datetime_start < old
+        if _compat.trial_id(t) not in beating
+        and t.datetime_start is not None
+        and t.datetime_start < old
     ]
 
 
@@ -641,7 +642,8 @@ def _name_the_signal(trial: optuna.trial.Trial, exc: KeyboardInterrupt) -> None:
     if sig is None:
         return
     try:
-        rec = TrialRecord.from_user_attrs(trial.storage.get_trial(_compat.trial_id(trial)).user_attrs, ())
+        attrs = trial.storage.get_trial(_compat.trial_id(trial)).user_attrs
+        rec = TrialRecord.from_user_attrs(attrs, ())
         if rec.status != Status.INTERRUPTED:
             return
         reason = rec.fail_reason
@@ -666,7 +668,8 @@ def _unentered_trial(study: optuna.Study, last_id: int, waiting: set[int]) -> in
     try:
         fresh = [
             t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if (_compat.trial_id(t) > last_id or _compat.trial_id(t) in waiting) and not t.params
+            if (_compat.trial_id(t) > last_id or _compat.trial_id(t) in waiting)
+            and not t.params
         ]
     except Exception:  # the storage is gone: nothing to repair
         return None
