@@ -87,8 +87,9 @@ def study_key(study: optuna.Study) -> tuple[int, int]:
 def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
     """The study's system attributes (effobj's latency scales, cost registry, look-up times).
 
-    Optuna 4 removed ``Study.system_attrs``: only ``BaseStorage.get_study_system_attrs``
-    (public) reads them, and it needs :func:`storage_of` and :func:`study_id`.
+    Optuna 5's ``Study`` has no ``system_attrs`` (deprecated in 3.1, since removed): only
+    ``BaseStorage.get_study_system_attrs`` (public) reads them, and it needs
+    :func:`storage_of` and :func:`study_id`.
     """
     return storage_of(study).get_study_system_attrs(study_id(study))
 
@@ -96,8 +97,8 @@ def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
 def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
     """Write one system attribute of the study (see :func:`study_system_attrs`).
 
-    Optuna 4 removed ``Study.set_system_attr``; ``BaseStorage.set_study_system_attr`` is
-    public and needs the private storage and id.
+    Optuna 5's ``Study`` has no ``set_system_attr`` (deprecated in 3.1, since removed);
+    ``BaseStorage.set_study_system_attr`` is public and needs the private storage and id.
     """
     storage_of(study).set_study_system_attr(study_id(study), key, value)
 
@@ -194,9 +195,9 @@ def trial_id(trial: optuna.trial.Trial | FrozenTrial) -> int:
 def set_trial_system_attr(trial: optuna.trial.Trial, key: str, value: Any) -> None:
     """Write one system attribute of a running trial.
 
-    Optuna 4 removed ``Trial.set_system_attr``; ``trial.storage`` and
-    ``BaseStorage.set_trial_system_attr`` are public, the trial's id is not
-    (:func:`trial_id`).
+    Optuna 5's ``Trial`` has no ``set_system_attr`` (deprecated in 3.1, since removed);
+    ``trial.storage`` and ``BaseStorage.set_trial_system_attr`` are public, the trial's id
+    is not (:func:`trial_id`).
     """
     trial.storage.set_trial_system_attr(trial_id(trial), key, value)
 
