@@ -105,9 +105,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "its samples are recorded as trials of the same study)")
     p.add_argument("--mode", choices=("single", "multi"), default="single",
                    help="single: maximize E_beta; multi: maximize perf, minimize the cost")
-    p.add_argument("--over-budget", choices=("complete", "prune"), default="complete",
-                   help="record over-budget candidates as COMPLETE with E_beta 0 (default) or "
-                   "as PRUNED")
+    p.add_argument("--over-budget", choices=("prune", "complete"), default="prune",
+                   help="record over-budget candidates as PRUNED without a value (default: "
+                   "nothing was measured; the samplers still read them at E_beta 0) or, as "
+                   "before effobj 0.4, as COMPLETE with E_beta 0 (perf 0 in --mode multi)")
     p.add_argument("--no-skip-hopeless", action="store_true",
                    help="train candidates even when their upper bound is below the incumbent")
     p.add_argument("--pruner", choices=("effobj", "hyperband", "sha", "median", "none"),

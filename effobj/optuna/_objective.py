@@ -19,11 +19,17 @@ and records everything in the trial as one :class:`~effobj.record.TrialRecord` (
 **What an untrained trial tells the sampler.** An untrained trial has no measured
 performance, and a trial value is only ever one that was measured:
 
-- *Over budget*: the cost gate makes :math:`E_\beta = 0` whatever the performance (the
-  metric's own value, known from the measured cost), and the violated cost constraint is
-  recorded, so every constrained sampler (TPE, GP, NSGA-II) learns the boundary from a
-  COMPLETE trial, and optuna-dashboard shows it infeasible (``over_budget="prune"``
-  records the same but leaves the trial PRUNED).
+- *Over budget* (``over_budget="prune"``, the default): PRUNED, with no value, and the
+  violated cost constraint recorded (optuna-dashboard shows it infeasible). Its record
+  says ``status`` "over_budget", ``e_beta`` 0.0 (the cost gate's value, known from the
+  measured cost whatever the performance), ``perf`` None (never measured). The samplers
+  :func:`~effobj.optuna.make_sampler` makes (TPE, GP, NSGA-II, in both modes) read it
+  as before, COMPLETE and infeasible at :math:`E_\beta = 0` (multi-objective: perf 0
+  and its measured costs), on a read-only view (:mod:`effobj.optuna._hopeless`), so they
+  learn the boundary as they did, while the storage, optuna-dashboard's history and its
+  importance hold only measured values. ``over_budget="complete"`` keeps the form of
+  effobj before 0.4: COMPLETE with those values stored (a perf of 0 that was never
+  measured, in the multi-objective mode).
 - *Hopeless* (single objective, ``hopeless="prune"``, the default): PRUNED, with no value
   and no intermediate value, its constraints feasible; the bound
   :math:`E_\beta(A{=}1, C)`, strictly below the incumbent, is in the user attributes
@@ -208,9 +214,10 @@ class EfficiencyObjective:
             or a mapping ``name -> value`` (e.g. a benchmark table's measured latency).
         mode: ``"single"`` maximizes :math:`E_\beta`; ``"multi"`` maximizes ``perf`` and
             minimizes each cost indicator of non-zero weight, with the same constraints.
-        over_budget: ``"complete"`` records an over-budget candidate as a COMPLETE trial
-            (value 0, cost constraint violated) so every sampler learns the boundary;
-            ``"prune"`` records the same and leaves it PRUNED.
+        over_budget: ``"prune"`` (default) ends an over-budget candidate PRUNED without a
+            value (its cost constraint violated; the samplers of :func:`make_sampler`
+            read it as COMPLETE at :math:`E_\beta = 0`, so they learn the boundary);
+            ``"complete"`` stores those values (effobj before 0.4).
         skip_hopeless: in ``"single"`` mode, skip training when
             :math:`E_\beta(A=1, C) <` incumbent :math:`-` ``hopeless_tolerance``.
         hopeless: how a skipped hopeless candidate ends: ``"prune"`` (default) PRUNED
@@ -276,7 +283,7 @@ class EfficiencyObjective:
         profiler: Any = None,
         measure: Callable[[Any], Any] | None = None,
         mode: Mode = "single",
-        over_budget: Literal["complete", "prune"] = "complete",
+        over_budget: Literal["complete", "prune"] = "prune",
         skip_hopeless: bool = True,
         hopeless: Literal["prune", "complete"] = "prune",
         hopeless_tolerance: float = 0.0,

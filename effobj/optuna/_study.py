@@ -118,16 +118,17 @@ def make_sampler(
     Returns:
         A sampler. In Optuna 5 every one of them takes the constraints from the trials
         (``FrozenTrial.constraints``, which the objective records; no ``constraints_func``).
-        In the single mode TPE, GP and NSGA-II come wrapped in
-        :class:`~effobj.optuna.HopelessAware` (the Optuna sampler is its ``sampler``): they
-        read a hopeless candidate, recorded PRUNED without a value, at its upper bound.
+        TPE, GP and NSGA-II come wrapped in :class:`~effobj.optuna.HopelessAware` (the
+        Optuna sampler is its ``sampler``): they read a hopeless or over-budget
+        candidate, recorded PRUNED without a value, at the values effobj stored before
+        (its upper bound; :math:`E_\beta` 0, or perf 0 and its costs).
 
     Raises:
         InputError: an unknown name or mode, the ``"effobj"`` sampler in the multi mode
             or without ``objective``, or a bad seed.
 
     Example:
-        >>> type(make_sampler("nsga2", seed=0, mode="multi")).__name__
+        >>> type(make_sampler("nsga2", seed=0, mode="multi").sampler).__name__
         'NSGAIISampler'
     """
     check_choice(name, "name", "make_sampler", SAMPLERS)
@@ -155,13 +156,12 @@ def make_sampler(
             sampler = optuna.samplers.GPSampler(seed=seed)
         else:
             sampler = optuna.samplers.NSGAIISampler(seed=seed)
-    if mode == "single":
-        # hopeless trials are PRUNED without a value; the sampler reads them at their
-        # bound, as before (GP and NSGA-II ignore PRUNED trials): effobj/optuna/_hopeless.py
-        from effobj.optuna._hopeless import HopelessAware
+    # hopeless and over-budget trials are PRUNED without a value; the sampler reads them
+    # at the values effobj stored before (GP and NSGA-II ignore PRUNED trials):
+    # effobj/optuna/_hopeless.py
+    from effobj.optuna._hopeless import HopelessAware
 
-        return HopelessAware(sampler)
-    return sampler
+    return HopelessAware(sampler)
 
 
 def default_sampler_name(mode: str, objective: Any = None) -> str:

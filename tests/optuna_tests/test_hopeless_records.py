@@ -125,9 +125,91 @@ def test_make_sampler_learns_as_before(name, tmp_path):
     assert run("prune", wrapped) == before
 
 
-def test_make_sampler_in_the_multi_mode_is_the_plain_sampler():
-    assert type(make_sampler("nsga2", seed=0, mode="multi")).__name__ == "NSGAIISampler"
+def test_make_sampler_wraps_the_optuna_samplers_in_both_modes():
+    assert type(make_sampler("nsga2", seed=0, mode="multi").sampler).__name__ == "NSGAIISampler"
     assert type(make_sampler("tpe", seed=0).sampler).__name__ == "TPESampler"
+    assert type(make_sampler("random", seed=0)).__name__ == "RandomSampler"
+
+
+# ------------------------------------------------------------------ over budget
+OVER = [3, 8, 2, 9, 5, 7, 1]  # 8, 9, 7 over the budget of 6.5
+
+
+@pytest.mark.parametrize("mode", ["single", "multi"])
+def test_an_over_budget_candidate_is_pruned_without_a_value(mode, tmp_path):
+    """Issue 22, item 3: an over-budget candidate has no measured performance; by default
+    it ends PRUNED without values (in the multi mode it was COMPLETE at perf 0, never
+    measured), its record and its violated constraint kept, never trained."""
+    ev = Counter()
+    obj = size_objective(size_spec(cost_max=6.5), ev, mode=mode, skip_hopeless=False)
+    assert obj.over_budget == "prune"
+    study = obj.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}", sampler="random", seed=0)
+    for s in OVER:
+        study.enqueue_trial({"size": s})
+    study.optimize(obj, n_trials=len(OVER))
+    assert sorted(ev.calls) == [1, 2, 3, 5]
+    for t in study.trials:
+        rec = TrialRecord.from_trial(t)
+        if t.params["size"] > 6.5:
+            assert t.state == TrialState.PRUNED and t.values is None
+            assert rec.status == Status.OVER_BUDGET and rec.perf is None and rec.e_beta == 0.0
+            assert rec.trained is False and t.user_attrs["size"] == float(t.params["size"])
+            assert max(t.constraints.values()) > 0  # infeasible
+        else:
+            assert t.state == TrialState.COMPLETE and rec.status == Status.TRAINED
+    summary = training_summary(study)
+    assert (summary.n_over_budget, summary.n_trained, summary.trainings_avoided) == (3, 4, 3)
+
+
+@pytest.mark.parametrize("mode", ["single", "multi"])
+def test_the_view_shows_samplers_an_over_budget_trial_as_stored_before(mode, tmp_path):
+    def run(form: str) -> optuna.Study:
+        obj = size_objective(size_spec(cost_max=6.5), Counter(), mode=mode,
+                             over_budget=form, skip_hopeless=False)
+        study = obj.create_study(storage=":memory:", sampler="random", seed=0)
+        for s in OVER:
+            study.enqueue_trial({"size": s})
+        study.optimize(obj, n_trials=len(OVER))
+        return study
+
+    old, new = run("complete"), run("prune")
+    seen = _View(new)._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    stored = old.get_trials(states=(TrialState.COMPLETE,))
+    assert [t.number for t in seen] == [t.number for t in stored] == list(range(len(OVER)))
+    for a, b in zip(seen, stored, strict=True):
+        assert a.values == pytest.approx(b.values) and a.constraints == pytest.approx(b.constraints)
+    assert sum(t.state == TrialState.PRUNED for t in new.trials) == 3  # the storage: honest
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize(("name", "mode"), [("tpe", "multi"), ("nsga2", "multi"), ("tpe", "single"),
+                                            ("gp", "single")])
+def test_make_sampler_learns_from_over_budget_trials_as_before(name, mode):
+    """The wrapped sampler proposes exactly what the plain one proposed when over-budget
+    trials were COMPLETE (E_beta 0; perf 0 and costs), the same seed, the same trials: it
+    learns the boundary as well as before. A plain GP sampler on the PRUNED form proposes
+    otherwise (it ignores PRUNED trials), which the last assertion checks, so the test
+    fails if the view stopped showing them. (Plain TPE ranks a PRUNED trial with the
+    infeasible ones, and NSGA-II never picks an infeasible parent: here both propose the
+    same either way.)"""
+    def run(form: str, sampler) -> list[int]:
+        obj = size_objective(size_spec(cost_max=4.5), Counter(), mode=mode, over_budget=form,
+                             skip_hopeless=False)
+        study = obj.create_study(storage=":memory:", sampler=sampler)
+        study.optimize(obj, n_trials=20)
+        return [t.params["size"] for t in study.trials]
+
+    def plain():
+        return {"tpe": lambda: optuna.samplers.TPESampler(seed=5, multivariate=True),
+                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=5, population_size=4),
+                "gp": lambda: optuna.samplers.GPSampler(seed=5)}[name]()
+
+    before = run("complete", plain())
+    wrapped = make_sampler(name, seed=5, mode=mode)
+    wrapped.sampler = plain()  # the same sampler settings, wrapped
+    assert run("prune", wrapped) == before
+    if name == "gp":
+        assert run("prune", plain()) != before
 
 
 def test_a_search_whose_candidates_are_all_hopeless_stops_and_says_so(tmp_path):

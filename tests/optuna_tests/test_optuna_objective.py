@@ -57,7 +57,7 @@ def test_trained_trial_records_everything():
     assert not any(k.startswith("constraints:") for k in t.system_attrs)  # not counted twice
 
 
-def test_over_budget_is_complete_with_zero_and_never_trained():
+def test_over_budget_is_pruned_without_a_value_and_never_trained():
     spec = size_spec(cost_max=5.0)
     ev = Counter()
     obj = size_objective(spec, ev)
@@ -65,7 +65,7 @@ def test_over_budget_is_complete_with_zero_and_never_trained():
     assert ev.calls == [3]
     over = [t for t in study.trials if t.params["size"] > 5]
     for t in over:
-        assert t.state == TrialState.COMPLETE and t.value == 0.0
+        assert t.state == TrialState.PRUNED and t.values is None
         assert t.user_attrs[K.TRAINED] is False
         assert t.user_attrs[K.STATUS] == Status.OVER_BUDGET
         assert t.user_attrs[K.E_BETA] == 0.0 and t.user_attrs[K.PERF] is None
@@ -76,12 +76,12 @@ def test_over_budget_is_complete_with_zero_and_never_trained():
     assert (summary.n_trained, summary.n_over_budget, summary.trainings_avoided) == (1, 2, 2)
 
 
-def test_over_budget_prune_option():
+def test_over_budget_complete_option_keeps_the_old_form():
     ev = Counter()
-    obj = size_objective(size_spec(cost_max=5.0), ev, over_budget="prune")
+    obj = size_objective(size_spec(cost_max=5.0), ev, over_budget="complete")
     study = _run(obj, [8])
     t = study.trials[0]
-    assert t.state == TrialState.PRUNED and ev.calls == []
+    assert t.state == TrialState.COMPLETE and t.value == 0.0 and ev.calls == []
     assert t.user_attrs[K.CONSTRAINTS]["size_max"] > 0 and t.user_attrs[K.STATUS] == Status.OVER_BUDGET
 
 
@@ -168,10 +168,10 @@ def test_every_sampler_runs_with_the_recorded_constraints(name):
     n = 5 if name == "gp" else 12
     study.optimize(obj, n_trials=n)
     assert len(study.trials) == n
-    # COMPLETE, but the hopeless ones: PRUNED without a value
+    # COMPLETE, but the hopeless and over-budget ones: PRUNED without a value
     for t in study.trials:
-        hopeless = t.user_attrs[K.STATUS] == Status.HOPELESS
-        assert t.state == (TrialState.PRUNED if hopeless else TrialState.COMPLETE)
+        unmeasured = t.user_attrs[K.STATUS] in (Status.HOPELESS, Status.OVER_BUDGET)
+        assert t.state == (TrialState.PRUNED if unmeasured else TrialState.COMPLETE)
     # same count, same order everywhere (GPSampler stacks them), named in the user_attrs
     assert {tuple(t.constraints) for t in study.trials} == {("0", "1")}
     assert {tuple(t.user_attrs[K.CONSTRAINTS]) for t in study.trials} == {("perf_min", "size_max")}
@@ -320,7 +320,9 @@ def test_multi_objective_mode():
     assert t3.values == [size_perf(3), 3.0]
     assert t3.user_attrs[K.E_BETA] == pytest.approx(spec.score(size_perf(3), {"size": 3.0,
                                                                              "other": 6.0}))
-    assert t8.values == [0.0, 8.0] and t8.user_attrs[K.STATUS] == Status.OVER_BUDGET
+    # over budget: no value (a perf of 0 was never measured), PRUNED
+    assert t8.values is None and t8.state == TrialState.PRUNED
+    assert t8.user_attrs[K.STATUS] == Status.OVER_BUDGET and t8.user_attrs[K.PERF] is None
     assert set(t8.user_attrs[K.CONSTRAINTS]) == {"size_max", "other_max"}
     assert len(t8.constraints) == 2
     assert 8 not in ev.calls and all(s <= 6 for s in ev.calls)
@@ -443,7 +445,10 @@ def test_fixed_trial_runs_the_objective_outside_a_study():
     assert obj(optuna.trial.FixedTrial({"size": 3})) == pytest.approx(
         size_spec(cost_max=6.0).score(size_perf(3), {"size": 3.0})
     )
-    assert obj(optuna.trial.FixedTrial({"size": 8})) == 0.0  # over budget
+    with pytest.raises(optuna.TrialPruned, match="over budget"):  # no value was measured
+        obj(optuna.trial.FixedTrial({"size": 8}))
+    over = size_objective(size_spec(cost_max=6.0), over_budget="complete")
+    assert over(optuna.trial.FixedTrial({"size": 8})) == 0.0  # the old form's value
 
 
 def test_cli_modules_import_neither_optuna_nor_torch():

@@ -88,8 +88,9 @@ def test_max_trainings_counts_only_trained_candidates():
     summary = optimize(study, obj, 50, max_trainings=3)
     assert ev.calls == [2, 3, 1]
     assert summary.n_trained == 3 and summary.n_over_budget == 3
-    states = [t.state for t in study.trials]
-    assert states == [TrialState.COMPLETE] * 6 + [TrialState.WAITING]  # size 4 never ran
+    states = [t.state for t in study.trials]  # over budget: PRUNED (nothing was measured)
+    assert states == [TrialState.PRUNED] * 2 + [TrialState.COMPLETE] + [TrialState.PRUNED] \
+        + [TrialState.COMPLETE] * 2 + [TrialState.WAITING]  # size 4 never ran
     with pytest.raises(InputError, match="'max_trainings'"):
         MaxTrainingsCallback(0)
 
@@ -254,7 +255,7 @@ def test_optimize_waits_for_a_live_workers_trial_instead_of_ending_short(tmp_pat
         thread.join()
     assert done.is_set()
     # it waited for the live trial: the study holds 3 finished trials, none extra, no retry
-    assert summary.n_complete == 3 and summary.n_trials == 3
+    assert summary.n_complete + summary.n_pruned == 3 and summary.n_trials == 3
     assert summary.n_stale_failed == summary.n_retried == summary.n_running_unresolved == 0
     assert study.trials[other.number].state == TrialState.COMPLETE
 
@@ -269,7 +270,7 @@ def test_optimize_fails_a_dead_workers_trial_and_runs_its_retry_in_the_same_run(
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]
     assert len(retries) == 1
     assert retries[0].state == TrialState.COMPLETE and retries[0].params == lost.params
-    assert summary.n_complete == 3 and len(trials) == 4
+    assert summary.n_complete + summary.n_pruned == 3 and len(trials) == 4
     assert summary.n_stale_failed == 1 and summary.n_retried == 1
     assert summary.n_running_unresolved == 0
     assert "1 trial of a dead worker failed and re-run" in str(summary)
@@ -292,7 +293,7 @@ def test_optimize_does_not_wait_for_a_trial_no_heartbeat_can_judge(tmp_path, kin
     t0 = time.monotonic()
     summary = optimize(study, obj, 3, timeout=60)
     assert time.monotonic() - t0 < 30  # it did not wait for the timeout
-    assert summary.n_complete == 2 and summary.n_running == 1
+    assert summary.n_complete + summary.n_pruned == 2 and summary.n_running == 1
     assert summary.n_running_unresolved == 1 and summary.n_stale_failed == 0
     assert "1 trial still RUNNING" in str(summary)
     assert training_summary(study).n_running_unresolved == 0  # a fact of the run only

@@ -105,7 +105,7 @@ def test_optuna_dashboard_shows_an_over_budget_trial_as_infeasible(dashboard):
     spec = size_spec(cost_max=5.0, perf_min=0.75)
     obj = size_objective(spec)
     study = obj.create_study(storage=url, study_name="budget")
-    for size in (3, 8):  # 8: over budget, recorded COMPLETE with E_beta 0, never trained
+    for size in (3, 8):  # 8: over budget, recorded PRUNED without a value, never trained
         study.enqueue_trial({"size": size})
     study.optimize(obj, n_trials=2)
     ours, over = study.trials
@@ -116,7 +116,7 @@ def test_optuna_dashboard_shows_an_over_budget_trial_as_infeasible(dashboard):
     by_number = {t["number"]: t for t in detail["trials"]}
     shown_over, shown_ok = by_number[over.number], by_number[ours.number]
 
-    assert shown_over["state"] == "Complete" and shown_over["values"] == [0.0]
+    assert shown_over["state"] == "Pruned" and not shown_over.get("values")
     names = list(obj.constraint_names)
     assert names == ["perf_min", "size_max"]
     expected_over = spec.constraints(spec.perf_ref, {"size": 8.0})
@@ -137,9 +137,9 @@ def test_optuna_dashboard_shows_an_over_budget_trial_as_infeasible(dashboard):
 def test_optuna_dashboard_shows_no_value_that_was_never_measured(dashboard):
     """Issue 22, item 3: hopeless candidates (never trained) showed as COMPLETE trials at
     their upper bound, results that never happened in the history and the importance.
-    Now every value the dashboard shows is a measured one (a trained candidate's E_beta,
-    or the 0 an over-budget candidate scores by the cost gate), and its importance is
-    computed on those alone."""
+    Now every value the dashboard shows is a measured one (a trained candidate's E_beta;
+    an over-budget candidate, which scores 0 by the cost gate, is PRUNED without a value
+    too), and its importance is computed on those alone."""
     url, base = dashboard
     obj = size_objective(size_spec(cost_max=8.5))
     study = obj.create_study(storage=url, study_name="hopeless", sampler="random", seed=0)
@@ -155,17 +155,42 @@ def test_optuna_dashboard_shows_no_value_that_was_never_measured(dashboard):
     assert len(shown) == 7
     for t in shown:
         values = t.get("values") or []
-        if statuses[t["number"]] == "hopeless":
+        if statuses[t["number"]] in ("hopeless", "over_budget"):
             assert t["state"] == "Pruned" and values == [] and t["intermediate_values"] == []
         else:
             assert t["state"] == "Complete" and len(values) == 1
             measured = study.trials[t["number"]].user_attrs[K.E_BETA]
-            assert values[0] == pytest.approx(measured)  # trained E_beta, or 0 by the gate
+            assert values[0] == pytest.approx(measured)  # a trained E_beta
     imp = _get_json(f"{base}/api/studies/{study_id}/param_importances")
     assert "param_importances" in imp, imp
-    # the dashboard computes it from the COMPLETE trials: 4 measured, no bound among them
+    # the dashboard computes it from the COMPLETE trials: the 3 trained, nothing else
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert {t.user_attrs[K.STATUS] for t in complete} == {"trained", "over_budget"}
+    assert {t.user_attrs[K.STATUS] for t in complete} == {"trained"} and len(complete) == 3
+
+
+def test_optuna_dashboard_shows_no_unmeasured_value_in_a_multi_objective_study(dashboard):
+    """Issue 22, item 3, in the multi-objective mode: an over-budget candidate was
+    COMPLETE at (perf 0, its costs), a performance never measured, on the dashboard's
+    Pareto front plot and in its history. Now it is PRUNED without values, its violated
+    cost constraint shown; the trained trials show their measured (perf, cost)."""
+    url, base = dashboard
+    obj = size_objective(size_spec(cost_max=6.5), mode="multi")
+    study = obj.create_study(storage=url, study_name="multi", sampler="nsga2", seed=0)
+    for size in (3, 8, 2, 9, 5):  # 8, 9 over budget
+        study.enqueue_trial({"size": size})
+    study.optimize(obj, n_trials=5)
+    studies = _get_json(f"{base}/api/studies")["study_summaries"]
+    (study_id,) = [s["study_id"] for s in studies if s["study_name"] == "multi"]
+    shown = {t["number"]: t for t in _get_json(f"{base}/api/studies/{study_id}")["trials"]}
+    assert len(shown) == 5
+    for t in study.trials:
+        d = shown[t.number]
+        if t.params["size"] > 6:
+            assert t.user_attrs[K.STATUS] == "over_budget" and t.user_attrs[K.PERF] is None
+            assert d["state"] == "Pruned" and not d.get("values") and not _feasible(d)
+        else:
+            assert d["state"] == "Complete" and _feasible(d)
+            assert d["values"] == pytest.approx([t.user_attrs[K.PERF], float(t.params["size"])])
 
 
 # ---------------------------------------------------------------------- Optuna's CLI
@@ -211,7 +236,8 @@ def test_optuna_trials_prints_a_readable_table(tmp_path):
         ua[K.COST_REPORT] = t.system_attrs["effobj:cost_report"]
         ua["params"] = ua.pop("n_params")
         old.add_trial(optuna.trial.create_trial(
-            params=t.params, distributions=t.distributions, value=t.value, user_attrs=ua))
+            state=t.state, params=t.params, distributions=t.distributions, value=t.value,
+            user_attrs=ua))
 
     before = _optuna_trials_width(url, "before")
     after = _optuna_trials_width(url, "now")
