@@ -34,6 +34,9 @@ def size_table_space():
     effobj.spaces.unregister("size-table")
 
 
+#: a finished candidate: COMPLETE, or PRUNED without a value (hopeless, over budget)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
 SEARCH = ["search", "--space", "size-table", "--beta2", "1", "--perf-ref", "1.0",
           "--cost-ref", "10", "--cost", "size", "--cost-max", "6", "--sampler", "random",
           "--study-name", "t", "--no-progress"]
@@ -53,14 +56,16 @@ def test_search_then_resume_then_best(tmp_path, capsys, monkeypatch):
     assert rc == 0
     assert out["storage"] == "sqlite:///effobj.db" and (tmp_path / "effobj.db").exists()
     s = out["summary"]
-    # hopeless candidates end PRUNED without a value (never measured), the rest COMPLETE
+    # hopeless and over-budget candidates end PRUNED without a value (never measured), the
+    # rest COMPLETE
     assert s["n_complete"] + s["n_pruned"] == 15 and s["n_trained"] + s["trainings_avoided"] == 15
-    assert s["n_pruned"] == s["n_hopeless"] + s["n_pruned_training"]
+    assert s["n_pruned"] == s["n_hopeless"] + s["n_over_budget"] + s["n_pruned_training"]
     study = optuna.load_study(study_name="t", storage="sqlite:///effobj.db")
     for t in study.trials:
         assert t.user_attrs["size"] == t.params["size"]  # every cost on record
-        if t.params["size"] > 6:  # over budget: never trained, E_beta 0
-            assert t.user_attrs[K.TRAINED] is False and t.value == 0.0
+        if t.params["size"] > 6:  # over budget: never trained, E_beta 0, no value stored
+            assert t.user_attrs[K.TRAINED] is False and t.user_attrs[K.E_BETA] == 0.0
+            assert t.state == TrialState.PRUNED and t.values is None
             assert t.user_attrs[K.CONSTRAINTS]["size_max"] > 0
             assert max(t.constraints.values()) > 0  # what Optuna's samplers read
     # resume: the same command with more trials tops the study up
@@ -193,7 +198,7 @@ def test_ctrl_c_keeps_the_study_consistent_and_resumable(tmp_path):
                 st = optuna.load_study(study_name="t", storage=resolve_storage(url, heartbeat_interval=None))
             except KeyError:
                 continue
-            if sum(t.state == TrialState.COMPLETE for t in st.trials) >= 2:
+            if sum(t.state in FINISHED for t in st.trials) >= 2:
                 break
     time.sleep(0.2)
     os.kill(proc.pid, signal.SIGINT)
@@ -204,13 +209,13 @@ def test_ctrl_c_keeps_the_study_consistent_and_resumable(tmp_path):
     study = optuna.load_study(study_name="t", storage=url)
     states = [t.state for t in study.trials]
     assert TrialState.RUNNING not in states  # consistent: nothing left half-done
-    done = sum(s == TrialState.COMPLETE for s in states)
+    done = sum(s in FINISHED for s in states)
     assert 2 <= done < 10
     # resume to the end
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     study = optuna.load_study(study_name="t", storage=url)
-    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 10
+    assert sum(t.state in FINISHED for t in study.trials) == 10
     for t in study.trials:
         if t.state == TrialState.COMPLETE and t.user_attrs.get(K.TRAINED):
             assert t.user_attrs[K.PERF] == size_perf(t.params["size"])
@@ -285,15 +290,14 @@ def test_sigterm_during_a_search_exits_143_and_keeps_the_study_consistent(tmp_pa
     assert "run the same command again to resume" in capsys.readouterr().err
     study = optuna.load_study(study_name="t", storage=url)
     states = [t.state for t in study.trials]
-    assert len(states) >= 2 and states == [TrialState.COMPLETE] * (len(states) - 1) + [
-        TrialState.FAIL
-    ]
+    assert len(states) >= 2 and all(s in FINISHED for s in states[:-1])
+    assert states[-1] == TrialState.FAIL
     stopped = study.trials[-1]
     assert stopped.user_attrs[K.STATUS] == "interrupted"
     assert "SIGTERM" in stopped.user_attrs[K.FAIL_REASON]
     assert main(argv) == 0  # resumes: the stopped candidate first, then up to 6
     study = optuna.load_study(study_name="t", storage=url)
-    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 6
+    assert sum(t.state in FINISHED for t in study.trials) == 6
     again = [t for t in study.trials if t.user_attrs.get(K.RETRY_OF) == stopped.number]
     assert len(again) == 1 and again[0].params == stopped.params
 
@@ -347,7 +351,7 @@ def test_sigterm_to_a_search_process_exits_143_and_resumes(tmp_path):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     study = optuna.load_study(study_name="t", storage=url)
-    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4
+    assert sum(t.state in FINISHED for t in study.trials) == 4
     again = [t for t in study.trials if t.user_attrs.get(K.RETRY_OF) == stopped[0].number]
     assert len(again) == 1 and again[0].params == stopped[0].params
 
