@@ -364,6 +364,39 @@ def bound_lines(none_runs: dict[int, list[dict[str, Any]]],
     return out
 
 
+def tie_lines(table: Table, beta2: float, none_runs: dict[int, list[dict[str, Any]]]) -> list[str]:
+    """How far the no-stopping winner stands out from the other trainings of its run.
+
+    The training noise of a config's final validation accuracy is the table's own: the
+    standard deviation over its training seeds, averaged over the configs (``sd``). A
+    trained config of the run *ties* the winner when one ``sd`` more accuracy would give it
+    the winner's E_beta. Reaching the winner's exact E_beta then asks a pruner to let
+    that one lucky draw of the ties run to its end."""
+    per: dict[int, list[float]] = {}
+    for cid, recs in table.by_cid.items():
+        per[cid] = [float(r["val"][-1]) for r in recs.values()]
+    sds = [statistics.pstdev(v) for v in per.values() if len(v) > 1]
+    if not sds:
+        return []
+    sd = statistics.mean(sds)
+    spec = table.spec(beta2)
+    ties = []
+    for trials in none_runs.values():
+        done = [t for t in trials if t["status"] == "trained" and t["perf"] is not None]
+        if not done:
+            continue
+        best = max(t["e_beta"] for t in done)
+        ties.append(sum(float(spec.score(min(1.0, t["perf"] + sd), {"flops": t["flops"]}))
+                        >= best - 1e-12 for t in done) - 1)
+    return ["#### How far the winner stands out (training noise)\n",
+            f"The final validation accuracy of one config varies by sd = {sd:.4f} between "
+            "training seeds (the table's own seeds, mean over configs). Trainings of the "
+            "no-stopping run that one sd more accuracy would lift to its winner's E_beta: "
+            f"median {statistics.median(ties):g} per seed (range {min(ties)}-{max(ties)}). "
+            "The target asks for the winner's exact E_beta, so a pruner must let that one "
+            "draw among its ties run to the end.\n"]
+
+
 def table_optimum(table: Table, seed: int, beta2: float) -> float:
     spec = table.spec(beta2)
     recs = table.choice(seed)
@@ -506,6 +539,7 @@ def report(runs: list[dict[str, Any]], extra: dict[str, Any], notes: list[str]) 
         out.append("")
         out.extend(bound_lines({s: by_m["none"][s]["trials"] for s in seeds}, ref,
                                lc_table.EPOCHS[space]))
+        out.extend(tie_lines(Table(space), beta2, {s: by_m["none"][s]["trials"] for s in seeds}))
         # 2. regret at fixed budgets
         out.append("### 2. Regret at fixed epoch budgets\n")
         out.append("Regret = the table's optimum for the seed's picks (best E_beta of the "
