@@ -14,3 +14,12 @@ def server(tmp_path_factory):
                       "--time-limit-s", "15").start()
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def short_limit_server(tmp_path_factory):
+    """A server with a 3 s time limit, for the models that hang (the shared one allows 15 s
+    so that real models under load never hit it)."""
+    s = ServerProcess(tmp_path_factory.mktemp("short"), "--time-limit-s", "3").start()
+    yield s
+    s.stop()

@@ -231,6 +231,11 @@ def test_tls_server_and_client_with_a_self_signed_certificate(tmp_path):
         # plain HTTP to the TLS port gets nothing
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{srv.port}/status", headers=srv.auth, timeout=5)
+        # SIGTERM with the client's TLS connection still open: the server exits promptly
+        # (it waited out a 15 s grace period for that idle connection)
+        t0 = time.monotonic()
+        srv.stop()
+        assert time.monotonic() - t0 < 8
     finally:
         srv.stop()
 
