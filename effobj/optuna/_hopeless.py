@@ -79,7 +79,12 @@ class _View(TrialsView):
     def read_trials(self, deepcopy: bool, states: Container[TrialState] | None,
                     use_cache: bool) -> list[FrozenTrial]:
         study = self.wrapped
-        names = study.metric_names if len(study.directions) > 1 else None
+        names = None  # one objective: E_beta
+        if len(study.directions) > 1:
+            names = study.metric_names
+            if names is None:  # unnamed values: nothing to rebuild an over-budget trial's
+                return study_trials(study, deepcopy=deepcopy, states=states,
+                                    use_cache=use_cache)
         asked = None if states is None else tuple(s for s in TrialState if s in states)
         read = None if asked is None else tuple({*asked, TrialState.PRUNED})
         out = []

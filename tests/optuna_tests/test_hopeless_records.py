@@ -226,3 +226,19 @@ def test_a_search_whose_candidates_are_all_hopeless_stops_and_says_so(tmp_path):
     assert summary.stopped_after_hopeless == 4
     assert "4 candidates since the last training were hopeless" in str(summary)
     assert summary.to_dict()["stopped_after_hopeless"] == 4
+
+
+def test_the_view_leaves_an_over_budget_trial_of_unnamed_objectives_as_it_is():
+    """A multi-objective study whose values have no names (not made by effobj): nothing
+    says which value is the performance, so an over-budget trial stays PRUNED in the view
+    (it was once shown COMPLETE with one value, E_beta's, in a two-objective study)."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.PRUNED, user_attrs={K.STATUS: Status.OVER_BUDGET, K.E_BETA: 0.0,
+                                             "size": 8.0}))
+    view = _View(study)
+    assert view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) == []
+    assert [t.state for t in view.trials] == [TrialState.PRUNED]
+    study.set_metric_names(["perf", "size"])  # named: shown as effobj stored it before
+    (seen,) = _View(study)._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert seen.values == [0.0, 8.0]
