@@ -79,6 +79,10 @@ def main() -> None:
     p.add_argument("--busy", type=int, default=0, help="busy processes beside the runs")
     p.add_argument("--note", action="append", default=[], help="a line for the notes")
     args = p.parse_args()
+    if args.runs < 1:
+        p.error(f"--runs must be an integer >= 1. Got {args.runs}.")
+    if args.busy < 0:
+        p.error(f"--busy must be an integer >= 0. Got {args.busy}.")
     busy = [mp.Process(target=_spin, daemon=True) for _ in range(args.busy)]
     for b in busy:
         b.start()

@@ -539,7 +539,7 @@ def report(runs: list[dict[str, Any]], extra: dict[str, Any], notes: list[str]) 
         out.append("")
         out.extend(bound_lines({s: by_m["none"][s]["trials"] for s in seeds}, ref,
                                lc_table.EPOCHS[space]))
-        out.extend(tie_lines(Table(space), beta2, {s: by_m["none"][s]["trials"] for s in seeds}))
+        out.extend(tie_lines(tb, beta2, {s: by_m["none"][s]["trials"] for s in seeds}))
         # 2. regret at fixed budgets
         out.append("### 2. Regret at fixed epoch budgets\n")
         out.append("Regret = the table's optimum for the seed's picks (best E_beta of the "

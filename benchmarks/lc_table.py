@@ -9,9 +9,10 @@ replayed on the table: an Optuna study suggests each grid parameter with
 grid values are contiguous), looks the config up, and reads its curve epoch by epoch
 instead of training.
 
-Tables, their spaces and grids are :data:`SPACE_OF` and :data:`GRIDS` (``mlp-digits``: the
-mlp grid on digits, a held-out table) (parameter -> values; every other parameter keeps the
-space's ``default_config()`` value, ``epochs`` is set to :data:`EPOCHS`). Config ids are
+A table is named for its space, or ``<space>-<dataset>`` (``mlp-digits``: the mlp grid on
+digits, a held-out table); :data:`SPACE_OF` gives its space, :data:`DATASETS` its data set
+and :data:`GRIDS` its grid (parameter -> values; every other parameter keeps the space's
+``default_config()`` value, ``epochs`` is set to :data:`EPOCHS`). Config ids are
 indices into ``itertools.product`` of the grid values in the order written there.
 
 One JSON line per (config, seed) in ``benchmarks/data/lc_<space>.jsonl.gz``::

@@ -7,7 +7,7 @@ its tables (one-transaction writes, one-query reads), heartbeats, the stop flag 
 ``study.stop()``, the study view Optuna's samplers read, and the name of Optuna's
 optimize logger. Each is a small function here, with why no public call does it and the
 Optuna versions it was checked on; the rest of effobj calls these functions and never
-touches a name starting with ``_`` of Optuna (``tests/optuna_tests/test_compat.py``
+touches a name starting with ``_`` of Optuna (``tests/optuna_tests/test_optuna_compat.py``
 checks every file of the package for that). When a new Optuna moves one of these
 internals, this module is the one to change.
 
